@@ -1,0 +1,1 @@
+"""The ``relto`` command line (Typer)."""
