@@ -21,8 +21,22 @@ __all__ = ["PLACEHOLDER_SECRETS", "Settings", "load_settings"]
 
 #: Values that are obviously not real secrets.
 PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "change_me", "changethis", "secret", "password",
-     "demo", "test", "example", "xxx", "todo", "placeholder", "default"}
+    {
+        "",
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "secret",
+        "password",
+        "demo",
+        "test",
+        "example",
+        "xxx",
+        "todo",
+        "placeholder",
+        "default",
+    }
 )
 _MIN_SECRET_LENGTH = 16
 
@@ -37,21 +51,35 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RELTO_", extra="ignore")
 
-    data_dir: Path = Field(Path("./.relto-data"), description="Folder for the database, blobs and keys.")
+    data_dir: Path = Field(
+        Path("./.relto-data"), description="Folder for the database, blobs and keys."
+    )
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default SQLite in the data folder. postgresql://... for PostgreSQL."
+        None,
+        description="SQLAlchemy URL; default SQLite in the data folder; postgresql://... too.",
     )
     blob_store: str | None = Field(
-        None, description="Where payloads go: a folder path or file:// URL; default <data_dir>/blobs."
+        None,
+        description="Where payloads go: a folder path or file:// URL; default <data_dir>/blobs.",
     )
     bind: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8080, ge=1, le=65535, description="Port the server listens on.")
     log_level: LogLevel = Field("INFO", description="Log level.")
-    demo: bool = Field(False, description="Demo mode: demo partnership, demo login, generated secrets.")
-    nation: str = Field("GBR", min_length=3, max_length=3, description="The nation this node serves (ISO 3166 alpha-3).")
-    secret_key: SecretStr | None = Field(None, description="Signs console sessions. Required outside demo mode.")
+    demo: bool = Field(
+        False, description="Demo mode: demo partnership, demo login, generated secrets."
+    )
+    nation: str = Field(
+        "GBR",
+        min_length=3,
+        max_length=3,
+        description="The nation this node serves (ISO 3166 alpha-3).",
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="Signs console sessions. Required outside demo mode."
+    )
     keystore_passphrase: SecretStr | None = Field(
-        None, description="Seals private keys at rest in the file key store. Required outside demo mode."
+        None,
+        description="Seals private keys at rest in the file key store. Required outside demo mode.",
     )
     oidc_issuer: str | None = Field(None, description="OIDC issuer whose tokens are accepted.")
     oidc_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer.")
@@ -104,7 +132,9 @@ class Settings(BaseSettings):
             if raw.strip().lower() in PLACEHOLDER_SECRETS:
                 raise ConfigError(f"{env} is a placeholder value; set a real secret")
             if len(raw) < _MIN_SECRET_LENGTH:
-                raise ConfigError(f"{env} is too short; use at least {_MIN_SECRET_LENGTH} characters")
+                raise ConfigError(
+                    f"{env} is too short; use at least {_MIN_SECRET_LENGTH} characters"
+                )
 
     def with_demo_secrets(self) -> Settings:
         """Demo mode: fill missing secrets from ``<data_dir>/demo-secrets`` (made once)."""

@@ -12,10 +12,10 @@ import sys
 import traceback
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer._click.exceptions import ClickException  # typer vendors click
 
 from relto import __version__
 from relto.config import load_settings
@@ -104,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="relto", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _err.print("relto: aborted")
         return 130
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return exc.exit_code
     except ReltoError as exc:

@@ -18,8 +18,13 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 from relto import __version__
 from relto.config import Settings
@@ -137,12 +142,19 @@ def create_app(
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz() -> JSONResponse:
         ok = ctx.db.ping()
-        body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down",
-                "version": __version__}
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "database": "ok" if ok else "down",
+            "version": __version__,
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -47,4 +47,4 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 
 
 def get_logger(name: str = "relto") -> structlog.stdlib.BoundLogger:
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)

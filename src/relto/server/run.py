@@ -34,15 +34,28 @@ def run_server(settings: Settings, *, workers: int = 1) -> None:
     os.environ["RELTO_PORT"] = str(settings.port)
     os.environ["RELTO_DATA_DIR"] = str(settings.data_dir)
     host = f"[{settings.bind}]" if ":" in settings.bind else settings.bind
-    print(f"relto {'(demo) ' if settings.demo else ''}listening on http://{host}:{settings.port}",
-          flush=True)
+    print(
+        f"relto {'(demo) ' if settings.demo else ''}listening on http://{host}:{settings.port}",
+        flush=True,
+    )
     if workers == 1:
         from relto.server.app import create_app
 
         app = create_app(settings)
-        uvicorn.run(app, host=settings.bind, port=settings.port, log_config=None,
-                    timeout_graceful_shutdown=5)
+        uvicorn.run(
+            app,
+            host=settings.bind,
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=5,
+        )
     else:
-        uvicorn.run("relto.server.run:app_from_env", factory=True, host=settings.bind,
-                    port=settings.port, workers=workers, log_config=None,
-                    timeout_graceful_shutdown=5)
+        uvicorn.run(
+            "relto.server.run:app_from_env",
+            factory=True,
+            host=settings.bind,
+            port=settings.port,
+            workers=workers,
+            log_config=None,
+            timeout_graceful_shutdown=5,
+        )
