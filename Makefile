@@ -29,9 +29,11 @@ run: $(VENV)/.installed-run
 system-deps:
 	bash scripts/system-deps.sh
 
+LINT_PATHS := $(wildcard src tests bench)
+
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
