@@ -4,3 +4,4 @@ A capability that adds tables adds its module here (one line each).
 """
 
 import relto.store.meta  # noqa: F401
+import relto.store.partnership  # noqa: F401

@@ -1,0 +1,380 @@
+"""Service functions: every change is checked, stored, then audited.
+
+Each function takes a :class:`PartnershipRepository` (the SQL one in
+:mod:`relto.store.partnership`, :class:`MemoryRepository` in tests), an
+:class:`~relto.events.AuditSink` and ``at``. The sink is called after the change is
+written and before the caller commits, so a change the audit log did not accept is
+rolled back with the transaction.
+
+Who may change a partnership is decided here, not in a route: only a security
+officer of a member nation may create projects and admit or end admissions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from relto.events import AuditSink
+from relto.partnership.errors import (
+    AdmissionConflict,
+    InvalidPartnership,
+    NotPermitted,
+    UnknownRecord,
+)
+from relto.partnership.model import (
+    Admission,
+    Partnership,
+    Project,
+    check_ceiling,
+    check_nation,
+    classification_rank,
+    require_aware,
+)
+
+__all__ = [
+    "MAX_PAGE",
+    "Actor",
+    "MemoryRepository",
+    "Page",
+    "PartnershipRepository",
+    "admit",
+    "ceiling_for",
+    "create_partnership",
+    "create_project",
+    "end_admission",
+    "matrix",
+    "page_bounds",
+]
+
+#: The largest page any list returns.
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: a person id and the roles they hold, per nation."""
+
+    person_id: str
+    nation: str
+    roles: frozenset[tuple[str, str]] = frozenset()  # (role, nation)
+
+    def holds(self, role: str, nation: str | None = None) -> bool:
+        return any(r == role and (nation is None or n == nation) for r, n in self.roles)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    total: int
+    offset: int
+    limit: int
+
+
+def page_bounds(offset: int, limit: int) -> tuple[int, int]:
+    """Clamp a requested page to ``0 <= offset`` and ``1 <= limit <= MAX_PAGE``."""
+    if offset < 0:
+        raise InvalidPartnership("offset must not be negative")
+    if limit < 1:
+        raise InvalidPartnership("limit must be at least 1")
+    return offset, min(limit, MAX_PAGE)
+
+
+class PartnershipRepository(Protocol):
+    """Where partnerships live. Reads return domain objects; writes take them."""
+
+    def get_partnership(self, partnership_id: str) -> Partnership | None: ...
+    def list_partnerships(self, offset: int, limit: int) -> Page[Partnership]: ...
+    def add_partnership(self, p: Partnership) -> None: ...
+    def get_project(self, project_id: str) -> Project | None: ...
+    def list_projects(
+        self, partnership_id: str | None, offset: int, limit: int
+    ) -> Page[Project]: ...
+    def add_project(self, p: Project) -> None: ...
+    def get_admission(self, admission_id: str) -> Admission | None: ...
+    def admissions_for(self, project_id: str, nation: str | None = None) -> list[Admission]: ...
+    def list_admissions(
+        self,
+        *,
+        project_id: str | None,
+        nation: str | None,
+        offset: int,
+        limit: int,
+    ) -> Page[Admission]: ...
+    def put_admission(self, a: Admission) -> None: ...
+
+
+@dataclass
+class MemoryRepository:
+    """An in-process repository for tests and tools."""
+
+    partnerships: dict[str, Partnership] = field(default_factory=dict)
+    projects: dict[str, Project] = field(default_factory=dict)
+    admissions: dict[str, Admission] = field(default_factory=dict)
+
+    def get_partnership(self, partnership_id: str) -> Partnership | None:
+        return self.partnerships.get(partnership_id)
+
+    def list_partnerships(self, offset: int, limit: int) -> Page[Partnership]:
+        return _page(sorted(self.partnerships.values(), key=lambda p: p.id), offset, limit)
+
+    def add_partnership(self, p: Partnership) -> None:
+        self.partnerships[p.id] = p
+
+    def get_project(self, project_id: str) -> Project | None:
+        return self.projects.get(project_id)
+
+    def list_projects(self, partnership_id: str | None, offset: int, limit: int) -> Page[Project]:
+        items = [
+            p
+            for p in self.projects.values()
+            if partnership_id is None or p.partnership_id == partnership_id
+        ]
+        return _page(sorted(items, key=lambda p: p.id), offset, limit)
+
+    def add_project(self, p: Project) -> None:
+        self.projects[p.id] = p
+
+    def get_admission(self, admission_id: str) -> Admission | None:
+        return self.admissions.get(admission_id)
+
+    def admissions_for(self, project_id: str, nation: str | None = None) -> list[Admission]:
+        return [
+            a
+            for a in self.admissions.values()
+            if a.project_id == project_id and (nation is None or a.nation == nation)
+        ]
+
+    def list_admissions(
+        self, *, project_id: str | None, nation: str | None, offset: int, limit: int
+    ) -> Page[Admission]:
+        items = [
+            a
+            for a in self.admissions.values()
+            if (project_id is None or a.project_id == project_id)
+            and (nation is None or a.nation == nation)
+        ]
+        items.sort(key=lambda a: (a.project_id, a.nation, a.valid_from, a.id))
+        return _page(items, offset, limit)
+
+    def put_admission(self, a: Admission) -> None:
+        self.admissions[a.id] = a
+
+
+def _page(items: Sequence[T], offset: int, limit: int) -> Page[T]:
+    offset, limit = page_bounds(offset, limit)
+    return Page(tuple(items[offset : offset + limit]), len(items), offset, limit)
+
+
+# -- permission -------------------------------------------------------------------
+
+
+def _require_security_officer(actor: Actor, partnership: Partnership) -> None:
+    if not any(actor.holds("security_officer", n) for n in partnership.members):
+        raise NotPermitted(
+            f"{actor.person_id} is not a security officer of a member nation of {partnership.id}"
+        )
+
+
+def _partnership_of(repo: PartnershipRepository, project_id: str) -> tuple[Project, Partnership]:
+    project = repo.get_project(project_id)
+    if project is None:
+        raise UnknownRecord(f"no project {project_id[:70]!r}")
+    partnership = repo.get_partnership(project.partnership_id)
+    if partnership is None:  # pragma: no cover - foreign key
+        raise UnknownRecord(f"no partnership {project.partnership_id!r}")
+    return project, partnership
+
+
+# -- changes ----------------------------------------------------------------------
+
+
+def create_partnership(
+    repo: PartnershipRepository,
+    sink: AuditSink,
+    *,
+    partnership: Partnership,
+    actor: Actor,
+    at: datetime,
+) -> Partnership:
+    """Define a partnership. Only a security officer of one of its members may."""
+    require_aware(at)
+    _require_security_officer(actor, partnership)
+    if repo.get_partnership(partnership.id) is not None:
+        raise InvalidPartnership(f"partnership {partnership.id!r} already exists")
+    repo.add_partnership(partnership)
+    sink.record(
+        "partnership.created",
+        {
+            "partnership": partnership.id,
+            "name": partnership.name,
+            "members": list(partnership.members),
+            "partners": list(partnership.partners),
+            "by": actor.person_id,
+            "at": at.isoformat(),
+        },
+    )
+    return partnership
+
+
+def create_project(
+    repo: PartnershipRepository,
+    sink: AuditSink,
+    *,
+    project: Project,
+    actor: Actor,
+    at: datetime,
+) -> Project:
+    """Add a project (workstream) to a partnership."""
+    require_aware(at)
+    partnership = repo.get_partnership(project.partnership_id)
+    if partnership is None:
+        raise UnknownRecord(f"no partnership {project.partnership_id!r}")
+    _require_security_officer(actor, partnership)
+    if repo.get_project(project.id) is not None:
+        raise InvalidPartnership(f"project {project.id!r} already exists")
+    repo.add_project(project)
+    sink.record(
+        "partnership.project_created",
+        {
+            "partnership": partnership.id,
+            "project": project.id,
+            "name": project.name,
+            "by": actor.person_id,
+            "at": at.isoformat(),
+        },
+    )
+    return project
+
+
+def admit(
+    repo: PartnershipRepository,
+    sink: AuditSink,
+    *,
+    project_id: str,
+    nation: str,
+    ceiling: str,
+    actor: Actor,
+    at: datetime,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    note: str = "",
+    admission_id: str | None = None,
+) -> Admission:
+    """Admit ``nation`` to a project up to ``ceiling`` from ``valid_from`` (default ``at``).
+
+    Refuses a nation outside the partnership and an interval that overlaps an
+    admission the nation already holds for that project (end it first).
+    """
+    require_aware(at)
+    check_nation(nation)
+    check_ceiling(ceiling)
+    project, partnership = _partnership_of(repo, project_id)
+    _require_security_officer(actor, partnership)
+    if nation not in partnership.nations:
+        raise InvalidPartnership(f"{nation} is not a nation of partnership {partnership.id}")
+    start = valid_from or at
+    admission = Admission(
+        id=admission_id or uuid.uuid4().hex,
+        project_id=project.id,
+        nation=nation,
+        ceiling=ceiling,
+        valid_from=start,
+        valid_until=valid_until,
+        admitted_by=actor.person_id,
+        note=note,
+    )
+    for other in repo.admissions_for(project.id, nation):
+        if other.overlaps(admission.valid_from, admission.valid_until):
+            raise AdmissionConflict(
+                f"{nation} already has an admission to {project.id} over that time; end it first"
+            )
+    repo.put_admission(admission)
+    sink.record(
+        "partnership.admitted",
+        {
+            "admission": admission.id,
+            "project": project.id,
+            "nation": nation,
+            "ceiling": ceiling,
+            "valid_from": admission.valid_from.isoformat(),
+            "valid_until": admission.valid_until.isoformat() if admission.valid_until else None,
+            "by": actor.person_id,
+            "at": at.isoformat(),
+        },
+    )
+    return admission
+
+
+def end_admission(
+    repo: PartnershipRepository,
+    sink: AuditSink,
+    *,
+    admission_id: str,
+    actor: Actor,
+    at: datetime,
+    note: str = "",
+) -> Admission:
+    """End an admission at ``at``: from then on the nation no longer takes part."""
+    require_aware(at)
+    current = repo.get_admission(admission_id)
+    if current is None:
+        raise UnknownRecord("no such admission")
+    _project, partnership = _partnership_of(repo, current.project_id)
+    _require_security_officer(actor, partnership)
+    if current.end is not None and current.end <= at:
+        raise InvalidPartnership("the admission has already ended")
+    end = max(at, current.valid_from)
+    ended = replace(current, ended_at=end, ended_by=actor.person_id, note=note or current.note)
+    repo.put_admission(ended)
+    sink.record(
+        "partnership.admission_ended",
+        {
+            "admission": ended.id,
+            "project": ended.project_id,
+            "nation": ended.nation,
+            "ended_at": end.isoformat(),
+            "by": actor.person_id,
+            "at": at.isoformat(),
+        },
+    )
+    return ended
+
+
+# -- reading ----------------------------------------------------------------------
+
+
+def ceiling_for(admissions: Iterable[Admission], nation: str, at: datetime) -> str | None:
+    """The highest ceiling ``nation`` holds among ``admissions`` active at ``at``."""
+    require_aware(at)
+    best: str | None = None
+    for a in admissions:
+        if (
+            a.nation == nation
+            and a.active_at(at)
+            and (best is None or classification_rank(a.ceiling) > classification_rank(best))
+        ):
+            best = a.ceiling
+    return best
+
+
+def matrix(
+    partnership: Partnership,
+    projects: Iterable[Project],
+    admissions: Iterable[Admission],
+    at: datetime,
+) -> dict[str, dict[str, str | None]]:
+    """Project id → nation → ceiling active at ``at`` (``None``: not admitted)."""
+    by_project: dict[str, list[Admission]] = {}
+    for a in admissions:
+        by_project.setdefault(a.project_id, []).append(a)
+    return {
+        p.id: {n: ceiling_for(by_project.get(p.id, []), n, at) for n in partnership.nations}
+        for p in projects
+    }

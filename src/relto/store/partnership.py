@@ -1,0 +1,204 @@
+"""Tables and the SQL repository of :mod:`relto.partnership`.
+
+The repository converts rows to the pure domain objects and back; it never
+commits (the caller's ``Database.session()`` does, after the audit sink accepted
+the change).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from relto.partnership.model import Admission, Partnership, Project
+from relto.partnership.service import Page, page_bounds
+from relto.store.db import Base
+
+__all__ = ["AdmissionRow", "PartnershipRow", "ProjectRow", "SqlPartnershipRepository"]
+
+
+class PartnershipRow(Base):
+    __tablename__ = "partnership"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    members: Mapped[str] = mapped_column(String(200), nullable=False)  # "AUS,GBR,USA"
+    partners: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class ProjectRow(Base):
+    __tablename__ = "partnership_project"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    partnership_id: Mapped[str] = mapped_column(
+        String(63), ForeignKey("partnership.id"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class AdmissionRow(Base):
+    __tablename__ = "partnership_admission"
+    __table_args__ = (Index("ix_partnership_admission_project_nation", "project_id", "nation"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        String(63), ForeignKey("partnership_project.id"), nullable=False
+    )
+    nation: Mapped[str] = mapped_column(String(3), nullable=False)
+    ceiling: Mapped[str] = mapped_column(String(40), nullable=False)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    admitted_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _split(codes: str) -> tuple[str, ...]:
+    return tuple(c for c in codes.split(",") if c)
+
+
+def _partnership(row: PartnershipRow) -> Partnership:
+    return Partnership(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        members=_split(row.members),
+        partners=_split(row.partners),
+    )
+
+
+def _project(row: ProjectRow) -> Project:
+    return Project(
+        id=row.id, partnership_id=row.partnership_id, name=row.name, description=row.description
+    )
+
+
+def _admission(row: AdmissionRow) -> Admission:
+    valid_from = _utc(row.valid_from)
+    assert valid_from is not None
+    return Admission(
+        id=row.id,
+        project_id=row.project_id,
+        nation=row.nation,
+        ceiling=row.ceiling,
+        valid_from=valid_from,
+        valid_until=_utc(row.valid_until),
+        ended_at=_utc(row.ended_at),
+        admitted_by=row.admitted_by,
+        ended_by=row.ended_by,
+        note=row.note,
+    )
+
+
+class SqlPartnershipRepository:
+    """:class:`relto.partnership.PartnershipRepository` on a SQLAlchemy session."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def get_partnership(self, partnership_id: str) -> Partnership | None:
+        row = self.s.get(PartnershipRow, partnership_id)
+        return _partnership(row) if row else None
+
+    def list_partnerships(self, offset: int, limit: int) -> Page[Partnership]:
+        offset, limit = page_bounds(offset, limit)
+        total = self.s.scalar(select(func.count()).select_from(PartnershipRow)) or 0
+        rows = self.s.scalars(
+            select(PartnershipRow).order_by(PartnershipRow.id).offset(offset).limit(limit)
+        )
+        return Page(tuple(_partnership(r) for r in rows), total, offset, limit)
+
+    def add_partnership(self, p: Partnership) -> None:
+        self.s.add(
+            PartnershipRow(
+                id=p.id,
+                name=p.name,
+                description=p.description,
+                members=",".join(p.members),
+                partners=",".join(p.partners),
+            )
+        )
+        self.s.flush()
+
+    def get_project(self, project_id: str) -> Project | None:
+        row = self.s.get(ProjectRow, project_id)
+        return _project(row) if row else None
+
+    def list_projects(self, partnership_id: str | None, offset: int, limit: int) -> Page[Project]:
+        offset, limit = page_bounds(offset, limit)
+        q = select(ProjectRow)
+        c = select(func.count()).select_from(ProjectRow)
+        if partnership_id is not None:
+            q = q.where(ProjectRow.partnership_id == partnership_id)
+            c = c.where(ProjectRow.partnership_id == partnership_id)
+        total = self.s.scalar(c) or 0
+        rows = self.s.scalars(q.order_by(ProjectRow.id).offset(offset).limit(limit))
+        return Page(tuple(_project(r) for r in rows), total, offset, limit)
+
+    def add_project(self, p: Project) -> None:
+        self.s.add(
+            ProjectRow(
+                id=p.id, partnership_id=p.partnership_id, name=p.name, description=p.description
+            )
+        )
+        self.s.flush()
+
+    def get_admission(self, admission_id: str) -> Admission | None:
+        row = self.s.get(AdmissionRow, admission_id)
+        return _admission(row) if row else None
+
+    def admissions_for(self, project_id: str, nation: str | None = None) -> list[Admission]:
+        q = select(AdmissionRow).where(AdmissionRow.project_id == project_id)
+        if nation is not None:
+            q = q.where(AdmissionRow.nation == nation)
+        return [_admission(r) for r in self.s.scalars(q.order_by(AdmissionRow.valid_from))]
+
+    def all_admissions(self) -> list[Admission]:
+        return [_admission(r) for r in self.s.scalars(select(AdmissionRow))]
+
+    def list_admissions(
+        self, *, project_id: str | None, nation: str | None, offset: int, limit: int
+    ) -> Page[Admission]:
+        offset, limit = page_bounds(offset, limit)
+        q = select(AdmissionRow)
+        c = select(func.count()).select_from(AdmissionRow)
+        if project_id is not None:
+            q = q.where(AdmissionRow.project_id == project_id)
+            c = c.where(AdmissionRow.project_id == project_id)
+        if nation is not None:
+            q = q.where(AdmissionRow.nation == nation)
+            c = c.where(AdmissionRow.nation == nation)
+        total = self.s.scalar(c) or 0
+        q = q.order_by(
+            AdmissionRow.project_id, AdmissionRow.nation, AdmissionRow.valid_from, AdmissionRow.id
+        )
+        rows = self.s.scalars(q.offset(offset).limit(limit))
+        return Page(tuple(_admission(r) for r in rows), total, offset, limit)
+
+    def put_admission(self, a: Admission) -> None:
+        row = self.s.get(AdmissionRow, a.id)
+        if row is None:
+            row = AdmissionRow(id=a.id)
+            self.s.add(row)
+        row.project_id = a.project_id
+        row.nation = a.nation
+        row.ceiling = a.ceiling
+        row.valid_from = a.valid_from
+        row.valid_until = a.valid_until
+        row.ended_at = a.ended_at
+        row.admitted_by = a.admitted_by
+        row.ended_by = a.ended_by
+        row.note = a.note
+        self.s.flush()
