@@ -50,3 +50,16 @@ def rsa_kas2() -> tuple[str, str]:
 def ec_kas() -> tuple[str, str]:
     """(private PEM, public PEM) of an EC P-256 KAS key."""
     return _pems(ec.generate_private_key(ec.SECP256R1()))
+
+
+@pytest.fixture()
+def make_file(tmp_path: Path):
+    """Write ``data`` to a fresh file and return its path."""
+    counter = iter(range(10_000))
+
+    def make(data: bytes) -> Path:
+        p = tmp_path / f"plain-{next(counter)}.bin"
+        p.write_bytes(data)
+        return p
+
+    return make
