@@ -1,0 +1,363 @@
+"""The web console: server-rendered pages for security officers, engineers and auditors.
+
+No front-end build step: Jinja2 templates and one stylesheet. Every page needs a
+signed-in person (a bearer token, or a demo session in demo mode); state-changing
+forms carry a CSRF token. Pages whose back-end capability is not installed on
+this node say so instead of failing.
+
+In demo mode, :func:`mount` also loads the demo partnership (idempotently) and
+mounts the demo login page; outside demo mode neither exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from relto import __version__
+from relto.errors import ReltoError
+from relto.partnership import (
+    CLASSIFICATIONS,
+    MAX_PAGE,
+    UnknownRecord,
+    admit,
+    end_admission,
+    matrix,
+)
+from relto.server.app import AppContext
+from relto.server.auth import SESSION_COOKIE, SESSION_SECONDS, Principal, request_auth
+from relto.store.partnership import SqlPartnershipRepository
+
+__all__ = ["NATION_NAMES", "mount"]
+
+log = structlog.stdlib.get_logger("relto.console")
+
+_HERE = Path(__file__).resolve().parent.parent
+STATIC_URL = "/static"
+
+NATION_NAMES = {
+    "AUS": "Australia",
+    "GBR": "United Kingdom",
+    "USA": "United States",
+    "JPN": "Japan",
+    "KOR": "Republic of Korea",
+    "NZL": "New Zealand",
+    "CAN": "Canada",
+}
+
+NAV: tuple[tuple[str, str, str], ...] = (
+    ("/console", "Dashboard", "dashboard"),
+    ("/console/people", "People & clearances", "people"),
+    ("/console/documents", "Documents", "documents"),
+    ("/console/decisions", "Decision explorer", "decisions"),
+    ("/console/what-if", "What-if", "what-if"),
+    ("/console/audit", "Audit log", "audit"),
+)
+
+
+class _LoginRequired(Exception):
+    pass
+
+
+def _safe_next(value: str | None) -> str:
+    """Only local console paths are followed after sign-in (no open redirect)."""
+    if value and value.startswith("/console") and "//" not in value and "\\" not in value:
+        return value
+    return "/console"
+
+
+def mount(app: FastAPI, ctx: AppContext) -> None:
+    auth = request_auth(ctx)
+    templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    app.mount(STATIC_URL, StaticFiles(directory=str(_HERE / "static")), name="static")
+    state: dict[str, Any] = {"load_report": None}
+    ctx.extras["console"] = state
+
+    if ctx.settings.demo:
+        _load_demo(ctx, state)
+
+    def who_or_login(request: Request) -> Principal:
+        principal = auth.principal(request)
+        if principal is None:
+            raise _LoginRequired()
+        return principal
+
+    @app.exception_handler(_LoginRequired)
+    async def _to_login(request: Request, exc: _LoginRequired) -> Response:
+        if ctx.settings.demo:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={_safe_next(target)}", status_code=303)
+        return HTMLResponse(
+            "<!doctype html><title>Sign-in required · relto</title><main><h1>Sign-in required</h1>"
+            "<p>Present a bearer token from your nation's identity provider.</p></main>",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="relto"'},
+        )
+
+    def render(
+        request: Request,
+        name: str,
+        who: Principal | None,
+        active: str = "",
+        status_code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        flash = request.query_params.get("flash")
+        base = {
+            "who": who,
+            "nav": NAV,
+            "active": active,
+            "demo": ctx.settings.demo,
+            "csrf": auth.signer.csrf(cookie) if cookie else "",
+            "static_url": STATIC_URL,
+            "version": __version__,
+            "node_nation": ctx.settings.nation,
+            "nation_names": NATION_NAMES,
+            "flash": flash[:300] if flash else None,
+            "flash_kind": "bad" if request.query_params.get("kind") == "bad" else "ok",
+        }
+        base.update(context)
+        return templates.TemplateResponse(request, name, base, status_code=status_code)
+
+    def check_csrf(request: Request, token: str) -> None:
+        principal = auth.principal(request)
+        if principal is None:
+            raise _LoginRequired()
+        if principal.via == "session" and not auth.signer.check_csrf(
+            request.cookies.get(SESSION_COOKIE), token
+        ):
+            from fastapi import HTTPException
+
+            raise HTTPException(403, "missing or invalid CSRF token")
+
+    def back(path: str, message: str, *, bad: bool = False) -> RedirectResponse:
+        from urllib.parse import urlencode
+
+        query = {"flash": message}
+        if bad:
+            query["kind"] = "bad"
+        return RedirectResponse(f"{path}?{urlencode(query)}", status_code=303)
+
+    # -- sign-in (demo only) ---------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console", status_code=303)
+
+    if ctx.settings.demo:
+        directory = auth.directory
+
+        @app.get("/login", include_in_schema=False, response_class=HTMLResponse)
+        def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+            people = sorted(
+                directory.entries(),  # type: ignore[attr-defined]
+                key=lambda e: (e.nationality, e.name),
+            )
+            order = list(NATION_NAMES)
+            groups: dict[str, list[Any]] = {}
+            for e in people:
+                groups.setdefault(e.nationality, []).append(
+                    {
+                        "person_id": e.person_id,
+                        "name": e.name,
+                        "organisation": e.organisation,
+                        "roles": sorted(e.roles),
+                    }
+                )
+            ordered = sorted(
+                groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99
+            )
+            return render(
+                request,
+                "login.html",
+                None,
+                title="Sign in",
+                groups=ordered,
+                next=_safe_next(next),
+            )
+
+        @app.post("/login", include_in_schema=False)
+        def login(
+            person_id: Annotated[str, Form(max_length=100)],
+            next: Annotated[str, Form(max_length=500)] = "/console",
+        ) -> Response:
+            if directory.lookup(person_id) is None:
+                return RedirectResponse("/login", status_code=303)
+            response = RedirectResponse(_safe_next(next), status_code=303)
+            response.set_cookie(
+                SESSION_COOKIE,
+                auth.signer.sign(person_id),
+                max_age=SESSION_SECONDS,
+                httponly=True,
+                samesite="lax",
+                path="/",
+            )
+            log.info("demo_login", person=person_id)
+            return response
+
+        @app.post("/logout", include_in_schema=False)
+        def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+            response = RedirectResponse("/login", status_code=303)
+            if auth.signer.check_csrf(request.cookies.get(SESSION_COOKIE), csrf):
+                response.delete_cookie(SESSION_COOKIE, path="/")
+            return response
+
+    # -- dashboard and admissions ------------------------------------------------
+
+    def partnership_for(repo: SqlPartnershipRepository, who: Principal) -> Any:
+        for p in repo.list_partnerships(0, MAX_PAGE).items:
+            if who.nation in p.nations:
+                return p
+        return None
+
+    @app.get("/console", include_in_schema=False, response_class=HTMLResponse)
+    def dashboard(request: Request) -> HTMLResponse:
+        who = who_or_login(request)
+        at = datetime.now(UTC)
+        with ctx.db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            p = partnership_for(repo, who)
+            projects = list(repo.list_projects(p.id, 0, MAX_PAGE).items) if p else []
+            admissions = [a for pr in projects for a in repo.admissions_for(pr.id)]
+        ceilings = matrix(p, projects, admissions, at) if p else {}
+        can_admit = bool(p) and any(who.holds("security_officer", n) for n in p.members)
+        admissions.sort(key=lambda a: (a.project_id, a.nation, a.valid_from))
+        return render(
+            request,
+            "dashboard.html",
+            who,
+            "dashboard",
+            title="Dashboard",
+            partnership=p,
+            projects=projects,
+            ceilings=ceilings,
+            admissions=admissions,
+            can_admit=can_admit,
+            classifications=CLASSIFICATIONS,
+            at=at,
+        )
+
+    @app.post("/console/admissions", include_in_schema=False)
+    def console_admit(
+        request: Request,
+        project_id: Annotated[str, Form(max_length=63)],
+        nation: Annotated[str, Form(max_length=3)],
+        ceiling: Annotated[str, Form(max_length=40)],
+        csrf: Annotated[str, Form(max_length=200)] = "",
+        valid_until: Annotated[str, Form(max_length=20)] = "",
+        note: Annotated[str, Form(max_length=500)] = "",
+    ) -> Response:
+        check_csrf(request, csrf)
+        who = who_or_login(request)
+        at = datetime.now(UTC)
+        try:
+            until = (
+                datetime.combine(date.fromisoformat(valid_until), time(), tzinfo=UTC)
+                if valid_until
+                else None
+            )
+        except ValueError:
+            return back("/console", "Valid until is not a date.", bad=True)
+        try:
+            with ctx.db.session() as s:
+                repo = SqlPartnershipRepository(s)
+                project = repo.get_project(project_id)
+                if project is None:
+                    raise UnknownRecord("no such project")
+                admit(
+                    repo,
+                    ctx.sink,
+                    project_id=project_id,
+                    nation=nation,
+                    ceiling=ceiling,
+                    actor=who.actor(),
+                    at=at,
+                    valid_until=until,
+                    note=note,
+                )
+        except ReltoError as exc:
+            return back("/console", _explain(exc), bad=True)
+        return back("/console", f"{nation} admitted to {project_id} up to {ceiling}.")
+
+    @app.post("/console/admissions/{admission_id}/end", include_in_schema=False)
+    def console_end(
+        request: Request, admission_id: str, csrf: Annotated[str, Form(max_length=200)] = ""
+    ) -> Response:
+        check_csrf(request, csrf)
+        who = who_or_login(request)
+        try:
+            with ctx.db.session() as s:
+                a = end_admission(
+                    SqlPartnershipRepository(s),
+                    ctx.sink,
+                    admission_id=admission_id,
+                    actor=who.actor(),
+                    at=datetime.now(UTC),
+                )
+        except ReltoError as exc:
+            return back("/console", _explain(exc), bad=True)
+        return back("/console", f"Admission of {a.nation} to {a.project_id} ended.")
+
+    # -- pages whose back-ends are other capabilities -----------------------------
+
+    def shell(key: str, title: str, needs: str) -> None:
+        def page(request: Request) -> HTMLResponse:
+            who = who_or_login(request)
+            return render(
+                request,
+                "unavailable.html",
+                who,
+                key,
+                title=title,
+                message=f"This page needs {needs}, which this node does not provide yet.",
+            )
+
+        app.add_api_route(
+            f"/console/{key}",
+            page,
+            methods=["GET"],
+            include_in_schema=False,
+            response_class=HTMLResponse,
+            name=f"console_{key.replace('-', '_')}",
+        )
+
+    shell("people", "People & clearances", "relto.vetting (people and clearances)")
+    shell("documents", "Documents", "relto.ztdf and relto.kas (protected documents)")
+    shell("decisions", "Decision explorer", "relto.decisions (the decision engine)")
+    shell("what-if", "What-if", "relto.decisions (what-if analysis)")
+    shell("audit", "Audit log", "relto.audit (the transparency log)")
+
+
+def _explain(exc: ReltoError) -> str:
+    """A message a person can act on; access problems stay opaque."""
+    from relto.errors import AccessDenied, NotFound
+
+    if isinstance(exc, AccessDenied | NotFound):
+        return "Not found, or you may not make this change."
+    return str(exc)[:300]
+
+
+def _load_demo(ctx: AppContext, state: Mapping[str, Any] | dict[str, Any]) -> None:
+    from relto.demo import load_demo, read_demo
+
+    data = read_demo()
+    report = load_demo(ctx.db, ctx.sink, data, at=datetime.now(UTC))
+    if isinstance(state, dict):
+        state["load_report"] = report
+    log.info(
+        "demo_loaded",
+        partnerships=report.partnerships,
+        projects=report.projects,
+        admissions=report.admissions,
+        people=report.people,
+        documents=report.documents,
+    )

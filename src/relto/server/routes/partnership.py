@@ -1,0 +1,339 @@
+"""REST API for partnerships, projects and admissions (``/api/v1``).
+
+Thin edges: parse, call one service function, render. Callers see only the
+partnerships their nation belongs to; anything else is "not found".
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from relto.partnership import (
+    CLASSIFICATIONS,
+    MAX_PAGE,
+    Admission,
+    Partnership,
+    Project,
+    UnknownRecord,
+    admit,
+    create_partnership,
+    create_project,
+    end_admission,
+    matrix,
+)
+from relto.server.app import AppContext
+from relto.server.auth import Principal, request_auth
+from relto.store.partnership import SqlPartnershipRepository
+
+__all__ = ["mount"]
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Nation = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartnershipIn(_Strict):
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=2000)] = ""
+    members: Annotated[list[Nation], Field(min_length=1, max_length=50)]
+    partners: Annotated[list[Nation], Field(max_length=50)] = []
+
+
+class PartnershipOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    members: list[str]
+    partners: list[str]
+
+
+class ProjectIn(_Strict):
+    id: Slug
+    partnership_id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+
+class ProjectOut(BaseModel):
+    id: str
+    partnership_id: str
+    name: str
+    description: str
+
+
+class AdmissionIn(_Strict):
+    project_id: Slug
+    nation: Nation
+    ceiling: Annotated[str, Field(json_schema_extra={"enum": list(CLASSIFICATIONS)})]
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class AdmissionEndIn(_Strict):
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class AdmissionOut(BaseModel):
+    id: str
+    project_id: str
+    nation: str
+    ceiling: str
+    valid_from: datetime
+    valid_until: datetime | None
+    ended_at: datetime | None
+    admitted_by: str
+    ended_by: str | None
+    note: str
+    status: str
+
+
+T = TypeVar("T")
+
+
+class PageOut(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class MatrixOut(BaseModel):
+    partnership_id: str
+    at: datetime
+    nations: list[str]
+    projects: list[ProjectOut]
+    ceilings: dict[str, dict[str, str | None]]
+
+
+def _p(p: Partnership) -> PartnershipOut:
+    return PartnershipOut(
+        id=p.id,
+        name=p.name,
+        description=p.description,
+        members=list(p.members),
+        partners=list(p.partners),
+    )
+
+
+def _pr(p: Project) -> ProjectOut:
+    return ProjectOut(
+        id=p.id, partnership_id=p.partnership_id, name=p.name, description=p.description
+    )
+
+
+def _a(a: Admission, at: datetime) -> AdmissionOut:
+    return AdmissionOut(
+        id=a.id,
+        project_id=a.project_id,
+        nation=a.nation,
+        ceiling=a.ceiling,
+        valid_from=a.valid_from,
+        valid_until=a.valid_until,
+        ended_at=a.ended_at,
+        admitted_by=a.admitted_by,
+        ended_by=a.ended_by,
+        note=a.note,
+        status=a.status_at(at),
+    )
+
+
+def _utc(t: datetime | None) -> datetime | None:
+    if t is None:
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _visible(repo: SqlPartnershipRepository, partnership_id: str, who: Principal) -> Partnership:
+    p = repo.get_partnership(partnership_id)
+    if p is None or who.nation not in p.nations:
+        raise UnknownRecord("no such partnership")
+    return p
+
+
+def _visible_project(repo: SqlPartnershipRepository, project_id: str, who: Principal) -> Project:
+    project = repo.get_project(project_id)
+    if project is None:
+        raise UnknownRecord("no such project")
+    _visible(repo, project.partnership_id, who)
+    return project
+
+
+def _principal(request: Request) -> Principal:
+    return request_auth(request.app.state.ctx).require(request)
+
+
+Who = Annotated[Principal, Depends(_principal)]
+
+
+def mount(app: FastAPI, ctx: AppContext) -> None:
+    request_auth(ctx)
+    router = APIRouter(prefix="/api/v1", tags=["partnership"])
+
+    @router.get("/partnerships", summary="Partnerships the caller's nation belongs to")
+    def list_partnerships(
+        who: Who, offset: Offset = 0, limit: Limit = 50
+    ) -> PageOut[PartnershipOut]:
+        with ctx.db.session() as s:
+            page = SqlPartnershipRepository(s).list_partnerships(0, MAX_PAGE)
+        mine = [p for p in page.items if who.nation in p.nations]
+        return PageOut(
+            items=[_p(p) for p in mine[offset : offset + limit]],
+            total=len(mine),
+            offset=offset,
+            limit=limit,
+        )
+
+    @router.post("/partnerships", status_code=201, summary="Define a partnership")
+    def post_partnership(body: PartnershipIn, who: Who) -> PartnershipOut:
+        at = datetime.now(UTC)
+        with ctx.db.session() as s:
+            p = create_partnership(
+                SqlPartnershipRepository(s),
+                ctx.sink,
+                partnership=Partnership(
+                    id=body.id,
+                    name=body.name,
+                    description=body.description,
+                    members=tuple(body.members),
+                    partners=tuple(body.partners),
+                ),
+                actor=who.actor(),
+                at=at,
+            )
+        return _p(p)
+
+    @router.get("/partnerships/{partnership_id}", summary="One partnership")
+    def get_partnership(partnership_id: str, who: Who) -> PartnershipOut:
+        with ctx.db.session() as s:
+            return _p(_visible(SqlPartnershipRepository(s), partnership_id, who))
+
+    @router.get(
+        "/partnerships/{partnership_id}/matrix",
+        summary="Projects × nations: the ceiling each nation is admitted at",
+    )
+    def get_matrix(partnership_id: str, who: Who, at: datetime | None = None) -> MatrixOut:
+        when = _utc(at) or datetime.now(UTC)
+        with ctx.db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            p = _visible(repo, partnership_id, who)
+            projects = list(repo.list_projects(p.id, 0, MAX_PAGE).items)
+            admissions = [a for pr in projects for a in repo.admissions_for(pr.id)]
+        return MatrixOut(
+            partnership_id=p.id,
+            at=when,
+            nations=list(p.nations),
+            projects=[_pr(x) for x in projects],
+            ceilings=matrix(p, projects, admissions, when),
+        )
+
+    @router.get("/projects", summary="Projects (workstreams)")
+    def list_projects(
+        who: Who,
+        partnership_id: Annotated[str | None, Query(max_length=63)] = None,
+        offset: Offset = 0,
+        limit: Limit = 50,
+    ) -> PageOut[ProjectOut]:
+        with ctx.db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            page = repo.list_projects(partnership_id, 0, MAX_PAGE)
+            visible = {
+                p.id for p in repo.list_partnerships(0, MAX_PAGE).items if who.nation in p.nations
+            }
+        mine = [p for p in page.items if p.partnership_id in visible]
+        return PageOut(
+            items=[_pr(p) for p in mine[offset : offset + limit]],
+            total=len(mine),
+            offset=offset,
+            limit=limit,
+        )
+
+    @router.post("/projects", status_code=201, summary="Add a project to a partnership")
+    def post_project(body: ProjectIn, who: Who) -> ProjectOut:
+        with ctx.db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            _visible(repo, body.partnership_id, who)
+            p = create_project(
+                repo,
+                ctx.sink,
+                project=Project(body.id, body.partnership_id, body.name, body.description),
+                actor=who.actor(),
+                at=datetime.now(UTC),
+            )
+        return _pr(p)
+
+    @router.get("/projects/{project_id}", summary="One project")
+    def get_project(project_id: str, who: Who) -> ProjectOut:
+        with ctx.db.session() as s:
+            return _pr(_visible_project(SqlPartnershipRepository(s), project_id, who))
+
+    @router.get("/admissions", summary="Admissions of nations to projects")
+    def list_admissions(
+        who: Who,
+        project_id: Annotated[str | None, Query(max_length=63)] = None,
+        nation: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+        offset: Offset = 0,
+        limit: Limit = 50,
+    ) -> PageOut[AdmissionOut]:
+        now = datetime.now(UTC)
+        with ctx.db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            if project_id is not None:
+                _visible_project(repo, project_id, who)
+            visible_projects = {
+                pr.id
+                for p in repo.list_partnerships(0, MAX_PAGE).items
+                if who.nation in p.nations
+                for pr in repo.list_projects(p.id, 0, MAX_PAGE).items
+            }
+            page = repo.list_admissions(
+                project_id=project_id, nation=nation, offset=offset, limit=limit
+            )
+        items = [_a(a, now) for a in page.items if a.project_id in visible_projects]
+        return PageOut(items=items, total=page.total, offset=page.offset, limit=page.limit)
+
+    @router.post("/admissions", status_code=201, summary="Admit a nation to a project")
+    def post_admission(body: AdmissionIn, who: Who) -> AdmissionOut:
+        at = datetime.now(UTC)
+        with ctx.db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            _visible_project(repo, body.project_id, who)
+            a = admit(
+                repo,
+                ctx.sink,
+                project_id=body.project_id,
+                nation=body.nation,
+                ceiling=body.ceiling,
+                actor=who.actor(),
+                at=at,
+                valid_from=_utc(body.valid_from),
+                valid_until=_utc(body.valid_until),
+                note=body.note,
+            )
+        return _a(a, at)
+
+    @router.post("/admissions/{admission_id}/end", summary="End an admission now")
+    def post_end(admission_id: str, body: AdmissionEndIn, who: Who) -> AdmissionOut:
+        at = datetime.now(UTC)
+        with ctx.db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            current = repo.get_admission(admission_id)
+            if current is None:
+                raise UnknownRecord("no such admission")
+            _visible_project(repo, current.project_id, who)
+            a = end_admission(
+                repo, ctx.sink, admission_id=admission_id, actor=who.actor(), at=at, note=body.note
+            )
+        return _a(a, at)
+
+    app.include_router(router)

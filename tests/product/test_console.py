@@ -1,0 +1,84 @@
+"""The web console: sign-in is demo-only, pages need a person, forms need CSRF,
+redirects after sign-in stay on this site."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+Login = Callable[[TestClient, str], str]
+
+
+def test_console_redirects_to_demo_login(demo_app: TestClient) -> None:
+    r = demo_app.get("/console/people")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/console/people"
+    page = demo_app.get("/login")
+    assert page.status_code == 200
+    assert "Olivia Harper" in page.text and "Haruto Sato" in page.text
+
+
+def test_sign_in_never_redirects_off_site(demo_app: TestClient) -> None:
+    for target in ("https://evil.example/", "//evil.example/x", "/console\\..\\x", "/api/v1"):
+        r = demo_app.post("/login", data={"person_id": "gbr-eng-harper", "next": target})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/console"
+
+
+def test_unknown_demo_person_not_signed_in(demo_app: TestClient) -> None:
+    r = demo_app.post("/login", data={"person_id": "mallory"})
+    assert r.headers["location"] == "/login"
+    assert "relto_session" not in demo_app.cookies
+
+
+def test_dashboard_shows_matrix(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "gbr-eng-harper")
+    r = demo_app.get("/console")
+    assert r.status_code == 200
+    assert 'id="matrix"' in r.text
+    assert "Hypersonic and counter-hypersonic capabilities" in r.text
+    # an engineer gets no admission form
+    assert 'action="/console/admissions"' not in r.text
+    assert "<h1>" in r.text and 'lang="en"' in r.text
+
+
+def test_console_admission_needs_csrf(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "gbr-so-whitfield")
+    form = {"project_id": "undersea", "nation": "JPN", "ceiling": "SECRET"}
+    r = demo_app.post("/console/admissions", data=form)
+    assert r.status_code == 403
+    csrf = login(demo_app, "gbr-so-whitfield")
+    r = demo_app.post("/console/admissions", data={**form, "csrf": csrf})
+    assert r.status_code == 303 and "kind=bad" not in r.headers["location"]
+    page = demo_app.get("/console")
+    assert 'data-project="undersea"' in page.text
+    row = page.text.split('data-project="undersea"')[1].split("</tr>")[0]
+    assert 'data-nation="JPN"><span class="level level-SECRET">SECRET' in row
+
+
+def test_partner_engineer_cannot_admit_via_console(login: Login, demo_app: TestClient) -> None:
+    csrf = login(demo_app, "jpn-eng-sato")
+    r = demo_app.post(
+        "/console/admissions",
+        data={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET", "csrf": csrf},
+    )
+    assert "kind=bad" in r.headers["location"]
+    m = demo_app.get("/api/v1/partnerships/aukus-p2/matrix").json()["ceilings"]
+    assert m["hypersonic"]["JPN"] is None
+
+
+def test_every_console_page_renders(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "gbr-so-whitfield")
+    for path in (
+        "/console",
+        "/console/people",
+        "/console/documents",
+        "/console/decisions",
+        "/console/what-if",
+        "/console/audit",
+    ):
+        r = demo_app.get(path)
+        assert r.status_code == 200, path
+        assert "<h1>" in r.text
+    assert demo_app.get("/static/console.css").status_code == 200
