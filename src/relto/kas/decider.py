@@ -1,0 +1,103 @@
+"""Who may have a key: the :class:`Decider` the KAS asks before every release.
+
+The decision engine (``relto.decisions``) provides the real decider. What ships
+here is fail-closed: :class:`DenyAllDecider` denies everything with a reason, and
+:class:`UnsafeAllowAllDecider` (tests only) allows everything and warns each
+time it is built and used.
+
+Whatever the decider says, the KAS also enforces the policy's ``dissem`` list
+itself (:func:`dissem_reason`): when a policy names entities, the caller must be
+one of them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "Decider",
+    "DenyAllDecider",
+    "KasDecision",
+    "Reason",
+    "RewrapFacts",
+    "UnsafeAllowAllDecider",
+    "dissem_reason",
+]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a release was denied (or allowed): a stable code and a sentence."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class KasDecision:
+    allowed: bool
+    reasons: tuple[Reason, ...] = ()
+    obligations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RewrapFacts:
+    """What the decider is told about one policy of one rewrap request."""
+
+    subject: Mapping[str, Any]
+    policy_uuid: str
+    attributes: tuple[str, ...]
+    dissem: tuple[str, ...]
+    at: datetime
+    key_ids: tuple[str, ...] = field(default=())
+
+
+@runtime_checkable
+class Decider(Protocol):
+    def decide(self, facts: RewrapFacts) -> KasDecision: ...
+
+
+class DenyAllDecider:
+    """The default: no decision engine is wired in, so nothing is released."""
+
+    def decide(self, facts: RewrapFacts) -> KasDecision:
+        return KasDecision(
+            False,
+            (Reason("no_decider", "no decision engine is configured for this key access service"),),
+        )
+
+
+class UnsafeAllowAllDecider:
+    """Allows every rewrap. For tests only: it warns when built and on every use."""
+
+    def __init__(self) -> None:
+        warnings.warn(
+            "UnsafeAllowAllDecider releases every key to every authenticated caller",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    def decide(self, facts: RewrapFacts) -> KasDecision:
+        warnings.warn("UnsafeAllowAllDecider allowed a rewrap", RuntimeWarning, stacklevel=2)
+        return KasDecision(True, (Reason("unsafe_allow_all", "allowed without a decision"),))
+
+
+def dissem_reason(dissem: tuple[str, ...], identities: frozenset[str]) -> Reason | None:
+    """``None`` if ``dissem`` is empty or names the caller; else the denial reason.
+
+    Entities are compared exactly, except that e-mail addresses compare without
+    regard to case.
+    """
+    if not dissem:
+        return None
+    mine = {i.lower() if "@" in i else i for i in identities}
+    for entity in dissem:
+        if (entity.lower() if "@" in entity else entity) in mine:
+            return None
+    return Reason(
+        "not_in_dissem", "the caller is not among the entities this object is disseminated to"
+    )

@@ -1,0 +1,177 @@
+"""Wiring of the key access service from settings: key store, authenticator, decider.
+
+:class:`KasRuntime` is what the HTTP edge holds (in ``ctx.extras["kas"]``): it
+runs one rewrap in the required order -- authenticate the caller, verify the
+signed request token, then hand over to :meth:`KasService.rewrap` (policy
+binding, decision, audit, release).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from relto.config import Settings
+from relto.errors import ConfigError
+from relto.events import AuditSink
+from relto.kas.auth import AuthConfig, Authenticator, HttpJwks, verify_request_token
+from relto.kas.config import KasSettings
+from relto.kas.decider import Decider, DenyAllDecider
+from relto.kas.errors import KasInvalidRequest, Unauthenticated, UnknownKey
+from relto.kas.filestore import FileKeyStore
+from relto.kas.keys import ALGORITHMS, KeyStore
+from relto.kas.service import KasService
+from relto.kas.wire import RewrapResponse, parse_request_body
+
+__all__ = ["KasRuntime", "build_runtime", "open_key_store"]
+
+log = structlog.stdlib.get_logger("relto.kas")
+
+
+@dataclass
+class KasRuntime:
+    service: KasService
+    settings: KasSettings
+    authenticator: Authenticator | None = None
+    issuer: str | None = None
+
+    @property
+    def decider(self) -> Decider:
+        return self.service.decider
+
+    @decider.setter
+    def decider(self, value: Decider) -> None:
+        self.service.decider = value
+
+    def handle_rewrap(
+        self,
+        *,
+        srt: str,
+        authorization: str | None,
+        dpop: str | None,
+        method: str,
+        url: str,
+        at: datetime,
+        request_id: str = "",
+    ) -> RewrapResponse:
+        if self.authenticator is None:
+            exc = Unauthenticated("unauthenticated")
+            exc.reason = "no OIDC issuer is configured"  # type: ignore[attr-defined]
+            raise exc
+        urls = [url]
+        if self.settings.public_url:
+            path = url.split("/kas.AccessService/", 1)[-1]
+            base = self.settings.public_url.rstrip("/").removesuffix("/kas")
+            urls.append(f"{base}/kas.AccessService/{path}")
+        caller = self.authenticator.authenticate(
+            authorization=authorization, dpop=dpop, method=method, urls=urls, at=at
+        )
+        claims, verified = verify_request_token(
+            srt, caller, at=at, leeway_seconds=self.settings.leeway_seconds
+        )
+        body_text = claims.get("requestBody")
+        if not isinstance(body_text, str):
+            bad = KasInvalidRequest("invalid request")
+            bad.reason = "request token has no requestBody"  # type: ignore[attr-defined]
+            raise bad
+        body = parse_request_body(body_text)
+        return self.service.rewrap(
+            body, caller, at=at, request_verified=verified, request_id=request_id
+        )
+
+    def well_known(self, base_url: str) -> dict[str, Any]:
+        kas_url = self.service.kas_url or f"{base_url}/kas"
+        config: dict[str, Any] = {
+            "health": {"endpoint": "/healthz"},
+            "kas": {
+                "uri": kas_url,
+                "algorithms": list(ALGORITHMS),
+                "dpop_required": self.settings.require_dpop,
+            },
+        }
+        if self.issuer:
+            config["platform_issuer"] = self.issuer
+            idp: dict[str, Any] = {"issuer": self.issuer}
+            if self.settings.token_endpoint:
+                idp["token_endpoint"] = self.settings.token_endpoint
+            config["idp"] = idp
+        try:
+            info = self.service.store.active("rsa:2048")
+            config["base_key"] = {
+                "kas_url": kas_url,
+                "public_key": {
+                    "algorithm": info.algorithm,
+                    "kid": info.kid,
+                    "pem": info.public_key_pem,
+                },
+            }
+        except UnknownKey:
+            pass
+        return config
+
+
+def open_key_store(settings: Settings, kas: KasSettings) -> KeyStore:
+    """The key store the settings name; raises ``ConfigError`` if it cannot be opened."""
+    if kas.keystore == "pkcs11":
+        from relto.kas.pkcs11store import Pkcs11KeyStore
+
+        if not kas.pkcs11_token or kas.pkcs11_pin is None:
+            raise ConfigError("RELTO_KAS_PKCS11_TOKEN and RELTO_KAS_PKCS11_PIN must be set")
+        return Pkcs11KeyStore(
+            kas.pkcs11_library, kas.pkcs11_token, kas.pkcs11_pin.get_secret_value()
+        )
+    if settings.keystore_passphrase is None:
+        raise ConfigError("RELTO_KEYSTORE_PASSPHRASE is not set; the KAS key store needs it")
+    folder = kas.keystore_dir or (settings.data_dir / "kas-keys")
+    try:
+        return FileKeyStore(folder, settings.keystore_passphrase.get_secret_value())
+    except ValueError as exc:
+        raise ConfigError(f"RELTO_KEYSTORE_PASSPHRASE: {exc}") from None
+
+
+def ensure_active_keys(store: KeyStore, *, at: datetime) -> None:
+    for algorithm in ALGORITHMS:
+        try:
+            store.active(algorithm)
+        except UnknownKey:
+            info = store.rotate(algorithm, at=at)
+            log.info("kas_key_created", kid=info.kid, algorithm=algorithm)
+
+
+def build_runtime(
+    settings: Settings,
+    sink: AuditSink,
+    decider: Decider | None = None,
+    *,
+    kas_settings: KasSettings | None = None,
+    store: KeyStore | None = None,
+    authenticator: Authenticator | None = None,
+) -> KasRuntime:
+    kas = kas_settings or KasSettings()  # type: ignore[call-arg]
+    if store is None:
+        store = open_key_store(settings, kas)
+    if kas.create_keys:
+        ensure_active_keys(store, at=datetime.now(UTC))
+    if authenticator is None and settings.oidc_issuer and settings.oidc_jwks_url:
+        authenticator = Authenticator(
+            AuthConfig(
+                issuer=settings.oidc_issuer,
+                audience=settings.oidc_audience,
+                leeway_seconds=kas.leeway_seconds,
+                require_dpop=kas.require_dpop,
+                dpop_window_seconds=kas.dpop_window_seconds,
+            ),
+            HttpJwks(settings.oidc_jwks_url),
+        )
+    if authenticator is None:
+        log.warning("kas_no_oidc", detail="no OIDC issuer configured: every rewrap is refused")
+    if decider is None:
+        decider = DenyAllDecider()
+        log.warning("kas_deny_all", detail="no decision engine wired in: every rewrap is denied")
+    service = KasService(store=store, sink=sink, decider=decider, kas_url=kas.public_url or "")
+    return KasRuntime(
+        service=service, settings=kas, authenticator=authenticator, issuer=settings.oidc_issuer
+    )

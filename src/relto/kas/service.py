@@ -1,0 +1,368 @@
+"""The key access service: public keys and rewrap, transport-free.
+
+:meth:`KasService.rewrap` runs, for each policy of a request, in this order:
+
+1. unwrap each key access object's share with the KAS key it names (a retired
+   key never unwraps);
+2. verify the policy binding with that share -- before the policy is even
+   parsed; a mismatch stops that object;
+3. parse the policy, enforce ``dissem`` and ask the :class:`Decider`;
+4. record the outcome through the audit sink -- permitted or not;
+5. only when every record is durable, encrypt the permitted shares to the
+   client's public key (RSA-OAEP, or ECDH with a fresh session key + HKDF +
+   AES-GCM for an EC client key) and return them.
+
+If recording fails, nothing is released (:class:`AuditUnavailable`). Failures
+of single key access objects go back as ``fail`` results with an opaque error
+(``bad request`` or ``forbidden``); the precise reason is in the audit record
+and the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from relto.events import AuditSink
+from relto.kas.auth import Caller
+from relto.kas.decider import (
+    Decider,
+    DenyAllDecider,
+    KasDecision,
+    Reason,
+    RewrapFacts,
+    dissem_reason,
+)
+from relto.kas.errors import (
+    AuditUnavailable,
+    KasInvalidRequest,
+    KeyStoreError,
+    RewrapDenied,
+    UnknownKey,
+)
+from relto.kas.keys import Algorithm, KeyState, KeyStore, parse_algorithm
+from relto.kas.wire import (
+    KaoRequest,
+    KaoResult,
+    PolicyRequest,
+    PolicyResult,
+    PublicKeyRequest,
+    PublicKeyResponse,
+    RewrapResponse,
+    UnsignedRewrap,
+)
+from relto.ztdf import hazmat
+from relto.ztdf.errors import CryptoError, InvalidContainer
+from relto.ztdf.manifest import Policy, parse_policy
+
+__all__ = ["AUDIT_KIND", "KasService"]
+
+log = structlog.stdlib.get_logger("relto.kas")
+
+#: The audit event kind of every rewrap decision.
+AUDIT_KIND = "kas.rewrap"
+_BAD = "bad request"
+_FORBIDDEN = "forbidden"
+
+
+def _invalid(reason: str) -> KasInvalidRequest:
+    exc = KasInvalidRequest("invalid request")
+    exc.reason = reason  # type: ignore[attr-defined]
+    return exc
+
+
+@dataclass
+class _KaoOutcome:
+    kao_id: str
+    kid: str = ""
+    key_type: str = ""
+    share: bytes | None = None
+    reason: str = ""
+
+
+@dataclass
+class _PolicyOutcome:
+    request: PolicyRequest
+    kaos: list[_KaoOutcome]
+    policy: Policy | None = None
+    decision: KasDecision | None = None
+
+
+def _client_key(pem: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+    if not pem or len(pem) > 16 * 1024:
+        raise _invalid("clientPublicKey missing")
+    try:
+        key = serialization.load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError, TypeError):
+        raise _invalid("clientPublicKey does not parse") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise _invalid("clientPublicKey RSA key too short")
+        return key
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(
+        key.curve, ec.SECP256R1 | ec.SECP384R1 | ec.SECP521R1
+    ):
+        return key
+    raise _invalid("clientPublicKey has an unsupported type")
+
+
+def _hkdf(shared: bytes) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=hazmat.KEY_SIZE, salt=hazmat.TDF_SALT, info=b""
+    ).derive(shared)
+
+
+@dataclass
+class KasService:
+    """Serves one nation's key access: its keys, its decider, its audit sink."""
+
+    store: KeyStore
+    sink: AuditSink
+    decider: Decider = field(default_factory=DenyAllDecider)
+    #: The KAS URL written into key access objects (``https://host/kas``).
+    kas_url: str = ""
+
+    # -- PublicKey ------------------------------------------------------------
+
+    def public_key(self, req: PublicKeyRequest) -> PublicKeyResponse:
+        try:
+            algorithm: Algorithm = parse_algorithm(req.algorithm or "rsa:2048")
+        except ValueError:
+            raise _invalid("unsupported algorithm") from None
+        if req.kid:
+            info = self.store.get(req.kid)
+            if info.algorithm != algorithm or info.state is KeyState.RETIRED:
+                raise UnknownKey("no such key")
+        else:
+            info = self.store.active(algorithm)
+        public = info.public_key_pem
+        if req.fmt == "jwk":
+            import json
+
+            from joserfc.jwk import JWKRegistry
+
+            kty = "RSA" if algorithm == "rsa:2048" else "EC"
+            jwk = JWKRegistry.import_key(public, kty).as_dict(private=False)
+            jwk["kid"] = info.kid
+            public = json.dumps(jwk, separators=(",", ":"))
+        elif req.fmt not in ("", "pkcs8"):
+            raise _invalid("unsupported public key format")
+        return PublicKeyResponse(public_key=public, kid="" if req.v == "1" else info.kid)
+
+    # -- Rewrap ---------------------------------------------------------------
+
+    def rewrap(
+        self,
+        body: UnsignedRewrap,
+        caller: Caller,
+        *,
+        at: datetime,
+        request_verified: bool,
+        request_id: str = "",
+    ) -> RewrapResponse:
+        client_key = _client_key(body.client_public_key)
+        outcomes = [self._verify_policy(req) for req in body.requests]
+        for outcome in outcomes:
+            self._decide(outcome, caller, at)
+
+        # Audit every policy's outcome before a single key leaves.
+        for outcome in outcomes:
+            self._record(outcome, caller, at, request_verified, request_id, client_key)
+
+        session_pem = ""
+        wrap: Any
+        if isinstance(client_key, ec.EllipticCurvePublicKey):
+            session = ec.generate_private_key(client_key.curve)
+            wrap_key = hazmat.derive_ec_wrap_key(session, client_key)
+            session_pem = hazmat.public_key_pem(session)
+
+            def wrap(share: bytes) -> bytes:
+                return hazmat.gcm_encrypt(wrap_key, share)
+        else:
+
+            def wrap(share: bytes) -> bytes:
+                return hazmat.rsa_wrap(client_key, share)
+
+        responses = []
+        for outcome in outcomes:
+            allowed = outcome.decision is not None and outcome.decision.allowed
+            results = []
+            for k in outcome.kaos:
+                if k.share is None:
+                    results.append(KaoResult(k.kao_id, "fail", error=_BAD))
+                elif not allowed:
+                    results.append(KaoResult(k.kao_id, "fail", error=_FORBIDDEN))
+                else:
+                    results.append(KaoResult(k.kao_id, "permit", kas_wrapped_key=wrap(k.share)))
+            responses.append(PolicyResult(outcome.request.policy_id, tuple(results)))
+
+        entity_wrapped = b""
+        if body.legacy:
+            only = responses[0].results[0]
+            if only.status != "permit":
+                if only.error == _FORBIDDEN:
+                    raise RewrapDenied("forbidden")
+                raise _invalid("the key access object did not verify")
+            entity_wrapped = only.kas_wrapped_key
+        return RewrapResponse(
+            responses=tuple(responses),
+            session_public_key=session_pem,
+            entity_wrapped_key=entity_wrapped,
+        )
+
+    def _verify_policy(self, req: PolicyRequest) -> _PolicyOutcome:
+        outcome = _PolicyOutcome(req, [self._unwrap(req, kao) for kao in req.kaos])
+        if any(k.share is not None for k in outcome.kaos):
+            # Only now, with at least one binding verified, is the policy parsed.
+            try:
+                outcome.policy = parse_policy(req.policy_body)
+            except InvalidContainer as exc:
+                for k in outcome.kaos:
+                    if k.share is not None:
+                        k.share = None
+                        k.reason = f"policy does not parse: {exc.reason}"
+        return outcome
+
+    def _unwrap(self, req: PolicyRequest, item: KaoRequest) -> _KaoOutcome:
+        out = _KaoOutcome(kao_id=item.kao_id)
+        kao = item.kao
+        if kao is None or not kao.wrapped_key:
+            out.reason = "key access object or wrapped key missing"
+            return out
+        out.kid, out.key_type = kao.kid, kao.key_type
+        if not kao.has_binding or not kao.binding_hash:
+            out.reason = "policy binding missing"
+            return out
+        if not req.policy_body:
+            out.reason = "policy body missing"
+            return out
+        try:
+            if kao.key_type == "wrapped":
+                share = self._unwrap_rsa(kao.kid, kao.wrapped_key, out)
+            elif kao.key_type == "ec-wrapped":
+                share = self._unwrap_ec(kao.kid, kao.ephemeral_public_key, kao.wrapped_key)
+            else:
+                out.reason = f"unsupported key access type {kao.key_type[:32]!r}"
+                return out
+        except (KeyStoreError, CryptoError, ValueError) as exc:
+            out.reason = f"unwrap failed: {type(exc).__name__}: {exc}"
+            return out
+        if not hazmat.verify_policy_binding(share, req.policy_body, kao.binding_hash):
+            out.reason = "policy binding does not match"
+            return out
+        out.share = share
+        return out
+
+    def _unwrap_rsa(self, kid: str, wrapped: bytes, out: _KaoOutcome) -> bytes:
+        if kid:
+            return self.store.rsa_decrypt(kid, wrapped)
+        # No kid (older writers): try the usable RSA keys, newest first.
+        last: Exception = UnknownKey("no usable RSA key")
+        keys = [k for k in self.store.list_keys() if k.algorithm == "rsa:2048" and k.unwraps]
+        for info in sorted(keys, key=lambda k: k.created_at, reverse=True):
+            try:
+                share = self.store.rsa_decrypt(info.kid, wrapped)
+                out.kid = info.kid
+                return share
+            except KeyStoreError as exc:
+                last = exc
+        raise last
+
+    def _unwrap_ec(self, kid: str, ephemeral_pem: str, wrapped: bytes) -> bytes:
+        if not kid:
+            kid = self.store.active("ec:secp256r1").kid
+        try:
+            peer = serialization.load_pem_public_key(ephemeral_pem.encode("ascii"))
+        except (ValueError, UnicodeEncodeError, TypeError):
+            raise CryptoError("ephemeral public key does not parse") from None
+        if not isinstance(peer, ec.EllipticCurvePublicKey):
+            raise CryptoError("ephemeral public key is not an EC key")
+        return hazmat.gcm_decrypt(_hkdf(self.store.ecdh(kid, peer)), wrapped)
+
+    def _decide(self, outcome: _PolicyOutcome, caller: Caller, at: datetime) -> None:
+        policy = outcome.policy
+        if policy is None:
+            return
+        reason = dissem_reason(policy.dissem, caller.identities)
+        facts = RewrapFacts(
+            subject=caller.claims,
+            policy_uuid=policy.uuid,
+            attributes=policy.attributes,
+            dissem=policy.dissem,
+            at=at,
+            key_ids=tuple(k.kid for k in outcome.kaos if k.share is not None),
+        )
+        try:
+            decision = self.decider.decide(facts)
+            if not isinstance(decision, KasDecision):
+                raise TypeError("the decider did not return a KasDecision")
+        except Exception as exc:  # fail closed on any decider failure
+            log.warning("kas_decider_failed", error=type(exc).__name__)
+            decision = KasDecision(False, (Reason("decider_error", "the decision failed"),))
+        if reason is not None:
+            decision = KasDecision(False, (reason, *decision.reasons), decision.obligations)
+        outcome.decision = decision
+
+    def _record(
+        self,
+        outcome: _PolicyOutcome,
+        caller: Caller,
+        at: datetime,
+        request_verified: bool,
+        request_id: str,
+        client_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
+    ) -> None:
+        decision = outcome.decision
+        allowed = decision is not None and decision.allowed
+        released = [k for k in outcome.kaos if k.share is not None and allowed]
+        payload: dict[str, Any] = {
+            "at": at.isoformat(),
+            "request_id": request_id,
+            "subject": caller.subject,
+            "client_id": caller.claims.get("client_id") or caller.claims.get("azp") or "",
+            "dpop": caller.dpop_key is not None,
+            "request_token_verified": request_verified,
+            "client_key": "ec" if isinstance(client_key, ec.EllipticCurvePublicKey) else "rsa",
+            "policy_id": outcome.request.policy_id,
+            "policy_uuid": outcome.policy.uuid if outcome.policy else "",
+            "policy_sha256": hashlib.sha256(outcome.request.policy_body.encode()).hexdigest(),
+            "attributes": list(outcome.policy.attributes) if outcome.policy else [],
+            "dissem": list(outcome.policy.dissem) if outcome.policy else [],
+            "allowed": bool(released),
+            "reasons": [
+                {"code": r.code, "message": r.message}
+                for r in (decision.reasons if decision else ())
+            ],
+            "key_access": [
+                {
+                    "id": k.kao_id,
+                    "kid": k.kid,
+                    "type": k.key_type,
+                    "result": "permit" if k in released else "fail",
+                    "reason": k.reason if k.share is None else ("" if allowed else "denied"),
+                }
+                for k in outcome.kaos
+            ],
+        }
+        try:
+            self.sink.record(AUDIT_KIND, payload)
+        except Exception as exc:
+            log.error("kas_audit_failed", error=type(exc).__name__, request_id=request_id)
+            raise AuditUnavailable(
+                "the rewrap could not be recorded; nothing was released"
+            ) from None
+        log.info(
+            "kas_rewrap",
+            request_id=request_id,
+            subject=caller.subject,
+            policy_uuid=payload["policy_uuid"],
+            allowed=payload["allowed"],
+            failures=[k.reason for k in outcome.kaos if k.reason],
+        )

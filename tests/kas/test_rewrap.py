@@ -1,0 +1,427 @@
+"""The KAS over HTTP: Connect JSON and protobuf, authentication, binding, decision, audit."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from kas_testing import (
+    AUDIENCE,
+    ISSUER,
+    DpopKey,
+    TestIssuer,
+    client_keys,
+    make_kao,
+    open_result,
+    policy_b64,
+    request_body,
+)
+
+from relto.config import Settings
+from relto.events import MemorySink
+from relto.kas import (
+    AuthConfig,
+    Authenticator,
+    DenyAllDecider,
+    KasDecision,
+    RewrapFacts,
+    StaticJwks,
+    UnsafeAllowAllDecider,
+)
+from relto.kas.runtime import KasRuntime
+from relto.server import create_app
+
+REWRAP = "/kas.AccessService/Rewrap"
+PUBKEY = "/kas.AccessService/PublicKey"
+URL = "http://testserver" + REWRAP
+
+
+class RecordingDecider:
+    def __init__(self, allowed: bool = True) -> None:
+        self.allowed = allowed
+        self.calls: list[RewrapFacts] = []
+
+    def decide(self, facts: RewrapFacts) -> KasDecision:
+        self.calls.append(facts)
+        return KasDecision(self.allowed)
+
+
+class Kas:
+    def __init__(
+        self, client: TestClient, rt: KasRuntime, sink: MemorySink, issuer: TestIssuer
+    ) -> None:
+        self.client, self.rt, self.sink, self.issuer = client, rt, sink, issuer
+        self.decider = RecordingDecider()
+        rt.decider = self.decider
+
+    def events(self) -> list[Any]:
+        return [e for e in self.sink.events if e.kind == "kas.rewrap"]
+
+    def key(self, alg: str = "rsa:2048") -> tuple[str, str]:
+        info = self.rt.service.store.active(alg)  # type: ignore[arg-type]
+        return info.kid, info.public_key_pem
+
+    def rewrap(
+        self,
+        body: str,
+        *,
+        token: str | None = None,
+        dpop: DpopKey | None = None,
+        proof: str | None = None,
+        srt_signer: DpopKey | None = None,
+    ) -> Any:
+        token = token if token is not None else self.issuer.token()
+        signer = srt_signer or dpop or DpopKey()
+        now = int(time.time())
+        srt = signer.sign({"requestBody": body, "iat": now, "exp": now + 60})
+        headers = {"Authorization": f"Bearer {token}"}
+        if dpop is not None:
+            headers["DPoP"] = proof or dpop.proof(URL, token)
+        return self.client.post(REWRAP, json={"signedRequestToken": srt}, headers=headers)
+
+
+@pytest.fixture
+def kas(tmp_path: Path) -> Iterator[Kas]:
+    sink = MemorySink()
+    settings = Settings(
+        demo=True,
+        data_dir=tmp_path,
+        oidc_issuer=ISSUER,
+        oidc_jwks_url="http://127.0.0.1:9/unused",
+        oidc_audience=AUDIENCE,
+    )
+    app = create_app(settings, sink=sink)
+    rt: KasRuntime = app.state.ctx.extras["kas"]
+    issuer = TestIssuer()
+    rt.authenticator = Authenticator(AuthConfig(ISSUER, AUDIENCE), StaticJwks(issuer.jwks()))
+    with TestClient(app) as client:
+        yield Kas(client, rt, sink, issuer)
+
+
+def _single(resp: Any) -> dict[str, Any]:
+    assert resp.status_code == 200, resp.text
+    result: dict[str, Any] = resp.json()["responses"][0]["results"][0]
+    return result
+
+
+def test_rewrap_releases_share_to_rsa_client(kas: Kas) -> None:
+    kid, pem = kas.key()
+    policy = policy_b64(attrs=["https://relto.example/attr/rel/value/gbr"])
+    kao, share = make_kao(pem, kid, policy)
+    priv, client_pem = client_keys("rsa")
+    resp = kas.rewrap(request_body(client_pem, policy, [kao]))
+    result = _single(resp)
+    assert result["status"] == "permit"
+    assert open_result(priv, result["kasWrappedKey"]) == share
+    assert kas.decider.calls[0].attributes == ("https://relto.example/attr/rel/value/gbr",)
+    assert kas.decider.calls[0].subject["sub"] == "alice"
+
+
+def test_rewrap_ec_kao_to_ec_client(kas: Kas) -> None:
+    kid, pem = kas.key("ec:secp256r1")
+    policy = policy_b64()
+    kao, share = make_kao(pem, kid, policy, ec_key=True)
+    priv, client_pem = client_keys("ec")
+    resp = kas.rewrap(request_body(client_pem, policy, [kao]))
+    result = _single(resp)
+    session = resp.json()["sessionPublicKey"]
+    assert "BEGIN PUBLIC KEY" in session
+    assert open_result(priv, result["kasWrappedKey"], session) == share
+
+
+def test_protobuf_gzip_request_as_the_python_sdk_sends_it(kas: Kas) -> None:
+    from otdf_python_proto.kas import kas_pb2
+
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, share = make_kao(pem, kid, policy)
+    priv, client_pem = client_keys("rsa")
+    token = kas.issuer.token()
+    now = int(time.time())
+    srt = DpopKey("RSA").sign(
+        {"requestBody": request_body(client_pem, policy, [kao]), "iat": now, "exp": now + 60}
+    )
+    msg = kas_pb2.RewrapRequest(signed_request_token=srt).SerializeToString()
+    resp = kas.client.post(
+        REWRAP,
+        content=gzip.compress(msg),
+        headers={
+            "Content-Type": "application/proto",
+            "Content-Encoding": "gzip",
+            "Connect-Protocol-Version": "1",
+            "Authorization": f"Bearer {token}",
+        },
+    )
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/proto"
+    out = kas_pb2.RewrapResponse.FromString(resp.content)
+    res = out.responses[0].results[0]
+    assert out.responses[0].policy_id == "policy-1" and res.status == "permit"
+    assert open_result(priv, base64.b64encode(res.kas_wrapped_key).decode()) == share
+
+
+def test_public_key_json_proto_and_jwk(kas: Kas) -> None:
+    from otdf_python_proto.kas import kas_pb2
+
+    kid, pem = kas.key()
+    r = kas.client.post(PUBKEY, json={})
+    assert r.status_code == 200 and r.json() == {"publicKey": pem, "kid": kid}
+    ekid, epem = kas.key("ec:secp256r1")
+    msg = kas_pb2.PublicKeyRequest(algorithm="ec:secp256r1").SerializeToString()
+    r = kas.client.post(PUBKEY, content=msg, headers={"Content-Type": "application/proto"})
+    out = kas_pb2.PublicKeyResponse.FromString(r.content)
+    assert (out.public_key, out.kid) == (epem, ekid)
+    r = kas.client.post(PUBKEY, json={"fmt": "jwk"})
+    assert json.loads(r.json()["publicKey"])["kty"] == "RSA"
+    r = kas.client.post(PUBKEY, json={"algorithm": "dsa:1024"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_argument"
+
+
+def test_tampered_policy_binding_rejected(kas: Kas) -> None:
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    tampered = policy_b64(dissem=["mallory@example.org"])  # a different policy, old binding
+    _, client_pem = client_keys("rsa")
+    result = _single(kas.rewrap(request_body(client_pem, tampered, [kao])))
+    assert result["status"] == "fail" and "kasWrappedKey" not in result
+    assert result["error"] == "bad request"
+    assert kas.decider.calls == []  # stopped before the decision
+    (event,) = kas.events()
+    assert event.payload["allowed"] is False
+    assert event.payload["key_access"][0]["reason"] == "policy binding does not match"
+
+
+def test_retired_key_cannot_unwrap(kas: Kas) -> None:
+    store = kas.rt.service.store
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, share = make_kao(pem, kid, policy)
+    priv, client_pem = client_keys("rsa")
+    now = datetime.now(UTC)
+    store.rotate("rsa:2048", at=now)
+    # Rotation: the old container still opens.
+    result = _single(kas.rewrap(request_body(client_pem, policy, [kao])))
+    assert open_result(priv, result["kasWrappedKey"]) == share
+    store.retire(kid, at=now + timedelta(seconds=1))
+    result = _single(kas.rewrap(request_body(client_pem, policy, [kao])))
+    assert result["status"] == "fail"
+    assert "KeyRetired" in kas.events()[-1].payload["key_access"][0]["reason"]
+
+
+def test_dpop_replay_rejected(kas: Kas) -> None:
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    _, client_pem = client_keys("rsa")
+    body = request_body(client_pem, policy, [kao])
+    dpop = DpopKey()
+    token = kas.issuer.token(cnf={"jkt": dpop.thumbprint()})
+    proof = dpop.proof(URL, token)
+    assert kas.rewrap(body, token=token, dpop=dpop, proof=proof).status_code == 200
+    again = kas.rewrap(body, token=token, dpop=dpop, proof=proof)
+    assert again.status_code == 401 and again.json() == {
+        "code": "unauthenticated",
+        "message": "unauthenticated",
+    }
+
+
+def test_dpop_proof_checks_method_url_time_and_token(kas: Kas) -> None:
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    body = request_body(client_keys("rsa")[1], policy, [kao])
+    dpop = DpopKey()
+    token = kas.issuer.token(cnf={"jkt": dpop.thumbprint()})
+    other = kas.issuer.token(sub="bob")
+    bad_proofs = [
+        dpop.proof(URL, token, method="GET"),
+        dpop.proof("http://testserver/kas.AccessService/PublicKey", token),
+        dpop.proof(URL, token, iat=time.time() - 600),
+        dpop.proof(URL, other),  # ath of another token
+        DpopKey().proof(URL, token),  # key not the one cnf.jkt names
+    ]
+    for proof in bad_proofs:
+        assert kas.rewrap(body, token=token, dpop=dpop, proof=proof).status_code == 401
+    # A DPoP-bound token without a proof is refused.
+    assert kas.rewrap(body, token=token).status_code == 401
+    assert kas.events() == []
+
+
+def test_request_token_must_be_signed_by_the_dpop_key(kas: Kas) -> None:
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    body = request_body(client_keys("rsa")[1], policy, [kao])
+    dpop = DpopKey()
+    resp = kas.rewrap(body, dpop=dpop, srt_signer=DpopKey())
+    assert resp.status_code == 401
+
+
+def test_dpop_can_be_required(kas: Kas) -> None:
+    assert kas.rt.authenticator is not None
+    kas.rt.authenticator.config = AuthConfig(ISSUER, AUDIENCE, require_dpop=True)
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    body = request_body(client_keys("rsa")[1], policy, [kao])
+    assert kas.rewrap(body).status_code == 401
+    assert kas.rewrap(body, dpop=DpopKey()).status_code == 200
+
+
+def test_token_from_wrong_issuer_rejected(kas: Kas) -> None:
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    body = request_body(client_keys("rsa")[1], policy, [kao])
+    impostor = TestIssuer(issuer="https://evil.example", kid=kas.issuer.key.kid)
+    forged_claims = TestIssuer(issuer=ISSUER, kid=kas.issuer.key.kid)  # right iss, wrong key
+    for token in (
+        impostor.token(),
+        forged_claims.token(),
+        kas.issuer.token(iss="https://evil.example"),
+        kas.issuer.token(aud="someone-else"),
+        kas.issuer.token(now=time.time() - 3600),  # expired
+        kas.issuer.token()[:-4] + "AAAA",
+        "not-a-jwt",
+    ):
+        assert kas.rewrap(body, token=token).status_code == 401
+    resp = kas.client.post(REWRAP, json={"signedRequestToken": "x.y.z"})
+    assert resp.status_code == 401
+    assert kas.events() == [] and kas.decider.calls == []
+
+
+def test_denied_rewrap_is_audited(kas: Kas) -> None:
+    kas.rt.decider = DenyAllDecider()
+    kid, pem = kas.key()
+    policy = policy_b64(attrs=["https://relto.example/attr/classification/value/secret"])
+    kao, _ = make_kao(pem, kid, policy)
+    result = _single(kas.rewrap(request_body(client_keys("rsa")[1], policy, [kao])))
+    assert result == {"keyAccessObjectId": "kao-0", "status": "fail", "error": "forbidden"}
+    (event,) = kas.events()
+    assert event.kind == "kas.rewrap"
+    assert event.payload["allowed"] is False and event.payload["subject"] == "alice"
+    assert event.payload["reasons"][0]["code"] == "no_decider"
+    assert event.payload["attributes"] == ["https://relto.example/attr/classification/value/secret"]
+
+
+def test_dissem_enforced_even_when_decider_allows(kas: Kas) -> None:
+    kid, pem = kas.key()
+    policy = policy_b64(dissem=["bob@example.org"])
+    kao, share = make_kao(pem, kid, policy)
+    priv, client_pem = client_keys("rsa")
+    body = request_body(client_pem, policy, [kao])
+    result = _single(kas.rewrap(body, token=kas.issuer.token(email="alice@example.org")))
+    assert result["status"] == "fail"
+    assert kas.events()[-1].payload["reasons"][0]["code"] == "not_in_dissem"
+    result = _single(kas.rewrap(body, token=kas.issuer.token("bob", email="Bob@Example.org")))
+    assert open_result(priv, result["kasWrappedKey"]) == share
+
+
+def test_audit_failure_releases_nothing(kas: Kas) -> None:
+    class BrokenSink:
+        def record(self, kind: str, payload: Any) -> None:
+            raise OSError("log disk full")
+
+    kas.rt.service.sink = BrokenSink()
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    resp = kas.rewrap(request_body(client_keys("rsa")[1], policy, [kao]))
+    assert resp.status_code == 503
+    assert "kasWrappedKey" not in resp.text and resp.json()["code"] == "unavailable"
+
+
+def test_decider_failure_fails_closed(kas: Kas) -> None:
+    class Exploding:
+        def decide(self, facts: RewrapFacts) -> KasDecision:
+            raise RuntimeError("engine down")
+
+    kas.rt.decider = Exploding()
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    result = _single(kas.rewrap(request_body(client_keys("rsa")[1], policy, [kao])))
+    assert result["status"] == "fail"
+    assert kas.events()[-1].payload["reasons"][0]["code"] == "decider_error"
+
+
+def test_unsafe_allow_all_warns(kas: Kas) -> None:
+    with pytest.warns(RuntimeWarning):
+        kas.rt.decider = UnsafeAllowAllDecider()
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _single(kas.rewrap(request_body(client_keys("rsa")[1], policy, [kao])))
+    assert any("UnsafeAllowAllDecider" in str(w.message) for w in caught)
+
+
+def test_malformed_requests_are_invalid_not_errors(kas: Kas) -> None:
+    token = kas.issuer.token()
+    hdr = {"Authorization": f"Bearer {token}"}
+    assert (
+        kas.client.post(
+            REWRAP, content=b"{", headers={**hdr, "Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert (
+        kas.client.post(
+            REWRAP, content=b"\xff\xff", headers={**hdr, "Content-Type": "application/proto"}
+        ).status_code
+        == 400
+    )
+    assert (
+        kas.client.post(
+            REWRAP, content=b"x", headers={**hdr, "Content-Type": "text/plain"}
+        ).status_code
+        == 415
+    )
+    bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))
+    assert (
+        kas.client.post(
+            REWRAP,
+            content=bomb,
+            headers={**hdr, "Content-Type": "application/proto", "Content-Encoding": "gzip"},
+        ).status_code
+        == 400
+    )
+    now = int(time.time())
+    srt = DpopKey().sign(
+        {
+            "requestBody": json.dumps(
+                {
+                    "clientPublicKey": "nope",
+                    "requests": [{"policy": {"id": "p", "body": "x"}, "keyAccessObjects": []}],
+                }
+            ),
+            "exp": now + 60,
+        }
+    )
+    r = kas.client.post(REWRAP, json={"signedRequestToken": srt}, headers=hdr)
+    assert r.status_code == 400 and r.json()["message"] == "invalid request"
+
+
+def test_no_oidc_configured_refuses_every_rewrap(kas: Kas) -> None:
+    kas.rt.authenticator = None
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    assert kas.rewrap(request_body(client_keys("rsa")[1], policy, [kao])).status_code == 401
+
+
+def test_well_known_configuration(kas: Kas) -> None:
+    r = kas.client.get("/.well-known/opentdf-configuration")
+    conf = r.json()["configuration"]
+    assert conf["platform_issuer"] == ISSUER
+    assert conf["base_key"]["public_key"]["kid"] == kas.key()[0]
