@@ -6,6 +6,7 @@ agreements) and :func:`recognises`. Changes that must be stored and audited go
 through :mod:`relto.vetting.service`. See ``docs/vetting.md``.
 """
 
+from relto.vetting._access import Action, Caller, authorise
 from relto.vetting._clearance import (
     AUTOMATIC_ACTOR,
     Clearance,
@@ -43,7 +44,9 @@ __all__ = [
     "AUTOMATIC_ACTOR",
     "FINAL",
     "TRANSITIONS",
+    "Action",
     "Agreement",
+    "Caller",
     "Clearance",
     "ClearanceEvent",
     "Currency",
@@ -65,6 +68,7 @@ __all__ = [
     "VettingDataError",
     "VettingInputError",
     "VettingPolicy",
+    "authorise",
     "business_deadline",
     "default_policy",
     "expiry_after",

@@ -23,10 +23,11 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from relto.errors import NotFound, ReltoError
+from relto.errors import AccessDenied, NotFound, ReltoError
 from relto.events import AuditSink
 from relto.store.db import Database
 from relto.store.vetting import SqlVettingRepository
+from relto.vetting._access import Action, Caller, action_for, authorise
 from relto.vetting._clearance import (
     Clearance,
     ClearanceEvent,
@@ -121,9 +122,11 @@ class VettingService:
 
     # -- people -----------------------------------------------------------------------
 
-    def register_person(self, person: Person, *, at: dt.datetime, actor: str) -> Person:
+    def register_person(
+        self, person: Person, *, at: dt.datetime, actor: str, caller: Caller | None = None
+    ) -> Person:
         """Add a person; an existing id is refused (use :meth:`update_person`)."""
-        check_id(actor, "actor")
+        actor = _who(actor, caller, Action.WRITE_PERSON, frozenset({person.home_nation}))
         with self.db.session() as s:
             repo = SqlVettingRepository(s)
             if repo.get_person(person.id) is not None:
@@ -132,29 +135,41 @@ class VettingService:
             self.sink.record("vetting.person.registered", _person_payload(person, at, actor))
         return person
 
-    def update_person(self, person: Person, *, at: dt.datetime, actor: str) -> Person:
+    def update_person(
+        self, person: Person, *, at: dt.datetime, actor: str, caller: Caller | None = None
+    ) -> Person:
         """Replace a person's details (nationalities, roles, projects...)."""
-        check_id(actor, "actor")
         with self.db.session() as s:
             repo = SqlVettingRepository(s)
-            if repo.get_person(person.id) is None:
+            old = repo.get_person(person.id)
+            if old is None:
                 raise NotFound("no such person")
+            nations = frozenset({old.home_nation, person.home_nation})
+            actor = _who(actor, caller, Action.WRITE_PERSON, nations)
             repo.put_person(person, at)
             self.sink.record("vetting.person.updated", _person_payload(person, at, actor))
         return person
 
-    def get_person(self, person_id: str) -> Person:
+    def get_person(self, person_id: str, *, caller: Caller | None = None) -> Person:
         with self.db.session() as s:
             p = SqlVettingRepository(s).get_person(person_id)
         if p is None:
             raise NotFound("no such person")
+        if caller is not None:
+            authorise(caller, Action.READ, _person_nations(p), p.id)
         return p
 
-    def list_people(self, *, limit: int | None = None, after: str | None = None) -> Page:
+    def list_people(
+        self, *, limit: int | None = None, after: str | None = None, caller: Caller | None = None
+    ) -> Page:
+        """A page of people (only those ``caller`` may read, when given)."""
         n = page_limit(limit)
         with self.db.session() as s:
             items = SqlVettingRepository(s).list_people(limit=n, after=after)
-        return Page(items, items[-1].id if len(items) == n else None)
+        nxt = items[-1].id if len(items) == n else None
+        if caller is not None:
+            items = [p for p in items if _may(caller, Action.READ, _person_nations(p), p.id)]
+        return Page(items, nxt)
 
     # -- clearances -------------------------------------------------------------------
 
@@ -170,8 +185,10 @@ class VettingService:
         reason: str,
         caveats: frozenset[str] = frozenset(),
         clearance_id: str | None = None,
+        caller: Caller | None = None,
     ) -> Clearance:
         """Open a clearance at ``sponsored`` for an existing person."""
+        actor = _who(actor, caller, Action.SPONSOR, frozenset({nation}), person_id)
         c = Clearance.sponsor_new(
             id=clearance_id or _new_id("clr"),
             person_id=person_id,
@@ -198,12 +215,20 @@ class VettingService:
             self.sink.record("vetting.clearance.sponsored", payload)
         return c
 
-    def get_clearance(self, clearance_id: str) -> Clearance:
+    def get_clearance(self, clearance_id: str, *, caller: Caller | None = None) -> Clearance:
         with self.db.session() as s:
-            c = SqlVettingRepository(s).get_clearance(clearance_id)
-        if c is None:
-            raise NotFound("no such clearance")
+            repo = SqlVettingRepository(s)
+            c = repo.get_clearance(clearance_id)
+            if c is None:
+                raise NotFound("no such clearance")
+            if caller is not None:
+                authorise(caller, Action.READ, self._read_nations(repo, c), c.person_id)
         return c
+
+    @staticmethod
+    def _read_nations(repo: SqlVettingRepository, c: Clearance) -> frozenset[str]:
+        p = repo.get_person(c.person_id)
+        return frozenset({c.nation}) | (_person_nations(p) if p else frozenset())
 
     def list_clearances(
         self,
@@ -211,16 +236,26 @@ class VettingService:
         limit: int | None = None,
         after: str | None = None,
         person_id: str | None = None,
+        caller: Caller | None = None,
     ) -> Page:
+        """A page of clearances (only those ``caller`` may read, when given)."""
         n = page_limit(limit)
         with self.db.session() as s:
-            items = SqlVettingRepository(s).list_clearances(
-                limit=n, after=after, person_id=person_id
-            )
-        return Page(items, items[-1].id if len(items) == n else None)
+            repo = SqlVettingRepository(s)
+            items = repo.list_clearances(limit=n, after=after, person_id=person_id)
+            nxt = items[-1].id if len(items) == n else None
+            if caller is not None:
+                items = [
+                    c
+                    for c in items
+                    if _may(caller, Action.READ, self._read_nations(repo, c), c.person_id)
+                ]
+        return Page(items, nxt)
 
-    def history(self, clearance_id: str) -> tuple[ClearanceEvent, ...]:
-        return self.get_clearance(clearance_id).events
+    def history(
+        self, clearance_id: str, *, caller: Caller | None = None
+    ) -> tuple[ClearanceEvent, ...]:
+        return self.get_clearance(clearance_id, caller=caller).events
 
     def transition(
         self,
@@ -231,16 +266,17 @@ class VettingService:
         actor: str,
         reason: str,
         valid_until: dt.datetime | None = None,
+        caller: Caller | None = None,
     ) -> Clearance:
+        """Move a clearance through its lifecycle (see the transition table)."""
+        to = Status(to)
         return self._change(
             clearance_id,
-            lambda c: c.transition(
-                Status(to),
-                at=at,
-                actor=actor,
-                reason=reason,
-                policy=self.policy,
-                valid_until=valid_until,
+            caller,
+            action_for(to),
+            actor,
+            lambda c, who: c.transition(
+                to, at=at, actor=who, reason=reason, policy=self.policy, valid_until=valid_until
             ),
         )
 
@@ -253,16 +289,18 @@ class VettingService:
         at: dt.datetime,
         actor: str,
         reason: str,
+        caller: Caller | None = None,
     ) -> Clearance:
+        """Record that a report is owed; unfiled by its deadline it puts the clearance
+        under review at decision time."""
+        kind = ObligationKind(kind)
         return self._change(
             clearance_id,
-            lambda c: c.expect_report(
-                ObligationKind(kind),
-                occurred_on=occurred_on,
-                at=at,
-                actor=actor,
-                reason=reason,
-                policy=self.policy,
+            caller,
+            Action.SUPERVISE,
+            actor,
+            lambda c, who: c.expect_report(
+                kind, occurred_on=occurred_on, at=at, actor=who, reason=reason, policy=self.policy
             ),
         )
 
@@ -276,14 +314,20 @@ class VettingService:
         actor: str,
         reason: str,
         ref: int | None = None,
+        caller: Caller | None = None,
     ) -> Clearance:
+        """File a foreign travel / contact / change-of-circumstances report."""
+        kind = ObligationKind(kind)
         return self._change(
             clearance_id,
-            lambda c: c.file_report(
-                ObligationKind(kind),
+            caller,
+            Action.FILE_REPORT,
+            actor,
+            lambda c, who: c.file_report(
+                kind,
                 occurred_on=occurred_on,
                 at=at,
-                actor=actor,
+                actor=who,
                 reason=reason,
                 policy=self.policy,
                 ref=ref,
@@ -298,20 +342,34 @@ class VettingService:
         at: dt.datetime,
         actor: str,
         reason: str,
+        caller: Caller | None = None,
     ) -> Clearance:
+        """Record a security breach, infringement or violation."""
+        kind = IncidentKind(kind)
         return self._change(
             clearance_id,
-            lambda c: c.record_incident(IncidentKind(kind), at=at, actor=actor, reason=reason),
+            caller,
+            Action.SUPERVISE,
+            actor,
+            lambda c, who: c.record_incident(kind, at=at, actor=who, reason=reason),
         )
 
-    def _change(self, clearance_id: str, step: Any) -> Clearance:
+    def _change(
+        self, clearance_id: str, caller: Caller | None, action: Action, actor: str, step: Any
+    ) -> Clearance:
         try:
             with self.db.session() as s:
                 repo = SqlVettingRepository(s)
                 before = repo.get_clearance(clearance_id)
                 if before is None:
                     raise NotFound("no such clearance")
-                after: Clearance = step(before)
+                if caller is not None:
+                    # Someone who may not even read it learns nothing ("not found").
+                    authorise(
+                        caller, Action.READ, self._read_nations(repo, before), before.person_id
+                    )
+                who = _who(actor, caller, action, frozenset({before.nation}), before.person_id)
+                after: Clearance = step(before, who)
                 new = after.events[len(before.events) :]
                 repo.append_events(after.id, new)
                 for e in new:
@@ -321,6 +379,32 @@ class VettingService:
                 "the clearance was changed by someone else at the same time; reload and retry"
             ) from None
         return after
+
+
+def _person_nations(p: Person) -> frozenset[str]:
+    return frozenset({p.home_nation}) | p.nationalities
+
+
+def _may(caller: Caller, action: Action, nations: frozenset[str], subject: str | None) -> bool:
+    try:
+        authorise(caller, action, nations, subject)
+    except AccessDenied:
+        return False
+    return True
+
+
+def _who(
+    actor: str,
+    caller: Caller | None,
+    action: Action,
+    nations: frozenset[str],
+    subject: str | None = None,
+) -> str:
+    """The actor to record: the authenticated caller when there is one."""
+    if caller is None:
+        return check_id(actor, "actor")
+    authorise(caller, action, nations, subject)
+    return caller.person_id
 
 
 def _person_payload(p: Person, at: dt.datetime, actor: str) -> dict[str, Any]:
