@@ -1,0 +1,105 @@
+"""Log entries: canonical JSON (RFC 8785) bodies that the leaf hashes commit to.
+
+Every entry body is ``{"v": 1, "index": i, "kind": ..., "time": ..., "payload": ...}``
+in RFC 8785 canonical form. The index inside the body ties the entry to its
+position, so a row that is moved, dropped or inserted no longer matches.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from relto.audit.errors import InvalidProof
+
+__all__ = [
+    "ENTRY_VERSION",
+    "MAX_ENTRY_BYTES",
+    "Entry",
+    "check_kind",
+    "decode_entry",
+    "encode_entry",
+    "format_time",
+]
+
+ENTRY_VERSION = 1
+#: Largest canonical body the log accepts.
+MAX_ENTRY_BYTES = 64 * 1024
+
+_KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A decoded, canonical log entry."""
+
+    index: int
+    kind: str
+    time: str
+    payload: Mapping[str, Any]
+
+
+def check_kind(kind: str) -> str:
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise ValueError("event kind must be 1-100 characters of a-z, 0-9, '.', '_' or '-'")
+    return kind
+
+
+def format_time(at: datetime) -> str:
+    """RFC 3339 UTC with microseconds, e.g. ``2026-11-29T15:05:36.000000Z``."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("time must be timezone-aware")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_entry(index: int, kind: str, payload: Mapping[str, Any], at: datetime) -> bytes:
+    """The canonical body of entry ``index``. Raises ``ValueError``/``TypeError`` on bad input."""
+    check_kind(kind)
+    if not isinstance(payload, Mapping):
+        raise TypeError("payload must be a mapping")
+    doc: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "index": index,
+        "kind": kind,
+        "time": format_time(at),
+        "payload": dict(payload),
+    }
+    try:
+        body = rfc8785.dumps(doc)
+    except rfc8785.CanonicalizationError as exc:
+        raise ValueError(f"payload is not canonical JSON: {type(exc).__name__}") from None
+    if len(body) > MAX_ENTRY_BYTES:
+        raise ValueError(f"entry is larger than {MAX_ENTRY_BYTES} bytes")
+    return body
+
+
+def decode_entry(body: bytes) -> Entry:
+    """Parse a stored body; raises :class:`InvalidProof` unless it is canonical and well formed."""
+    if len(body) > MAX_ENTRY_BYTES:
+        raise InvalidProof("entry is too large")
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidProof("entry is not JSON") from None
+    if not isinstance(doc, dict) or set(doc) != {"v", "index", "kind", "time", "payload"}:
+        raise InvalidProof("entry does not have exactly the fields v, index, kind, time, payload")
+    try:
+        canonical = rfc8785.dumps(doc)
+    except rfc8785.CanonicalizationError:
+        raise InvalidProof("entry is not canonical JSON") from None
+    if canonical != body:
+        raise InvalidProof("entry is not in canonical (RFC 8785) form")
+    index, kind, time, payload = doc["index"], doc["kind"], doc["time"], doc["payload"]
+    if doc["v"] != ENTRY_VERSION or isinstance(index, bool) or not isinstance(index, int):
+        raise InvalidProof("entry has an unknown version or a bad index")
+    if not isinstance(kind, str) or not _KIND.match(kind) or not isinstance(time, str):
+        raise InvalidProof("entry has a bad kind or time")
+    if not isinstance(payload, dict):
+        raise InvalidProof("entry payload is not an object")
+    return Entry(index, kind, time, payload)

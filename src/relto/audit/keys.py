@@ -1,0 +1,66 @@
+"""Key files for the log node and witnesses: a signer key (C2SP note format) in a
+file readable by its owner only.
+
+:func:`load_or_create_signer` creates the key on first use (``O_EXCL``, mode 0600)
+and writes the public verifier key next to it (``<file>.pub``). Loading refuses a
+key file that group or others can read, like ssh does.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from relto.audit.errors import InvalidNote, KeyFileError
+from relto.audit.note import NoteSigner
+
+__all__ = ["load_or_create_signer", "load_signer", "write_new_signer"]
+
+
+def write_new_signer(path: Path, name: str) -> NoteSigner:
+    """Generate a key named ``name`` into ``path`` (which must not exist)."""
+    signer = NoteSigner.generate(name)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"key file {path} already exists") from None
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(signer.skey + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    path.with_name(path.name + ".pub").write_text(signer.verifier().vkey + "\n")
+    return signer
+
+
+def load_signer(path: Path) -> NoteSigner:
+    """Load a signer key; refuses files that others may read or that are malformed."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {path} does not exist") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise KeyFileError(f"key file {path} is not a regular file")
+    if st.st_mode & 0o077:
+        raise KeyFileError(f"key file {path} is readable by others; chmod 600 it")
+    try:
+        return NoteSigner.from_skey(path.read_text(encoding="ascii").strip())
+    except (InvalidNote, UnicodeDecodeError):
+        raise KeyFileError(f"key file {path} does not hold a valid signer key") from None
+
+
+def load_or_create_signer(path: Path, name: str) -> NoteSigner:
+    """Load the key at ``path``, creating it (named ``name``) if it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        try:
+            return write_new_signer(path, name)
+        except KeyFileError:
+            pass  # created concurrently: load it
+    signer = load_signer(path)
+    if signer.name != name:
+        raise KeyFileError(f"key file {path} holds a key for {signer.name!r}, not {name!r}")
+    return signer

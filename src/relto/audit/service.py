@@ -1,0 +1,437 @@
+"""The transparency log on the database: appends (with group commit), proofs,
+entries, checkpoints and tiles.
+
+This is the adapter: SQL lives here, the Merkle, note and checkpoint logic in the
+pure modules next to it. Every write takes the ``audit_head`` row first, so writers
+from several processes (or several relto nodes on one PostgreSQL) are serialised;
+appends read the tree's right edge (O(log n) nodes, cached while nobody else
+writes) and store the nodes they complete. Proofs read O(log n) stored nodes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from relto.audit import merkle
+from relto.audit.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint_body
+from relto.audit.entries import check_kind, encode_entry
+from relto.audit.errors import AuditError, InvalidProof
+from relto.audit.note import NoteSigner, Signature, add_signatures, parse_note
+from relto.errors import NotFound, StorageError
+from relto.store import Database
+from relto.store.audit import (
+    NODE_LEVEL_SHIFT,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditHead,
+    AuditNode,
+)
+
+__all__ = [
+    "MAX_PAGE",
+    "ConsistencyProof",
+    "InclusionProof",
+    "StoredEntry",
+    "TransparencyLog",
+    "node_id",
+]
+
+#: Most entries one read returns.
+MAX_PAGE = 1000
+#: Most events one group commit writes.
+MAX_BATCH = 5000
+
+_entry: Table = cast(Table, AuditEntry.__table__)
+_node: Table = cast(Table, AuditNode.__table__)
+_head: Table = cast(Table, AuditHead.__table__)
+_checkpoint: Table = cast(Table, AuditCheckpoint.__table__)
+
+
+def node_id(level: int, index: int) -> int:
+    return (level << NODE_LEVEL_SHIFT) | index
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    index: int
+    leaf_hash: bytes
+    body: bytes
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    proof: tuple[bytes, ...]
+    root: bytes
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    proof: tuple[bytes, ...]
+    first_root: bytes
+    second_root: bytes
+
+
+@dataclass
+class _Pending:
+    kind: str
+    payload: Mapping[str, Any]
+    at: datetime
+    index: int = -1
+    error: BaseException | None = None
+    done: bool = False
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TransparencyLog:
+    """An append-only RFC 9162 log stored in a relto database.
+
+    Also a durable :class:`relto.events.AuditSink`: :meth:`record` returns once the
+    entry is committed; concurrent callers share one transaction (group commit).
+    """
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.db = db
+        self._clock = clock
+        self._write_lock = threading.Lock()
+        self._frontier: merkle.Frontier | None = None
+        self._mu = threading.Lock()
+        self._cv = threading.Condition(self._mu)
+        self._queue: list[_Pending] = []
+        self._leader = False
+
+    # -- writing -----------------------------------------------------------------
+
+    def record(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Append one event; returns only once it is committed (AuditSink)."""
+        self.submit(kind, payload)
+
+    def submit(self, kind: str, payload: Mapping[str, Any], at: datetime | None = None) -> int:
+        """Append one event through group commit; returns its index once committed."""
+        check_kind(kind)
+        req = _Pending(kind, payload, at or self._clock())
+        with self._cv:
+            self._queue.append(req)
+            while not req.done:
+                if self._leader:
+                    self._cv.wait()
+                    continue
+                self._leader = True
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                self._cv.release()
+                try:
+                    self._commit_batch(batch)
+                finally:
+                    self._cv.acquire()
+                    self._leader = False
+                    self._cv.notify_all()
+        if req.error is not None:
+            raise req.error
+        return req.index
+
+    def _commit_batch(self, batch: list[_Pending]) -> None:
+        try:
+            indexes = self.append_many([(r.kind, r.payload, r.at) for r in batch])
+        except BaseException as exc:
+            # One bad event must not sink the others: retry them one by one.
+            if len(batch) > 1 and isinstance(exc, ValueError | TypeError):
+                for r in batch:
+                    self._commit_batch([r])
+                return
+            for r in batch:
+                r.error, r.done = exc, True
+            return
+        for r, i in zip(batch, indexes, strict=True):
+            r.index, r.done = i, True
+
+    def append(self, kind: str, payload: Mapping[str, Any], at: datetime | None = None) -> int:
+        """Append one event in its own transaction; returns its index."""
+        return self.append_many([(kind, payload, at or self._clock())])[0]
+
+    def append_many(self, events: Sequence[tuple[str, Mapping[str, Any], datetime]]) -> list[int]:
+        """Append events in one transaction; returns their indexes."""
+        if not events:
+            return []
+        with self._write_lock:
+            try:
+                with self.db.engine.begin() as conn:
+                    size, frontier = self._lock_head(conn)
+                    entries: list[dict[str, Any]] = []
+                    nodes: list[dict[str, Any]] = []
+                    f = frontier.copy()
+                    for i, (kind, payload, at) in enumerate(events):
+                        index = size + i
+                        body = encode_entry(index, kind, payload, at)
+                        h = merkle.leaf_hash(body)
+                        entries.append({"idx": index, "leaf_hash": h, "kind": kind, "body": body})
+                        for level, idx, value in f.append(h):
+                            nodes.append({"node_id": node_id(level, idx), "hash": value})
+                    conn.execute(insert(_entry), entries)
+                    conn.execute(insert(_node), nodes)
+                    conn.execute(
+                        update(_head).where(_head.c.id == 1).values(size=f.size, root=f.root())
+                    )
+            except SQLAlchemyError as exc:
+                self._frontier = None
+                raise StorageError(f"audit log append failed: {type(exc).__name__}") from exc
+            except BaseException:
+                self._frontier = None
+                raise
+            self._frontier = f
+            return list(range(size, size + len(events)))
+
+    def _lock_head(self, conn: Connection) -> tuple[int, merkle.Frontier]:
+        # Writing the head row first takes the write lock (SQLite) or row lock (PostgreSQL).
+        conn.execute(update(_head).where(_head.c.id == 1).values(size=_head.c.size))
+        size = conn.execute(select(_head.c.size).where(_head.c.id == 1)).scalar_one()
+        cached = self._frontier
+        if cached is not None and cached.size == size:
+            return size, cached
+        keys = merkle.Frontier.keys(size)
+        frontier = merkle.Frontier.from_nodes(size, self._fetch(conn, keys))
+        return size, frontier
+
+    # -- reading -----------------------------------------------------------------
+
+    @staticmethod
+    def _fetch(conn: Connection, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        if not keys:
+            return {}
+        ids = {node_id(level, idx): (level, idx) for level, idx in keys}
+        rows = conn.execute(
+            select(_node.c.node_id, _node.c.hash).where(_node.c.node_id.in_(list(ids)))
+        )
+        return {ids[nid]: bytes(h) for nid, h in rows}
+
+    def _fetcher(self, conn: Connection) -> merkle.Fetch:
+        return lambda keys: self._fetch(conn, keys)
+
+    def head(self) -> tuple[int, bytes]:
+        """Current ``(size, root)``."""
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(_head.c.size, _head.c.root).where(_head.c.id == 1)).one()
+            return int(row.size), bytes(row.root)
+
+    def size(self) -> int:
+        return self.head()[0]
+
+    def _size_arg(self, conn: Connection, size: int | None) -> int:
+        current = int(conn.execute(select(_head.c.size).where(_head.c.id == 1)).scalar_one())
+        if size is None:
+            return current
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= current:
+            raise NotFound("no tree of that size")
+        return size
+
+    def root_at(self, size: int | None = None) -> bytes:
+        with self.db.engine.connect() as conn:
+            size = self._size_arg(conn, size)
+            return merkle.root_at(size, self._fetcher(conn))
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
+        """Proof that entry ``index`` is in the tree of ``size`` (default: current)."""
+        with self.db.engine.connect() as conn:
+            size = self._size_arg(conn, size)
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+                raise NotFound("no entry at that index")
+            fetch = self._fetcher(conn)
+            ranges = merkle.inclusion_ranges(index, size)
+            keys = [(0, index), *(k for a, b in ranges for k in merkle.perfect_nodes(a, b))]
+            keys += merkle.perfect_nodes(0, size)
+            nodes = fetch(list(dict.fromkeys(keys)))
+            proof = tuple(merkle.range_hash(a, b, nodes) for a, b in ranges)
+            leaf = merkle.range_hash(index, index + 1, nodes)
+            root = merkle.range_hash(0, size, nodes)
+            return InclusionProof(index, size, leaf, proof, root)
+
+    def inclusion_proof_by_hash(self, leaf_hash: bytes, size: int | None = None) -> InclusionProof:
+        with self.db.engine.connect() as conn:
+            index = conn.execute(
+                select(_entry.c.idx).where(_entry.c.leaf_hash == leaf_hash).order_by(_entry.c.idx)
+            ).scalar()
+        if index is None:
+            raise NotFound("no entry with that leaf hash")
+        return self.inclusion_proof(int(index), size)
+
+    def consistency_proof(self, first: int, second: int | None = None) -> ConsistencyProof:
+        """Proof that the tree of ``first`` leaves is a prefix of the one of ``second``."""
+        with self.db.engine.connect() as conn:
+            second = self._size_arg(conn, second)
+            if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= second:
+                raise NotFound("no tree of that size")
+            fetch = self._fetcher(conn)
+            ranges = merkle.consistency_ranges(first, second)
+            keys = [k for a, b in ranges for k in merkle.perfect_nodes(a, b)]
+            if first:
+                keys += merkle.perfect_nodes(0, first)
+            if second:
+                keys += merkle.perfect_nodes(0, second)
+            nodes = fetch(list(dict.fromkeys(keys)))
+            proof = tuple(merkle.range_hash(a, b, nodes) for a, b in ranges)
+            r1 = merkle.range_hash(0, first, nodes) if first else merkle.EMPTY_ROOT
+            r2 = merkle.range_hash(0, second, nodes) if second else merkle.EMPTY_ROOT
+            return ConsistencyProof(first, second, proof, r1, r2)
+
+    def entries(self, start: int, end: int) -> list[StoredEntry]:
+        """Entries ``[start, end)``, at most :data:`MAX_PAGE` of them."""
+        if start < 0 or end < start:
+            raise ValueError("bad range")
+        end = min(end, start + MAX_PAGE)
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(_entry.c.idx, _entry.c.leaf_hash, _entry.c.body)
+                .where(_entry.c.idx >= start, _entry.c.idx < end)
+                .order_by(_entry.c.idx)
+            )
+            return [StoredEntry(int(i), bytes(h), bytes(b)) for i, h, b in rows]
+
+    def iter_entries(self, chunk: int = MAX_PAGE) -> Iterator[StoredEntry]:
+        """Every stored row in index order, as stored (used by verification)."""
+        last = -1
+        while True:
+            with self.db.engine.connect() as conn:
+                rows = conn.execute(
+                    select(_entry.c.idx, _entry.c.leaf_hash, _entry.c.body)
+                    .where(_entry.c.idx > last)
+                    .order_by(_entry.c.idx)
+                    .limit(chunk)
+                ).all()
+            if not rows:
+                return
+            for i, h, b in rows:
+                yield StoredEntry(int(i), bytes(h), bytes(b))
+            last = int(rows[-1][0])
+
+    def stored_nodes(self, level: int, start: int, end: int) -> dict[int, bytes]:
+        """Stored hashes of nodes ``[start, end)`` at ``level`` (tiles, verification)."""
+        if not 0 <= level < 64 or start < 0 or end < start:
+            raise ValueError("bad node range")
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(_node.c.node_id, _node.c.hash).where(
+                    _node.c.node_id >= node_id(level, start), _node.c.node_id < node_id(level, end)
+                )
+            )
+            mask = (1 << NODE_LEVEL_SHIFT) - 1
+            return {int(n) & mask: bytes(h) for n, h in rows}
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def sign_checkpoint(self, signer: NoteSigner, at: datetime | None = None) -> str:
+        """Sign the current tree head as a C2SP checkpoint, store it, return the note.
+
+        Refuses (and signs nothing) if the stored tree is not consistent with the
+        last checkpoint this node signed: a log must never sign a fork.
+        """
+        at = at or self._clock()
+        with self.db.engine.begin() as conn:
+            conn.execute(update(_head).where(_head.c.id == 1).values(size=_head.c.size))
+            size, root = conn.execute(
+                select(_head.c.size, _head.c.root).where(_head.c.id == 1)
+            ).one()
+            size, root = int(size), bytes(root)
+            fetch = self._fetcher(conn)
+            if merkle.root_at(size, fetch) != root:
+                raise AuditError("stored tree does not match its head; refusing to sign")
+            last = conn.execute(
+                select(_checkpoint.c.size, _checkpoint.c.root, _checkpoint.c.note)
+                .order_by(_checkpoint.c.size.desc())
+                .limit(1)
+            ).first()
+            if last is not None:
+                if int(last.size) == size and bytes(last.root) == root:
+                    return str(last.note)
+                if int(last.size) > size:
+                    raise AuditError("log is smaller than its last checkpoint; refusing to sign")
+                if int(last.size) > 0:
+                    proof = merkle.consistency_proof(int(last.size), size, fetch)
+                    try:
+                        merkle.verify_consistency(
+                            int(last.size), size, proof, bytes(last.root), root
+                        )
+                    except InvalidProof:
+                        raise AuditError(
+                            "log is not consistent with its last checkpoint; refusing to sign"
+                        ) from None
+            body = Checkpoint(signer.name, size, root).body()
+            note = parse_note(body + "\n" + signer.sign(body).line()).encode()
+            conn.execute(insert(_checkpoint).values(size=size, root=root, note=note, created_at=at))
+            return note
+
+    def latest_checkpoint(self) -> str | None:
+        with self.db.engine.connect() as conn:
+            note = conn.execute(
+                select(_checkpoint.c.note).order_by(_checkpoint.c.size.desc()).limit(1)
+            ).scalar()
+        return None if note is None else str(note)
+
+    def checkpoints(self) -> list[str]:
+        with self.db.engine.connect() as conn:
+            return [str(n) for n in conn.execute(select(_checkpoint.c.note).order_by("size"))]
+
+    def add_cosignatures(self, note: str, log_key: Any, *signatures: Signature) -> str:
+        """Attach witness cosignatures to the stored checkpoint they cosign."""
+        signed = open_checkpoint(note, log_key)
+        cp = signed.checkpoint
+        with self.db.engine.begin() as conn:
+            stored = conn.execute(
+                select(_checkpoint.c.note).where(_checkpoint.c.size == cp.size)
+            ).scalar()
+            if stored is None:
+                raise NotFound("no checkpoint of that size")
+            if parse_checkpoint_body(parse_note(str(stored)).text).root != cp.root:
+                raise AuditError("cosigned checkpoint does not match the stored one")
+            merged = add_signatures(str(stored), *signatures)
+            conn.execute(
+                update(_checkpoint).where(_checkpoint.c.size == cp.size).values(note=merged)
+            )
+            return merged
+
+    # -- bulk loading (benchmarks, migrations from another log) -------------------------
+
+    def bulk_load(self, bodies: Sequence[tuple[str, bytes]], chunk: int = 50_000) -> None:
+        """Append pre-encoded canonical bodies quickly (no per-event checks).
+
+        For loading a large log in one go; ``record`` is the normal path.
+        """
+        with self._write_lock, self.db.engine.begin() as conn:
+            size, frontier = self._lock_head(conn)
+            f = frontier.copy()
+            for start in range(0, len(bodies), chunk):
+                entries: list[dict[str, Any]] = []
+                nodes: list[dict[str, Any]] = []
+                for i, (kind, body) in enumerate(bodies[start : start + chunk]):
+                    h = merkle.leaf_hash(body)
+                    entries.append(
+                        {"idx": size + start + i, "leaf_hash": h, "kind": kind, "body": body}
+                    )
+                    for level, idx, value in f.append(h):
+                        nodes.append({"node_id": node_id(level, idx), "hash": value})
+                conn.execute(insert(_entry), entries)
+                conn.execute(insert(_node), nodes)
+            conn.execute(update(_head).where(_head.c.id == 1).values(size=f.size, root=f.root()))
+        self._frontier = f
+
+    def _reset_for_tests(self) -> None:  # pragma: no cover - test helper
+        with self.db.engine.begin() as conn:
+            conn.execute(delete(_entry))
+            conn.execute(delete(_node))
+            conn.execute(delete(_checkpoint))
+            conn.execute(
+                update(_head).where(_head.c.id == 1).values(size=0, root=merkle.EMPTY_ROOT)
+            )
+        self._frontier = None

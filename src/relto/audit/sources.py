@@ -1,0 +1,86 @@
+"""Where ``relto audit verify`` reads a log from: a database URL or file, or a relto
+server's audit API (``http(s)://host[:port]``)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+
+from relto.audit.errors import AuditError
+from relto.audit.service import MAX_PAGE, TransparencyLog
+from relto.audit.verify import LogRow, LogSource
+from relto.store import create_database
+
+__all__ = ["API_PREFIX", "DatabaseSource", "HttpSource", "open_source"]
+
+API_PREFIX = "/api/v1/audit"
+
+
+class DatabaseSource:
+    """Reads rows and stored nodes straight from a relto database."""
+
+    def __init__(self, log: TransparencyLog) -> None:
+        self.log = log
+
+    def rows(self) -> Iterator[LogRow]:
+        for e in self.log.iter_entries():
+            yield LogRow(e.index, e.leaf_hash, e.body)
+
+    def nodes(self, level: int, start: int, end: int) -> Mapping[int, bytes] | None:
+        return self.log.stored_nodes(level, start, end)
+
+
+class HttpSource:
+    """Reads rows from a relto server's ``/api/v1/audit/entries`` (no stored nodes)."""
+
+    def __init__(self, base_url: str, client: httpx.Client | None = None) -> None:
+        self.base = base_url.rstrip("/")
+        if not self.base.endswith(API_PREFIX):
+            self.base += API_PREFIX
+        self.client = client or httpx.Client(timeout=30.0)
+
+    def rows(self) -> Iterator[LogRow]:
+        start = 0
+        while True:
+            resp = self.client.get(
+                f"{self.base}/entries", params={"start": start, "end": start + MAX_PAGE}
+            )
+            if resp.status_code != 200:
+                raise AuditError(f"log server answered {resp.status_code} for entries")
+            items = resp.json().get("entries", [])
+            if not items:
+                return
+            for item in items:
+                yield LogRow(
+                    int(item["index"]),
+                    base64.b64decode(item["leaf_hash"]),
+                    base64.b64decode(item["body"]),
+                )
+            start = int(items[-1]["index"]) + 1
+
+    def nodes(self, level: int, start: int, end: int) -> Mapping[int, bytes] | None:
+        return None
+
+    def checkpoint(self) -> str:
+        resp = self.client.get(f"{self.base}/checkpoint")
+        if resp.status_code != 200:
+            raise AuditError(f"log server answered {resp.status_code} for the checkpoint")
+        return resp.text
+
+
+def open_source(where: str) -> LogSource:
+    """A database URL (``sqlite:///...``, ``postgresql://...``), a SQLite file path,
+    or an ``http(s)://`` relto server."""
+    if where.startswith(("http://", "https://")):
+        return HttpSource(where)
+    if "://" in where:
+        url = where
+    else:
+        path = Path(where)
+        if not path.is_file():
+            raise AuditError(f"no database file at {where}")
+        url = f"sqlite:///{path.resolve()}"
+    return DatabaseSource(TransparencyLog(create_database(url, migrate=False)))

@@ -1,0 +1,191 @@
+"""A witness: cosigns a log's checkpoints only if they extend what it saw before.
+
+For each log (by origin) the witness remembers the last checkpoint it cosigned. A
+new checkpoint must carry the log's valid signature and be consistent with that
+one (a consistency proof from the old size to the new size); a smaller tree is a
+rollback, a different tree is a fork, and both are refused. The cosignature is a
+C2SP ``cosignature/v1`` (Ed25519, timestamped), so any tlog-cosignature verifier
+can check it.
+
+The state store is injectable: :class:`MemoryWitnessState` in tests,
+:class:`FileWitnessState` (a 0600 JSON file, replaced atomically) otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from relto.audit import merkle
+from relto.audit.checkpoint import Checkpoint, open_checkpoint
+from relto.audit.errors import (
+    ForkRefused,
+    InvalidNote,
+    InvalidProof,
+    RollbackRefused,
+    UnknownKey,
+)
+from relto.audit.note import NoteSigner, NoteVerifier, Signature, add_signatures
+
+__all__ = [
+    "FileWitnessState",
+    "MemoryWitnessState",
+    "Witness",
+    "WitnessState",
+    "WitnessedHead",
+]
+
+
+@dataclass(frozen=True)
+class WitnessedHead:
+    size: int
+    root: bytes
+
+
+class WitnessState(Protocol):
+    """Where a witness keeps the last tree head it cosigned, per log origin."""
+
+    def get(self, origin: str) -> WitnessedHead | None: ...
+
+    def put(self, origin: str, head: WitnessedHead) -> None: ...
+
+
+class MemoryWitnessState:
+    def __init__(self) -> None:
+        self._heads: dict[str, WitnessedHead] = {}
+
+    def get(self, origin: str) -> WitnessedHead | None:
+        return self._heads.get(origin)
+
+    def put(self, origin: str, head: WitnessedHead) -> None:
+        self._heads[origin] = head
+
+
+class FileWitnessState:
+    """A JSON file ``{origin: {"size": n, "root": base64}}``, written atomically, mode 0600."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def _load(self) -> dict[str, WitnessedHead]:
+        if not self.path.exists():
+            return {}
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            return {
+                origin: WitnessedHead(int(v["size"]), base64.b64decode(v["root"], validate=True))
+                for origin, v in raw.items()
+            }
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise InvalidNote(f"witness state file {self.path} is corrupt") from None
+
+    def get(self, origin: str) -> WitnessedHead | None:
+        return self._load().get(origin)
+
+    def put(self, origin: str, head: WitnessedHead) -> None:
+        heads = self._load()
+        heads[origin] = head
+        data = {
+            o: {"size": h.size, "root": base64.b64encode(h.root).decode()}
+            for o, h in sorted(heads.items())
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".witness-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=1, sort_keys=True)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+class Witness:
+    """Cosigns checkpoints of known logs after checking they are append-only."""
+
+    def __init__(
+        self,
+        signer: NoteSigner,
+        logs: Mapping[str, NoteVerifier] | Sequence[NoteVerifier],
+        state: WitnessState | None = None,
+    ) -> None:
+        self.signer = signer
+        if isinstance(logs, Mapping):
+            self.logs = dict(logs)
+        else:
+            self.logs = {v.name: v for v in logs}
+        self.state: WitnessState = state if state is not None else MemoryWitnessState()
+        self._lock = threading.Lock()
+
+    @property
+    def vkey(self) -> str:
+        """The cosigner verifier key (type 0x04) clients configure to trust this witness."""
+        return self.signer.cosignature_verifier().vkey
+
+    def cosign(self, note: str | bytes, proof: Sequence[bytes], *, at: datetime) -> Signature:
+        """Check ``note`` against the last cosigned checkpoint of its log and cosign it.
+
+        ``proof`` is the consistency proof from the last size this witness cosigned
+        for the log (ask :meth:`last_size`) to the checkpoint's size. Raises
+        :class:`RollbackRefused` or :class:`ForkRefused`, or :class:`InvalidNote` for a
+        checkpoint not signed by a known log.
+        """
+        cp = self._verify_log_signature(note)
+        timestamp = int(at.timestamp())
+        with self._lock:
+            last = self.state.get(cp.origin)
+            if last is not None:
+                self._check_extends(last, cp, proof)
+            self.state.put(cp.origin, WitnessedHead(cp.size, cp.root))
+            return self.signer.cosign(cp.body(), timestamp)
+
+    def cosign_note(self, note: str, proof: Sequence[bytes], *, at: datetime) -> str:
+        """:meth:`cosign`, returning the note with the cosignature appended."""
+        return add_signatures(note, self.cosign(note, proof, at=at))
+
+    def last_size(self, origin: str) -> int:
+        head = self.state.get(origin)
+        return 0 if head is None else head.size
+
+    def _verify_log_signature(self, note: str | bytes) -> Checkpoint:
+        from relto.audit.note import parse_note
+
+        parsed = parse_note(note)
+        origin = parsed.text.split("\n", 1)[0]
+        log_key = self.logs.get(origin)
+        if log_key is None:
+            raise UnknownKey("checkpoint is from a log this witness does not know")
+        return open_checkpoint(parsed, log_key).checkpoint
+
+    @staticmethod
+    def _check_extends(last: WitnessedHead, cp: Checkpoint, proof: Sequence[bytes]) -> None:
+        if cp.size < last.size:
+            raise RollbackRefused(
+                f"checkpoint of size {cp.size} is older than the cosigned size {last.size}"
+            )
+        if cp.size == last.size:
+            if not hmac.compare_digest(cp.root, last.root):
+                raise ForkRefused(f"checkpoint of size {cp.size} has a different root (fork)")
+            return
+        if last.size == 0:
+            return
+        try:
+            merkle.verify_consistency(last.size, cp.size, proof, last.root, cp.root)
+        except InvalidProof as exc:
+            raise ForkRefused(
+                f"checkpoint of size {cp.size} is not consistent with the cosigned size "
+                f"{last.size} ({exc})"
+            ) from None

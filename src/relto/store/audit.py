@@ -1,0 +1,62 @@
+"""Tables of the transparency log (relto.audit).
+
+- ``audit_entry``: one row per log entry: its index, the RFC 9162 leaf hash and the
+  canonical JSON (RFC 8785) body the hash commits to. The body itself carries the
+  index too, so a row moved, dropped or inserted shows up when it is re-verified.
+- ``audit_node``: the hash of every perfect subtree, keyed by
+  ``node_id = level * 2**56 + index`` (level 0 holds the leaf hashes). Appends and
+  proofs read O(log n) of these; tlog-tiles are ranges of them.
+- ``audit_head``: one row, the current tree size and root; updating it first in a
+  transaction serialises writers on SQLite and PostgreSQL alike.
+- ``audit_checkpoint``: every checkpoint the node signed, with any cosignatures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relto.store.db import Base
+
+__all__ = ["NODE_LEVEL_SHIFT", "AuditCheckpoint", "AuditEntry", "AuditHead", "AuditNode"]
+
+#: ``node_id = (level << NODE_LEVEL_SHIFT) | index``.
+NODE_LEVEL_SHIFT = 56
+
+# INTEGER PRIMARY KEY is SQLite's rowid: no second index, fastest appends.
+_Key = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entry"
+
+    idx: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=False)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(100), nullable=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class AuditNode(Base):
+    __tablename__ = "audit_node"
+
+    node_id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+
+
+class AuditHead(Base):
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+
+
+class AuditCheckpoint(Base):
+    __tablename__ = "audit_checkpoint"
+
+    size: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
