@@ -38,6 +38,7 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _COMMAND_MODULES: tuple[str, ...] = (
     # one line per capability module exposing register(app), e.g. "relto.cli.labels",
+    "relto.cli.decisions",
 )
 
 

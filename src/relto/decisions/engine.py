@@ -1,0 +1,637 @@
+"""The decision engine: facts in, explained :class:`Decision` out.
+
+:class:`Engine` holds the world (admissions, per-nation rules, policy version) and
+the two services it asks (:class:`~relto.decisions.LevelMapper`,
+:class:`~relto.decisions.Recognition`), and answers with the rule table of
+:mod:`relto.decisions.rules`. Service answers are cached per engine; rule groups
+are memoised per subject plan under keys made of exactly the object attributes the
+group reads, so deciding a list page of 100,000 objects costs a few dictionary
+look-ups per object.
+
+Fail closed: any exception while deciding becomes a denial with
+``UNKNOWN_ATTRIBUTE``; unmapped levels, unknown categories, malformed Releasable
+To codes, uninterpretable clearances and unknown actions all deny with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from relto.decisions._model import (
+    ACTIONS,
+    Action,
+    Decision,
+    Obligation,
+    Reason,
+    Resource,
+    Subject,
+    World,
+)
+from relto.decisions.errors import AccessDenied
+from relto.decisions.protocols import COMMON_SCHEME, ExportCheck, LevelMapper, Recognition
+from relto.decisions.rules import (
+    CLEARANCE_CODES,
+    PY,
+    SECURITY_OFFICER,
+    admission_rules,
+    caveat_rules,
+    clearance_failures,
+    clearance_known,
+    clearance_rules,
+    clearance_score,
+    export_rules,
+    need_to_know_rules,
+    originator_rules,
+    releasable_rules,
+)
+from relto.events import AuditSink
+
+__all__ = ["Engine", "enforce_decision"]
+
+_TRIGRAPH = re.compile(r"^[A-Z]{3}$")
+_FOREVER = datetime.max.replace(tzinfo=UTC)
+_DUAL_RULES = frozenset({"any", "all"})
+_NO_REASONS: tuple[Reason, ...] = ()
+
+LOG = Obligation("log", "record this decision in the transparency log")
+FINGERPRINT = Obligation("fingerprint", "fingerprint the released copy for this recipient")
+
+_STATUS_PHRASE = {
+    "expired": "has expired",
+    "suspended": "is suspended",
+    "under_review": "is under review and its issuing nation suspends access during review",
+    "revoked": "was revoked",
+    "lapsed": "has lapsed",
+    "denied": "was denied",
+    "sponsored": "is only sponsored, not granted",
+    "investigating": "is still being investigated, not granted",
+    "adjudicating": "is still being adjudicated, not granted",
+}
+
+
+# -- views handed to the rule table (Python backend) --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ClearanceView:
+    status: str
+    issuer: str
+    level_known: bool
+    rank: int
+    recognised: bool
+    mapped: str | None
+    fact: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _SubjectView:
+    id: str
+    nats: tuple[str, ...]
+    clearances: tuple[_ClearanceView, ...]
+    projects: frozenset[str]
+    roles: frozenset[str]
+    caveats: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _ObjectView:
+    originator: str
+    rank: int
+    relto: frozenset[str]
+    relto_wellformed: bool
+    project: str | None
+    cats: tuple[str, ...]
+    orcon: bool
+    approved: frozenset[str]
+    export_flagged: bool
+    export_ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _AdmissionView:
+    nation: str
+    project: str
+    ceil: int
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _EnvView:
+    action: str
+    at: datetime
+    dual_all: bool
+    review_keeps: frozenset[str]
+    implicit: frozenset[str]
+    known_cats: frozenset[str]
+    admissions: tuple[_AdmissionView, ...]
+
+
+class _Plan:
+    """Everything about one subject at one time that does not depend on the object."""
+
+    __slots__ = ("at", "memo", "nats", "sid", "subject", "views")
+
+    def __init__(self, subject: Subject, at: datetime) -> None:
+        self.subject = subject
+        self.at = at
+        self.sid = subject.id
+        self.nats = tuple(sorted(subject.nationalities))
+        self.views: dict[str, _SubjectView] = {}
+        self.memo: tuple[dict[Any, tuple[Reason, ...]], ...] = tuple({} for _ in range(6))
+
+
+class Engine:
+    """Decides; never writes. Build one per world/policy version and reuse it."""
+
+    def __init__(
+        self,
+        world: World,
+        mapper: LevelMapper,
+        recognition: Recognition,
+        export_check: ExportCheck | None = None,
+        *,
+        max_plans: int = 4096,
+    ) -> None:
+        for nation, rule in world.dual_national_rule.items():
+            if rule not in _DUAL_RULES:
+                raise ValueError(f"dual-national rule for {nation} must be 'any' or 'all'")
+        self.world = world
+        self.mapper = mapper
+        self.recognition = recognition
+        self.export_check = export_check
+        self._max_plans = max_plans
+        self._plans: dict[tuple[int, datetime], _Plan] = {}
+        self._rank: dict[tuple[str, str], int] = {}
+        self._mapped: dict[tuple[str, str, str], tuple[int, str | None]] = {}
+        self._recog: dict[tuple[str, str, datetime], bool] = {}
+        self._wellformed: dict[frozenset[str], bool] = {}
+        self._adm: dict[tuple[str, str | None], tuple[_AdmissionView, ...]] = {}
+        pv = world.policy_version
+        self._allow = {
+            a.value: Decision(
+                True,
+                _NO_REASONS,
+                f"permit:{a.value}",
+                pv,
+                (LOG, FINGERPRINT) if a in (Action.DOWNLOAD, Action.SHARE) else (LOG,),
+            )
+            for a in Action
+        }
+
+    # -- public API ------------------------------------------------------------
+
+    def evaluate(self, subject: Subject, action: str, obj: Resource, *, at: datetime) -> Decision:
+        """May ``subject`` do ``action`` to ``obj`` at ``at``? Every failing reason."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("at must be timezone-aware (UTC)")
+        act = action.value if isinstance(action, Action) else action
+        try:
+            reasons = self._reasons(self._plan(subject, at), act, obj)
+        except Exception as exc:  # fail closed: an engine error denies
+            reasons = (
+                Reason(
+                    "UNKNOWN_ATTRIBUTE",
+                    f"The decision engine could not evaluate this request "
+                    f"({type(exc).__name__}); access is denied.",
+                ),
+            )
+        if not reasons:
+            return self._allow[act]
+        return Decision(False, reasons, reasons[0].code, self.world.policy_version, (LOG,))
+
+    def enforce(
+        self,
+        subject: Subject,
+        action: str,
+        obj: Resource,
+        *,
+        at: datetime,
+        sink: AuditSink | None = None,
+    ) -> Decision:
+        """Evaluate, record the decision in ``sink`` if given, raise if denied."""
+        decision = self.evaluate(subject, action, obj, at=at)
+        return enforce_decision(decision, subject, action, obj, at=at, sink=sink)
+
+    def readable(
+        self,
+        subject: Subject,
+        objects: Iterable[Resource],
+        *,
+        at: datetime,
+        action: str = "read",
+    ) -> list[Resource]:
+        """The objects ``subject`` may ``action`` (default read), in input order."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("at must be timezone-aware (UTC)")
+        act = action.value if isinstance(action, Action) else action
+        plan = self._plan(subject, at)
+        out: list[Resource] = []
+        reasons = self._reasons
+        for obj in objects:
+            try:
+                denied = bool(reasons(plan, act, obj))
+            except Exception:  # fail closed
+                denied = True
+            if not denied:
+                out.append(obj)
+        return out
+
+    def readers(
+        self,
+        obj: Resource,
+        subjects: Iterable[Subject],
+        *,
+        at: datetime,
+        action: str = "read",
+    ) -> list[Subject]:
+        """The subjects who may ``action`` (default read) ``obj``, in input order."""
+        return [s for s in subjects if self.evaluate(s, action, obj, at=at).allowed]
+
+    def evaluate_many(
+        self, requests: Iterable[tuple[Subject, str, Resource]], *, at: datetime
+    ) -> list[Decision]:
+        return [self.evaluate(s, a, o, at=at) for s, a, o in requests]
+
+    # -- internals -------------------------------------------------------------
+
+    def _plan(self, subject: Subject, at: datetime) -> _Plan:
+        key = (id(subject), at)
+        plan = self._plans.get(key)
+        if plan is None or plan.subject is not subject:
+            if len(self._plans) >= self._max_plans:
+                self._plans.clear()
+            plan = self._plans[key] = _Plan(subject, at)
+        return plan
+
+    def _reasons(self, plan: _Plan, action: str, o: Resource) -> tuple[Reason, ...]:
+        m = plan.memo
+        orig = o.originator
+        level = o.classification
+        k0 = (orig, level)
+        r = m[0].get(k0)
+        if r is None:
+            r = m[0][k0] = self._group(0, plan, action, o)
+        k1 = (orig, o.rel_to)
+        r1 = m[1].get(k1)
+        if r1 is None:
+            r1 = m[1][k1] = self._group(1, plan, action, o)
+        k2 = (orig, level, o.project)
+        r2 = m[2].get(k2)
+        if r2 is None:
+            r2 = m[2][k2] = self._group(2, plan, action, o)
+        k3 = (o.project, action)
+        r3 = m[3].get(k3)
+        if r3 is None:
+            r3 = m[3][k3] = self._group(3, plan, action, o)
+        k4 = o.categories
+        r4 = m[4].get(k4)
+        if r4 is None:
+            r4 = m[4][k4] = self._group(4, plan, action, o)
+        if o.orcon or action == "relabel" or action == "share":
+            k5 = (o.orcon, plan.sid in o.orcon_approved, action, orig)
+            r5 = m[5].get(k5)
+            if r5 is None:
+                r5 = m[5][k5] = self._group(5, plan, action, o)
+        else:
+            r5 = _NO_REASONS
+        r6 = _NO_REASONS if o.export is None else self._group(6, plan, action, o)
+        if r or r1 or r2 or r3 or r4 or r5 or r6:
+            return _merge(r + r1 + r2 + r3 + r4 + r5 + r6)
+        return _NO_REASONS
+
+    def _obj_rank(self, nation: str, level: str) -> int:
+        key = (nation, level)
+        r = self._rank.get(key)
+        if r is None:
+            got = self.mapper.rank(nation, level)
+            r = self._rank[key] = -1 if got is None else got
+        return r
+
+    def _map_rank(self, from_nation: str, level: str, to_nation: str) -> tuple[int, str | None]:
+        key = (from_nation, level, to_nation)
+        hit = self._mapped.get(key)
+        if hit is None:
+            mapped = self.mapper.map_level(from_nation, level, to_nation)
+            rank = -1 if mapped is None else self._obj_rank(to_nation, mapped)
+            hit = self._mapped[key] = (rank, mapped if rank >= 0 else None)
+        return hit
+
+    def _recognises(self, issuer: str, info: str, at: datetime) -> bool:
+        key = (issuer, info, at)
+        hit = self._recog.get(key)
+        if hit is None:
+            hit = self._recog[key] = bool(self.recognition.recognises(issuer, info, at))
+        return hit
+
+    def _relto_ok(self, relto: frozenset[str]) -> bool:
+        hit = self._wellformed.get(relto)
+        if hit is None:
+            hit = self._wellformed[relto] = all(
+                isinstance(c, str) and _TRIGRAPH.match(c) is not None for c in relto
+            )
+        return hit
+
+    def _admissions(self, orig: str, project: str | None) -> tuple[_AdmissionView, ...]:
+        key = (orig, project)
+        hit = self._adm.get(key)
+        if hit is None:
+            hit = self._adm[key] = tuple(
+                _AdmissionView(
+                    a.nation,
+                    a.project,
+                    self._map_rank(COMMON_SCHEME, a.ceiling, orig)[0],
+                    a.start,
+                    a.end or _FOREVER,
+                )
+                for a in self.world.admissions
+                if a.project == project
+            )
+        return hit
+
+    def _subject_view(self, plan: _Plan, orig: str) -> _SubjectView:
+        view = plan.views.get(orig)
+        if view is None:
+            s = plan.subject
+            cviews = []
+            for c in s.clearances:
+                rank, mapped = self._map_rank(c.nation, c.level, orig)
+                cviews.append(
+                    _ClearanceView(
+                        c.status,
+                        c.nation,
+                        self.mapper.rank(c.nation, c.level) is not None,
+                        rank,
+                        self._recognises(c.nation, orig, plan.at),
+                        mapped,
+                        c,
+                    )
+                )
+            view = plan.views[orig] = _SubjectView(
+                s.id, plan.nats, tuple(cviews), s.projects, s.roles, s.caveats
+            )
+        return view
+
+    def _views(
+        self, plan: _Plan, action: str, o: Resource, export_ok: bool
+    ) -> tuple[_SubjectView, _ObjectView, _EnvView]:
+        w = self.world
+        orig = o.originator
+        ov = _ObjectView(
+            orig,
+            self._obj_rank(orig, o.classification),
+            o.rel_to,
+            self._relto_ok(o.rel_to),
+            o.project,
+            tuple(sorted(o.categories)),
+            o.orcon,
+            o.orcon_approved,
+            o.export is not None,
+            export_ok,
+        )
+        ev = _EnvView(
+            action,
+            plan.at,
+            w.dual_national_rule.get(orig, "any") == "all",
+            w.review_keeps_access,
+            w.implicit_members,
+            w.known_categories,
+            self._admissions(orig, o.project),
+        )
+        return self._subject_view(plan, orig), ov, ev
+
+    def _group(self, index: int, plan: _Plan, action: str, o: Resource) -> tuple[Reason, ...]:
+        export_sentence: str | None = None
+        if index == 6:
+            assert o.export is not None
+            if self.export_check is None:
+                export_sentence = (
+                    f"The object is export controlled ({o.export.regime} "
+                    f"{o.export.classification}) and no export-control check is configured."
+                )
+            else:
+                export_sentence = self.export_check.check(plan.subject, action, o, plan.at)
+        s, ov, ev = self._views(plan, action, o, export_sentence is None)
+        fn, explain = _GROUPS[index]
+        fired = fn(PY, s, ov, ev)
+        if not any(fired.values()):
+            return _NO_REASONS
+        return explain(fired, s, ov, ev, o, export_sentence)
+
+
+def enforce_decision(
+    decision: Decision,
+    subject: Subject,
+    action: str,
+    obj: Resource,
+    *,
+    at: datetime,
+    sink: AuditSink | None = None,
+) -> Decision:
+    """Record ``decision`` (when ``sink`` is given) and raise if it denies."""
+    if sink is not None:
+        sink.record(
+            "decision",
+            {
+                "subject": subject.id,
+                "action": action.value if isinstance(action, Action) else str(action),
+                "object": obj.id,
+                "at": at.isoformat(),
+                "allowed": decision.allowed,
+                "reasons": [{"code": r.code, "sentence": r.sentence} for r in decision.reasons],
+                "rule": decision.rule,
+                "policy_version": decision.policy_version,
+            },
+        )
+    if not decision.allowed:
+        raise AccessDenied(decision)
+    return decision
+
+
+def _merge(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    by_code: dict[str, str] = {}
+    for r in reasons:
+        prev = by_code.get(r.code)
+        by_code[r.code] = r.sentence if prev is None else f"{prev} {r.sentence}"
+    return tuple(Reason(code, by_code[code]) for code in sorted(by_code))
+
+
+# -- explanations: sentences for fired codes ----------------------------------
+
+
+def _list(items: Iterable[str]) -> str:
+    xs = sorted(items)
+    return ", ".join(xs) if xs else "none"
+
+
+def _explain_clearance(
+    fired: dict[str, Any], s: _SubjectView, o: _ObjectView, e: _EnvView, obj: Resource, _x: Any
+) -> tuple[Reason, ...]:
+    out: list[Reason] = []
+    if fired["CLEARANCE_MISSING"]:
+        out.append(Reason("CLEARANCE_MISSING", f"{s.id} holds no security clearance."))
+    chosen = None
+    best = None
+    for c in s.clearances:
+        if not clearance_known(PY, c):
+            continue
+        score = clearance_score(PY, clearance_failures(PY, c, o, e))
+        if best is None or score < best:
+            chosen, best = c, score
+    if chosen is not None and any(fired[code] for code in CLEARANCE_CODES):
+        f = chosen.fact
+        name = f"{chosen.issuer} {f.level} clearance {f.id}"
+        if fired["CLEARANCE_NOT_CURRENT"]:
+            phrase = _STATUS_PHRASE.get(chosen.status, f"has status {chosen.status}")
+            cause = f" ({f.cause})" if f.cause else ""
+            out.append(
+                Reason(
+                    "CLEARANCE_NOT_CURRENT",
+                    f"The {name} is not current: it {phrase}{cause}.",
+                )
+            )
+        if fired["CLEARANCE_NOT_RECOGNISED"]:
+            out.append(
+                Reason(
+                    "CLEARANCE_NOT_RECOGNISED",
+                    f"The {name} does not count for {o.originator} information: no "
+                    f"agreement recognising {chosen.issuer} clearances is in force.",
+                )
+            )
+        if fired["CLEARANCE_TOO_LOW"]:
+            mapped = (
+                f"maps to {chosen.mapped}" if chosen.mapped else "has no equivalent"
+            ) + f" in {o.originator}'s scheme"
+            out.append(
+                Reason(
+                    "CLEARANCE_TOO_LOW",
+                    f"The {name} {mapped}, which does not dominate {obj.classification}.",
+                )
+            )
+    if fired["UNKNOWN_ATTRIBUTE"]:
+        bits = []
+        if o.rank < 0:
+            bits.append(
+                f"The classification {obj.classification!r} is not a level of "
+                f"{o.originator}'s scheme."
+            )
+        bad = [c.fact.id for c in s.clearances if not clearance_known(PY, c)]
+        if bad:
+            bits.append(f"Clearance {_list(bad)} has a status or level the engine cannot read.")
+        out.append(Reason("UNKNOWN_ATTRIBUTE", " ".join(bits)))
+    return tuple(out)
+
+
+def _explain_releasable(
+    fired: dict[str, Any], s: _SubjectView, o: _ObjectView, e: _EnvView, obj: Resource, _x: Any
+) -> tuple[Reason, ...]:
+    out: list[Reason] = []
+    if fired["NOT_RELEASABLE"]:
+        if e.dual_all and len(s.nats) > 1:
+            text = (
+                f"{o.originator} judges dual nationals by all their nationalities, and "
+                f"{_list(n for n in s.nats if n not in o.relto)} is not in Releasable To "
+                f"({_list(o.relto)})."
+            )
+        else:
+            text = (
+                f"No nationality of {s.id} ({_list(s.nats)}) is in Releasable To "
+                f"({_list(o.relto)})."
+            )
+        out.append(Reason("NOT_RELEASABLE", text))
+    if fired["UNKNOWN_ATTRIBUTE"]:
+        bad = [str(c) for c in o.relto if not (isinstance(c, str) and _TRIGRAPH.match(c))]
+        out.append(
+            Reason(
+                "UNKNOWN_ATTRIBUTE",
+                f"Releasable To holds codes that are not nation trigraphs: {_list(bad)}.",
+            )
+        )
+    return tuple(out)
+
+
+def _explain_admission(
+    fired: dict[str, Any], s: _SubjectView, o: _ObjectView, e: _EnvView, obj: Resource, _x: Any
+) -> tuple[Reason, ...]:
+    project = obj.project if obj.project is not None else "(none)"
+    who = "/".join(s.nats) if s.nats else "no nation"
+    return (
+        Reason(
+            "NATION_NOT_ADMITTED",
+            f"{who} is not admitted to project {project} up to {obj.classification} "
+            f"on {e.at.date().isoformat()}.",
+        ),
+    )
+
+
+def _explain_ntk(
+    fired: dict[str, Any], s: _SubjectView, o: _ObjectView, e: _EnvView, obj: Resource, _x: Any
+) -> tuple[Reason, ...]:
+    out: list[Reason] = []
+    if fired["NO_NEED_TO_KNOW"]:
+        bits = []
+        if obj.project is None:
+            bits.append("The object belongs to no project, so nobody has a need to know.")
+        elif obj.project not in s.projects:
+            bits.append(f"{s.id} is not a member of project {obj.project}.")
+        if e.action == "relabel" and SECURITY_OFFICER not in s.roles:
+            bits.append(f"Relabelling needs the {SECURITY_OFFICER} role.")
+        out.append(Reason("NO_NEED_TO_KNOW", " ".join(bits)))
+    if fired["UNKNOWN_ATTRIBUTE"]:
+        out.append(
+            Reason(
+                "UNKNOWN_ATTRIBUTE",
+                f"The action {str(e.action)[:40]!r} is not one of {_list(ACTIONS)}.",
+            )
+        )
+    return tuple(out)
+
+
+def _explain_caveats(
+    fired: dict[str, Any], s: _SubjectView, o: _ObjectView, e: _EnvView, obj: Resource, _x: Any
+) -> tuple[Reason, ...]:
+    out: list[Reason] = []
+    if fired["CAVEAT_NOT_HELD"]:
+        lacking = [k for k in o.cats if k in e.known_cats and k not in s.caveats]
+        out.append(Reason("CAVEAT_NOT_HELD", f"{s.id} does not hold {_list(lacking)}."))
+    if fired["UNKNOWN_ATTRIBUTE"]:
+        unknown = [str(k)[:40] for k in o.cats if k not in e.known_cats]
+        out.append(Reason("UNKNOWN_ATTRIBUTE", f"Unknown restrictive category: {_list(unknown)}."))
+    return tuple(out)
+
+
+def _explain_originator(
+    fired: dict[str, Any], s: _SubjectView, o: _ObjectView, e: _EnvView, obj: Resource, _x: Any
+) -> tuple[Reason, ...]:
+    bits = []
+    if o.orcon and s.id not in o.approved:
+        bits.append(f"The object is ORCON and {o.originator} has not approved {s.id}.")
+    if o.orcon and e.action == "share":
+        bits.append("ORCON objects cannot be shared on without the originator.")
+    if e.action == "relabel" and o.originator not in s.nats:
+        bits.append(f"Only a {o.originator} national may relabel {o.originator} information.")
+    return (Reason("ORIGINATOR_CONTROLLED", " ".join(bits)),)
+
+
+def _explain_export(
+    fired: dict[str, Any], s: _SubjectView, o: _ObjectView, e: _EnvView, obj: Resource, x: Any
+) -> tuple[Reason, ...]:
+    return (Reason("EXPORT_CONTROLLED", str(x)),)
+
+
+_Explain = Callable[
+    [dict[str, Any], _SubjectView, _ObjectView, _EnvView, Resource, Any], tuple[Reason, ...]
+]
+_GROUPS: Sequence[tuple[Callable[[Any, Any, Any, Any], dict[str, Any]], _Explain]] = (
+    (clearance_rules, _explain_clearance),
+    (releasable_rules, _explain_releasable),
+    (admission_rules, _explain_admission),
+    (need_to_know_rules, _explain_ntk),
+    (caveat_rules, _explain_caveats),
+    (originator_rules, _explain_originator),
+    (export_rules, _explain_export),
+)
