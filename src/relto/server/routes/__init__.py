@@ -17,6 +17,7 @@ _MODULES: tuple[str, ...] = (
     "relto.server.routes.kas",
     "relto.server.routes.partnership",
     "relto.server.routes.console",
+    "relto.server.routes.vetting",
 )
 
 
