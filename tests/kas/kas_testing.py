@@ -152,3 +152,77 @@ def open_result(priv: Any, wrapped_b64: str, session_pem: str = "") -> bytes:
     if isinstance(priv, rsa.RSAPrivateKey):
         return hazmat.rsa_unwrap(priv, data)
     return hazmat.ec_unwrap(priv, session_pem, data)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """Run an ASGI app with uvicorn on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def issuer_app(issuer: TestIssuer, clients: dict[str, str]) -> Any:
+    """A tiny OIDC provider: discovery, JWKS and a client-credentials token endpoint."""
+    from fastapi import FastAPI, Form, HTTPException
+
+    app = FastAPI()
+
+    @app.get("/.well-known/openid-configuration")
+    def discovery() -> dict[str, Any]:
+        return {
+            "issuer": issuer.issuer,
+            "jwks_uri": f"{issuer.issuer}/jwks",
+            "token_endpoint": f"{issuer.issuer}/token",
+            "grant_types_supported": ["client_credentials"],
+        }
+
+    @app.get("/jwks")
+    def jwks() -> dict[str, Any]:
+        return issuer.jwks()
+
+    @app.post("/token")
+    def token(
+        grant_type: str = Form(...), client_id: str = Form(...), client_secret: str = Form(...)
+    ) -> dict[str, Any]:
+        if grant_type != "client_credentials" or clients.get(client_id) != client_secret:
+            raise HTTPException(401, "invalid_client")
+        return {
+            "access_token": issuer.token(
+                client_id, client_id=client_id, email=f"{client_id}@example.org"
+            ),
+            "token_type": "Bearer",
+            "expires_in": 300,
+        }
+
+    return app
