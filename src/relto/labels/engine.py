@@ -85,7 +85,9 @@ def _check(resolved: ResolvedLabel) -> list[str]:
     for cat in resolved.categories:
         per_tag.setdefault(cat.tag_name, []).append(cat)
         if cls.lacv in cat.excluded_classes:
-            reasons.append(f"category {cat.name} ({cat.tagset_name}) excludes classification {cls.name}")
+            reasons.append(
+                f"category {cat.name} ({cat.tagset_name}) excludes classification {cls.name}"
+            )
         for ex in cat.excluded:
             clash = [c for c in spif.resolve(ex) if c.ref in present and c.ref != cat.ref]
             if clash:

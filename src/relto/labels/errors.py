@@ -7,7 +7,8 @@ so all of them derive from :class:`relto.errors.InvalidInput`::
     └── InvalidInput
         └── LabelsError              anything relto.labels refuses
             ├── XmlRefused           not well-formed, too big, too deep, DTD/entities
-            ├── SpifError            a SPIF that is unreadable or breaks its own rules
+            ├── SpifError            a SPIF that fails the schema or breaks its own rules
+            │   └── SpifUnreadable   a SPIF that cannot be read at all (I/O, bad XML)
             ├── LabelError           a label or clearance that cannot be read or resolved
             │   ├── UnknownPolicy    no loaded SPIF has the label's policy id or name
             │   └── PolicyMismatch   label, clearance and SPIF name different policies
@@ -29,6 +30,7 @@ __all__ = [
     "MarkingError",
     "PolicyMismatch",
     "SpifError",
+    "SpifUnreadable",
     "TranslationError",
     "UnknownPolicy",
     "XmlRefused",
@@ -51,6 +53,12 @@ class SpifError(LabelsError):
     """A SPIF that cannot be read, fails the schema, or breaks its own rules."""
 
     code = "spif_error"
+
+
+class SpifUnreadable(SpifError):
+    """A SPIF that cannot be read at all: missing file, not XML, refused XML."""
+
+    code = "spif_unreadable"
 
 
 class LabelError(LabelsError):

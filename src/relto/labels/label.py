@@ -219,7 +219,9 @@ def label_from_refs(
     """Build a label in ``spif`` from a classification LACV and category references."""
     cls = spif.classification(classification_lacv)
     if cls is None:
-        raise LabelError(f"policy {spif.name} has no classification with lacv {classification_lacv}")
+        raise LabelError(
+            f"policy {spif.name} has no classification with lacv {classification_lacv}"
+        )
     cats = []
     for ref in refs:
         cat = spif.category(ref)
@@ -238,9 +240,7 @@ def label_from_refs(
     )
 
 
-def clearance_from_refs(
-    spif: Spif, lacvs: Iterable[int], refs: Iterable[CategoryRef]
-) -> Clearance:
+def clearance_from_refs(spif: Spif, lacvs: Iterable[int], refs: Iterable[CategoryRef]) -> Clearance:
     names = []
     for lacv in lacvs:
         cls = spif.classification(lacv)
@@ -315,9 +315,7 @@ def _categories_from(info: etree._Element) -> tuple[LabelCategory, ...]:
                 f"Category {tag_name!r} (line {cat.sourceline}): Type {ctype!r} is not "
                 "PERMISSIVE, RESTRICTIVE or INFORMATIVE"
             )
-        values = tuple(
-            (v.text or "").strip() for v in cat if local_name(v) == "GenericValue"
-        )
+        values = tuple((v.text or "").strip() for v in cat if local_name(v) == "GenericValue")
         if not values:
             raise LabelError(f"Category {tag_name!r} (line {cat.sourceline}) has no GenericValue")
         out.append(LabelCategory(tag_name, ctype, values, cat.get("URI")))
@@ -412,7 +410,7 @@ def write_label(label: Label, at: datetime, *, review: datetime | None = None) -
     reviewed = review or label.review_time or at
     etree.SubElement(root, f"{{{ns}}}CreationDateTime").text = _fmt_time(created)
     etree.SubElement(root, f"{{{ns}}}ReviewDateTime").text = _fmt_time(reviewed)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def write_clearance(clearance: Clearance) -> bytes:
@@ -428,7 +426,7 @@ def write_clearance(clearance: Clearance) -> bytes:
         el = etree.SubElement(root, f"{{{SLAB_NS}}}Category", TagName=cat.tag_name, Type=cat.type)
         for v in cat.values:
             etree.SubElement(el, f"{{{SLAB_NS}}}GenericValue").text = v
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def _clearance_from_4774(root: etree._Element) -> Clearance:
@@ -509,9 +507,7 @@ def _spiffy_clearance(root: etree._Element, spifs: Mapping[str, Spif]) -> Cleara
     return clearance_from_refs(spif, lacvs, _spiffy_refs(root, spif, "clearance"))
 
 
-def read_label_any(
-    data: bytes, spifs: Mapping[str, Spif], *, lenient: bool = True
-) -> Label:
+def read_label_any(data: bytes, spifs: Mapping[str, Spif], *, lenient: bool = True) -> Label:
     """Read a label in STANAG 4774 XML or spiffing's small XML form."""
     root = parse_xml(data, what="label").root
     if namespace(root) == SPIFFY_NS and local_name(root) == "label":

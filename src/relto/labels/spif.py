@@ -19,7 +19,7 @@ from typing import Literal
 from lxml import etree
 
 from relto.labels._xml import local_name, parse_xml
-from relto.labels.errors import SpifError, XmlRefused
+from relto.labels.errors import SpifError, SpifUnreadable, XmlRefused
 
 __all__ = [
     "Category",
@@ -425,7 +425,7 @@ def _attr(el: etree._Element, name: str) -> str:
     value = el.get(name)
     if value is None:
         raise SpifError(f"{_where(el)} has no {name} attribute")
-    return value
+    return str(value)
 
 
 def _int_attr(el: etree._Element, name: str) -> int:
@@ -621,13 +621,13 @@ def _from_xml(root: etree._Element, warnings: list[str]) -> Spif:
             cats: list[Category] = []
             for cat in _children(tag, "tagCategory"):
                 cname = _attr(cat, "name")
-                lacv = norm_lacv(_attr(cat, "lacv"))
-                if (tag_type, lacv) in seen_keys:
+                cat_lacv = norm_lacv(_attr(cat, "lacv"))
+                if (tag_type, cat_lacv) in seen_keys:
                     raise SpifError(
-                        f"Duplicate category lacv {lacv!r} of type {tag_type.value} "
+                        f"Duplicate category lacv {cat_lacv!r} of type {tag_type.value} "
                         f"in tag set {ts_name!r} ({_where(cat)})"
                     )
-                seen_keys.add((tag_type, lacv))
+                seen_keys.add((tag_type, cat_lacv))
                 excluded_classes: set[int] = set()
                 for ex in _children(cat, "excludedClass"):
                     cls_name = (ex.text or "").strip()
@@ -660,7 +660,7 @@ def _from_xml(root: etree._Element, warnings: list[str]) -> Spif:
                 cats.append(
                     Category(
                         name=cname,
-                        lacv=lacv,
+                        lacv=cat_lacv,
                         ordinal=ordinal,
                         tag_name=tag_name,
                         tag_type=tag_type,
@@ -742,14 +742,17 @@ def load_spif(source: Path | str | bytes, *, strict: bool = True) -> Spif:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise SpifError(f"{what}: cannot read ({exc.strerror})") from None
+            raise SpifUnreadable(f"{what}: cannot read ({exc.strerror})") from None
     try:
         parsed = parse_xml(data, what=what, recover=False)
         warnings: list[str] = []
     except XmlRefused as exc:
         if strict or "DTD" in str(exc) or "limit" in str(exc) or "empty" in str(exc):
-            raise SpifError(str(exc)) from None
-        parsed = parse_xml(data, what=what, recover=True)
+            raise SpifUnreadable(str(exc)) from None
+        try:
+            parsed = parse_xml(data, what=what, recover=True)
+        except XmlRefused as again:
+            raise SpifUnreadable(str(again)) from None
         warnings = list(parsed.warnings) or [str(exc)]
     root = parsed.root
     schema = _schema()

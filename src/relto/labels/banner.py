@@ -1,0 +1,334 @@
+"""CAPCO-style banner and portion markings used across the partnership.
+
+``SECRET//REL TO USA, AUS, GBR``, ``TOP SECRET//NOFORN``, ``(S//REL TO USA, GBR)``.
+Parsing is forgiving about case, spacing and the order of controls, and refuses
+contradictions; :class:`Banner` is always canonical, so rendering is canonical and
+``parse_banner(b.render()) == b``.
+
+REL TO order: the originating nation first, then the other trigraphs alphabetically,
+then tetragraphs alphabetically (for USA this is the IC-ISM CVEnumISMRelTo rule).
+Without an originator, USA goes first when present (the IC-ISM rule).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+from relto.labels.errors import MarkingError
+
+__all__ = [
+    "CLASSIFICATION_ABBREVIATIONS",
+    "DISSEMINATION_CONTROLS",
+    "TETRAGRAPHS",
+    "Banner",
+    "expand_rel_to",
+    "is_country_code",
+    "parse_banner",
+    "rel_to_order",
+]
+
+#: CAPCO classification names and their portion abbreviations.
+CLASSIFICATION_ABBREVIATIONS: dict[str, str] = {
+    "TOP SECRET": "TS",
+    "SECRET": "S",
+    "CONFIDENTIAL": "C",
+    "RESTRICTED": "R",
+    "UNCLASSIFIED": "U",
+}
+
+#: Dissemination controls in canonical (CAPCO register / IC-ISM CVEnumISMDissem) order:
+#: banner form -> portion form. ``REL TO`` takes a country list.
+DISSEMINATION_CONTROLS: dict[str, str] = {
+    "RSEN": "RS",
+    "FOUO": "FOUO",
+    "ORCON": "OC",
+    "IMCON": "IMC",
+    "NOFORN": "NF",
+    "PROPIN": "PR",
+    "REL TO": "REL TO",
+    "RELIDO": "RELIDO",
+    "DSEN": "DSEN",
+    "FISA": "FISA",
+}
+_CONTROL_ORDER = {name: i for i, name in enumerate(DISSEMINATION_CONTROLS)}
+_CONTROL_ALIASES: dict[str, str] = {}
+for _banner, _portion in DISSEMINATION_CONTROLS.items():
+    _CONTROL_ALIASES[_banner] = _banner
+    _CONTROL_ALIASES[_portion] = _banner
+_CONTROL_ALIASES["NF"] = "NOFORN"
+
+#: Coalition tetragraphs relto can expand, with their member trigraphs.
+#: Sources: FVEY and ACGU and TEYE — CAPCO Register coalition tetragraph table as
+#: summarised in the public IC markings manual (FIVE EYES: AUS CAN GBR NZL USA; FOUR
+#: EYES: AUS CAN GBR USA; THREE EYES: AUS GBR USA); names match IC-ISM CVEnumISMRelTo
+#: descriptions. NATO — member states per nato.int "NATO member countries" (32 since
+#: Sweden joined on 7 March 2024).
+TETRAGRAPHS: dict[str, frozenset[str]] = {
+    "ACGU": frozenset({"AUS", "CAN", "GBR", "USA"}),
+    "FVEY": frozenset({"AUS", "CAN", "GBR", "NZL", "USA"}),
+    "NATO": frozenset(
+        {
+            "ALB", "BEL", "BGR", "CAN", "CZE", "DEU", "DNK", "ESP", "EST", "FIN", "FRA",
+            "GBR", "GRC", "HRV", "HUN", "ISL", "ITA", "LTU", "LUX", "LVA", "MKD", "MNE",
+            "NLD", "NOR", "POL", "PRT", "ROU", "SVK", "SVN", "SWE", "TUR", "USA",
+        }
+    ),
+    "TEYE": frozenset({"AUS", "GBR", "USA"}),
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _trigraphs() -> frozenset[str]:
+    raw = resources.files("relto.labels").joinpath("data", "rel_to_codes.json").read_text("utf-8")
+    data = json.loads(raw)
+    return frozenset(c for c in data["trigraphs"] if len(c) == 3 and c.isalpha())
+
+
+def is_country_code(code: str) -> bool:
+    """A valid REL TO trigraph (ISM / ISO 3166 alpha-3) or a known tetragraph."""
+    return code in _trigraphs() or code in TETRAGRAPHS
+
+
+def rel_to_order(codes: Iterable[str], originator: str | None = None) -> tuple[str, ...]:
+    """Canonical REL TO order (duplicates removed)."""
+    unique = set(codes)
+    first = originator if originator in unique else ("USA" if "USA" in unique else None)
+    tri = sorted(c for c in unique if len(c) == 3 and c != first)
+    tetra = sorted(c for c in unique if len(c) != 3 and c != first)
+    return ((first,) if first else ()) + tuple(tri) + tuple(tetra)
+
+
+def expand_rel_to(codes: Iterable[str]) -> frozenset[str]:
+    """The trigraphs a REL TO list stands for (tetragraphs expanded)."""
+    out: set[str] = set()
+    for code in codes:
+        c = code.strip().upper()
+        if c in TETRAGRAPHS:
+            out |= TETRAGRAPHS[c]
+        elif c in _trigraphs():
+            out.add(c)
+        else:
+            raise MarkingError(f"unknown country code {code!r}")
+    return frozenset(out)
+
+
+def _national_levels(originator: str) -> dict[str, str]:
+    """Classification names of the originator's built-in scheme, folded -> canonical."""
+    from relto.labels.national import NATIONS, builtin_policy
+
+    if originator not in NATIONS:
+        return {}
+    return {
+        " ".join(c.name.split()).upper(): c.name for c in builtin_policy(originator).classifications
+    }
+
+
+def _canonical_classification(text: str, originator: str | None) -> str | None:
+    folded = " ".join(text.split()).upper()
+    for name, abbr in CLASSIFICATION_ABBREVIATIONS.items():
+        if folded in (name, abbr):
+            return name
+    if originator is not None:
+        return _national_levels(originator).get(folded)
+    return None
+
+
+@dataclass(frozen=True)
+class Banner:
+    """A parsed banner marking, always in canonical form."""
+
+    classification: str
+    rel_to: tuple[str, ...] = ()
+    noforn: bool = False
+    originator: str | None = None
+    dissem: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        originator = self.originator.strip().upper() if self.originator else None
+        if originator is not None and originator not in _trigraphs():
+            raise MarkingError(f"unknown originator country code {self.originator!r}")
+        cls = _canonical_classification(self.classification, originator)
+        if cls is None:
+            raise MarkingError(f"unknown classification {self.classification!r}")
+        rel = [c.strip().upper() for c in self.rel_to]
+        for c in rel:
+            if not is_country_code(c):
+                raise MarkingError(f"unknown country code {c!r} in REL TO")
+        dissem: set[str] = set()
+        for d in self.dissem:
+            name = _CONTROL_ALIASES.get(" ".join(d.split()).upper())
+            if name is None or name == "REL TO":
+                raise MarkingError(f"unknown dissemination control {d!r}")
+            if name == "NOFORN":
+                object.__setattr__(self, "noforn", True)
+                continue
+            dissem.add(name)
+        ordered = rel_to_order(rel, originator)
+        if self.noforn and ordered:
+            raise MarkingError("NOFORN contradicts REL TO: a marking cannot be both")
+        if self.noforn and "RELIDO" in dissem:
+            raise MarkingError("RELIDO contradicts NOFORN")
+        if len(ordered) == 1 and len(ordered[0]) == 3:
+            raise MarkingError(
+                f"REL TO lists only {ordered[0]}: a list of one is not a release (use NOFORN)"
+            )
+        if originator is not None and ordered and originator not in expand_rel_to(ordered):
+            raise MarkingError(f"REL TO must include the originating nation {originator}")
+        object.__setattr__(self, "classification", cls)
+        object.__setattr__(self, "originator", originator)
+        object.__setattr__(self, "rel_to", ordered)
+        object.__setattr__(self, "dissem", tuple(sorted(dissem, key=_CONTROL_ORDER.__getitem__)))
+
+    def _controls(self, portion: bool) -> list[str]:
+        out: list[str] = []
+        present = set(self.dissem)
+        if self.noforn:
+            present.add("NOFORN")
+        if self.rel_to:
+            present.add("REL TO")
+        for name, short in DISSEMINATION_CONTROLS.items():
+            if name not in present:
+                continue
+            if name == "REL TO":
+                out.append("REL TO " + ", ".join(self.rel_to))
+            else:
+                out.append(short if portion else name)
+        return out
+
+    def render(self) -> str:
+        """The canonical banner line, e.g. ``SECRET//REL TO USA, AUS, GBR``."""
+        controls = self._controls(portion=False)
+        return self.classification + ("//" + "/".join(controls) if controls else "")
+
+    def render_portion(self) -> str:
+        """The canonical portion marking, e.g. ``(S//REL TO USA, GBR)``."""
+        abbr = CLASSIFICATION_ABBREVIATIONS.get(self.classification, self.classification)
+        controls = self._controls(portion=True)
+        return "(" + abbr + ("//" + "/".join(controls) if controls else "") + ")"
+
+    def releasable_to(self) -> frozenset[str]:
+        """The nations this marking releases to (tetragraphs expanded; NOFORN: none)."""
+        return expand_rel_to(self.rel_to)
+
+
+_SEGMENT_SPLIT = re.compile(r"//")
+_WORD = re.compile(r"[^\s,]+")
+
+
+def _fail(what: str, offset: int) -> MarkingError:
+    return MarkingError(f"{what} at offset {offset}")
+
+
+def parse_banner(text: str, originator: str | None = None) -> Banner:
+    """Parse a banner or portion marking into its canonical :class:`Banner`.
+
+    Raises :class:`MarkingError` saying what is wrong and at which character offset.
+    """
+    if not isinstance(text, str):
+        raise TypeError("parse_banner expects a str")
+    if len(text) > 4096:
+        raise MarkingError("marking is longer than 4096 characters")
+    start = len(text) - len(text.lstrip())
+    body = text.strip()
+    if not body:
+        raise MarkingError("empty marking")
+    if body.startswith("("):
+        if not body.endswith(")"):
+            raise _fail("unbalanced '(': the portion marking has no closing ')'", start)
+        body = body[1:-1]
+        start += 1
+    elif body.endswith(")"):
+        raise _fail("unbalanced ')': the portion marking has no opening '('", start + len(body) - 1)
+    for ch in "()":
+        if ch in body:
+            raise _fail(f"unexpected {ch!r}", start + body.index(ch))
+    # split into '//' segments with their offsets
+    segments: list[tuple[int, str]] = []
+    pos = 0
+    for m in _SEGMENT_SPLIT.finditer(body):
+        segments.append((start + pos, body[pos : m.start()]))
+        pos = m.end()
+    segments.append((start + pos, body[pos:]))
+    off0, cls_text = segments[0]
+    if not cls_text.strip():
+        raise _fail("missing classification", off0)
+    if "/" in cls_text:
+        raise _fail("a single '/' after the classification (use '//')", off0 + cls_text.index("/"))
+    orig = originator.strip().upper() if originator else None
+    if orig is not None and orig not in _trigraphs():
+        raise MarkingError(f"unknown originator country code {originator!r}")
+    cls = _canonical_classification(cls_text, orig)
+    if cls is None:
+        lead = len(cls_text) - len(cls_text.lstrip())
+        raise _fail(f"unknown classification {cls_text.strip()!r}", off0 + lead)
+    rel_to: list[str] = []
+    rel_at: int | None = None
+    noforn_at: int | None = None
+    relido_at: int | None = None
+    dissem: list[str] = []
+    for seg_off, seg in segments[1:]:
+        if not seg.strip():
+            raise _fail("empty control between '//' separators", seg_off)
+        tpos = 0
+        for token in seg.split("/"):
+            t_off = seg_off + tpos
+            tpos += len(token) + 1
+            lead = len(token) - len(token.lstrip())
+            word = " ".join(token.split()).upper()
+            at = t_off + lead
+            if not word:
+                raise _fail("empty control between '/' separators", t_off)
+            if word == "REL" or word.startswith(("REL TO", "REL ")):
+                if rel_at is not None:
+                    raise _fail(f"REL TO appears twice (first at offset {rel_at})", at)
+                rel_at = at
+                rm = re.match(r"\s*REL(\s+TO)?", token, re.IGNORECASE)
+                head = rm.end() if rm is not None else len(token)
+                rest_off = t_off + head
+                codes = list(_WORD.finditer(token[head:]))
+                if not codes:
+                    raise _fail("REL TO without any country", at)
+                for cm in codes:
+                    code = cm.group(0).upper()
+                    if not is_country_code(code):
+                        raise _fail(
+                            f"unknown country code {cm.group(0)!r} in REL TO", rest_off + cm.start()
+                        )
+                    if code not in rel_to:
+                        rel_to.append(code)
+                continue
+            name = _CONTROL_ALIASES.get(word)
+            if name is None:
+                raise _fail(f"unknown dissemination control {token.strip()!r}", at)
+            if name == "NOFORN":
+                noforn_at = at if noforn_at is None else noforn_at
+            else:
+                if name == "RELIDO":
+                    relido_at = at
+                if name not in dissem:
+                    dissem.append(name)
+    if noforn_at is not None and rel_at is not None:
+        raise MarkingError(
+            f"NOFORN at offset {noforn_at} contradicts REL TO at offset {rel_at}: "
+            "a marking cannot be both"
+        )
+    if noforn_at is not None and relido_at is not None:
+        raise _fail("RELIDO contradicts NOFORN", relido_at)
+    if rel_at is not None and len(rel_to) == 1 and len(rel_to[0]) == 3:
+        raise _fail(
+            f"REL TO lists only {rel_to[0]}: a list of one is not a release (use NOFORN)", rel_at
+        )
+    if orig is not None and rel_at is not None and orig not in expand_rel_to(rel_to):
+        raise _fail(f"REL TO must include the originating nation {orig}", rel_at)
+    return Banner(
+        classification=cls,
+        rel_to=tuple(rel_to),
+        noforn=noforn_at is not None,
+        originator=orig,
+        dissem=tuple(dissem),
+    )
