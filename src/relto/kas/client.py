@@ -37,7 +37,13 @@ from relto.ztdf import hazmat
 from relto.ztdf.errors import CryptoError, KeyAccessDenied
 from relto.ztdf.manifest import KeyAccess
 
-__all__ = ["KasClient", "KasPublicKey", "KasUnreachable", "client_from_env"]
+__all__ = [
+    "KasClient",
+    "KasPublicKey",
+    "KasUnreachable",
+    "client_from_env",
+    "rewrap_unwrapper",
+]
 
 
 class KasUnreachable(KasError):
@@ -212,16 +218,30 @@ class KasClient:
             raise KasUnreachable("the KAS answer does not decrypt") from None
 
 
-def client_from_env(allowed_urls: Sequence[str] = ()) -> KasClient:
+def client_from_env(allowed_urls: Sequence[str] = (), *, token: str | None = None) -> KasClient:
     """A client configured from ``RELTO_KAS_URL`` (comma-separated allow-list) and
-    ``RELTO_KAS_TOKEN`` or ``RELTO_KAS_TOKEN_FILE`` (bearer token)."""
+    ``RELTO_KAS_TOKEN`` or ``RELTO_KAS_TOKEN_FILE`` (bearer token); an explicit
+    ``token`` wins over the environment."""
     urls = [u.strip() for u in os.environ.get("RELTO_KAS_URL", "").split(",") if u.strip()]
-    token: str | Callable[[], str] | None = os.environ.get("RELTO_KAS_TOKEN") or None
+    source: str | Callable[[], str] | None = token or os.environ.get("RELTO_KAS_TOKEN") or None
     token_file = os.environ.get("RELTO_KAS_TOKEN_FILE")
-    if token is None and token_file:
+    if source is None and token_file:
 
-        def token() -> str:
+        def from_file() -> str:
             with open(token_file, encoding="utf-8") as f:
                 return f.read().strip()
 
-    return KasClient(allowed_urls=[*urls, *allowed_urls], token=token)
+        source = from_file
+    return KasClient(allowed_urls=[*urls, *allowed_urls], token=source)
+
+
+def rewrap_unwrapper(
+    *, kas_url: str | None = None, token: str | None = None
+) -> Callable[[KeyAccess, str], bytes]:
+    """An ``Unwrap`` for :func:`relto.ztdf.open_container`: rewrap through the KAS.
+
+    Allowed KAS URLs: ``kas_url`` plus ``RELTO_KAS_URL``; the token: ``token`` or
+    the environment (see :func:`client_from_env`).
+    """
+    client = client_from_env([kas_url] if kas_url else [], token=token)
+    return client.rewrap

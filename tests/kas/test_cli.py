@@ -1,0 +1,58 @@
+"""``relto kas``: key management from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from relto.cli.main import main
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RELTO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RELTO_KEYSTORE_PASSPHRASE", "cli test passphrase 0123")
+    monkeypatch.delenv("RELTO_DEMO", raising=False)
+    return tmp_path
+
+
+def test_rotate_list_retire(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kas", "keys", "rotate", "-a", "ec:secp256r1"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["state"] == "active" and first["algorithm"] == "ec:secp256r1"
+    assert main(["kas", "keys", "rotate", "--algorithm", "ec"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert main(["kas", "keys", "list"]) == 0
+    states = {k["kid"]: k["state"] for k in json.loads(capsys.readouterr().out)}
+    assert states == {first["kid"]: "rotated", second["kid"]: "active"}
+    assert main(["kas", "keys", "retire", first["kid"]]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "retired"
+    assert main(["kas", "public-key", "-a", "ec:secp256r1", "--kid"]) == 0
+    assert capsys.readouterr().out.strip() == second["kid"]
+    assert main(["kas", "public-key", "-a", "ec:secp256r1"]) == 0
+    serialization.load_pem_public_key(capsys.readouterr().out.encode())
+    assert (env / "kas-keys" / "keys.json").exists()
+
+
+def test_retiring_active_key_or_unknown_key_fails(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["kas", "keys", "rotate"]) == 0
+    kid = json.loads(capsys.readouterr().out)["kid"]
+    assert main(["kas", "keys", "retire", kid]) == 1
+    assert "rotate first" in capsys.readouterr().err
+    assert main(["kas", "keys", "retire", "nope"]) == 1
+    assert main(["kas", "public-key", "-a", "ec"]) == 1
+
+
+def test_missing_passphrase_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELTO_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("RELTO_KEYSTORE_PASSPHRASE", raising=False)
+    monkeypatch.delenv("RELTO_DEMO", raising=False)
+    assert main(["kas", "keys", "list"]) == 1
+    assert "RELTO_KEYSTORE_PASSPHRASE" in capsys.readouterr().err
