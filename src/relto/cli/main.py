@@ -38,9 +38,12 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _COMMAND_MODULES: tuple[str, ...] = (
     # one line per capability module exposing register(app), e.g. "relto.cli.labels",
+    "relto.cli.audit",
     "relto.cli.decisions",
     "relto.cli.labels",
+    "relto.cli.ztdf",
     "relto.cli.kas",
+    "relto.cli.vetting",
 )
 
 

@@ -1,0 +1,203 @@
+"""relto protect / open / inspect: exit codes, no output on failure, interop through the CLI."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from relto.cli.main import main
+from relto.ztdf.online import KasUnavailable, fetch_kas_public_key
+
+
+@pytest.fixture()
+def keys(tmp_path: Path, rsa_kas: tuple[str, str]) -> tuple[Path, Path]:
+    priv, pub = tmp_path / "kas.key", tmp_path / "kas.pub"
+    priv.write_text(rsa_kas[0])
+    pub.write_text(rsa_kas[1])
+    return priv, pub
+
+
+def _protect(src: Path, out: Path, pub: Path, *extra: str) -> int:
+    return main(
+        [
+            "protect",
+            str(src),
+            "--label",
+            "SECRET//REL TO USA, GBR",
+            "--project",
+            "QUANTUM",
+            "-o",
+            str(out),
+            "--kas-public-key",
+            str(pub),
+            "--kid",
+            "r1",
+            "--kas-url",
+            "https://kas.gbr.example/kas",
+            *extra,
+        ]
+    )
+
+
+def test_protect_inspect_open_round_trip(
+    tmp_path: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"design notes" * 1000)
+    tdf, out = tmp_path / "doc.tdf", tmp_path / "doc.out"
+    assert _protect(src, tdf, keys[1]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(tdf)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["verified"] is False
+    assert info["keyAccess"][0]["url"] == "https://kas.gbr.example/kas"
+    assert info["keyAccess"][0]["kid"] == "r1"
+    assert (
+        "https://relto.example/attr/project/value/quantum"
+        in info["unverified_policy"]["attributes"]
+    )
+    assert "<Classification>SECRET</Classification>" in info["unverified_label_xml"]
+    assert main(["open", str(tdf), "-o", str(out), "--private-key", str(keys[0])]) == 0
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_open_tampered_container_fails_without_output(
+    tmp_path: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x" * 5000)
+    tdf, out = tmp_path / "doc.tdf", tmp_path / "doc.out"
+    assert _protect(src, tdf, keys[1]) == 0
+    data = bytearray(tdf.read_bytes())
+    data[100] ^= 1
+    tdf.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["open", str(tdf), "-o", str(out), "--private-key", str(keys[0])]) == 1
+    err = capsys.readouterr().err
+    assert "invalid container" in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "doc.tdf",
+        "doc.txt",
+        "kas.key",
+        "kas.pub",
+    ]
+
+
+def test_open_with_wrong_key_fails(tmp_path: Path, keys: tuple[Path, Path], rsa_kas2) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    tdf = tmp_path / "doc.tdf"
+    assert _protect(src, tdf, keys[1]) == 0
+    other = tmp_path / "other.key"
+    other.write_text(rsa_kas2[0])
+    assert main(["open", str(tdf), "-o", str(tmp_path / "o"), "--private-key", str(other)]) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_marking_fails_without_output(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    tdf = tmp_path / "doc.tdf"
+    rc = main(
+        [
+            "protect",
+            str(src),
+            "--label",
+            "SECRET//REL TO XXQ",
+            "-o",
+            str(tdf),
+            "--kas-public-key",
+            str(keys[1]),
+        ]
+    )
+    assert rc != 0
+    assert not tdf.exists()
+
+
+def test_protect_needs_a_kas(tmp_path: Path) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    assert main(["protect", str(src), "--label", "SECRET", "-o", str(tmp_path / "o.tdf")]) != 0
+    assert not (tmp_path / "o.tdf").exists()
+
+
+def test_inspect_garbage_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tdf"
+    bad.write_bytes(b"not a zip at all")
+    assert main(["inspect", str(bad)]) == 1
+
+
+def test_cli_container_decrypts_in_otdf_python(
+    tmp_path: Path, keys: tuple[Path, Path], rsa_kas
+) -> None:
+    from otdf_python.tdf import TDF, TDFReaderConfig
+
+    src = tmp_path / "doc.bin"
+    src.write_bytes(bytes(range(256)) * 9000)
+    tdf = tmp_path / "doc.tdf"
+    assert _protect(src, tdf, keys[1]) == 0
+    reader = TDF().load_tdf(tdf.read_bytes(), TDFReaderConfig(kas_private_key=rsa_kas[0]))
+    assert reader.payload == src.read_bytes()
+
+
+def test_otdf_python_container_opens_through_cli(
+    tmp_path: Path, keys: tuple[Path, Path], rsa_kas
+) -> None:
+    from otdf_python.config import KASInfo, TDFConfig
+    from otdf_python.tdf import TDF
+
+    cfg = TDFConfig(
+        kas_info_list=[KASInfo(url="https://kas", public_key=rsa_kas[1])], autoconfigure=False
+    )
+    _m, _s, buf = TDF().create_tdf(b"from otdf-python", cfg)
+    tdf = tmp_path / "py.tdf"
+    tdf.write_bytes(buf.getvalue())
+    out = tmp_path / "py.out"
+    assert main(["open", str(tdf), "-o", str(out), "--private-key", str(keys[0])]) == 0
+    assert out.read_bytes() == b"from otdf-python"
+
+
+# ------------------------------------------------------------- online public key
+
+
+def _kas_transport(pub_pem: str, seen: list[str]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.path == "/kas.AccessService/PublicKey":
+            assert json.loads(request.content)["algorithm"] == "rsa:2048"
+            return httpx.Response(200, json={"publicKey": pub_pem, "kid": "r7"})
+        return httpx.Response(404)
+
+    return httpx.MockTransport(handler)
+
+
+def test_fetch_public_key_tries_kas_path_then_root(rsa_kas) -> None:
+    seen: list[str] = []
+    pem, kid = fetch_kas_public_key(
+        "https://kas.example/kas", transport=_kas_transport(rsa_kas[1], seen)
+    )
+    assert pem == rsa_kas[1] and kid == "r7"
+    assert seen == [
+        "https://kas.example/kas/kas.AccessService/PublicKey",
+        "https://kas.example/kas.AccessService/PublicKey",
+    ]
+
+
+def test_fetch_public_key_rejects_garbage_key() -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"publicKey": "nope"}))
+    with pytest.raises(KasUnavailable):
+        fetch_kas_public_key("https://kas.example", transport=transport)
+
+
+def test_relto_zip_is_plain_stored_zip(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"abc")
+    tdf = tmp_path / "doc.tdf"
+    assert _protect(src, tdf, keys[1]) == 0
+    with zipfile.ZipFile(tdf) as z:
+        assert z.namelist() == ["0.payload", "0.manifest.json"]
