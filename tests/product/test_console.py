@@ -82,3 +82,33 @@ def test_every_console_page_renders(login: Login, demo_app: TestClient) -> None:
         assert r.status_code == 200, path
         assert "<h1>" in r.text
     assert demo_app.get("/static/console.css").status_code == 200
+
+
+def test_people_page_shows_every_clearance_state(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "gbr-so-whitfield")
+    r = demo_app.get("/console/people")
+    assert r.status_code == 200
+    # a GBR security officer sees GBR people, with their clearances' status
+    assert "Daniel Lowe" in r.text and "status-suspended" in r.text
+    assert "Olivia Harper" in r.text and "status-granted" in r.text
+    # but not another nation's vetting records
+    assert "Haruto Sato" not in r.text
+    detail = demo_app.get("/console/people/gbr-eng-lowe")
+    assert detail.status_code == 200
+    assert "granted → suspended" in detail.text and "is suspended" in detail.text
+
+
+def test_person_outside_your_remit_is_not_found(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "jpn-eng-sato")
+    assert demo_app.get("/console/people/gbr-eng-lowe").status_code == 404
+    assert demo_app.get("/console/people/no-such-person").status_code == 404
+    mine = demo_app.get("/console/people/jpn-eng-sato")
+    assert mine.status_code == 200 and "SDS" in mine.text
+
+
+def test_upcoming_revalidations_listed(login: Login, demo_app: TestClient) -> None:
+    # CAN's clearance expires within 90 days of the demo's "now" only if now is late 2026;
+    # the page lists whatever falls inside the horizon, soonest first.
+    login(demo_app, "gbr-so-whitfield")
+    r = demo_app.get("/console/people")
+    assert 'id="upcoming"' in r.text or "needs revalidation" in r.text

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from relto.errors import InvalidInput
+from relto.errors import InvalidInput, ReltoError
 from relto.partnership.errors import InvalidPartnership
 from relto.partnership.model import (
     ROLES,
@@ -191,6 +191,9 @@ def _parse(doc: dict[str, Any]) -> DemoData:
                     f"admissions.{project_id}: {nation} is not a nation of the partnership"
                 )
             admissions.append((project_id, str(nation), check_ceiling(str(ceiling))))
+    from relto.vetting import default_policy
+
+    policy = default_policy()
     people: list[DemoPerson] = []
     for i, item in enumerate(_list(doc, "people", "file")):
         where = f"people[{i}]"
@@ -219,9 +222,14 @@ def _parse(doc: dict[str, Any]) -> DemoData:
             granted, expires = _d(c.get("granted"), cw), _d(c.get("expires"), cw)
             if expires <= granted:
                 raise InvalidDemoFile(f"{cw}: expires must be after granted")
-            clearances.append(
-                DemoClearance(check_ceiling(_s(c, "level", cw)), status, granted, expires)
-            )
+            level = _s(c, "level", cw)
+            try:
+                policy.level(nationality, level)
+            except ReltoError:
+                raise InvalidDemoFile(
+                    f"{cw}: {level[:40]!r} is not a level of the {nationality} vetting scheme"
+                ) from None
+            clearances.append(DemoClearance(level, status, granted, expires))
         people.append(
             DemoPerson(
                 id=pid,

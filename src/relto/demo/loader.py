@@ -9,7 +9,7 @@ documents are handed to the capabilities that own them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 from relto.demo.data import DemoData
 from relto.events import AuditSink
@@ -75,4 +75,105 @@ def load_demo(db: Database, sink: AuditSink, data: DemoData, *, at: datetime) ->
                     admission_id=admission_id,
                 )
                 report.admissions += 1
+    _load_people(db, sink, data, at, report)
     return report
+
+
+def _load_people(
+    db: Database, sink: AuditSink, data: DemoData, at: datetime, report: LoadReport
+) -> None:
+    """People and clearances, through relto.vetting (the only way they change)."""
+    from relto.errors import NotFound
+    from relto.vetting import Person, ProjectMembership, Role, Status
+    from relto.vetting.service import VettingService
+
+    service = VettingService(db, sink)
+    actor = "demo-loader"
+    for p in data.people:
+        try:
+            service.get_person(p.id)
+        except NotFound:
+            service.register_person(
+                Person(
+                    id=p.id,
+                    name=p.name,
+                    nationalities=frozenset({p.nationality}),
+                    organisation=p.organisation or "-",
+                    home_nation=p.nationality,
+                    roles=frozenset(Role(r) for r in p.roles),
+                    projects=tuple(ProjectMembership(x) for x in p.projects),
+                ),
+                at=min(at, DEMO_EPOCH),
+                actor=actor,
+            )
+            report.people += 1
+        for i, c in enumerate(p.clearances):
+            cid = f"demo-{p.id}-{i + 1}"
+            try:
+                service.get_clearance(cid)
+                continue
+            except NotFound:
+                pass
+            granted = datetime.combine(c.granted, time(9, 0), tzinfo=UTC)
+            expires = datetime.combine(c.expires, time(0, 0), tzinfo=UTC)
+            service.sponsor_clearance(
+                person_id=p.id,
+                nation=p.nationality,
+                level=c.level,
+                sponsor=p.organisation or p.nationality,
+                at=granted - timedelta(days=90),
+                actor=actor,
+                reason="demo: sponsored for partnership work",
+                clearance_id=cid,
+            )
+            service.transition(
+                cid,
+                Status.INVESTIGATING,
+                at=granted - timedelta(days=60),
+                actor=actor,
+                reason="demo: investigation opened",
+            )
+            if c.status == "interim":
+                service.transition(
+                    cid,
+                    Status.INTERIM,
+                    at=granted,
+                    actor=actor,
+                    reason="demo: interim clearance while adjudication completes",
+                    valid_until=expires,
+                )
+                report.clearances += 1
+                continue
+            service.transition(
+                cid,
+                Status.ADJUDICATING,
+                at=granted - timedelta(days=30),
+                actor=actor,
+                reason="demo: investigation complete",
+            )
+            service.transition(
+                cid,
+                Status.GRANTED,
+                at=granted,
+                actor=actor,
+                reason="demo: granted",
+                valid_until=expires,
+            )
+            later = max(granted + timedelta(days=1), at - timedelta(days=7))
+            if c.status == "suspended":
+                service.transition(
+                    cid,
+                    Status.SUSPENDED,
+                    at=later,
+                    actor=actor,
+                    reason="demo: suspended pending a security incident inquiry",
+                )
+            elif c.status == "under_review":
+                service.transition(
+                    cid,
+                    Status.UNDER_REVIEW,
+                    at=later,
+                    actor=actor,
+                    reason="demo: review opened after a change of circumstances",
+                )
+            report.clearances += 1

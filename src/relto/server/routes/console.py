@@ -11,8 +11,8 @@ mounts the demo login page; outside demo mode neither exists.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, date, datetime, time
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -330,7 +330,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             name=f"console_{key.replace('-', '_')}",
         )
 
-    shell("people", "People & clearances", "relto.vetting (people and clearances)")
+    _mount_people(app, ctx, render, who_or_login)
     shell("documents", "Documents", "relto.ztdf and relto.kas (protected documents)")
     shell("decisions", "Decision explorer", "relto.decisions (the decision engine)")
     shell("what-if", "What-if", "relto.decisions (what-if analysis)")
@@ -361,3 +361,122 @@ def _load_demo(ctx: AppContext, state: Mapping[str, Any] | dict[str, Any]) -> No
         people=report.people,
         documents=report.documents,
     )
+
+
+# -- people and clearances (relto.vetting) ---------------------------------------------
+
+REVALIDATION_HORIZON_DAYS = 90
+
+
+def vetting_service(ctx: AppContext) -> Any:
+    """The node's :class:`relto.vetting.service.VettingService`."""
+    api = ctx.extras.get("vetting")
+    if api is not None and hasattr(api, "service"):
+        return api.service
+    from relto.vetting.service import VettingService
+
+    service = VettingService(ctx.db, ctx.sink)
+    ctx.extras.setdefault("console_vetting", service)
+    return service
+
+
+def _clearance_view(c: Any, at: datetime, policy: Any) -> dict[str, Any]:
+    status = c.status_at(at)
+    currency = c.currency(at, policy)
+    return {
+        "clearance": c,
+        "status": status.value if status is not None else "none",
+        "until": c.valid_until_at(at),
+        "reason": currency.reason,
+    }
+
+
+def _mount_people(
+    app: FastAPI, ctx: AppContext, render: Callable[..., HTMLResponse], who_or_login: Any
+) -> None:
+    from relto.errors import AccessDenied, NotFound
+    from relto.vetting import Caller
+
+    @app.get("/console/people", include_in_schema=False, response_class=HTMLResponse)
+    def people(request: Request) -> HTMLResponse:
+        who = who_or_login(request)
+        caller = Caller(who.person_id, who.roles)
+        service = vetting_service(ctx)
+        at = datetime.now(UTC)
+        persons = list(service.list_people(limit=200, caller=caller).items)
+        clearances = list(service.list_clearances(limit=200, caller=caller).items)
+        by_person: dict[str, list[dict[str, Any]]] = {}
+        for c in clearances:
+            by_person.setdefault(c.person_id, []).append(_clearance_view(c, at, service.policy))
+        rows = [
+            {
+                "person": p,
+                "roles": sorted(r.value for r in p.roles),
+                "projects": [m.project for m in p.projects],
+                "clearances": by_person.get(p.id, []),
+            }
+            for p in sorted(persons, key=lambda p: (p.home_nation, p.name))
+        ]
+        names = {p.id: p for p in persons}
+        upcoming = []
+        for c in clearances:
+            view = _clearance_view(c, at, service.policy)
+            until = view["until"]
+            if (
+                until is not None
+                and view["status"] in ("granted", "interim", "under_review", "suspended")
+                and until - at <= timedelta(days=REVALIDATION_HORIZON_DAYS)
+                and c.person_id in names
+            ):
+                upcoming.append(
+                    {
+                        "person": names[c.person_id],
+                        "clearance": c,
+                        "status": view["status"],
+                        "until": until,
+                        "days": max(0, (until - at).days),
+                    }
+                )
+        upcoming.sort(key=lambda r: r["until"])
+        return render(
+            request,
+            "people.html",
+            who,
+            "people",
+            title="People & clearances",
+            rows=rows,
+            upcoming=upcoming,
+            horizon_days=REVALIDATION_HORIZON_DAYS,
+            at=at,
+        )
+
+    @app.get("/console/people/{person_id}", include_in_schema=False, response_class=HTMLResponse)
+    def person(request: Request, person_id: str) -> HTMLResponse:
+        who = who_or_login(request)
+        caller = Caller(who.person_id, who.roles)
+        service = vetting_service(ctx)
+        at = datetime.now(UTC)
+        try:
+            p = service.get_person(person_id[:64], caller=caller)
+        except (NotFound, AccessDenied):
+            return render(
+                request,
+                "unavailable.html",
+                who,
+                "people",
+                status_code=404,
+                title="Not found",
+                message="There is no such person, or you may not see their record.",
+            )
+        clearances = service.list_clearances(limit=200, person_id=p.id, caller=caller).items
+        return render(
+            request,
+            "person.html",
+            who,
+            "people",
+            title=p.name,
+            person=p,
+            roles=sorted(r.value for r in p.roles),
+            projects=[m.project for m in p.projects],
+            clearances=[_clearance_view(c, at, service.policy) for c in clearances],
+        )
