@@ -334,6 +334,7 @@ def partnership_spif() -> str:
         lines.append(f"    <!-- {escape(src)} -->")
         lines.append(f'    <securityClassification name="{name}" lacv="{i}" hierarchy="{hier}">')
         for nation, lvl in members.items():
+            lines.append(f"      <!-- {nation} {escape(lvl)}: {escape(src)} -->")
             lines.append(
                 f'      <equivalentClassification policyRef="{nation}" '
                 f'lacv="{_lacv(nation, lvl)}" applied="both"/>'

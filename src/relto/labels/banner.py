@@ -86,7 +86,11 @@ TETRAGRAPHS: dict[str, frozenset[str]] = {
 def _trigraphs() -> frozenset[str]:
     raw = resources.files("relto.labels").joinpath("data", "rel_to_codes.json").read_text("utf-8")
     data = json.loads(raw)
-    return frozenset(c for c in data["trigraphs"] if len(c) == 3 and c.isalpha())
+    # ISO 3166-1 alpha-3 only: GENC's own X-codes (the ISO user-assigned range X..,
+    # e.g. XXX "No Man's Land", XKS) and its numbered entities are left out
+    return frozenset(
+        c for c in data["trigraphs"] if len(c) == 3 and c.isalpha() and not c.startswith("X")
+    )
 
 
 def is_country_code(code: str) -> bool:

@@ -272,8 +272,10 @@ def _parse_time(text: str | None, what: str) -> datetime | None:
     # ADatP-4774 examples carry 7 fractional digits; Python takes at most 6
     if "." in t:
         head, _, rest = t.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits) :]
+        n = 0
+        while n < len(rest) and rest[n].isdigit():
+            n += 1
+        digits, tz = rest[:n], rest[n:]
         t = f"{head}.{digits[:6]}{tz}"
     try:
         value = datetime.fromisoformat(t)
