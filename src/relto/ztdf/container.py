@@ -28,6 +28,7 @@ import tempfile
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -162,6 +163,46 @@ def _atomic_output(dst: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
         raise
 
 
+class _Pipeline:
+    """Hands filled buffers to one writer thread while the caller fills the next.
+
+    CRC-32 and file writes release the GIL, as AES-GCM does, so with two cores the
+    crypto and the I/O overlap. Buffers rotate through ``depth`` slots; a slot is
+    reused only once its write finished, so memory stays constant. Writes happen in
+    submission order (one worker).
+    """
+
+    def __init__(self, sink: Callable[..., None], sizes: tuple[int, ...], depth: int = 3) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ztdf-io")
+        self._slots = [tuple(memoryview(bytearray(n)) for n in sizes) for _ in range(depth)]
+        self._pending: list[Future[None] | None] = [None] * depth
+        self._i = 0
+        self._sink = sink
+
+    def slot(self) -> tuple[memoryview, ...]:
+        fut = self._pending[self._i]
+        if fut is not None:
+            self._pending[self._i] = None
+            fut.result()
+        return self._slots[self._i]
+
+    def submit(self, *args: Any) -> None:
+        self._pending[self._i] = self._pool.submit(self._sink, *args)
+        self._i = (self._i + 1) % len(self._slots)
+
+    def drain(self) -> None:
+        for i, fut in enumerate(self._pending):
+            if fut is not None:
+                self._pending[i] = None
+                fut.result()
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -265,9 +306,7 @@ def protect(
     n_segments = max(1, -(-size // segment_size))
     payload_size = size + n_segments * hazmat.SEGMENT_OVERHEAD
     aead = AESGCM(dek)
-    inbuf = bytearray(segment_size)
-    outbuf = bytearray(segment_size + hazmat.SEGMENT_OVERHEAD)
-    inview, outview = memoryview(inbuf), memoryview(outbuf)
+    inview = memoryview(bytearray(segment_size))
     segments: list[Segment] = []
     tags: list[bytes] = []
     with (
@@ -277,25 +316,30 @@ def protect(
         zw = ZipStreamWriter(out, at=at, force_zip64=force_zip64)
         zw.begin(PAYLOAD_NAME, payload_size)
         remaining = size
-        for _ in range(n_segments):
-            want = min(segment_size, remaining)
-            got = 0
-            while got < want:
-                n = f.readinto(inview[got:want])
-                if not n:
-                    raise InvalidInput("input changed size while it was being protected")
-                got += n
-            remaining -= want
-            iv = os.urandom(hazmat.GCM_IV_SIZE)
-            outview[: hazmat.GCM_IV_SIZE] = iv
-            end = hazmat.GCM_IV_SIZE + want + hazmat.GCM_TAG_SIZE
-            aead.encrypt_into(iv, inview[:want], None, outview[hazmat.GCM_IV_SIZE : end])
-            zw.write(outview[:end])
-            tag = bytes(outview[end - hazmat.GCM_TAG_SIZE : end])
-            tags.append(tag)
-            segments.append(Segment(hash=_b64(tag), segment_size=want, encrypted_segment_size=end))
-            if progress is not None:
-                progress(want)
+        with _Pipeline(zw.write, (segment_size + hazmat.SEGMENT_OVERHEAD,)) as pipe:
+            for _ in range(n_segments):
+                want = min(segment_size, remaining)
+                got = 0
+                while got < want:
+                    n = f.readinto(inview[got:want])
+                    if not n:
+                        raise InvalidInput("input changed size while it was being protected")
+                    got += n
+                remaining -= want
+                (outview,) = pipe.slot()
+                iv = os.urandom(hazmat.GCM_IV_SIZE)
+                outview[: hazmat.GCM_IV_SIZE] = iv
+                end = hazmat.GCM_IV_SIZE + want + hazmat.GCM_TAG_SIZE
+                aead.encrypt_into(iv, inview[:want], None, outview[hazmat.GCM_IV_SIZE : end])
+                tag = bytes(outview[end - hazmat.GCM_TAG_SIZE : end])
+                pipe.submit(outview[:end])
+                tags.append(tag)
+                segments.append(
+                    Segment(hash=_b64(tag), segment_size=want, encrypted_segment_size=end)
+                )
+                if progress is not None:
+                    progress(want)
+            pipe.drain()
         if f.read(1):
             raise InvalidInput("input changed size while it was being protected")
         zw.end()
@@ -584,21 +628,27 @@ def _decrypt_payload(
     if largest > MAX_ENCRYPTED_SEGMENT:
         raise InvalidContainer("segment too large")
     aead = AESGCM(dek)
-    inbuf = bytearray(largest)
-    outbuf = bytearray(max(largest - hazmat.SEGMENT_OVERHEAD, 1))
-    inview, outview = memoryview(inbuf), memoryview(outbuf)
     alg = ii.segment_hash_alg
     legacy = m.legacy
     crc = 0
     total = 0
+
+    def sink(enc_view: memoryview, plain_view: memoryview) -> None:
+        nonlocal crc
+        crc = zlib.crc32(enc_view, crc)
+        out.write(plain_view)
+
     f.seek(offset)
-    with _atomic_output(dst, overwrite=overwrite) as out:
+    with (
+        _atomic_output(dst, overwrite=overwrite) as out,
+        _Pipeline(sink, (largest, max(largest - hazmat.SEGMENT_OVERHEAD, 1))) as pipe,
+    ):
         for i, seg in enumerate(ii.segments):
             enc = seg.encrypted_segment_size
+            inview, outview = pipe.slot()
             got = f.readinto(inview[:enc])  # type: ignore[attr-defined]
             if got != enc:
                 raise InvalidContainer("payload truncated")
-            crc = zlib.crc32(inview[:enc], crc)
             expected = base64.b64decode(seg.hash)
             try:
                 actual = hazmat.segment_hash(dek, inview[:enc], alg, legacy=legacy)
@@ -616,10 +666,11 @@ def _decrypt_payload(
                 )
             except InvalidTag:
                 raise InvalidContainer(f"segment {i} authentication tag mismatch") from None
-            out.write(outview[:size])
+            pipe.submit(inview[:enc], outview[:size])
             total += size
             if progress is not None:
                 progress(size)
+        pipe.drain()
         if crc != crc_expected:
             raise InvalidContainer("payload CRC mismatch")
     return total

@@ -14,6 +14,7 @@ __all__ = ["mount_all"]
 
 _MODULES: tuple[str, ...] = (
     # one line per capability, e.g. "relto.server.routes.vetting",
+    "relto.server.routes.audit",
     "relto.server.routes.kas",
     "relto.server.routes.partnership",
     "relto.server.routes.console",
