@@ -30,7 +30,7 @@ __all__ = [
 
 ENTRY_VERSION = 1
 #: Largest canonical body the log accepts.
-MAX_ENTRY_BYTES = 64 * 1024
+MAX_ENTRY_BYTES = 65535  # fits the uint16 length prefix of tlog-tiles entry bundles
 
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 

@@ -24,6 +24,7 @@ from relto.audit.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from relto.audit.entries import check_kind, encode_entry
 from relto.audit.errors import AuditError, InvalidProof
 from relto.audit.note import NoteSigner, Signature, add_signatures, parse_note
+from relto.audit.tiles import TILE_HEIGHT, TILE_WIDTH, TilePath
 from relto.errors import NotFound, StorageError
 from relto.store import Database
 from relto.store.audit import (
@@ -328,6 +329,27 @@ class TransparencyLog:
             )
             mask = (1 << NODE_LEVEL_SHIFT) - 1
             return {int(n) & mask: bytes(h) for n, h in rows}
+
+    # -- tlog-tiles -----------------------------------------------------------------
+
+    def tile(self, tile: TilePath) -> bytes:
+        """A hash tile or an entry bundle; :class:`NotFound` unless the tree covers it."""
+        size = self.size()
+        level = 0 if tile.level is None else tile.level
+        # The tile's last hash covers leaves up to (index*256 + width) * 256**level.
+        if (tile.index * TILE_WIDTH + tile.width) << (TILE_HEIGHT * level) > size:
+            raise NotFound("no such tile")
+        start = tile.index * TILE_WIDTH
+        end = start + tile.width
+        if tile.level is None:
+            bodies = [e.body for e in self.entries(start, end)]
+            if len(bodies) != tile.width:
+                raise NotFound("no such tile")
+            return b"".join(len(b).to_bytes(2, "big") + b for b in bodies)
+        nodes = self.stored_nodes(TILE_HEIGHT * tile.level, start, end)
+        if len(nodes) != tile.width:
+            raise NotFound("no such tile")
+        return b"".join(nodes[i] for i in range(start, end))
 
     # -- checkpoints ---------------------------------------------------------------
 

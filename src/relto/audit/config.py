@@ -1,0 +1,64 @@
+"""The log node's settings (``RELTO_AUDIT_*``) and its signing key.
+
+- ``RELTO_AUDIT_KEY_FILE``: the node's Ed25519 signer key (default
+  ``<data_dir>/audit/log.key``, created on first use with mode 0600; the public
+  verifier key is written next to it as ``log.key.pub``).
+- ``RELTO_AUDIT_ORIGIN``: the checkpoint origin and key name (default
+  ``relto/<nation>/audit``).
+- ``RELTO_AUDIT_DATABASE_URL``: where the log is stored. Default: the main database
+  on PostgreSQL; on SQLite a file of its own, ``<data_dir>/audit.db``, because
+  SQLite has one writer per file and services may call ``sink.record`` while their
+  own write transaction is open (see docs/adr/0060).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from relto.audit.keys import load_or_create_signer
+from relto.audit.note import NoteSigner
+from relto.audit.service import TransparencyLog
+from relto.config import Settings
+from relto.store import create_database
+
+__all__ = ["AuditSettings", "database_url", "key_file", "node_signer", "open_log", "origin"]
+
+
+class AuditSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELTO_AUDIT_", extra="ignore")
+
+    key_file: Path | None = None
+    origin: str | None = None
+    database_url: str | None = None
+
+
+def key_file(settings: Settings, audit: AuditSettings | None = None) -> Path:
+    audit = audit or AuditSettings()
+    return audit.key_file or settings.data_dir / "audit" / "log.key"
+
+
+def origin(settings: Settings, audit: AuditSettings | None = None) -> str:
+    audit = audit or AuditSettings()
+    return audit.origin or f"relto/{settings.nation.lower()}/audit"
+
+
+def node_signer(settings: Settings, audit: AuditSettings | None = None) -> NoteSigner:
+    """The node's checkpoint signer, created on first use."""
+    return load_or_create_signer(key_file(settings, audit), origin(settings, audit))
+
+
+def database_url(settings: Settings, audit: AuditSettings | None = None) -> str:
+    audit = audit or AuditSettings()
+    if audit.database_url:
+        return audit.database_url
+    main = settings.effective_database_url
+    if main.startswith("sqlite"):
+        return f"sqlite:///{(settings.data_dir / 'audit.db').resolve()}"
+    return main
+
+
+def open_log(settings: Settings, audit: AuditSettings | None = None) -> TransparencyLog:
+    """The node's transparency log, on its configured database (migrated)."""
+    return TransparencyLog(create_database(database_url(settings, audit)))
