@@ -54,7 +54,7 @@ def as_(client: TestClient, person_id: str) -> dict[str, str]:
 
 
 PERSON = {
-    "id": "gbr-eng-harper",
+    "id": "gbr-test-harper",
     "name": "Olivia Harper",
     "nationalities": ["GBR", "JPN"],
     "organisation": "Dstl",
@@ -64,14 +64,18 @@ PERSON = {
 }
 
 
-def granted_sc(client: TestClient, clock: Clock) -> dict[str, str]:
+def granted_sc(
+    client: TestClient, clock: Clock, person_id: str = "gbr-test-harper"
+) -> dict[str, str]:
     h = as_(client, "gbr-vo-okafor")
-    assert client.post("/api/v1/people", json=PERSON, headers=h).status_code == 201
+    if client.get(f"/api/v1/people/{person_id}").status_code == 404:
+        r = client.post("/api/v1/people", json=dict(PERSON, id=person_id), headers=h)
+        assert r.status_code == 201, r.text
     r = client.post(
         "/api/v1/clearances",
         json={
             "id": "c-sc-1",
-            "person_id": "gbr-eng-harper",
+            "person_id": person_id,
             "nation": "GBR",
             "level": "SC",
             "sponsor": "Dstl",
@@ -106,12 +110,12 @@ def test_vetting_officer_grants_and_status_is_computed(client: TestClient, clock
     later = client.get("/api/v1/clearances/c-sc-1", params={"at": "2036-03-05T00:00:00Z"})
     assert later.json()["status"] == "expired"
     assert later.json()["reason"] == "the GBR SC clearance expired on 2036-03-05 00:00 UTC"
-    person = client.get("/api/v1/people/gbr-eng-harper").json()
+    person = client.get("/api/v1/people/gbr-test-harper").json()
     assert person["nationalities"] == ["GBR", "JPN"]
 
 
 def test_holder_cannot_grant_or_change_own_clearance(client: TestClient, clock: Clock) -> None:
-    granted_sc(client, clock)
+    granted_sc(client, clock, person_id="gbr-eng-harper")  # a demo person who can sign in
     h = as_(client, "gbr-eng-harper")
     assert client.get("/api/v1/clearances/c-sc-1").status_code == 200
     r = client.post(
@@ -131,7 +135,8 @@ def test_other_nations_officer_sees_nothing(client: TestClient, clock: Clock) ->
     h = as_(client, "aus-so-campbell")
     assert client.get("/api/v1/clearances/c-sc-1").status_code == 404
     assert client.get("/api/v1/clearances/no-such").status_code == 404
-    assert client.get("/api/v1/clearances").json()["items"] == []
+    mine = client.get("/api/v1/clearances", params={"person_id": "gbr-test-harper"})
+    assert mine.json()["items"] == []
     r = client.post(
         "/api/v1/clearances/c-sc-1/transitions", json={"to": "revoked", "reason": "x"}, headers=h
     )
@@ -195,7 +200,7 @@ def test_incident_puts_clearance_under_review(client: TestClient, clock: Clock) 
         (
             "/api/v1/clearances",
             {
-                "person_id": "gbr-eng-harper",
+                "person_id": "gbr-test-harper",
                 "nation": "GBR",
                 "level": "NV1",
                 "sponsor": "x",
@@ -217,10 +222,11 @@ def test_bad_requests_rejected_and_nothing_changes(
 def test_pages_are_bounded(client: TestClient, clock: Clock) -> None:
     h = as_(client, "gbr-vo-okafor")
     for i in range(3):
-        p = dict(PERSON, id=f"gbr-p-{i}")
+        p = dict(PERSON, id=f"gbr-zz-{i}")
         assert client.post("/api/v1/people", json=p, headers=h).status_code == 201
-    r = client.get("/api/v1/people", params={"limit": 2}).json()
-    assert [p["id"] for p in r["items"]] == ["gbr-p-0", "gbr-p-1"] and r["next_after"] == "gbr-p-1"
+    r = client.get("/api/v1/people", params={"limit": 2, "after": "gbr-zz"}).json()
+    assert [p["id"] for p in r["items"]] == ["gbr-zz-0", "gbr-zz-1"]
+    assert r["next_after"] == "gbr-zz-1"
     assert client.get("/api/v1/people", params={"limit": 201}).status_code == 422
 
 

@@ -132,6 +132,15 @@ class ClearanceEvent:
 
 
 @dataclass(frozen=True)
+class _State:
+    recorded: Status | None
+    effective: Status | None
+    until: dt.datetime | None
+    overdue: tuple[ClearanceEvent, ...]
+    open: tuple[ClearanceEvent, ...]
+
+
+@dataclass(frozen=True)
 class Currency:
     """Whether a clearance counts at a moment, and if not, why (code + sentence)."""
 
@@ -205,44 +214,48 @@ class Clearance:
     def last_event_at(self) -> dt.datetime:
         return self.events[-1].at
 
-    def _upto(self, at: dt.datetime) -> list[ClearanceEvent]:
+    def _replay(self, at: dt.datetime) -> _State:
+        """One pass over the history up to ``at`` (events are in time order)."""
         at = _utc(at)
-        return [e for e in self.events if e.at <= at]
+        recorded: Status | None = None
+        until: dt.datetime | None = None
+        expected: dict[int, ClearanceEvent] = {}
+        for e in self.events:
+            if e.at > at:
+                break
+            if e.kind is EventKind.TRANSITION:
+                recorded = e.to_status
+                if e.to_status in ACTIVE:
+                    until = e.valid_until
+            elif e.kind is EventKind.OBLIGATION_EXPECTED:
+                expected[e.seq] = e
+            elif e.kind is EventKind.OBLIGATION_REPORTED and e.ref is not None:
+                expected.pop(e.ref, None)
+        overdue = tuple(e for e in expected.values() if e.due_at is not None and at >= e.due_at)
+        if recorded is None or recorded in FINAL:
+            effective = recorded
+        elif until is not None and at >= until:
+            effective = Status.EXPIRED
+        elif recorded in ACTIVE and overdue:
+            effective = Status.UNDER_REVIEW
+        else:
+            effective = recorded
+        return _State(recorded, effective, until, overdue, tuple(expected.values()))
 
     def recorded_status_at(self, at: dt.datetime) -> Status | None:
         """The last recorded status at ``at`` (``None`` before the clearance existed)."""
-        status: Status | None = None
-        for e in self._upto(at):
-            if e.kind is EventKind.TRANSITION:
-                status = e.to_status
-        return status
+        return self._replay(at).recorded
 
     def valid_until_at(self, at: dt.datetime) -> dt.datetime | None:
         """The validity date in force at ``at`` (``None``: no fixed end)."""
-        until: dt.datetime | None = None
-        for e in self._upto(at):
-            if e.kind is EventKind.TRANSITION and e.to_status in ACTIVE:
-                until = e.valid_until
-        return until
+        return self._replay(at).until
 
     def overdue_reports_at(self, at: dt.datetime) -> list[ClearanceEvent]:
         """Expected reports not filed by their deadline, as of ``at``."""
-        at = _utc(at)
-        events = self._upto(at)
-        filed = {e.ref for e in events if e.kind is EventKind.OBLIGATION_REPORTED}
-        return [
-            e
-            for e in events
-            if e.kind is EventKind.OBLIGATION_EXPECTED
-            and e.seq not in filed
-            and e.due_at is not None
-            and at >= e.due_at
-        ]
+        return list(self._replay(at).overdue)
 
     def open_expectations_at(self, at: dt.datetime) -> list[ClearanceEvent]:
-        events = self._upto(at)
-        filed = {e.ref for e in events if e.kind is EventKind.OBLIGATION_REPORTED}
-        return [e for e in events if e.kind is EventKind.OBLIGATION_EXPECTED and e.seq not in filed]
+        return list(self._replay(at).open)
 
     def status_at(self, at: dt.datetime) -> Status | None:
         """The status at ``at``, with expiry and overdue reports applied.
@@ -250,28 +263,17 @@ class Clearance:
         Past its validity date a clearance is ``expired`` (from that instant on);
         an active clearance with an overdue report is ``under_review``.
         """
-        recorded = self.recorded_status_at(at)
-        if recorded is None or recorded in FINAL:
-            return recorded
-        until = self.valid_until_at(at)
-        if (
-            until is not None
-            and _utc(at) >= until
-            and recorded in (ACTIVE | {Status.SUSPENDED, Status.UNDER_REVIEW})
-        ):
-            return Status.EXPIRED
-        if recorded in ACTIVE and self.overdue_reports_at(at):
-            return Status.UNDER_REVIEW
-        return recorded
+        return self._replay(at).effective
 
     def currency(self, at: dt.datetime, policy: VettingPolicy) -> Currency:
         """Whether the clearance counts at ``at`` and, if not, a code and a sentence."""
-        status = self.status_at(at)
+        state = self._replay(at)
+        status = state.effective
         what = f"the {self.nation} {self.level} clearance"
         if status in ACTIVE:
             return Currency(True, status, None, None)
         if status is Status.UNDER_REVIEW:
-            overdue = self.overdue_reports_at(at)
+            overdue = state.overdue
             if overdue and overdue[0].obligation is not None and overdue[0].due_at is not None:
                 kind = overdue[0].obligation.value.replace("_", " ")
                 why = f"a {kind} report due {overdue[0].due_at:%Y-%m-%d} has not been filed"
@@ -287,7 +289,7 @@ class Clearance:
                 "during review",
             )
         if status is Status.EXPIRED:
-            until = self.valid_until_at(at)
+            until = state.until
             when = f" on {until:%Y-%m-%d %H:%M} UTC" if until else ""
             return Currency(False, status, NotCurrent.EXPIRED, f"{what} expired{when}")
         if status is Status.SUSPENDED:
