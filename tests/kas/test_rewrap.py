@@ -425,3 +425,39 @@ def test_well_known_configuration(kas: Kas) -> None:
     conf = r.json()["configuration"]
     assert conf["platform_issuer"] == ISSUER
     assert conf["base_key"]["public_key"]["kid"] == kas.key()[0]
+
+
+def test_rewrap_through_hsm_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, softhsm_token: tuple[str, str, str]
+) -> None:
+    lib, label, pin = softhsm_token
+    monkeypatch.setenv("RELTO_KAS_KEYSTORE", "pkcs11")
+    monkeypatch.setenv("RELTO_KAS_PKCS11_LIBRARY", lib)
+    monkeypatch.setenv("RELTO_KAS_PKCS11_TOKEN", label)
+    monkeypatch.setenv("RELTO_KAS_PKCS11_PIN", pin)
+    settings = Settings(
+        demo=True,
+        data_dir=tmp_path,
+        oidc_issuer=ISSUER,
+        oidc_jwks_url="http://127.0.0.1:9/unused",
+        oidc_audience=AUDIENCE,
+    )
+    app = create_app(settings, sink=MemorySink())
+    rt: KasRuntime = app.state.ctx.extras["kas"]
+    from relto.kas.pkcs11store import Pkcs11KeyStore
+
+    assert isinstance(rt.service.store, Pkcs11KeyStore)
+    issuer = TestIssuer()
+    rt.authenticator = Authenticator(AuthConfig(ISSUER, AUDIENCE), StaticJwks(issuer.jwks()))
+    with TestClient(app) as client:
+        kas = Kas(client, rt, MemorySink(), issuer)
+        for alg, ec_key in (("rsa:2048", False), ("ec:secp256r1", True)):
+            kid, pem = kas.key(alg)
+            policy = policy_b64()
+            kao, share = make_kao(pem, kid, policy, ec_key=ec_key)
+            priv, client_pem = client_keys("ec")
+            resp = kas.rewrap(request_body(client_pem, policy, [kao]))
+            result = _single(resp)
+            assert (
+                open_result(priv, result["kasWrappedKey"], resp.json()["sessionPublicKey"]) == share
+            )

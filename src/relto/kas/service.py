@@ -21,6 +21,7 @@ and the log.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,6 +66,8 @@ from relto.ztdf.manifest import Policy, parse_policy
 __all__ = ["AUDIT_KIND", "KasService"]
 
 log = structlog.stdlib.get_logger("relto.kas")
+# structlog's stdlib loggers run their processors before the level check: ask first.
+_stdlog = logging.getLogger("relto.kas")
 
 #: The audit event kind of every rewrap decision.
 AUDIT_KIND = "kas.rewrap"
@@ -358,11 +361,12 @@ class KasService:
             raise AuditUnavailable(
                 "the rewrap could not be recorded; nothing was released"
             ) from None
-        log.info(
-            "kas_rewrap",
-            request_id=request_id,
-            subject=caller.subject,
-            policy_uuid=payload["policy_uuid"],
-            allowed=payload["allowed"],
-            failures=[k.reason for k in outcome.kaos if k.reason],
-        )
+        if _stdlog.isEnabledFor(logging.INFO):
+            log.info(
+                "kas_rewrap",
+                request_id=request_id,
+                subject=caller.subject,
+                policy_uuid=payload["policy_uuid"],
+                allowed=payload["allowed"],
+                failures=[k.reason for k in outcome.kaos if k.reason],
+            )
