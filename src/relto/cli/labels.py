@@ -27,7 +27,13 @@ from relto.labels.engine import (
 )
 from relto.labels.errors import LabelsError, SpifUnreadable, UnknownPolicy
 from relto.labels.label import Clearance, Label, read_clearance, read_label_any, write_label
-from relto.labels.national import POLICIES, banner_to_label, builtin_policy, builtin_registry
+from relto.labels.national import (
+    NATIONS,
+    POLICIES,
+    banner_to_label,
+    builtin_policy,
+    builtin_registry,
+)
 from relto.labels.spif import Spif, load_spif
 
 __all__ = ["register"]
@@ -222,8 +228,10 @@ def parse_cmd(
     if portion:
         typer.echo(banner.render_portion())
     nation = banner.originator or "USA"
-    spif = builtin_policy(nation) if nation in POLICIES else builtin_policy("USA")
-    label = banner_to_label(banner, spif)
+    if nation not in NATIONS:
+        _warn(f"no built-in scheme for {nation}: no STANAG 4774 label printed")
+        return
+    label = banner_to_label(banner, builtin_policy(nation))
     typer.echo(write_label(label, datetime.now(UTC)).decode("utf-8"), nl=False)
 
 
