@@ -461,3 +461,34 @@ def test_rewrap_through_hsm_keys(
             assert (
                 open_result(priv, result["kasWrappedKey"], resp.json()["sessionPublicKey"]) == share
             )
+
+
+def test_dpop_replay_to_another_worker_rejected(tmp_path: Path) -> None:
+    """Two server processes share the replay cache through the data folder."""
+    from relto.kas.replay import SqliteReplayCache
+
+    issuer = TestIssuer()
+    workers = [
+        Authenticator(
+            AuthConfig(ISSUER, AUDIENCE),
+            StaticJwks(issuer.jwks()),
+            SqliteReplayCache(tmp_path / "replay.sqlite"),
+        )
+        for _ in range(2)
+    ]
+    dpop = DpopKey()
+    token = issuer.token(cnf={"jkt": dpop.thumbprint()})
+    proof = dpop.proof(URL, token)
+    at = datetime.now(UTC)
+    kwargs: dict[str, Any] = {
+        "authorization": f"DPoP {token}",
+        "dpop": proof,
+        "method": "POST",
+        "urls": [URL],
+        "at": at,
+    }
+    assert workers[0].authenticate(**kwargs).dpop_key is not None
+    with pytest.raises(Exception, match="unauthenticated"):
+        workers[1].authenticate(**kwargs)
+    fresh = dpop.proof(URL, token)
+    assert workers[1].authenticate(**{**kwargs, "dpop": fresh}).subject == "alice"

@@ -23,6 +23,7 @@ from relto.kas.decider import Decider, DenyAllDecider
 from relto.kas.errors import KasInvalidRequest, Unauthenticated, UnknownKey
 from relto.kas.filestore import FileKeyStore
 from relto.kas.keys import ALGORITHMS, KeyStore
+from relto.kas.replay import SqliteReplayCache
 from relto.kas.service import KasService
 from relto.kas.wire import RewrapResponse, parse_request_body
 
@@ -165,6 +166,7 @@ def build_runtime(
                 dpop_window_seconds=kas.dpop_window_seconds,
             ),
             HttpJwks(settings.oidc_jwks_url),
+            SqliteReplayCache(settings.data_dir / "kas-dpop-replay.sqlite"),
         )
     if authenticator is None:
         log.warning("kas_no_oidc", detail="no OIDC issuer configured: every rewrap is refused")
