@@ -33,6 +33,12 @@ def test_parse_portion(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.splitlines()[:2] == ["TOP SECRET//NOFORN", "(TS//NF)"]
 
 
+def test_parse_keeps_the_portion_form(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "label", "parse", "( s//rel to gbr, usa )")
+    assert code == 0
+    assert out.splitlines()[0] == "(S//REL TO USA, GBR)"
+
+
 def test_parse_contradiction_exits_1_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "label", "parse", "SECRET//NOFORN/REL TO USA, GBR")
     assert code == 1

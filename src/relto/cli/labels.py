@@ -222,11 +222,15 @@ def parse_cmd(
         bool, typer.Option("--portion", help="Also print the portion form.")
     ] = False,
 ) -> None:
-    """Print the canonical marking and the label as STANAG 4774 XML."""
+    """Print the canonical marking (banner, or portion for a portion input) and the
+    label as STANAG 4774 XML."""
     banner = parse_banner(text, originator)
-    typer.echo(banner.render())
-    if portion:
-        typer.echo(banner.render_portion())
+    if text.strip().startswith("("):
+        typer.echo(banner.render_portion())  # a portion marking stays a portion marking
+    else:
+        typer.echo(banner.render())
+        if portion:
+            typer.echo(banner.render_portion())
     nation = banner.originator or "USA"
     if nation not in NATIONS:
         _warn(f"no built-in scheme for {nation}: no STANAG 4774 label printed")
