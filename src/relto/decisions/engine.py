@@ -134,7 +134,7 @@ class _EnvView:
 class _Plan:
     """Everything about one subject at one time that does not depend on the object."""
 
-    __slots__ = ("at", "memo", "nats", "sid", "subject", "views")
+    __slots__ = ("at", "fast", "memo", "nats", "sid", "subject", "views")
 
     def __init__(self, subject: Subject, at: datetime) -> None:
         self.subject = subject
@@ -142,6 +142,7 @@ class _Plan:
         self.sid = subject.id
         self.nats = tuple(sorted(subject.nationalities))
         self.views: dict[str, _SubjectView] = {}
+        self.fast: dict[str, dict[Any, bool]] = {}
         self.memo: tuple[dict[Any, tuple[Reason, ...]], ...] = tuple({} for _ in range(6))
 
 
@@ -230,15 +231,33 @@ class Engine:
             raise ValueError("at must be timezone-aware (UTC)")
         act = action.value if isinstance(action, Action) else action
         plan = self._plan(subject, at)
+        # one look-up per object: the outcome depends only on this signature
+        # (ORCON and export-controlled objects take the full path)
+        fast = plan.fast.get(act)
+        if fast is None:
+            fast = plan.fast[act] = {}
         out: list[Resource] = []
+        append = out.append
         reasons = self._reasons
         for obj in objects:
             try:
-                denied = bool(reasons(plan, act, obj))
+                if obj.orcon or obj.export is not None:
+                    ok = not reasons(plan, act, obj)
+                else:
+                    key = (
+                        obj.originator,
+                        obj.classification,
+                        obj.rel_to,
+                        obj.project,
+                        obj.categories,
+                    )
+                    ok = fast.get(key)  # type: ignore[assignment]
+                    if ok is None:
+                        ok = fast[key] = not reasons(plan, act, obj)
             except Exception:  # fail closed
-                denied = True
-            if not denied:
-                out.append(obj)
+                ok = False
+            if ok:
+                append(obj)
         return out
 
     def readers(

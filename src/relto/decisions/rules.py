@@ -23,7 +23,8 @@ Views (attributes every backend provides):
 - environment ``e``: ``action``, ``at``, ``dual_all`` (the originator judges dual
   nationals by *all* nationalities), ``review_keeps`` (nations whose clearances
   still count under review), ``implicit``, ``known_cats`` (sets), ``admissions``
-  (collection of ``nation``, ``project``, ``ceil`` (ceiling ranked in the originator's scheme, -1 none), ``start``, ``end``).
+  (collection of ``nation``, ``project``, ``ceil`` (ceiling ranked in the
+  originator's scheme, -1 none), ``start``, ``end``).
 
 A request is allowed exactly when no rule fires. How several clearances combine
 (see docs/decisions.md): a clearance is a *candidate* when its status and level
