@@ -59,6 +59,25 @@ def node_id(level: int, index: int) -> int:
     return (level << NODE_LEVEL_SHIFT) | index
 
 
+def _mark(conn: Connection) -> str:
+    """The DB-API positional placeholder (SQLite ``?``, psycopg ``%s``)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _insert_rows(
+    conn: Connection, entries: list[tuple[int, bytes, str, bytes]], nodes: list[tuple[int, bytes]]
+) -> None:
+    m = _mark(conn)
+    conn.exec_driver_sql(
+        f"INSERT INTO audit_entry (idx, leaf_hash, kind, body) VALUES ({m}, {m}, {m}, {m})",  # noqa: S608
+        entries,
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO audit_node (node_id, hash) VALUES ({m}, {m})",  # noqa: S608
+        nodes,
+    )
+
+
 @dataclass(frozen=True)
 class StoredEntry:
     index: int
@@ -110,6 +129,7 @@ class TransparencyLog:
         self._clock = clock
         self._write_lock = threading.Lock()
         self._frontier: merkle.Frontier | None = None
+        self._known_size = 0
         self._mu = threading.Lock()
         self._cv = threading.Condition(self._mu)
         self._queue: list[_Pending] = []
@@ -171,18 +191,17 @@ class TransparencyLog:
             try:
                 with self.db.engine.begin() as conn:
                     size, frontier = self._lock_head(conn)
-                    entries: list[dict[str, Any]] = []
-                    nodes: list[dict[str, Any]] = []
+                    entries: list[tuple[int, bytes, str, bytes]] = []
+                    nodes: list[tuple[int, bytes]] = []
                     f = frontier.copy()
                     for i, (kind, payload, at) in enumerate(events):
                         index = size + i
                         body = encode_entry(index, kind, payload, at)
                         h = merkle.leaf_hash(body)
-                        entries.append({"idx": index, "leaf_hash": h, "kind": kind, "body": body})
+                        entries.append((index, h, kind, body))
                         for level, idx, value in f.append(h):
-                            nodes.append({"node_id": node_id(level, idx), "hash": value})
-                    conn.execute(insert(_entry), entries)
-                    conn.execute(insert(_node), nodes)
+                            nodes.append((node_id(level, idx), value))
+                    _insert_rows(conn, entries, nodes)
                     conn.execute(
                         update(_head).where(_head.c.id == 1).values(size=f.size, root=f.root())
                     )
@@ -193,6 +212,7 @@ class TransparencyLog:
                 self._frontier = None
                 raise
             self._frontier = f
+            self._known_size = max(self._known_size, f.size)
             return list(range(size, size + len(events)))
 
     def _lock_head(self, conn: Connection) -> tuple[int, merkle.Frontier]:
@@ -213,9 +233,11 @@ class TransparencyLog:
         if not keys:
             return {}
         ids = {node_id(level, idx): (level, idx) for level, idx in keys}
-        rows = conn.execute(
-            select(_node.c.node_id, _node.c.hash).where(_node.c.node_id.in_(list(ids)))
-        )
+        marks = ",".join([_mark(conn)] * len(ids))
+        rows = conn.exec_driver_sql(
+            f"SELECT node_id, hash FROM audit_node WHERE node_id IN ({marks})",  # noqa: S608
+            tuple(ids),
+        ).fetchall()
         return {ids[nid]: bytes(h) for nid, h in rows}
 
     def _fetcher(self, conn: Connection) -> merkle.Fetch:
@@ -231,10 +253,17 @@ class TransparencyLog:
         return self.head()[0]
 
     def _size_arg(self, conn: Connection, size: int | None) -> int:
+        if size is not None:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise NotFound("no tree of that size")
+            # The log only grows: a size seen before needs no second look at the head.
+            if size <= self._known_size:
+                return size
         current = int(conn.execute(select(_head.c.size).where(_head.c.id == 1)).scalar_one())
+        self._known_size = max(self._known_size, current)
         if size is None:
             return current
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= current:
+        if size > current:
             raise NotFound("no tree of that size")
         return size
 
@@ -434,17 +463,14 @@ class TransparencyLog:
             size, frontier = self._lock_head(conn)
             f = frontier.copy()
             for start in range(0, len(bodies), chunk):
-                entries: list[dict[str, Any]] = []
-                nodes: list[dict[str, Any]] = []
+                entries: list[tuple[int, bytes, str, bytes]] = []
+                nodes: list[tuple[int, bytes]] = []
                 for i, (kind, body) in enumerate(bodies[start : start + chunk]):
                     h = merkle.leaf_hash(body)
-                    entries.append(
-                        {"idx": size + start + i, "leaf_hash": h, "kind": kind, "body": body}
-                    )
+                    entries.append((size + start + i, h, kind, body))
                     for level, idx, value in f.append(h):
-                        nodes.append({"node_id": node_id(level, idx), "hash": value})
-                conn.execute(insert(_entry), entries)
-                conn.execute(insert(_node), nodes)
+                        nodes.append((node_id(level, idx), value))
+                _insert_rows(conn, entries, nodes)
             conn.execute(update(_head).where(_head.c.id == 1).values(size=f.size, root=f.root()))
         self._frontier = f
 
