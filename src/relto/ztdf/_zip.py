@@ -129,14 +129,24 @@ class ZipStreamWriter:
         if extra:
             self._emit(extra)
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview, *, crc_done: bool = False) -> None:
+        """Append entry bytes; ``crc_done`` if :meth:`update_crc` already saw them."""
         if self._current is None:
             raise ValueError("no entry is open")
         if self._written + len(data) > self._declared:
             raise ValueError("more data than the declared entry size")
-        self._crc = zlib.crc32(data, self._crc)
+        if not crc_done:
+            self._crc = zlib.crc32(data, self._crc)
         self._written += len(data)
         self._emit(data)
+
+    def update_crc(self, data: bytes | bytearray | memoryview) -> None:
+        """Fold ``data`` into the entry CRC ahead of writing it (another thread writes).
+
+        Callers must pass the same bytes, in the same order, to :meth:`write` with
+        ``crc_done=True``.
+        """
+        self._crc = zlib.crc32(data, self._crc)
 
     def end(self) -> None:
         cur = self._current

@@ -316,7 +316,11 @@ def protect(
         zw = ZipStreamWriter(out, at=at, force_zip64=force_zip64)
         zw.begin(PAYLOAD_NAME, payload_size)
         remaining = size
-        with _Pipeline(zw.write, (segment_size + hazmat.SEGMENT_OVERHEAD,)) as pipe:
+
+        def sink(view: memoryview) -> None:
+            zw.write(view, crc_done=True)
+
+        with _Pipeline(sink, (segment_size + hazmat.SEGMENT_OVERHEAD,)) as pipe:
             for _ in range(n_segments):
                 want = min(segment_size, remaining)
                 got = 0
@@ -332,6 +336,7 @@ def protect(
                 end = hazmat.GCM_IV_SIZE + want + hazmat.GCM_TAG_SIZE
                 aead.encrypt_into(iv, inview[:want], None, outview[hazmat.GCM_IV_SIZE : end])
                 tag = bytes(outview[end - hazmat.GCM_TAG_SIZE : end])
+                zw.update_crc(outview[:end])  # here, in order: the writer thread only writes
                 pipe.submit(outview[:end])
                 tags.append(tag)
                 segments.append(
@@ -633,9 +638,7 @@ def _decrypt_payload(
     crc = 0
     total = 0
 
-    def sink(enc_view: memoryview, plain_view: memoryview) -> None:
-        nonlocal crc
-        crc = zlib.crc32(enc_view, crc)
+    def sink(plain_view: memoryview) -> None:
         out.write(plain_view)
 
     f.seek(offset)
@@ -649,6 +652,7 @@ def _decrypt_payload(
             got = f.readinto(inview[:enc])  # type: ignore[attr-defined]
             if got != enc:
                 raise InvalidContainer("payload truncated")
+            crc = zlib.crc32(inview[:enc], crc)
             expected = base64.b64decode(seg.hash)
             try:
                 actual = hazmat.segment_hash(dek, inview[:enc], alg, legacy=legacy)
@@ -666,7 +670,7 @@ def _decrypt_payload(
                 )
             except InvalidTag:
                 raise InvalidContainer(f"segment {i} authentication tag mismatch") from None
-            pipe.submit(inview[:enc], outview[:size])
+            pipe.submit(outview[:size])
             total += size
             if progress is not None:
                 progress(size)
