@@ -112,3 +112,76 @@ def test_upcoming_revalidations_listed(login: Login, demo_app: TestClient) -> No
     login(demo_app, "gbr-so-whitfield")
     r = demo_app.get("/console/people")
     assert 'id="upcoming"' in r.text or "needs revalidation" in r.text
+
+
+def _upload(client: TestClient, csrf: str, rel_to: list[str]) -> str:
+    r = client.post(
+        "/console/documents/new",
+        data={
+            "csrf": csrf,
+            "title": "Thermal protection results",
+            "project_id": "hypersonic",
+            "classification": "SECRET",
+            "rel_to": rel_to,
+        },
+        files={"file": ("results.txt", b"ablation rate 0.2 mm/s", "text/plain")},
+    )
+    assert r.status_code == 303, r.text[:500]
+    return r.headers["location"].split("?")[0].rsplit("/", 1)[1]
+
+
+def test_partner_denied_until_admitted_and_released(login: Login, demo_app: TestClient) -> None:
+    csrf = login(demo_app, "gbr-eng-harper")
+    doc_id = _upload(demo_app, csrf, ["USA", "AUS"])
+    page = demo_app.get(f"/console/documents/{doc_id}")
+    assert page.text.count("GBR//SECRET//REL TO GBR, AUS, USA") == 1  # top banner
+    assert 'id="banner-bottom"' in page.text
+
+    csrf = login(demo_app, "jpn-eng-sato")
+    denied = demo_app.post(f"/console/documents/{doc_id}/open", data={"csrf": csrf})
+    assert 'id="decision-denied"' in denied.text
+    assert 'data-code="NOT_RELEASABLE"' in denied.text
+    assert 'data-code="NATION_NOT_ADMITTED"' in denied.text
+    assert "ablation" not in denied.text
+
+    csrf = login(demo_app, "gbr-so-whitfield")
+    demo_app.post(
+        "/console/admissions",
+        data={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET", "csrf": csrf},
+    )
+    r = demo_app.post(
+        f"/console/documents/{doc_id}/relabel",
+        data={"csrf": csrf, "rel_to": ["USA", "AUS", "JPN"]},
+    )
+    assert "kind=bad" not in r.headers["location"]
+
+    csrf = login(demo_app, "jpn-eng-sato")
+    opened = demo_app.post(f"/console/documents/{doc_id}/open", data={"csrf": csrf})
+    assert 'id="decision-allowed"' in opened.text
+    assert "ablation rate 0.2 mm/s" in opened.text
+
+
+def test_engineer_cannot_relabel(login: Login, demo_app: TestClient) -> None:
+    csrf = login(demo_app, "gbr-eng-harper")
+    doc_id = _upload(demo_app, csrf, ["USA", "AUS"])
+    r = demo_app.post(
+        f"/console/documents/{doc_id}/relabel", data={"csrf": csrf, "rel_to": ["JPN"]}
+    )
+    assert "kind=bad" in r.headers["location"]
+    assert "REL TO GBR, AUS, USA" in demo_app.get(f"/console/documents/{doc_id}").text
+
+
+def test_upload_above_own_clearance_refused(login: Login, demo_app: TestClient) -> None:
+    csrf = login(demo_app, "gbr-eng-harper")  # SC: SECRET, not TOP SECRET
+    r = demo_app.post(
+        "/console/documents/new",
+        data={
+            "csrf": csrf,
+            "title": "Too high",
+            "project_id": "hypersonic",
+            "classification": "TOP SECRET",
+        },
+        files={"file": ("x.txt", b"x", "text/plain")},
+    )
+    assert r.status_code == 422
+    assert "could not read a document with that label yourself" in r.text

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -331,7 +331,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
         )
 
     _mount_people(app, ctx, render, who_or_login)
-    shell("documents", "Documents", "relto.ztdf and relto.kas (protected documents)")
+    _mount_documents(app, ctx, render, who_or_login, check_csrf, back)
     shell("decisions", "Decision explorer", "relto.decisions (the decision engine)")
     shell("what-if", "What-if", "relto.decisions (what-if analysis)")
     shell("audit", "Audit log", "relto.audit (the transparency log)")
@@ -480,3 +480,216 @@ def _mount_people(
             projects=[m.project for m in p.projects],
             clearances=[_clearance_view(c, at, service.policy) for c in clearances],
         )
+
+
+# -- documents (relto.labels, relto.ztdf, relto.kas, relto.decisions) -------------------
+
+
+def _mount_documents(
+    app: FastAPI,
+    ctx: AppContext,
+    render: Callable[..., HTMLResponse],
+    who_or_login: Callable[[Request], Principal],
+    check_csrf: Callable[[Request, str], None],
+    back: Callable[..., RedirectResponse],
+) -> None:
+    from relto.errors import AccessDenied, InvalidInput, NotFound
+    from relto.server.documents import MAX_DOCUMENT_BYTES, document_service
+
+    service = document_service(ctx)
+
+    def not_found(request: Request, who: Principal) -> HTMLResponse:
+        return render(
+            request,
+            "unavailable.html",
+            who,
+            "documents",
+            status_code=404,
+            title="Not found",
+            message="There is no such document on this node.",
+        )
+
+    def doc_page(
+        request: Request,
+        who: Principal,
+        doc: Any,
+        decision: Any = None,
+        text: str | None = None,
+    ) -> HTMLResponse:
+        choice = service.label_choice(who.person_id, doc.originator)
+        return render(
+            request,
+            "document.html",
+            who,
+            "documents",
+            title=doc.title,
+            doc=doc,
+            decision=decision,
+            text=text,
+            can_relabel=who.holds("security_officer", doc.originator),
+            nations=choice.nations,
+        )
+
+    @app.get("/console/documents", include_in_schema=False, response_class=HTMLResponse)
+    def documents(request: Request) -> HTMLResponse:
+        who = who_or_login(request)
+        at = datetime.now(UTC)
+        docs = service.list(who.nation)
+        subject = service.subject(who.person_id, at)
+        engine = service.engine()
+        rows = []
+        for d in docs:
+            if subject is None:
+                decision = service.decide(who.person_id, "read", d, at)
+            else:
+                decision = engine.evaluate(subject, "read", service.resource(d), at=at)
+            rows.append({"doc": d, "decision": decision})
+        return render(request, "documents.html", who, "documents", title="Documents", rows=rows)
+
+    def new_form(
+        request: Request, who: Principal, error: str | None = None, **form: Any
+    ) -> HTMLResponse:
+        return render(
+            request,
+            "document_new.html",
+            who,
+            "documents",
+            status_code=422 if error else 200,
+            title="Protect a new document",
+            choice=service.label_choice(who.person_id, who.nation),
+            error=error,
+            form=form,
+            max_mb=MAX_DOCUMENT_BYTES // (1024 * 1024),
+        )
+
+    @app.get("/console/documents/new", include_in_schema=False, response_class=HTMLResponse)
+    def new_document(request: Request) -> HTMLResponse:
+        return new_form(request, who_or_login(request))
+
+    @app.post("/console/documents/new", include_in_schema=False)
+    async def upload(
+        request: Request,
+        title: Annotated[str, Form(max_length=200)],
+        project_id: Annotated[str, Form(max_length=63)],
+        classification: Annotated[str, Form(max_length=60)],
+        file: Annotated[UploadFile, File()],
+        csrf: Annotated[str, Form(max_length=200)] = "",
+        rel_to: Annotated[list[str] | None, Form(max_length=50)] = None,
+    ) -> Response:
+        check_csrf(request, csrf)
+        who = who_or_login(request)
+        limit = min(MAX_DOCUMENT_BYTES, ctx.settings.max_upload_bytes)
+        data = await file.read(limit + 1)
+        nations = [n for n in (rel_to or []) if isinstance(n, str)][:50]
+        form = {
+            "title": title,
+            "project_id": project_id,
+            "classification": classification,
+            "rel_to": nations,
+        }
+        if len(data) > limit:
+            return new_form(request, who, f"The file is larger than {limit} bytes.", **form)
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            doc = await run_in_threadpool(
+                lambda: service.upload(
+                    person_id=who.person_id,
+                    nation=who.nation,
+                    title=title,
+                    project_id=project_id,
+                    classification=classification,
+                    rel_to=nations,
+                    filename=file.filename or "document",
+                    media_type=file.content_type or "application/octet-stream",
+                    data=data,
+                    at=datetime.now(UTC),
+                )
+            )
+        except InvalidInput as exc:
+            return new_form(request, who, str(exc)[:400], **form)
+        return back(f"/console/documents/{doc.id}", f"Protected as {doc.banner}.")
+
+    @app.get("/console/documents/{doc_id}", include_in_schema=False, response_class=HTMLResponse)
+    def document(request: Request, doc_id: str) -> HTMLResponse:
+        who = who_or_login(request)
+        try:
+            doc = service.get(doc_id)
+        except NotFound:
+            return not_found(request, who)
+        return doc_page(request, who, doc)
+
+    def open_doc(request: Request, who: Principal, doc_id: str) -> tuple[Any, Any, bytes | None]:
+        return service.open(
+            person_id=who.person_id,
+            nation=who.nation,
+            name=who.name,
+            doc_id=doc_id,
+            at=datetime.now(UTC),
+        )
+
+    @app.post("/console/documents/{doc_id}/open", include_in_schema=False)
+    def open_document(
+        request: Request, doc_id: str, csrf: Annotated[str, Form(max_length=200)] = ""
+    ) -> Response:
+        check_csrf(request, csrf)
+        who = who_or_login(request)
+        try:
+            doc, decision, plaintext = open_doc(request, who, doc_id)
+        except NotFound:
+            return not_found(request, who)
+        text = None
+        if plaintext is not None:
+            try:
+                text = plaintext.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        return doc_page(request, who, doc, decision, text)
+
+    @app.post("/console/documents/{doc_id}/download", include_in_schema=False)
+    def download(
+        request: Request, doc_id: str, csrf: Annotated[str, Form(max_length=200)] = ""
+    ) -> Response:
+        check_csrf(request, csrf)
+        who = who_or_login(request)
+        try:
+            doc, decision, plaintext = open_doc(request, who, doc_id)
+        except NotFound:
+            return not_found(request, who)
+        if plaintext is None:
+            return doc_page(request, who, doc, decision)
+        return Response(
+            plaintext,
+            media_type="application/octet-stream",
+            headers={
+                "Content-Disposition": f'attachment; filename="{doc.filename}"',
+                "X-Relto-Marking": doc.banner,
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @app.post("/console/documents/{doc_id}/relabel", include_in_schema=False)
+    def relabel(
+        request: Request,
+        doc_id: str,
+        csrf: Annotated[str, Form(max_length=200)] = "",
+        rel_to: Annotated[list[str] | None, Form(max_length=50)] = None,
+    ) -> Response:
+        check_csrf(request, csrf)
+        who = who_or_login(request)
+        try:
+            doc = service.relabel(
+                person_id=who.person_id,
+                roles=who.roles,
+                doc_id=doc_id,
+                rel_to=[n for n in (rel_to or []) if isinstance(n, str)][:50],
+                at=datetime.now(UTC),
+            )
+        except (NotFound, AccessDenied):
+            return back(f"/console/documents/{doc_id[:64]}", _NOT_ALLOWED, bad=True)
+        except InvalidInput as exc:
+            return back(f"/console/documents/{doc_id[:64]}", str(exc)[:300], bad=True)
+        return back(f"/console/documents/{doc.id}", f"Now marked {doc.banner}.")
+
+
+_NOT_ALLOWED = "Not found, or you may not make this change."
