@@ -147,13 +147,17 @@ JPUS_SRC = (
     "Japan-USA GSOMIA (10 Aug 2007): Kimitsu = TOP SECRET, Gokuhi = SECRET, Hi = CONFIDENTIAL"
 )
 KRUS_SRC = (
-    "Republic of Korea-USA agreement on security measures for the protection of "
-    "classified military information (1987): Ⅰ급비밀 = TOP SECRET, Ⅱ급비밀 = SECRET, "
-    "Ⅲ급비밀 = CONFIDENTIAL"
+    "Republic of Korea-USA Security Agreement for the Protection of Classified Military "
+    "Information (군사비밀보호에 관한 보안협정, signed Washington 24 Sep 1987; text reproduced at "
+    "https://leesiwoo.net/?p=3368; cited as the ROK-US agreement in the 2014 ROK-JPN-USA "
+    "trilateral information sharing arrangement): 군사Ⅰ급비밀 = TOP SECRET, "
+    "군사Ⅱ급비밀 = SECRET, 군사Ⅲ급비밀 = CONFIDENTIAL"
 )
 JPKR_SRC = (
-    "Japan-Republic of Korea GSOMIA (23 Nov 2016): Ⅱ급비밀 = 極秘 (Gokuhi), "
-    "Ⅲ급비밀 = 秘 (Hi); it does not cover Ⅰ급비밀 or 機密"
+    "Japan-Republic of Korea GSOMIA (signed 23 Nov 2016): equivalent security levels "
+    "ROK 군사Ⅱ급·Ⅲ급비밀 = Japan 極秘 (Gokuhi, and 防衛秘密) / 秘 (Hi), per the ROK MOFA press "
+    "release of 3 Jul 2012 on the agreement's contents "
+    "(https://www.mofa.go.kr/eng/brd/m_5676/view.do?seq=311283); Ⅰ급비밀 and 機密 are not covered"
 )
 
 #: Partnership equivalence classes: (name, hierarchy, members {nation: level}, source).

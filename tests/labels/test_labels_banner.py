@@ -55,6 +55,7 @@ def test_banner_fields_are_canonical() -> None:
     assert b.noforn is False
     assert b.originator == "USA"
     assert b.dissem == ("ORCON",)
+    assert b.controls == ("ORCON",)  # the name relto.decisions' adapter reads
 
 
 def test_usa_rel_to_order_matches_ism_cve_order(conformance_dir: object) -> None:

@@ -188,6 +188,11 @@ class Banner:
         object.__setattr__(self, "rel_to", ordered)
         object.__setattr__(self, "dissem", tuple(sorted(dissem, key=_CONTROL_ORDER.__getitem__)))
 
+    @property
+    def controls(self) -> tuple[str, ...]:
+        """The dissemination controls other than NOFORN and REL TO (same as ``dissem``)."""
+        return self.dissem
+
     def _controls(self, portion: bool) -> list[str]:
         out: list[str] = []
         present = set(self.dissem)
