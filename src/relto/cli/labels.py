@@ -145,8 +145,10 @@ def validate_cmd(
     label: Annotated[Path | None, typer.Option("--label", help="Label file.")] = None,
     strict: StrictOpt = False,
 ) -> None:
-    """Exit 0 when the label (or, without --label, the SPIF) is valid, 1 when invalid
-    (reasons on stderr), 2 when the input cannot be read."""
+    """Validate a label (without --label: the SPIFs). Exit 0 valid, 1 invalid, 2 unreadable.
+
+    Reasons go to stderr, one per line.
+    """
     try:
         spifs = _load_spifs(spif, strict)
     except SpifUnreadable as exc:
@@ -182,7 +184,7 @@ def access_cmd(
     spif: SpifOpt = None,
     strict: StrictOpt = False,
 ) -> None:
-    """Print ``granted`` or ``denied``: does the clearance dominate the label?"""
+    """Print granted or denied: does the clearance dominate the label? (exit 0 either way)"""
     spifs = _load_spifs(spif, strict)
     reg = _registry(spifs)
     lbl = _read_label(label, reg)
@@ -222,8 +224,10 @@ def parse_cmd(
         bool, typer.Option("--portion", help="Also print the portion form.")
     ] = False,
 ) -> None:
-    """Print the canonical marking (banner, or portion for a portion input) and the
-    label as STANAG 4774 XML."""
+    """Print the canonical marking and the label as STANAG 4774 XML.
+
+    A portion marking input is printed as a canonical portion marking.
+    """
     banner = parse_banner(text, originator)
     if text.strip().startswith("("):
         typer.echo(banner.render_portion())  # a portion marking stays a portion marking
