@@ -4,6 +4,7 @@ redirects after sign-in stay on this site."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -185,3 +186,23 @@ def test_upload_above_own_clearance_refused(login: Login, demo_app: TestClient) 
     )
     assert r.status_code == 422
     assert "could not read a document with that label yourself" in r.text
+
+
+def test_audit_page_shows_signed_checkpoint_and_changes(login: Login, tmp_path: Path) -> None:
+    from relto.config import Settings
+    from relto.server import create_app
+
+    app = create_app(Settings(demo=True, data_dir=tmp_path))  # no sink: the transparency log
+    with TestClient(app, follow_redirects=False) as client:
+        csrf = login(client, "gbr-so-whitfield")
+        client.post(
+            "/console/admissions",
+            data={"project_id": "undersea", "nation": "JPN", "ceiling": "SECRET", "csrf": csrf},
+        )
+        page = client.get("/console/audit")
+        assert page.status_code == 200
+        assert "verified" in page.text and "ok: the stored log matches" in page.text
+        assert 'data-kind="partnership.admitted"' in page.text
+        assert "— " in page.text or "\n\n" in page.text  # the checkpoint note
+        login(client, "gbr-eng-harper")
+        assert "shown to auditors and security officers" in client.get("/console/audit").text

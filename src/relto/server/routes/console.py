@@ -81,6 +81,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
     state: dict[str, Any] = {"load_report": None}
     ctx.extras["console"] = state
 
+    wire_audit_sink(ctx)
     if ctx.settings.demo:
         _load_demo(ctx, state)
 
@@ -334,7 +335,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
     _mount_documents(app, ctx, render, who_or_login, check_csrf, back)
     shell("decisions", "Decision explorer", "relto.decisions (the decision engine)")
     shell("what-if", "What-if", "relto.decisions (what-if analysis)")
-    shell("audit", "Audit log", "relto.audit (the transparency log)")
+    _mount_audit(app, ctx, render, who_or_login)
 
 
 def _explain(exc: ReltoError) -> str:
@@ -693,3 +694,136 @@ def _mount_documents(
 
 
 _NOT_ALLOWED = "Not found, or you may not make this change."
+
+
+# -- audit (relto.audit) -----------------------------------------------------------------
+
+AUDIT_PAGE_ENTRIES = 60
+_MAX_VERIFY = 500_000
+
+
+def wire_audit_sink(ctx: AppContext) -> None:
+    """Send every capability's events to the node's transparency log.
+
+    ``create_app`` defaults to a :class:`~relto.events.NullSink` when it is given
+    none (``relto serve``), which would record nothing. When that is so, the
+    transparency log that ``/api/v1/audit`` serves becomes the sink: for
+    ``ctx.sink`` (read by modules mounted from here on and at request time) and
+    for the key access service mounted earlier. Tests that pass a sink keep it.
+    """
+    from relto.events import NullSink
+
+    if not isinstance(ctx.sink, NullSink):
+        return
+    from relto.server.routes.audit import log_for
+
+    log = log_for(ctx)
+    ctx.sink = log
+    runtime = ctx.extras.get("kas")
+    if runtime is not None and isinstance(getattr(runtime.service, "sink", None), NullSink):
+        runtime.service.sink = log
+    for state in ctx.extras.values():
+        service = getattr(state, "service", None)
+        if service is not None and isinstance(getattr(service, "sink", None), NullSink):
+            service.sink = log
+
+
+def _summarise(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    who = payload.get("by") or payload.get("subject") or payload.get("actor") or ""
+    what_keys = (
+        "object_title",
+        "title",
+        "document",
+        "object",
+        "project",
+        "nation",
+        "ceiling",
+        "banner",
+        "to",
+        "clearance_id",
+        "person_id",
+        "to_status",
+        "policy_uuid",
+    )
+    parts: list[str] = []
+    for key in what_keys:
+        value = payload.get(key)
+        if isinstance(value, str | int) and value != "" and len(parts) < 4:
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    allowed = payload.get("allowed")
+    if kind == "kas.rewrap" and "released" in payload:
+        allowed = bool(payload.get("released"))
+    reasons = payload.get("reasons")
+    codes = (
+        [str(r.get("code")) for r in reasons if isinstance(r, Mapping)]
+        if isinstance(reasons, list)
+        else []
+    )
+    return {
+        "who": str(who)[:80],
+        "what": "; ".join(parts)[:300],
+        "allowed": allowed,
+        "codes": codes,
+    }
+
+
+def _mount_audit(
+    app: FastAPI,
+    ctx: AppContext,
+    render: Callable[..., HTMLResponse],
+    who_or_login: Callable[[Request], Principal],
+) -> None:
+    from relto.audit.checkpoint import open_checkpoint
+    from relto.audit.config import node_signer
+    from relto.audit.entries import decode_entry
+    from relto.audit.sources import DatabaseSource
+    from relto.audit.verify import verify_log
+    from relto.server.routes.audit import log_for
+
+    @app.get("/console/audit", include_in_schema=False, response_class=HTMLResponse)
+    def audit(request: Request) -> HTMLResponse:
+        who = who_or_login(request)
+        allowed = who.holds("auditor") or who.holds("security_officer")
+        if not allowed:
+            return render(request, "audit.html", who, "audit", title="Audit log", allowed=False)
+        log = log_for(ctx)
+        signer = node_signer(ctx.settings)
+        note = log.sign_checkpoint(signer)
+        signed = open_checkpoint(note, signer.verifier())
+        size = signed.checkpoint.size
+        if size <= _MAX_VERIFY:
+            report = verify_log(DatabaseSource(log), [signed.checkpoint])
+            report_text = report.describe()
+        else:  # pragma: no cover - very large logs are verified offline
+            report = None
+            report_text = "the log is too large to verify here; run relto audit verify"
+        rows = []
+        for stored in reversed(log.entries(max(0, size - AUDIT_PAGE_ENTRIES), size)):
+            try:
+                entry = decode_entry(stored.body)
+            except ReltoError:
+                rows.append({"index": stored.index, "time": "", "kind": "(undecodable)",
+                             "who": "", "what": "", "allowed": None, "codes": []})  # fmt: skip
+                continue
+            rows.append(
+                {
+                    "index": entry.index,
+                    "time": entry.time.replace("T", " ")[:19],
+                    "kind": entry.kind,
+                    **_summarise(entry.kind, entry.payload),
+                }
+            )
+        return render(
+            request,
+            "audit.html",
+            who,
+            "audit",
+            title="Audit log",
+            allowed=True,
+            checkpoint=note,
+            report=report or type("R", (), {"ok": False})(),
+            report_text=report_text,
+            vkey=signer.verifier().vkey,
+            entries=rows,
+            size=size,
+        )
