@@ -4,10 +4,13 @@ commit, and failures that leave nothing behind."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
@@ -232,3 +235,57 @@ def test_sponsoring_for_unknown_person_or_level_fails(svc: VettingService) -> No
             actor="vo",
             reason="x",
         )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(reason=st.text(max_size=60), name=st.text(max_size=40))
+def test_any_text_is_stored_exactly_or_rejected_cleanly(
+    database: Database, reason: str, name: str
+) -> None:
+    svc = VettingService(database, MemorySink())
+    pid = f"p-{uuid.uuid4().hex[:12]}"
+    try:
+        p = Person(pid, name, frozenset({"GBR"}), "org", "GBR")
+        svc.register_person(p, at=T0, actor="vo")
+        assert svc.get_person(pid).name == name
+    except VettingInputError:
+        with pytest.raises(NotFound):
+            svc.get_person(pid)
+        return
+    try:
+        svc.sponsor_clearance(
+            person_id=pid,
+            nation="GBR",
+            level="SC",
+            sponsor="MOD",
+            at=T0,
+            actor="vo",
+            reason=reason,
+            clearance_id=f"c-{pid}",
+        )
+    except VettingInputError:
+        with pytest.raises(NotFound):
+            svc.get_clearance(f"c-{pid}")
+        return
+    assert svc.history(f"c-{pid}")[0].reason == reason
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=14))),
+        dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.timezone(dt.timedelta(hours=-14))),
+        dt.datetime(9999, 12, 31, tzinfo=dt.UTC),
+    ],
+)
+def test_out_of_range_time_is_a_domain_error(svc: VettingService, at: dt.datetime) -> None:
+    granted(svc)
+    with pytest.raises(VettingInputError):
+        svc.transition("c-1", Status.SUSPENDED, at=at, actor="so", reason="x")
+    with pytest.raises(VettingInputError):
+        svc.get_clearance("c-1").status_at(at)
+    assert len(svc.history("c-1")) == 4

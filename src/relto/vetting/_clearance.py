@@ -18,6 +18,7 @@ from enum import StrEnum
 from relto.vetting._data import LevelInfo, VettingPolicy
 from relto.vetting._lifecycle import ACTIVE, FINAL, Status, is_legal
 from relto.vetting._people import check_id, check_nation, check_text
+from relto.vetting._time import check_date, utc
 from relto.vetting.errors import IllegalTransition, VettingInputError
 
 __all__ = [
@@ -73,12 +74,7 @@ class NotCurrent(StrEnum):
     LAPSED = "lapsed"
 
 
-def _utc(at: dt.datetime, what: str = "at") -> dt.datetime:
-    if not isinstance(at, dt.datetime):
-        raise TypeError(f"{what} must be a datetime")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware")
-    return at.astimezone(dt.UTC)
+_utc = utc
 
 
 def _midnight(d: dt.date) -> dt.datetime:
@@ -546,13 +542,13 @@ def _reason(reason: str) -> str:
         raise VettingInputError("every change needs a reason")
     if len(reason) > _MAX_REASON:
         raise VettingInputError(f"reason must be at most {_MAX_REASON} characters")
+    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in reason):
+        raise VettingInputError("reason must not contain control characters")
     return reason
 
 
 def _date(d: dt.date) -> dt.date:
-    if isinstance(d, dt.datetime) or not isinstance(d, dt.date):
-        raise VettingInputError("occurred_on must be a date")
-    return d
+    return check_date(d, "occurred_on")
 
 
 def _check_caveats(caveats: frozenset[str]) -> None:

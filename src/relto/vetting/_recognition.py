@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from relto.vetting._data import Agreement, VettingPolicy, default_policy
 from relto.vetting._people import check_nation
+from relto.vetting._time import utc
 
 __all__ = ["Recognition", "recognises", "recognition"]
 
@@ -49,8 +50,7 @@ def recognition(
     """
     check_nation(issuer_nation, "issuer nation")
     check_nation(info_nation, "information nation")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("at must be timezone-aware")
+    at = utc(at)
     if issuer_nation == info_nation:
         return Recognition(True, issuer_nation, info_nation, None, "same nation")
     policy = policy or default_policy()
