@@ -32,25 +32,92 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-@pytest.mark.timeout(120)
-def test_security_officer_admits_partner_in_browser(live_server: str, browser: Any) -> None:
+@pytest.mark.timeout(150)
+def test_partner_story_end_to_end(live_server: str, browser: Any, tmp_path: Path) -> None:
+    """GBR engineer protects SECRET//REL TO USA, AUS, GBR on hypersonics; the JPN
+    engineer is denied with reasons; a GBR security officer admits JPN and adds
+    JPN to Releasable To; the JPN engineer opens it; the audit log shows it all."""
     page = _page(browser, live_server)
     page.goto("/console")
     page.wait_for_url("**/login**")
     _shot(page, "01-login")
+
+    # 1. a GBR engineer protects a document on the hypersonics project
+    _sign_in(page, "gbr-eng-harper")
+    page.goto("/console/documents/new")
+    page.get_by_label("Title", exact=True).fill("Flight 7 thermal protection results")
+    page.get_by_label("Project", exact=True).select_option("hypersonic")
+    page.locator("#doc-class").select_option("SECRET")
+    page.get_by_role("checkbox", name="USA", exact=True).check()
+    page.get_by_role("checkbox", name="AUS", exact=True).check()
+    assert page.get_by_role(
+        "checkbox", name="GBR", exact=True
+    ).is_checked()  # the originator, always included
+    source = tmp_path / "flight7.txt"
+    source.write_text("Leading-edge ablation 0.21 mm/s at Mach 7.2; flight 8 matrix attached.")
+    page.locator("#doc-file").set_input_files(str(source))
+    _shot(page, "02-upload-label-picker")
+    page.get_by_role("button", name="Protect and upload").click()
+    page.wait_for_url("**/console/documents/*")
+    top = page.locator("#banner-top").inner_text()
+    bottom = page.locator("#banner-bottom").inner_text()
+    assert "SECRET" in top and "SECRET" in bottom
+    for nation in ("USA", "AUS", "GBR"):
+        assert nation in top
+    assert "JPN" not in top
+    doc_url = page.url.split("?")[0]
+    _shot(page, "03-document-protected")
+
+    # 2. a JPN engineer is denied, with the reasons shown
+    _sign_in(page, "jpn-eng-sato")
+    page.goto(doc_url)
+    page.get_by_role("button", name="Open document").click()
+    page.locator("#decision-denied").wait_for()
+    codes = page.locator("#reasons li").evaluate_all("els => els.map(e => e.dataset.code)")
+    assert "NOT_RELEASABLE" in codes and "NATION_NOT_ADMITTED" in codes
+    assert "ablation" not in page.content()
+    _shot(page, "04-jpn-denied-with-reasons")
+
+    # 3. a GBR security officer admits JPN to hypersonics and adds JPN to Releasable To
     _sign_in(page, "gbr-so-whitfield")
-    cell = page.locator('tr[data-project="hypersonic"] td[data-nation="JPN"]')
-    assert cell.inner_text().strip() == "—"
-    _shot(page, "02-dashboard-before")
     page.get_by_label("Project", exact=True).select_option("hypersonic")
     page.get_by_label("Nation", exact=True).select_option("JPN")
     page.locator("#admit-ceiling").select_option("SECRET")
-    page.locator("#admit-note").fill("JPN joins hypersonics flight test analysis")
+    page.locator("#admit-note").fill("JPN joins flight-test analysis")
     page.get_by_role("button", name="Admit").click()
     page.wait_for_load_state()
     assert "JPN admitted to hypersonic up to SECRET" in page.get_by_role("status").inner_text()
+    cell = page.locator('tr[data-project="hypersonic"] td[data-nation="JPN"]')
     assert cell.inner_text().strip() == "SECRET"
-    _shot(page, "03-dashboard-after-admission")
+    _shot(page, "05-jpn-admitted")
+    page.goto(doc_url)
+    page.get_by_role("checkbox", name="JPN", exact=True).check()
+    page.get_by_role("button", name="Save Releasable To").click()
+    page.wait_for_load_state()
+    assert "JPN" in page.locator("#banner-top").inner_text()
+    _shot(page, "06-releasable-to-jpn")
+
+    # 4. the JPN engineer opens it
+    _sign_in(page, "jpn-eng-sato")
+    page.goto(doc_url)
+    page.get_by_role("button", name="Open document").click()
+    page.locator("#decision-allowed").wait_for()
+    assert "ablation 0.21 mm/s" in page.locator("#doc-content").inner_text()
+    _shot(page, "07-jpn-opens")
+
+    # 5. the audit page shows all of it, under a verified checkpoint
+    _sign_in(page, "gbr-aud-patel")
+    page.goto("/console/audit")
+    assert "verified" in page.locator("#verification").inner_text()
+    kinds = page.locator("#audit-entries tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.kind)"
+    )
+    for kind in ("document.protected", "partnership.admitted", "document.relabelled"):
+        assert kind in kinds, kinds
+    assert kinds.count("decision") >= 2 and "kas.rewrap" in kinds
+    table = page.locator("#audit-entries").inner_text()
+    assert "denied" in table and "allowed" in table
+    _shot(page, "08-audit-log")
     page.context.close()
 
 

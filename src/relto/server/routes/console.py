@@ -698,7 +698,7 @@ _NOT_ALLOWED = "Not found, or you may not make this change."
 
 # -- audit (relto.audit) -----------------------------------------------------------------
 
-AUDIT_PAGE_ENTRIES = 60
+AUDIT_PAGE_ENTRIES = 30
 _MAX_VERIFY = 500_000
 
 
