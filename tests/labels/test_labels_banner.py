@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from relto.errors import InvalidInput
-from relto.labels import Banner, MarkingError, expand_rel_to, parse_banner
+from relto.labels import Banner, MarkingError, builtin_policy, expand_rel_to, parse_banner
 from relto.labels.banner import (
     CLASSIFICATION_ABBREVIATIONS,
     DISSEMINATION_CONTROLS,
@@ -134,7 +134,10 @@ CONTROLS = [c for c in DISSEMINATION_CONTROLS if c not in ("REL TO", "NOFORN")]
 @st.composite
 def banners(draw: st.DrawFn) -> Banner:
     originator = draw(st.none() | st.sampled_from(PARTNERS))
-    cls = draw(st.sampled_from(sorted(CLASSIFICATION_ABBREVIATIONS)))
+    levels = sorted(CLASSIFICATION_ABBREVIATIONS)
+    if originator is not None:
+        levels += [c.name for c in builtin_policy(originator).classifications]
+    cls = draw(st.sampled_from(levels))
     noforn = draw(st.booleans())
     dissem = draw(st.lists(st.sampled_from(CONTROLS), max_size=4, unique=True))
     if noforn and "RELIDO" in dissem:

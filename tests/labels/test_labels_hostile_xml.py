@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relto.cli.main import main
-from relto.labels import load_spif, read_label
+from relto.labels import load_spif, read_clearance, read_label, read_label_any
 from relto.labels._xml import MAX_XML_BYTES, MAX_XML_DEPTH, parse_xml
 from relto.labels.errors import LabelsError, SpifError, XmlRefused
 
@@ -98,3 +101,57 @@ def test_strict_spif_load_refuses_malformed_xml(conformance_dir: Path) -> None:
         load_spif(conformance_dir / "spiffing" / "food-policy.xml", strict=True)
     lenient = load_spif(conformance_dir / "spiffing" / "food-policy.xml", strict=False)
     assert any("recovered" in w for w in lenient.warnings)
+
+
+# -- arbitrary input only ever raises the domain error -----------------------------------
+
+
+XMLISH = st.lists(
+    st.sampled_from(
+        [
+            "<",
+            ">",
+            "/",
+            "=",
+            '"',
+            "'",
+            "&",
+            ";",
+            "<!DOCTYPE",
+            "<!ENTITY",
+            "<?xml",
+            "?>",
+            "originatorConfidentialityLabel",
+            "ConfidentialityInformation",
+            "Category",
+            'xmlns="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"',
+            "PolicyIdentifier",
+            "Classification",
+            "GenericValue",
+            "TagName",
+            "Type",
+            "PERMISSIVE",
+            "SPIF",
+            "securityClassification",
+            "lacv",
+            "1",
+            " ",
+            "\n",
+            "é",
+        ]
+    ),
+    max_size=40,
+).map(lambda parts: "".join(parts).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | XMLISH)
+def test_readers_only_raise_domain_errors(data: bytes) -> None:
+    for reader in (
+        lambda d: read_label(d, lenient=True),
+        lambda d: read_label_any(d, {}),
+        lambda d: read_clearance(d, {}),
+        lambda d: load_spif(d, strict=False),
+    ):
+        with contextlib.suppress(LabelsError):
+            reader(data)
