@@ -147,3 +147,25 @@ def test_revalidation_extends_validity(policy: VettingPolicy) -> None:
     assert r.valid_until_at(at) > first  # type: ignore[operator]
     assert r.is_current(first + dt.timedelta(days=1), policy)
     assert not c.is_current(first, policy)
+
+
+def test_interim_cannot_outlast_the_scheme_period(policy: VettingPolicy) -> None:
+    c = walk(new_clearance(policy), [Status.INVESTIGATING], policy)
+    with pytest.raises(VettingInputError, match="10 years"):
+        c.transition(
+            Status.INTERIM,
+            at=LATER,
+            actor="vo",
+            reason="x",
+            policy=policy,
+            valid_until=LATER + dt.timedelta(days=365 * 12),
+        )
+    ok = c.transition(
+        Status.INTERIM,
+        at=LATER,
+        actor="vo",
+        reason="x",
+        policy=policy,
+        valid_until=LATER + dt.timedelta(days=180),
+    )
+    assert not ok.is_current(LATER + dt.timedelta(days=180), policy)

@@ -367,6 +367,9 @@ class Clearance:
         elif to is Status.GRANTED:
             new_until = self._grant_expiry(info, at, valid_until)
         elif to is Status.INTERIM:
+            # An interim clearance may end earlier than a grant would, never later.
+            if valid_until is not None and info.validity_years is not None:
+                self._grant_expiry(info, at, valid_until)
             new_until = valid_until
         event = ClearanceEvent(
             seq=self.events[-1].seq + 1,
