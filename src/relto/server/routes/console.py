@@ -352,6 +352,7 @@ def _load_demo(ctx: AppContext, state: Mapping[str, Any] | dict[str, Any]) -> No
 
     data = read_demo()
     report = load_demo(ctx.db, ctx.sink, data, at=datetime.now(UTC))
+    _load_demo_documents(ctx, data, report)
     if isinstance(state, dict):
         state["load_report"] = report
     log.info(
@@ -827,3 +828,40 @@ def _mount_audit(
             entries=rows,
             size=size,
         )
+
+
+def _load_demo_documents(ctx: AppContext, data: Any, report: Any) -> None:
+    """Protect the demo file's sample documents (once), as their owners."""
+    from relto.errors import NotFound
+    from relto.labels import parse_banner
+    from relto.server.documents import document_service
+
+    service = document_service(ctx)
+    for d in data.documents:
+        try:
+            service.get(d.id)
+            continue
+        except NotFound:
+            pass
+        owner = data.person(d.owner)
+        banner = parse_banner(d.label, originator=d.originator)
+        try:
+            service.upload(
+                person_id=d.owner,
+                nation=d.originator,
+                title=d.title,
+                project_id=d.project,
+                classification=banner.classification,
+                rel_to=list(banner.rel_to),
+                filename=f"{d.id}.txt",
+                media_type="text/plain",
+                data=d.text.encode(),
+                at=datetime.now(UTC),
+                doc_id=d.id,
+            )
+            report.documents += 1
+        except ReltoError as exc:
+            report.skipped.append(f"document {d.id}: {exc}")
+            log.warning(
+                "demo_document_skipped", document=d.id, owner=owner and owner.id, error=str(exc)
+            )
