@@ -144,6 +144,9 @@ class Resource:
     orcon: bool = False
     orcon_approved: frozenset[str] = frozenset()
     export: ExportFacts | None = None
+    #: Set when the object's marking could not be read: every request is then
+    #: denied with UNKNOWN_ATTRIBUTE alone (no rule can be judged against it).
+    marking_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

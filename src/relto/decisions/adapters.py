@@ -20,14 +20,15 @@ from datetime import datetime
 from typing import Any
 
 from relto.decisions._model import ClearanceFact, ExportFacts, Resource, Subject
-from relto.decisions.protocols import LevelMapper, Recognition, TableLevelMapper
+from relto.decisions.protocols import COMMON_SCHEME, LevelMapper, Recognition, TableLevelMapper
 
 __all__ = [
     "DEFAULT_CATEGORIES",
+    "LabelsLevelMapper",
+    "resource_from_4774",
     "VettingRecognition",
     "default_mapper",
     "default_recognition",
-    "parse_banner",
     "resource_from_banner",
     "subject_from_vetting",
     "vetting_grant",
@@ -36,11 +37,24 @@ __all__ = [
 
 #: Restrictive categories the engine understands out of the box.
 DEFAULT_CATEGORIES: frozenset[str] = frozenset(
-    {"ATOMAL", "BOHEMIA", "CRYPTO", "HCS", "NNPI", "PROPIN", "SAP", "SI", "TK", "UMBRA"}
+    {"ATOMAL", "BOHEMIA", "CRYPTO", "HCS", "NNPI", "SAP", "SI", "TK", "UMBRA"}
+    | {"IMCON", "PROPIN", "RSEN", "DSEN", "FISA"}
 )
-#: Dissemination controls that are not restrictive categories.
-_PERMISSIVE_CONTROLS = frozenset({"RELIDO", "REL", "DISPLAY ONLY"})
+#: Dissemination controls (relto.labels names) that restrict like categories.
+_RESTRICTIVE_CONTROLS = frozenset({"IMCON", "PROPIN", "RSEN", "DSEN", "FISA"})
+#: Dissemination controls without effect on a decision.
+_PERMISSIVE_CONTROLS = frozenset({"RELIDO", "FOUO", "REL", "DISPLAY ONLY"})
 _ORCON = frozenset({"ORCON", "OC"})
+
+
+#: The partnership's common scale (relto.partnership.CLASSIFICATIONS), lowest first.
+_COMMON_LEVELS: tuple[str, ...] = (
+    "UNCLASSIFIED",
+    "RESTRICTED",
+    "CONFIDENTIAL",
+    "SECRET",
+    "TOP SECRET",
+)
 
 
 def _vetting() -> Any:
@@ -67,8 +81,88 @@ def default_recognition() -> Recognition:
     return VettingRecognition()
 
 
+class LabelsLevelMapper:
+    """``relto.labels.level_rank`` / ``map_level`` (the partnership SPIF equivalences).
+
+    Forgiving about names, strict about meaning: a level a nation's SPIF does not
+    have is read as the CAPCO (USA) level of that name mapped into the nation's
+    scheme (``JPN SECRET`` is ``GOKUHI``). The partnership's common scale
+    (:data:`COMMON_SCHEME`, ``relto.partnership.CLASSIFICATIONS``) maps into a
+    nation's scheme through the same equivalences, downwards when a level has no
+    equivalent (a ceiling never grows in translation). Anything else unknown is
+    ``None`` and the engine denies.
+    """
+
+    def __init__(self) -> None:
+        self._labels = _labels()
+        self._alias: dict[tuple[str, str], str | None] = {}
+        self._common: dict[tuple[str, str], str | None] = {}
+
+    def _canonical(self, nation: str, level: str) -> str | None:
+        key = (nation, level)
+        if key in self._alias:
+            return self._alias[key]
+        out: str | None = None
+        try:
+            self._labels.level_rank(nation, level)
+            out = level
+        except Exception:
+            for pivot in ("USA", "NATO"):
+                try:
+                    out = self._labels.map_level(pivot, level.upper(), nation)
+                except Exception:
+                    out = None
+                if out is not None:
+                    break
+        self._alias[key] = out
+        return out
+
+    def rank(self, nation: str, level: str) -> int | None:
+        if nation == COMMON_SCHEME:
+            return _COMMON_LEVELS.index(level) if level in _COMMON_LEVELS else None
+        name = self._canonical(nation, level)
+        if name is None:
+            return None
+        try:
+            return int(self._labels.level_rank(nation, name))
+        except Exception:
+            return None
+
+    def map_level(self, from_nation: str, level: str, to_nation: str) -> str | None:
+        if from_nation == COMMON_SCHEME:
+            return self._from_common(level, to_nation)
+        name = self._canonical(from_nation, level)
+        if name is None:
+            return None
+        try:
+            mapped = self._labels.map_level(from_nation, name, to_nation)
+        except Exception:
+            return None
+        return None if mapped is None else str(mapped)
+
+    def _from_common(self, level: str, to_nation: str) -> str | None:
+        key = (level, to_nation)
+        if key in self._common:
+            return self._common[key]
+        out: str | None = None
+        if level in _COMMON_LEVELS:
+            for lower in reversed(_COMMON_LEVELS[: _COMMON_LEVELS.index(level) + 1]):
+                out = self._canonical(to_nation, lower)
+                if out is not None:
+                    break
+        self._common[key] = out
+        return out
+
+
 def default_mapper() -> LevelMapper:
-    return TableLevelMapper()
+    """The relto.labels equivalences when available, else the built-in table."""
+    try:
+        labels = _labels()
+        labels.level_rank
+        labels.map_level
+    except (ImportError, AttributeError):
+        return TableLevelMapper()
+    return LabelsLevelMapper()
 
 
 def world_review_keeps_access(nations: Iterable[str], policy: Any = None) -> frozenset[str]:
@@ -118,14 +212,56 @@ def subject_from_vetting(
     )
 
 
-def parse_banner(text: str, originator: str | None = None) -> Any:
-    """``relto.labels.parse_banner`` when it exists, else the temporary fallback."""
-    try:
-        labels = importlib.import_module("relto.labels")
-        fn = labels.parse_banner
-    except (ImportError, AttributeError):
-        from relto.decisions._fallback_banner import parse_banner as fn
-    return fn(text, originator=originator)
+def _labels() -> Any:
+    return importlib.import_module("relto.labels")
+
+
+def _split_categories(text: str) -> tuple[str, list[str]]:
+    """Take restrictive-category tokens (SI, TK, ATOMAL, ...) out of a banner.
+
+    ``relto.labels.parse_banner`` reads classifications and dissemination controls
+    (the CAPCO register); compartments and other restrictive categories are not
+    part of its grammar. Tokens that are neither REL TO nor a control relto.labels
+    knows become categories here (an unknown one then denies with
+    UNKNOWN_ATTRIBUTE); everything else is left to relto.labels.
+    """
+    from relto.labels.banner import DISSEMINATION_CONTROLS
+
+    controls = set(DISSEMINATION_CONTROLS) | set(DISSEMINATION_CONTROLS.values()) | {"NF"}
+    segments = text.strip().split("//")
+    kept = [segments[0]]
+    cats: list[str] = []
+    for seg in segments[1:]:
+        tokens = seg.split("/")
+        keep: list[str] = []
+        for tok in tokens:
+            word = " ".join(tok.split()).upper()
+            if word.startswith("REL") or word in controls or not word:
+                keep.append(tok)
+            else:
+                cats.append(" ".join(tok.split()))
+        if keep:
+            kept.append("/".join(keep))
+    return "//".join(kept), cats
+
+
+def _single_rel_to(text: str, originator: str | None) -> str:
+    """``REL TO <originator>`` alone means NOFORN (relto.labels asks for NOFORN)."""
+    segments = text.split("//")
+    out = []
+    for seg in segments:
+        words = seg.replace(",", " ").split()
+        if (
+            len(words) == 3
+            and words[0].upper() == "REL"
+            and words[1].upper() == "TO"
+            and originator is not None
+            and words[2].upper() == originator
+        ):
+            out.append("NOFORN")
+        else:
+            out.append(seg)
+    return "//".join(out)
 
 
 def resource_from_banner(
@@ -138,21 +274,45 @@ def resource_from_banner(
     categories: Iterable[str] = (),
     export: ExportFacts | None = None,
 ) -> Resource:
-    """A banner marking as engine facts.
+    """A banner marking as engine facts, read with ``relto.labels.parse_banner``.
 
     NOFORN, or no REL TO at all, makes the object releasable to its originator
-    only; ORCON sets originator control; every other control (SCI compartments,
-    ATOMAL, ...) becomes a restrictive category.
+    only; ORCON sets originator control; restrictive categories (compartments,
+    ATOMAL, ...) and the restrictive dissemination controls (IMCON, PROPIN, RSEN,
+    DSEN, FISA) must be held as caveats. A marking relto.labels refuses gives an
+    object every request on which is denied with UNKNOWN_ATTRIBUTE.
     """
-    b = parse_banner(banner, originator)
-    orig = b.originator or originator
+    labels = _labels()
+    orig = originator.strip().upper() if originator else None
+    rest, cats = _split_categories(banner)
+    rest = _single_rel_to(rest, orig)
+    try:
+        b = labels.parse_banner(rest, originator=orig)
+    except Exception as exc:
+        return Resource(
+            id=id,
+            originator=orig or "",
+            classification="",
+            rel_to=frozenset(),
+            project=project,
+            orcon_approved=frozenset(orcon_approved),
+            export=export,
+            marking_error=str(exc)[:200] or type(exc).__name__,
+        )
+    orig = b.originator or orig
     if not orig:
-        raise ValueError("the banner names no originator and none was given")
-    controls = [str(c) for c in getattr(b, "controls", ())]
-    orcon = any(c in _ORCON for c in controls)
-    cats = {c for c in controls if c not in _ORCON and c not in _PERMISSIVE_CONTROLS}
-    cats.update(categories)
-    rel = frozenset(b.rel_to)
+        return Resource(
+            id=id,
+            originator="",
+            classification=b.classification,
+            rel_to=frozenset(),
+            project=project,
+            export=export,
+            marking_error="the banner names no originator and none was given",
+        )
+    dissem = {str(d) for d in b.dissem}
+    cats_all = set(cats) | set(categories) | (dissem & _RESTRICTIVE_CONTROLS)
+    rel = frozenset(b.releasable_to())
     if b.noforn or not rel:
         rel = frozenset({orig})
     return Resource(
@@ -161,24 +321,23 @@ def resource_from_banner(
         classification=b.classification,
         rel_to=rel,
         project=project,
-        categories=frozenset(cats),
-        orcon=orcon,
+        categories=frozenset(cats_all),
+        orcon="ORCON" in dissem,
         orcon_approved=frozenset(orcon_approved),
         export=export,
     )
 
 
 def _expand(codes: Iterable[str]) -> frozenset[str]:
-    try:
-        fn = importlib.import_module("relto.labels").expand_rel_to
-    except (ImportError, AttributeError):
-        from relto.decisions._fallback_banner import _TETRAGRAPHS
-
-        out: set[str] = set()
-        for c in codes:
-            out.update(_TETRAGRAPHS.get(c, (c,)))
-        return frozenset(out)
-    return frozenset(fn(tuple(codes)))
+    """Tetragraphs expanded by relto.labels; an unknown code is kept as is, so the
+    engine sees a malformed Releasable To and denies with UNKNOWN_ATTRIBUTE."""
+    out: set[str] = set()
+    for code in codes:
+        try:
+            out |= _labels().expand_rel_to([code])
+        except Exception:
+            out.add(code)
+    return frozenset(out)
 
 
 def resource_from_4774(
@@ -198,8 +357,7 @@ def resource_from_4774(
     restrictive categories (ORCON sets originator control). The originator is
     ``originator`` or the label's OriginatorID when that is a nation trigraph.
     """
-    labels = importlib.import_module("relto.labels")
-    label = labels.read_label(xml, lenient=True)
+    label = _labels().read_label(xml, lenient=True)
     orig = originator
     if orig is None and label.originator_id and len(label.originator_id) == 3:
         orig = label.originator_id.upper()
@@ -211,7 +369,7 @@ def resource_from_4774(
         name = " ".join(cat.tag_name.lower().replace("_", " ").split())
         if name in ("releasable to", "rel to", "releasableto"):
             rel.extend(v.strip().upper() for v in cat.values)
-        elif cat.type.upper() != "PERMISSIVE" or True:
+        else:
             cats.update(v.strip() for v in cat.values)
     orcon = bool(cats & _ORCON)
     cats -= _ORCON

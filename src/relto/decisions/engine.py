@@ -241,7 +241,7 @@ class Engine:
         reasons = self._reasons
         for obj in objects:
             try:
-                if obj.orcon or obj.export is not None:
+                if obj.orcon or obj.export is not None or obj.marking_error is not None:
                     ok = not reasons(plan, act, obj)
                 else:
                     key = (
@@ -288,6 +288,13 @@ class Engine:
         return plan
 
     def _reasons(self, plan: _Plan, action: str, o: Resource) -> tuple[Reason, ...]:
+        if o.marking_error is not None:
+            return (
+                Reason(
+                    "UNKNOWN_ATTRIBUTE",
+                    f"The object's marking cannot be read ({o.marking_error[:200]}).",
+                ),
+            )
         m = plan.memo
         orig = o.originator
         level = o.classification
