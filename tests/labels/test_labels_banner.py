@@ -48,6 +48,17 @@ def test_known_markings_render_canonically(
     assert parse_banner(b.render_portion(), originator) == b
 
 
+def test_foreign_government_form_names_the_originator() -> None:
+    b = parse_banner("//GBR SECRET//REL TO USA, GBR")
+    assert b.originator == "GBR"
+    assert b.render() == "SECRET//REL TO GBR, USA"
+    assert parse_banner("//GBR SECRET//REL TO USA, GBR", "GBR") == b
+    with pytest.raises(MarkingError, match="names originator GBR but USA was given"):
+        parse_banner("//GBR SECRET//REL TO USA, GBR", "USA")
+    with pytest.raises(MarkingError, match="unknown originating country 'QQQ'"):
+        parse_banner("//QQQ SECRET")
+
+
 def test_banner_fields_are_canonical() -> None:
     b = parse_banner("S//REL TO GBR, USA//ORCON", "USA")
     assert b.classification == "SECRET"

@@ -263,14 +263,29 @@ def parse_banner(text: str, originator: str | None = None) -> Banner:
         segments.append((start + pos, body[pos : m.start()]))
         pos = m.end()
     segments.append((start + pos, body[pos:]))
+    orig = originator.strip().upper() if originator else None
+    if orig is not None and orig not in _trigraphs():
+        raise MarkingError(f"unknown originator country code {originator!r}")
+    if len(segments) > 1 and not segments[0][1].strip():
+        # CAPCO foreign-government form: //GBR SECRET//REL TO ...
+        segments = segments[1:]
+        f_off, f_text = segments[0]
+        lead = len(f_text) - len(f_text.lstrip())
+        nat, _, rest = f_text.strip().partition(" ")
+        nat = nat.upper()
+        if nat not in _trigraphs():
+            raise _fail(
+                f"unknown originating country {nat!r} in '//COUNTRY LEVEL' form", f_off + lead
+            )
+        if orig is not None and orig != nat:
+            raise _fail(f"the marking names originator {nat} but {orig} was given", f_off + lead)
+        orig = nat
+        segments[0] = (f_off + lead + len(nat) + 1, rest)
     off0, cls_text = segments[0]
     if not cls_text.strip():
         raise _fail("missing classification", off0)
     if "/" in cls_text:
         raise _fail("a single '/' after the classification (use '//')", off0 + cls_text.index("/"))
-    orig = originator.strip().upper() if originator else None
-    if orig is not None and orig not in _trigraphs():
-        raise MarkingError(f"unknown originator country code {originator!r}")
     cls = _canonical_classification(cls_text, orig)
     if cls is None:
         lead = len(cls_text) - len(cls_text.lstrip())
