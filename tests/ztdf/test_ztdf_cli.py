@@ -201,3 +201,15 @@ def test_relto_zip_is_plain_stored_zip(tmp_path: Path, keys: tuple[Path, Path]) 
     assert _protect(src, tdf, keys[1]) == 0
     with zipfile.ZipFile(tdf) as z:
         assert z.namelist() == ["0.payload", "0.manifest.json"]
+
+
+def test_open_without_key_or_kas_is_a_usage_error(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RELTO_KAS_URL", raising=False)
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    tdf = tmp_path / "doc.tdf"
+    assert _protect(src, tdf, keys[1]) == 0
+    assert main(["open", str(tdf), "-o", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()

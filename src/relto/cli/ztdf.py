@@ -7,6 +7,7 @@ failure exits non-zero and leaves no output file (the recipes write atomically).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -186,6 +187,8 @@ def register(app: typer.Typer) -> None:
 
         if private_key:
             unwrap = private_key_unwrapper(*(p.read_bytes() for p in private_key))
+        elif kas_url is None and not os.environ.get("RELTO_KAS_URL"):
+            raise typer.BadParameter("give --private-key (offline) or --kas-url (online)")
         else:
             unwrap = online_unwrapper(kas_url=kas_url, token=token)
         size = file.stat().st_size

@@ -156,7 +156,19 @@ def _atomic_output(dst: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
             yield out
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, dst)
+        if overwrite:
+            os.replace(tmp, dst)
+        else:
+            try:
+                os.link(tmp, dst)  # atomic, and never clobbers a file created meanwhile
+            except FileExistsError:
+                raise InvalidInput(f"output file already exists: {dst.name}") from None
+            except OSError:  # no hard links on this filesystem: best effort
+                if dst.exists():
+                    raise InvalidInput(f"output file already exists: {dst.name}") from None
+                os.replace(tmp, dst)
+            else:
+                tmp.unlink()
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -164,43 +176,50 @@ def _atomic_output(dst: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
 
 
 class _Pipeline:
-    """Hands filled buffers to one writer thread while the caller fills the next.
+    """Hands filled buffers to worker threads while the caller fills the next.
 
-    CRC-32 and file writes release the GIL, as AES-GCM does, so with two cores the
-    crypto and the I/O overlap. Buffers rotate through ``depth`` slots; a slot is
-    reused only once its write finished, so memory stays constant. Writes happen in
-    submission order (one worker).
+    Each sink runs on its own single worker thread, in submission order: the CRC-32 of
+    the zip entry on one, the file writes on the other. zlib, file I/O and AES-GCM all
+    release the GIL, so crypto, checksum and I/O overlap. Buffers rotate through
+    ``depth`` slots; a slot is reused only once every sink is done with it, so memory
+    stays constant.
     """
 
-    def __init__(self, sink: Callable[..., None], sizes: tuple[int, ...], depth: int = 3) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ztdf-io")
+    def __init__(
+        self, sinks: tuple[Callable[..., None], ...], sizes: tuple[int, ...], depth: int = 3
+    ) -> None:
+        self._pools = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ztdf-io") for _ in sinks
+        ]
+        self._sinks = sinks
         self._slots = [tuple(memoryview(bytearray(n)) for n in sizes) for _ in range(depth)]
-        self._pending: list[Future[None] | None] = [None] * depth
+        self._pending: list[list[Future[None]]] = [[] for _ in range(depth)]
         self._i = 0
-        self._sink = sink
 
     def slot(self) -> tuple[memoryview, ...]:
-        fut = self._pending[self._i]
-        if fut is not None:
-            self._pending[self._i] = None
+        futures, self._pending[self._i] = self._pending[self._i], []
+        for fut in futures:
             fut.result()
         return self._slots[self._i]
 
     def submit(self, *args: Any) -> None:
-        self._pending[self._i] = self._pool.submit(self._sink, *args)
+        self._pending[self._i] = [
+            pool.submit(sink, *args) for pool, sink in zip(self._pools, self._sinks, strict=True)
+        ]
         self._i = (self._i + 1) % len(self._slots)
 
     def drain(self) -> None:
-        for i, fut in enumerate(self._pending):
-            if fut is not None:
-                self._pending[i] = None
+        for i, futures in enumerate(self._pending):
+            self._pending[i] = []
+            for fut in futures:
                 fut.result()
 
     def __enter__(self) -> _Pipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _b64(data: bytes) -> str:
@@ -317,10 +336,11 @@ def protect(
         zw.begin(PAYLOAD_NAME, payload_size)
         remaining = size
 
-        def sink(view: memoryview) -> None:
+        def write(view: memoryview) -> None:
             zw.write(view, crc_done=True)
 
-        with _Pipeline(sink, (segment_size + hazmat.SEGMENT_OVERHEAD,)) as pipe:
+        sinks = (zw.update_crc, write)
+        with _Pipeline(sinks, (segment_size + hazmat.SEGMENT_OVERHEAD,)) as pipe:
             for _ in range(n_segments):
                 want = min(segment_size, remaining)
                 got = 0
@@ -336,7 +356,6 @@ def protect(
                 end = hazmat.GCM_IV_SIZE + want + hazmat.GCM_TAG_SIZE
                 aead.encrypt_into(iv, inview[:want], None, outview[hazmat.GCM_IV_SIZE : end])
                 tag = bytes(outview[end - hazmat.GCM_TAG_SIZE : end])
-                zw.update_crc(outview[:end])  # here, in order: the writer thread only writes
                 pipe.submit(outview[:end])
                 tags.append(tag)
                 segments.append(
@@ -638,13 +657,17 @@ def _decrypt_payload(
     crc = 0
     total = 0
 
-    def sink(plain_view: memoryview) -> None:
+    def checksum(enc_view: memoryview, _plain: memoryview) -> None:
+        nonlocal crc
+        crc = zlib.crc32(enc_view, crc)
+
+    def write(_enc: memoryview, plain_view: memoryview) -> None:
         out.write(plain_view)
 
     f.seek(offset)
     with (
         _atomic_output(dst, overwrite=overwrite) as out,
-        _Pipeline(sink, (largest, max(largest - hazmat.SEGMENT_OVERHEAD, 1))) as pipe,
+        _Pipeline((checksum, write), (largest, max(largest - hazmat.SEGMENT_OVERHEAD, 1))) as pipe,
     ):
         for i, seg in enumerate(ii.segments):
             enc = seg.encrypted_segment_size
@@ -652,7 +675,6 @@ def _decrypt_payload(
             got = f.readinto(inview[:enc])  # type: ignore[attr-defined]
             if got != enc:
                 raise InvalidContainer("payload truncated")
-            crc = zlib.crc32(inview[:enc], crc)
             expected = base64.b64decode(seg.hash)
             try:
                 actual = hazmat.segment_hash(dek, inview[:enc], alg, legacy=legacy)
@@ -670,7 +692,7 @@ def _decrypt_payload(
                 )
             except InvalidTag:
                 raise InvalidContainer(f"segment {i} authentication tag mismatch") from None
-            pipe.submit(outview[:size])
+            pipe.submit(inview[:enc], outview[:size])
             total += size
             if progress is not None:
                 progress(size)

@@ -277,26 +277,19 @@ def _reject_constant(name: str) -> Any:
     raise _fail(f"non-standard JSON constant {name}")
 
 
-def _check_depth(data: bytes | str) -> None:
+_STRING_RE: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS_RE: Final = re.compile(r"[\[\]{}]")
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` before ``json`` recurses into it."""
     depth = 0
-    in_string = False
-    escaped = False
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    for ch in _BRACKETS_RE.findall(_STRING_RE.sub("", text)):
+        if ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 raise _fail("JSON nested too deeply")
-        elif ch in "]}":
+        else:
             depth -= 1
 
 
