@@ -146,7 +146,8 @@ def policies() -> str:
     def nc(c: str) -> str:
         return (
             f'!({f(c, "status")} == "granted" || {f(c, "status")} == "interim" || '
-            f'({f(c, "status")} == "under_review" && resource.origin.reviewKeeps.contains({f(c, "issuer")})))'
+            f'({f(c, "status")} == "under_review" && '
+            f"resource.origin.reviewKeeps.contains({f(c, 'issuer')})))"
         )
 
     def nr(c: str) -> str:
@@ -177,7 +178,8 @@ def policies() -> str:
     def admitted(n: str) -> str:
         def row(a: str) -> str:
             return (
-                f"resource.origin has {a} && resource.origin.{a}.nation == {n} && resource has project && "
+                f"resource.origin has {a} && resource.origin.{a}.nation == {n} && "
+                "resource has project && "
                 f"resource.origin.{a}.project == resource.project"
             )
 

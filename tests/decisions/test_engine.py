@@ -8,9 +8,9 @@ import time
 from datetime import datetime
 
 import pytest
-from conftest import doc, person
 from decisions_testing import AT
 
+from conftest import doc, person
 from relto import errors as relto_errors
 from relto.decisions import (
     AccessDenied,

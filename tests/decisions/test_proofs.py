@@ -251,7 +251,7 @@ def test_no_release_outside_releasable_to() -> None:
 
 
 def test_no_non_current_clearance_is_ever_allowed() -> None:
-    allowed, s, o, e, constraints, _ = allowed_formula()
+    allowed, s, _o, e, constraints, _ = allowed_formula()
     none_current = z3.And(
         *(z3.Implies(p, z3.Not(spec_current(c, e))) for p, c in s.clearances.slots)
     )

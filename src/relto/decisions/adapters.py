@@ -25,10 +25,10 @@ from relto.decisions.protocols import COMMON_SCHEME, LevelMapper, Recognition, T
 __all__ = [
     "DEFAULT_CATEGORIES",
     "LabelsLevelMapper",
-    "resource_from_4774",
     "VettingRecognition",
     "default_mapper",
     "default_recognition",
+    "resource_from_4774",
     "resource_from_banner",
     "subject_from_vetting",
     "vetting_grant",
@@ -158,9 +158,9 @@ def default_mapper() -> LevelMapper:
     """The relto.labels equivalences when available, else the built-in table."""
     try:
         labels = _labels()
-        labels.level_rank
-        labels.map_level
-    except (ImportError, AttributeError):
+        if not (hasattr(labels, "level_rank") and hasattr(labels, "map_level")):
+            return TableLevelMapper()
+    except ImportError:
         return TableLevelMapper()
     return LabelsLevelMapper()
 
