@@ -206,3 +206,35 @@ def test_audit_page_shows_signed_checkpoint_and_changes(login: Login, tmp_path: 
         assert "— " in page.text or "\n\n" in page.text  # the checkpoint note
         login(client, "gbr-eng-harper")
         assert "shown to auditors and security officers" in client.get("/console/audit").text
+
+
+def test_decision_explorer_explains(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "jpn-eng-sato")
+    r = demo_app.get(
+        "/console/decisions",
+        params={"person_id": "jpn-eng-sato", "doc_id": "hyp-thermal-protection", "action": "read"},
+    )
+    assert r.status_code == 200
+    assert 'data-code="NOT_RELEASABLE"' in r.text and "Denied" in r.text
+    # an engineer may not ask about someone else
+    r = demo_app.get(
+        "/console/decisions",
+        params={"person_id": "gbr-eng-harper", "doc_id": "hyp-thermal-protection"},
+    )
+    assert "you may not see that person" in r.text and 'id="decision"' not in r.text
+
+
+def test_what_if_admitting_partner_shows_gains(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "gbr-so-whitfield")
+    r = demo_app.get(
+        "/console/what-if", params={"nation": "JPN", "project": "undersea", "ceiling": "SECRET"}
+    )
+    assert r.status_code == 200
+    gained = r.text.split('id="gained"')[1].split("</table>")[0]
+    assert "Ren Yamamoto" in gained and "Autonomous vehicle interface control document" in gained
+    # nothing was changed
+    m = demo_app.get("/api/v1/partnerships/aukus-p2/matrix").json()["ceilings"]
+    assert m["undersea"]["JPN"] is None
+    login(demo_app, "jpn-eng-sato")
+    r = demo_app.get("/console/what-if", params={"nation": "JPN", "project": "undersea"})
+    assert "for security officers" in r.text and 'id="gained"' not in r.text

@@ -297,6 +297,55 @@ class DocumentService:
             },
         )
 
+    def may_explain(
+        self,
+        viewer_id: str,
+        viewer_roles: frozenset[tuple[str, str]],
+        person_id: str,
+        doc: DocumentView,
+    ) -> bool:
+        """Anyone may see their own decisions; security officers and auditors those of
+        people of their nation and those on their nation's documents."""
+        if viewer_id == person_id:
+            return True
+        nations = {doc.originator}
+        subject = self.subject(person_id, datetime.now(UTC))
+        if subject is not None:
+            nations |= set(subject.nationalities)
+        return any(
+            role in ("security_officer", "auditor") and nation in nations
+            for role, nation in viewer_roles
+        )
+
+    def population(self, at: datetime, nation: str) -> Any:
+        """Everyone and every document of ``nation``'s partnerships, as what-if facts."""
+        from relto.decisions import Population
+        from relto.decisions.adapters import default_recognition
+
+        engine = self.engine()
+        return Population(
+            subjects=tuple(self.subjects(at)),
+            objects=tuple(self.resource(d) for d in self.list(nation)),
+            world=engine.world,
+            mapper=engine.mapper,
+            recognition=default_recognition(),
+            at=at,
+        )
+
+    def what_if(self, changes: Sequence[str], *, nation: str, at: datetime) -> Any:
+        """Who would gain or lose read access to what if ``changes`` were made.
+
+        ``changes`` use relto.decisions' syntax (``admit:JPN:undersea:SECRET``,
+        ``rel-to:OBJECT:JPN``...). Nothing is written.
+        """
+        from relto.decisions import InvalidChange, parse_change, what_if
+
+        try:
+            parsed = [parse_change(c) for c in changes]
+        except InvalidChange as exc:
+            raise InvalidInput(str(exc)) from None
+        return what_if(self.population(at, nation), parsed)
+
     # -- reading -------------------------------------------------------------------
 
     def get(self, doc_id: str) -> DocumentView:

@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from relto import __version__
+from relto.errors import AccessDenied as AccessDeniedError
 from relto.errors import ReltoError
 from relto.partnership import (
     CLASSIFICATIONS,
@@ -310,31 +311,9 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
 
     # -- pages whose back-ends are other capabilities -----------------------------
 
-    def shell(key: str, title: str, needs: str) -> None:
-        def page(request: Request) -> HTMLResponse:
-            who = who_or_login(request)
-            return render(
-                request,
-                "unavailable.html",
-                who,
-                key,
-                title=title,
-                message=f"This page needs {needs}, which this node does not provide yet.",
-            )
-
-        app.add_api_route(
-            f"/console/{key}",
-            page,
-            methods=["GET"],
-            include_in_schema=False,
-            response_class=HTMLResponse,
-            name=f"console_{key.replace('-', '_')}",
-        )
-
     _mount_people(app, ctx, render, who_or_login)
     _mount_documents(app, ctx, render, who_or_login, check_csrf, back)
-    shell("decisions", "Decision explorer", "relto.decisions (the decision engine)")
-    shell("what-if", "What-if", "relto.decisions (what-if analysis)")
+    _mount_decisions(app, ctx, render, who_or_login)
     _mount_audit(app, ctx, render, who_or_login)
 
 
@@ -865,3 +844,159 @@ def _load_demo_documents(ctx: AppContext, data: Any, report: Any) -> None:
             log.warning(
                 "demo_document_skipped", document=d.id, owner=owner and owner.id, error=str(exc)
             )
+
+
+# -- decision explorer and what-if (relto.decisions) -------------------------------------
+
+
+def _mount_decisions(
+    app: FastAPI,
+    ctx: AppContext,
+    render: Callable[..., HTMLResponse],
+    who_or_login: Callable[[Request], Principal],
+) -> None:
+    from relto.errors import InvalidInput, NotFound
+    from relto.server.documents import document_service
+
+    service = document_service(ctx)
+    actions = ("read", "download", "share", "relabel")
+
+    def people_for(who: Principal) -> list[dict[str, str]]:
+        from relto.vetting import Caller
+
+        vetting = vetting_service(ctx)
+        visible = vetting.list_people(limit=200, caller=Caller(who.person_id, who.roles)).items
+        out = [{"id": p.id, "name": p.name, "nation": p.home_nation} for p in visible]
+        if not any(p["id"] == who.person_id for p in out):
+            out.insert(0, {"id": who.person_id, "name": who.name, "nation": who.nation})
+        return sorted(out, key=lambda p: (p["nation"], p["name"]))
+
+    @app.get("/console/decisions", include_in_schema=False, response_class=HTMLResponse)
+    def explorer(
+        request: Request,
+        person_id: str | None = None,
+        doc_id: str | None = None,
+        action: str = "read",
+    ) -> HTMLResponse:
+        who = who_or_login(request)
+        people = people_for(who)
+        docs = service.list(who.nation)
+        decision = error = None
+        person_name = doc_title = ""
+        if person_id and doc_id:
+            try:
+                doc = service.get(doc_id)
+                if action not in actions:
+                    raise InvalidInput("unknown action")
+                if not service.may_explain(who.person_id, who.roles, person_id[:64], doc):
+                    raise NotFound("not visible")
+                decision = service.decide(person_id[:64], action, doc, datetime.now(UTC))
+                person_name = next((p["name"] for p in people if p["id"] == person_id), person_id)
+                doc_title = doc.title
+            except (NotFound, AccessDeniedError):
+                error = "Not found, or you may not see that person's decisions."
+            except InvalidInput as exc:
+                error = str(exc)[:300]
+        return render(
+            request,
+            "decisions.html",
+            who,
+            "decisions",
+            title="Decision explorer",
+            people=people,
+            docs=docs,
+            actions=actions,
+            person_id=person_id or who.person_id,
+            doc_id=doc_id,
+            action=action,
+            decision=decision,
+            error=error,
+            person_name=person_name,
+            doc_title=doc_title,
+        )
+
+    @app.get("/console/what-if", include_in_schema=False, response_class=HTMLResponse)
+    def whatif(
+        request: Request,
+        nation: str = "",
+        project: str = "",
+        ceiling: str = "SECRET",
+        doc_id: str = "",
+        rel_to: str = "",
+    ) -> HTMLResponse:
+        who = who_or_login(request)
+        allowed = who.holds("security_officer")
+        form = {
+            "nation": nation[:3],
+            "project": project[:63],
+            "ceiling": ceiling[:40],
+            "doc_id": doc_id[:64],
+            "rel_to": rel_to[:100],
+        }
+        with ctx.db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            p = partnership_for_nation(repo, who.nation)
+            projects = list(repo.list_projects(p.id, 0, MAX_PAGE).items) if p else []
+        docs = service.list(who.nation)
+        changes: list[str] = []
+        if form["nation"] and form["project"]:
+            changes.append(f"admit:{form['nation']}:{form['project']}:{form['ceiling']}")
+        extra = [n.strip().upper() for n in form["rel_to"].split(",") if n.strip()]
+        if form["doc_id"] and extra:
+            changes.append(f"rel-to:{form['doc_id']}:{','.join(extra)}")
+        result = error = None
+        at = datetime.now(UTC)
+        if allowed and changes:
+            try:
+                result = service.what_if(changes, nation=who.nation, at=at)
+            except InvalidInput as exc:
+                error = str(exc)[:300]
+        names: dict[str, str] = {}
+        nations_of: dict[str, str] = {}
+        if result is not None:
+            vetting = vetting_service(ctx)
+            for pid, _ in (*result.gained, *result.lost):
+                if pid not in names:
+                    try:
+                        person = vetting.get_person(pid)
+                        names[pid] = person.name
+                        nations_of[pid] = ", ".join(sorted(person.nationalities))
+                    except NotFound:
+                        names[pid] = pid
+        return render(
+            request,
+            "whatif.html",
+            who,
+            "what-if",
+            title="What-if",
+            allowed=allowed,
+            form=form,
+            nations=p.nations if p else (),
+            projects=projects,
+            classifications=CLASSIFICATIONS,
+            docs=docs,
+            changes=[_describe_change(c) for c in changes],
+            result=result,
+            error=error,
+            names=names,
+            nations_of=nations_of,
+            titles={d.id: d.title for d in docs},
+            banners={d.id: d.banner for d in docs},
+        )
+
+
+def _describe_change(change: str) -> str:
+    kind, _, rest = change.partition(":")
+    parts = rest.split(":")
+    if kind == "admit" and len(parts) >= 3:
+        return f"admit {parts[0]} to {parts[1]} at {parts[2]}"
+    if kind == "rel-to" and len(parts) == 2:
+        return f"add {parts[1]} to Releasable To of {parts[0]}"
+    return change
+
+
+def partnership_for_nation(repo: SqlPartnershipRepository, nation: str) -> Any:
+    for p in repo.list_partnerships(0, MAX_PAGE).items:
+        if nation in p.nations:
+            return p
+    return None
