@@ -253,6 +253,13 @@ def national_spif(nation: str) -> str:
                 f'      <equivalentClassification policyRef="{other}" '
                 f'lacv="{_lacv(other, olvl)}" applied="both"/>'
             )
+        if nation == "NATO" and lv.name == "TOP SECRET":
+            lines.append(
+                "      <!-- C-M(2002)49: NATO TOP SECRET information is marked COSMIC TOP SECRET -->"
+            )
+            lines.append('      <markingData phrase="COSMIC">')
+            lines.append("        <code>replacePolicy</code>")
+            lines.append("      </markingData>")
         for lang, phrase in lv.phrases:
             lines.append(f'      <markingData xml:lang="{lang}" phrase={quoteattr(phrase)}>')
             lines.append("        <code>pageTopBottom</code>")

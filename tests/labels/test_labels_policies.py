@@ -13,6 +13,7 @@ from lxml import etree
 
 from relto.labels import (
     NATIONS,
+    Label,
     builtin_policy,
     level_rank,
     load_spif,
@@ -150,6 +151,17 @@ def test_banner_to_label_and_back() -> None:
     assert marking(label, usa) == "SECRET//REL TO USA, AUS, GBR//ORCON"
     xml = write_label(label, datetime(2026, 1, 1, tzinfo=UTC))
     assert label_to_banner(read_label(xml), usa) == b
+
+
+def test_nato_top_secret_is_marked_cosmic() -> None:
+    nato = builtin_policy("NATO")
+    label = Label("NATO", "TOP SECRET", policy_id=nato.policy_id)
+    assert marking(label, nato) == "COSMIC TOP SECRET"
+    assert marking(Label("NATO", "SECRET", policy_id=nato.policy_id), nato) == "NATO SECRET"
+    assert marking(Label("NATO", "SECRET", policy_id=nato.policy_id), nato, "fr") == "NATO SECRET"
+    assert marking(Label("NATO", "RESTRICTED", policy_id=nato.policy_id), nato, "fr-BE") == (
+        "NATO DIFFUSION RESTREINTE"
+    )
 
 
 def test_noforn_label_excludes_rel_to() -> None:
