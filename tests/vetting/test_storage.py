@@ -289,3 +289,30 @@ def test_out_of_range_time_is_a_domain_error(svc: VettingService, at: dt.datetim
     with pytest.raises(VettingInputError):
         svc.get_clearance("c-1").status_at(at)
     assert len(svc.history("c-1")) == 4
+
+
+def test_officer_cannot_take_over_another_nations_person(svc: VettingService) -> None:
+    from relto.errors import AccessDenied
+    from relto.vetting import Caller
+
+    aus = Person("p-aus", "A", frozenset({"AUS"}), "org", "AUS")
+    svc.register_person(aus, at=T0, actor="vo")
+    gbr_officer = Caller("gbr-vo", frozenset({("vetting_officer", "GBR")}))
+    hijack = Person("p-aus", "A", frozenset({"AUS"}), "org", "GBR")
+    with pytest.raises(AccessDenied):
+        svc.update_person(hijack, at=t(1), actor="x", caller=gbr_officer)
+    with pytest.raises(AccessDenied):
+        svc.get_person("p-aus", caller=gbr_officer)
+    assert svc.get_person("p-aus").home_nation == "AUS"
+    aus_officer = Caller("aus-vo", frozenset({("vetting_officer", "AUS")}))
+    with pytest.raises(AccessDenied):  # no vetting oneself, even as an officer
+        svc.sponsor_clearance(
+            person_id="aus-vo",
+            nation="AUS",
+            level="NV1",
+            sponsor="D",
+            at=t(1),
+            actor="x",
+            reason="self",
+            caller=aus_officer,
+        )

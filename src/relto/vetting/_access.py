@@ -7,9 +7,9 @@ officers record them. The rules, for a caller holding ``(role, nation)`` grants:
 action                                 allowed to
 =====================================  ============================================
 register / update a person             security or vetting officer of the person's
-                                       home nation
+                                       (current) home nation
 sponsor a clearance                    security or vetting officer of the issuing
-                                       nation
+                                       nation, for a person that nation may read
 grant, interim, deny, revoke, lapse,   vetting officer of the issuing nation
 investigate, adjudicate, reinstate
 suspend, put under review              vetting or security officer of the issuing

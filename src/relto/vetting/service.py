@@ -144,7 +144,8 @@ class VettingService:
             old = repo.get_person(person.id)
             if old is None:
                 raise NotFound("no such person")
-            nations = frozenset({old.home_nation, person.home_nation})
+            # Authority over the record as it stands: no taking over another nation's person.
+            nations = frozenset({old.home_nation})
             actor = _who(actor, caller, Action.WRITE_PERSON, nations)
             repo.put_person(person, at)
             self.sink.record("vetting.person.updated", _person_payload(person, at, actor))
@@ -203,8 +204,12 @@ class VettingService:
         )
         with self.db.session() as s:
             repo = SqlVettingRepository(s)
-            if repo.get_person(person_id) is None:
+            holder = repo.get_person(person_id)
+            if holder is None:
                 raise NotFound("no such person")
+            if caller is not None:
+                # Only for a person the caller's nation manages (or who is its national).
+                authorise(caller, Action.READ, _person_nations(holder), holder.id)
             if repo.get_clearance(c.id) is not None:
                 raise VettingInputError(f"clearance {c.id} already exists")
             repo.add_clearance(c)
