@@ -492,3 +492,20 @@ def test_dpop_replay_to_another_worker_rejected(tmp_path: Path) -> None:
         workers[1].authenticate(**kwargs)
     fresh = dpop.proof(URL, token)
     assert workers[1].authenticate(**{**kwargs, "dpop": fresh}).subject == "alice"
+
+
+def test_expired_token_rejected_even_after_it_was_accepted() -> None:
+    issuer = TestIssuer()
+    auth = Authenticator(AuthConfig(ISSUER, AUDIENCE), StaticJwks(issuer.jwks()))
+    token = issuer.token(ttl=120)
+    now = datetime.now(UTC)
+    kwargs: dict[str, Any] = {
+        "authorization": f"Bearer {token}",
+        "dpop": None,
+        "method": "POST",
+        "urls": [URL],
+    }
+    assert auth.authenticate(**kwargs, at=now).subject == "alice"
+    assert auth.authenticate(**kwargs, at=now).subject == "alice"  # from the cache
+    with pytest.raises(Exception, match="unauthenticated"):
+        auth.authenticate(**kwargs, at=now + timedelta(hours=1))

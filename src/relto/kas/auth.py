@@ -62,6 +62,8 @@ ASYMMETRIC_ALGORITHMS: tuple[str, ...] = (
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _IDENTITY_CLAIMS = ("sub", "email", "preferred_username", "client_id", "azp", "upn")
 MAX_TOKEN_BYTES = 16 * 1024
+_CACHE_SECONDS = 60.0
+_CACHE_ENTRIES = 10_000
 
 PublicJwk = RSAKey | ECKey | OKPKey
 
@@ -229,6 +231,11 @@ class Authenticator:
         self.config = config
         self._jwks = jwks
         self._replay = replay or MemoryReplayCache()
+        # Verified access tokens, by SHA-256 of the token: clients reuse a token for
+        # many requests. Entries live at most _CACHE_SECONDS (a key dropped from the
+        # JWKS stops counting within that time); time claims are re-checked each use.
+        self._verified: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     def authenticate(
         self,
@@ -269,6 +276,22 @@ class Authenticator:
         return Caller(subject=subject, claims=claims, dpop_key=dpop_key, identities=identities)
 
     def _access_token_claims(self, token: str, at: datetime) -> dict[str, Any]:
+        digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
+        now = time.monotonic()
+        with self._verified_lock:
+            hit = self._verified.get(digest)
+        if hit is not None and now - hit[0] < _CACHE_SECONDS:
+            claims = hit[1]
+            self._validate_claims(claims, at)
+            return dict(claims)
+        claims = self._verify_access_token(token, at)
+        with self._verified_lock:
+            self._verified[digest] = (now, claims)
+            while len(self._verified) > _CACHE_ENTRIES:
+                self._verified.popitem(last=False)
+        return dict(claims)
+
+    def _verify_access_token(self, token: str, at: datetime) -> dict[str, Any]:
         header = _unverified_header(token)
         if header.get("alg") not in self.config.algorithms:
             raise _fail("access token algorithm not allowed")
@@ -282,6 +305,10 @@ class Authenticator:
             except (JoseError, ValueError):
                 raise _fail(f"access token signature: {type(first).__name__}") from None
         claims: dict[str, Any] = dict(decoded.claims)
+        self._validate_claims(claims, at)
+        return claims
+
+    def _validate_claims(self, claims: dict[str, Any], at: datetime) -> None:
         options: dict[str, Any] = {
             "iss": {"essential": True, "value": self.config.issuer},
             "exp": {"essential": True},
@@ -295,7 +322,6 @@ class Authenticator:
             registry.validate(claims)
         except JoseError as exc:
             raise _fail(f"access token claims: {type(exc).__name__}: {exc}") from None
-        return claims
 
     def _verify_dpop(
         self, proof: str, token: str, method: str, urls: Collection[str], at: datetime

@@ -16,7 +16,7 @@ import structlog
 
 from relto.config import Settings
 from relto.errors import ConfigError
-from relto.events import AuditSink
+from relto.events import AuditSink, MemorySink, NullSink
 from relto.kas.auth import AuthConfig, Authenticator, HttpJwks, verify_request_token
 from relto.kas.config import KasSettings
 from relto.kas.decider import Decider, DenyAllDecider
@@ -38,6 +38,11 @@ class KasRuntime:
     settings: KasSettings
     authenticator: Authenticator | None = None
     issuer: str | None = None
+    #: Run rewraps on a worker thread (the default): needed when the audit sink or
+    #: the key store may block on I/O (a durable log, a network HSM). Rewrap work is
+    #: short and CPU-bound, so with an in-memory sink and the file store the edge
+    #: runs it inline on the event loop instead and saves the thread hand-off.
+    offload: bool = True
 
     @property
     def decider(self) -> Decider:
@@ -174,6 +179,11 @@ def build_runtime(
         decider = DenyAllDecider()
         log.warning("kas_deny_all", detail="no decision engine wired in: every rewrap is denied")
     service = KasService(store=store, sink=sink, decider=decider, kas_url=kas.public_url or "")
+    non_blocking = isinstance(sink, NullSink | MemorySink) and isinstance(store, FileKeyStore)
     return KasRuntime(
-        service=service, settings=kas, authenticator=authenticator, issuer=settings.oidc_issuer
+        service=service,
+        settings=kas,
+        authenticator=authenticator,
+        issuer=settings.oidc_issuer,
+        offload=not non_blocking,
     )

@@ -144,16 +144,19 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             body = await _read(request)
             srt = wire.decode_rewrap_request(body, codec)
             url = str(request.url.replace(query="", fragment=""))
-            resp = await run_in_threadpool(
-                rt.handle_rewrap,
-                srt=srt,
-                authorization=request.headers.get("authorization"),
-                dpop=request.headers.get("dpop"),
-                method=request.method,
-                url=url,
-                at=datetime.now(UTC),
-                request_id=rid,
-            )
+            args: dict[str, Any] = {
+                "srt": srt,
+                "authorization": request.headers.get("authorization"),
+                "dpop": request.headers.get("dpop"),
+                "method": request.method,
+                "url": url,
+                "at": datetime.now(UTC),
+                "request_id": rid,
+            }
+            if rt.offload:
+                resp = await run_in_threadpool(rt.handle_rewrap, **args)
+            else:
+                resp = rt.handle_rewrap(**args)
             return _render(wire.encode_rewrap_response(resp, codec), codec)
         except ReltoError as exc:
             return _failure(exc)
