@@ -141,3 +141,54 @@ def test_login_not_mounted_outside_demo(tmp_path: Path) -> None:
     assert client.post("/login", data={"person_id": "gbr-so-whitfield"}).status_code in (404, 405)
     assert client.get("/console").status_code == 401
     assert client.get("/api/v1/projects").status_code == 401
+
+
+def test_objects_api_story(login: Callable[[TestClient, str], str], demo_app: TestClient) -> None:
+    csrf = login(demo_app, "gbr-eng-harper")
+    r = demo_app.post(
+        "/api/v1/objects",
+        data={
+            "title": "Flight 8 plan",
+            "project_id": "hypersonic",
+            "classification": "SECRET",
+            "rel_to": ["USA", "AUS"],
+        },
+        files={"file": ("plan.txt", b"flight 8 plan", "text/plain")},
+        headers={"x-csrf-token": csrf},
+    )
+    assert r.status_code == 201, r.text
+    obj = r.json()
+    assert obj["banner"] == "SECRET//REL TO GBR, AUS, USA"
+    assert demo_app.get(f"/api/v1/objects/{obj['id']}/content").content == b"flight 8 plan"
+
+    login(demo_app, "jpn-eng-sato")
+    denied = demo_app.get(f"/api/v1/objects/{obj['id']}/content")
+    missing = demo_app.get("/api/v1/objects/nope/content")
+    assert denied.status_code == missing.status_code == 404
+    assert denied.json()["error"]["message"] == missing.json()["error"]["message"]
+    why = demo_app.get(f"/api/v1/objects/{obj['id']}/decision").json()
+    assert not why["allowed"]
+    assert {r["code"] for r in why["reasons"]} == {"NATION_NOT_ADMITTED", "NOT_RELEASABLE"}
+    readable = demo_app.get("/api/v1/objects", params={"readable": True}).json()
+    assert obj["id"] not in {o["id"] for o in readable["items"]}
+
+    csrf = login(demo_app, "gbr-so-whitfield")
+    h = {"x-csrf-token": csrf}
+    gain = demo_app.post(
+        "/api/v1/what-if",
+        json={"changes": ["admit:JPN:hypersonic:SECRET", f"rel-to:{obj['id']}:JPN"]},
+        headers=h,
+    ).json()
+    assert {"person_id": "jpn-eng-sato", "object_id": obj["id"]} in gain["gained"]
+    demo_app.post(
+        "/api/v1/admissions",
+        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"},
+        headers=h,
+    )
+    r = demo_app.put(
+        f"/api/v1/objects/{obj['id']}/rel-to", json={"rel_to": ["USA", "AUS", "JPN"]}, headers=h
+    )
+    assert r.status_code == 200 and "JPN" in r.json()["rel_to"]
+
+    login(demo_app, "jpn-eng-sato")
+    assert demo_app.get(f"/api/v1/objects/{obj['id']}/content").content == b"flight 8 plan"

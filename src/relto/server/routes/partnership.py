@@ -7,11 +7,12 @@ partnerships their nation belongs to; anything else is "not found".
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
+from relto.errors import AccessDenied, InvalidInput
 from relto.partnership import (
     CLASSIFICATIONS,
     MAX_PAGE,
@@ -335,5 +336,264 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
                 repo, ctx.sink, admission_id=admission_id, actor=who.actor(), at=at, note=body.note
             )
         return _a(a, at)
+
+    app.include_router(router)
+    _mount_objects(app, ctx)
+
+
+# -- objects (protected documents), decisions and what-if ---------------------------------
+
+
+class ObjectOut(BaseModel):
+    id: str
+    title: str
+    project_id: str
+    originator: str
+    banner: str
+    classification: str
+    rel_to: list[str]
+    owner: str
+    filename: str
+    media_type: str
+    size: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    policy_uuid: str
+
+
+class ReasonOut(BaseModel):
+    code: str
+    sentence: str
+
+
+class DecisionOut(BaseModel):
+    person_id: str
+    object_id: str
+    action: str
+    allowed: bool
+    reasons: list[ReasonOut]
+    rule: str
+    policy_version: str
+    obligations: list[str]
+
+
+class RelToIn(_Strict):
+    rel_to: Annotated[list[Nation], Field(max_length=50)]
+
+
+class WhatIfIn(_Strict):
+    changes: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=500)]],
+        Field(min_length=1, max_length=20),
+    ]
+
+
+class PairOut(BaseModel):
+    person_id: str
+    object_id: str
+
+
+class WhatIfOut(BaseModel):
+    changes: list[str]
+    gained: list[PairOut]
+    lost: list[PairOut]
+    gained_by_nation: dict[str, int]
+    gained_by_project: dict[str, int]
+    lost_by_nation: dict[str, int]
+    lost_by_project: dict[str, int]
+
+
+Action = Literal["read", "download", "share", "relabel"]
+
+
+def _o(d: Any) -> ObjectOut:
+    return ObjectOut(
+        id=d.id,
+        title=d.title,
+        project_id=d.project_id,
+        originator=d.originator,
+        banner=d.banner,
+        classification=d.classification,
+        rel_to=list(d.rel_to),
+        owner=d.owner,
+        filename=d.filename,
+        media_type=d.media_type,
+        size=d.plaintext_size,
+        version=d.version,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+        policy_uuid=d.policy_uuid,
+    )
+
+
+def _mount_objects(app: FastAPI, ctx: AppContext) -> None:
+    from relto.server.documents import MAX_DOCUMENT_BYTES, document_service
+
+    service = document_service(ctx)
+    router = APIRouter(prefix="/api/v1", tags=["objects"])
+
+    def visible(doc_id: str, who: Principal) -> Any:
+        doc = service.get(doc_id)
+        if doc.id not in {d.id for d in service.list(who.nation)}:
+            raise UnknownRecord("no such object")
+        return doc
+
+    @router.get("/objects", summary="Protected objects of the caller's partnership (metadata)")
+    def list_objects(
+        who: Who,
+        offset: Offset = 0,
+        limit: Limit = 50,
+        readable: Annotated[
+            bool, Query(description="Only objects the caller may read now")
+        ] = False,
+    ) -> PageOut[ObjectOut]:
+        docs = service.list(who.nation)
+        if readable:
+            at = datetime.now(UTC)
+            subject = service.subject(who.person_id, at)
+            if subject is None:
+                docs = []
+            else:
+                keep = {
+                    r.id
+                    for r in service.engine().readable(
+                        subject, [service.resource(d) for d in docs], at=at
+                    )
+                }
+                docs = [d for d in docs if d.id in keep]
+        return PageOut(
+            items=[_o(d) for d in docs[offset : offset + limit]],
+            total=len(docs),
+            offset=offset,
+            limit=limit,
+        )
+
+    @router.post(
+        "/objects",
+        status_code=201,
+        summary="Protect a file: label it and encrypt it into a ZTDF container",
+    )
+    async def post_object(
+        who: Who,
+        title: Annotated[str, Form(min_length=1, max_length=200)],
+        project_id: Annotated[str, Form(max_length=63)],
+        classification: Annotated[str, Form(max_length=60)],
+        file: Annotated[UploadFile, File()],
+        rel_to: Annotated[list[str] | None, Form(max_length=50)] = None,
+    ) -> ObjectOut:
+        from starlette.concurrency import run_in_threadpool
+
+        limit = min(MAX_DOCUMENT_BYTES, ctx.settings.max_upload_bytes)
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise InvalidInput(f"the file is larger than {limit} bytes")
+        doc = await run_in_threadpool(
+            lambda: service.upload(
+                person_id=who.person_id,
+                nation=who.nation,
+                title=title,
+                project_id=project_id,
+                classification=classification,
+                rel_to=[n for n in (rel_to or []) if isinstance(n, str)][:50],
+                filename=file.filename or "document",
+                media_type=file.content_type or "application/octet-stream",
+                data=data,
+                at=datetime.now(UTC),
+            )
+        )
+        return _o(doc)
+
+    @router.get("/objects/{object_id}", summary="One object's metadata")
+    def get_object(object_id: str, who: Who) -> ObjectOut:
+        return _o(visible(object_id, who))
+
+    @router.get(
+        "/objects/{object_id}/content",
+        summary="Open: decide, rewrap the key through the KAS, return the plaintext",
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )
+    def get_content(object_id: str, who: Who) -> Response:
+        visible(object_id, who)
+        doc, _decision, plaintext = service.open(
+            person_id=who.person_id,
+            nation=who.nation,
+            name=who.name,
+            doc_id=object_id,
+            at=datetime.now(UTC),
+        )
+        if plaintext is None:
+            raise AccessDenied("denied")  # opaque outward; the reasons are in the audit log
+        return Response(
+            plaintext,
+            media_type="application/octet-stream",
+            headers={
+                "Content-Disposition": f'attachment; filename="{doc.filename}"',
+                "X-Relto-Marking": doc.banner,
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @router.get(
+        "/objects/{object_id}/decision",
+        summary="The explained decision for a person (default: the caller)",
+    )
+    def get_decision(
+        object_id: str,
+        who: Who,
+        person_id: Annotated[str | None, Query(max_length=64)] = None,
+        action: Action = "read",
+    ) -> DecisionOut:
+        doc = visible(object_id, who)
+        target = person_id or who.person_id
+        if not service.may_explain(who.person_id, who.roles, target, doc):
+            raise UnknownRecord("no such object")
+        d = service.decide(target, action, doc, datetime.now(UTC))
+        return DecisionOut(
+            person_id=target,
+            object_id=doc.id,
+            action=action,
+            allowed=bool(d.allowed),
+            reasons=[ReasonOut(code=r.code, sentence=r.sentence) for r in d.reasons],
+            rule=d.rule,
+            policy_version=d.policy_version,
+            obligations=[str(getattr(o, "kind", o)) for o in d.obligations],
+        )
+
+    @router.put(
+        "/objects/{object_id}/rel-to",
+        summary="Change Releasable To (security officer of the originating nation)",
+    )
+    def put_rel_to(object_id: str, body: RelToIn, who: Who) -> ObjectOut:
+        visible(object_id, who)
+        return _o(
+            service.relabel(
+                person_id=who.person_id,
+                roles=who.roles,
+                doc_id=object_id,
+                rel_to=body.rel_to,
+                at=datetime.now(UTC),
+            )
+        )
+
+    @router.post(
+        "/what-if",
+        tags=["decisions"],
+        summary="Who would gain or lose access if these changes were made (nothing is changed)",
+    )
+    def post_what_if(body: WhatIfIn, who: Who) -> WhatIfOut:
+        if not who.holds("security_officer"):
+            raise AccessDenied("what-if is for security officers")
+        r = service.what_if(body.changes, nation=who.nation, at=datetime.now(UTC))
+        return WhatIfOut(
+            changes=body.changes,
+            gained=[PairOut(person_id=p, object_id=o) for p, o in r.gained],
+            lost=[PairOut(person_id=p, object_id=o) for p, o in r.lost],
+            gained_by_nation=dict(r.gained_by_nation),
+            gained_by_project=dict(r.gained_by_project),
+            lost_by_nation=dict(r.lost_by_nation),
+            lost_by_project=dict(r.lost_by_project),
+        )
 
     app.include_router(router)
