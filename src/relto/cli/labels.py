@@ -26,7 +26,14 @@ from relto.labels.engine import (
     validate_label,
 )
 from relto.labels.errors import LabelsError, SpifUnreadable, UnknownPolicy
-from relto.labels.label import Clearance, Label, read_clearance, read_label_any, write_label
+from relto.labels.label import (
+    SLAB_NS,
+    Clearance,
+    Label,
+    read_clearance,
+    read_label_any,
+    write_label,
+)
 from relto.labels.national import (
     NATIONS,
     POLICIES,
@@ -105,11 +112,17 @@ def _read_file(path: Path, what: str) -> bytes:
 
 
 def _read_label(path: Path, reg: Mapping[str, Spif]) -> Label:
+    data = _read_file(path, "label")
     # the CLI says it itself, on one line, instead of the library's log record
-    logging.getLogger("relto.labels.label").setLevel(logging.ERROR)
-    label = read_label_any(_read_file(path, "label"), reg, lenient=True)
-    if label.creation_time is None and label.kind is not None:
-        _warn(f"label {path.name} has no CreationDateTime; read leniently")
+    logger = logging.getLogger("relto.labels.label")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        label = read_label_any(data, reg, lenient=True)
+    finally:
+        logger.setLevel(level)
+    if label.creation_time is None and SLAB_NS.encode() in data:
+        _warn(f"label {path.name} has no CreationDateTime (ADatP-4774 requires it); read leniently")
     return label
 
 
