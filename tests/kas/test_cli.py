@@ -56,3 +56,16 @@ def test_missing_passphrase_is_a_clear_error(
     monkeypatch.delenv("RELTO_DEMO", raising=False)
     assert main(["kas", "keys", "list"]) == 1
     assert "RELTO_KEYSTORE_PASSPHRASE" in capsys.readouterr().err
+
+
+def test_import_key_from_another_kas(
+    env: Path, capsys: pytest.CaptureFixture[str], conformance_dir: Path
+) -> None:
+    keys = json.loads((conformance_dir / "opentdf" / "extra-keys.json").read_text())
+    pem = env / "golden.pem"
+    pem.write_text(next(k["privateKey"] for k in keys if k["kid"] == "golden-r1"))
+    assert main(["kas", "keys", "import", str(pem), "--kid", "golden-r1"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["kid"] == "golden-r1" and row["state"] == "rotated"
+    assert main(["kas", "keys", "import", str(pem), "--kid", "golden-r1"]) == 1
+    assert main(["kas", "keys", "import", str(env / "missing.pem"), "--kid", "k2"]) == 1

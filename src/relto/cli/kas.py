@@ -1,6 +1,6 @@
 """``relto kas``: the key access service's keys.
 
-``relto kas keys list|rotate|retire`` manage the configured key store (file or
+``relto kas keys list|rotate|retire|import`` manage the configured key store (file or
 PKCS#11, from ``RELTO_KAS_KEYSTORE`` ...); ``relto kas public-key`` prints the
 active public key PEM for offline ``relto protect --kas-public-key``.
 """
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from relto.config import load_settings
 from relto.kas.config import KasSettings
-from relto.kas.keys import KeyInfo, KeyStore, parse_algorithm
+from relto.kas.errors import KeyStoreError
+from relto.kas.filestore import FileKeyStore
+from relto.kas.keys import KeyInfo, KeyState, KeyStore, parse_algorithm
 from relto.kas.runtime import open_key_store
 
 __all__ = ["register"]
@@ -68,6 +71,30 @@ def rotate(
 def retire(kid: Annotated[str, typer.Argument(help="The key id to retire.")]) -> None:
     """Retire a key: it never unwraps again (containers wrapped to it stop opening)."""
     info = _store().retire(kid, at=datetime.now(UTC))
+    typer.echo(json.dumps(_row(info), indent=2))
+
+
+@keys_app.command("import")
+def import_key(
+    pem_file: Annotated[Path, typer.Argument(help="Unencrypted PEM private key to import.")],
+    kid: Annotated[str, typer.Option("--kid", help="The key id containers name it by.")],
+    active: Annotated[
+        bool, typer.Option("--active", help="Make it the active key (default: rotated).")
+    ] = False,
+) -> None:
+    """Import an existing KAS private key (file store), e.g. from another OpenTDF KAS."""
+    store = _store()
+    if not isinstance(store, FileKeyStore):
+        raise KeyStoreError("importing keys is supported by the file key store only")
+    try:
+        data = pem_file.read_bytes()
+    except OSError as exc:
+        raise KeyStoreError(f"cannot read {pem_file}: {exc.strerror}") from None
+    state = KeyState.ACTIVE if active else KeyState.ROTATED
+    try:
+        info = store.import_key(data, kid=kid, at=datetime.now(UTC), state=state)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     typer.echo(json.dumps(_row(info), indent=2))
 
 

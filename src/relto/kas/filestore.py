@@ -243,6 +243,65 @@ class FileKeyStore:
             self._private[kid] = key
             return self._info(entry)
 
+    def import_key(
+        self,
+        private_key_pem: bytes,
+        *,
+        kid: str,
+        at: datetime,
+        state: KeyState = KeyState.ROTATED,
+    ) -> KeyInfo:
+        """Seal an existing private key under ``kid`` (moving keys from another KAS).
+
+        Imported keys are ``rotated`` by default: they open existing containers but
+        are not handed out for new ones. ``state=ACTIVE`` makes it the active key.
+        """
+        if not kid or len(kid) > 64 or not kid.isprintable():
+            raise ValueError("a key id must be 1 to 64 printable characters")
+        try:
+            key = serialization.load_pem_private_key(private_key_pem, password=None)
+        except (ValueError, TypeError):
+            raise KeyStoreError("the private key does not parse (PEM, unencrypted)") from None
+        algorithm: Algorithm
+        if isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048:
+            algorithm = "rsa:2048"
+        elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+            algorithm = "ec:secp256r1"
+        else:
+            raise KeyStoreError("only rsa:2048 and ec:secp256r1 keys can be imported")
+        if state is KeyState.RETIRED:
+            raise ValueError("import a key as active or rotated")
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        with self._lock, self._write_lock():
+            self._stamp = None
+            entries = self._entries()
+            if any(e["kid"] == kid for e in entries):
+                raise KeyStoreError("a key with that id already exists")
+            assert self._aead is not None
+            nonce = os.urandom(12)
+            sealed = nonce + self._aead.encrypt(nonce, der, self._aad(kid, algorithm))
+            if state is KeyState.ACTIVE:
+                for entry in entries:
+                    if entry["algorithm"] == algorithm and entry["state"] == KeyState.ACTIVE:
+                        entry["state"] = KeyState.ROTATED.value
+            entry = {
+                "kid": kid,
+                "algorithm": algorithm,
+                "state": state.value,
+                "created_at": _iso(at),
+                "retired_at": None,
+                "public_key_pem": _public_pem(key),
+                "sealed_private_key": _b64(sealed),
+            }
+            entries.append(entry)
+            self._write(self._doc)
+            self._stamp = None
+            return self._info(entry)
+
     def retire(self, kid: str, *, at: datetime) -> KeyInfo:
         retired = _iso(at)
         with self._lock, self._write_lock():
