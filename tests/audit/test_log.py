@@ -189,3 +189,13 @@ def test_entry_pages_are_bounded(log: TransparencyLog) -> None:
     fill(log, 1005)
     assert len(log.entries(0, 5000)) == 1000
     assert [e.index for e in log.entries(1000, 2000)] == list(range(1000, 1005))
+
+
+def test_head_row_serialises_writers_across_processes(database: Database) -> None:
+    """Two logs with separate caches appending in turns never fork the tree."""
+    logs = [TransparencyLog(database) for _ in range(3)]
+    for i in range(12):
+        logs[i % 3].append("decision", {"n": i}, T0)
+    size, root = logs[0].head()
+    bodies = [e.body for e in logs[1].entries(0, 20)]
+    assert size == 12 and merkle.root_from_leaves([merkle.leaf_hash(b) for b in bodies]) == root

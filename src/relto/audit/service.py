@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -113,6 +114,49 @@ class _Pending:
     done: bool = False
 
 
+class _Reader:
+    """Proof reads on one raw DB-API connection."""
+
+    def __init__(self, log: TransparencyLog, raw: Any, mark: str) -> None:
+        self._log, self._raw, self._mark = log, raw, mark
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        cur = self._raw.cursor()
+        try:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def size(self, size: int | None) -> int:
+        log = self._log
+        if size is not None:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise NotFound("no tree of that size")
+            # The log only grows: a size seen before needs no second look at the head.
+            if size <= log._known_size:
+                return size
+        rows = self._query("SELECT size FROM audit_head WHERE id = 1", ())
+        current = int(rows[0][0])
+        log._known_size = max(log._known_size, current)
+        if size is None:
+            return current
+        if size > current:
+            raise NotFound("no tree of that size")
+        return size
+
+    def fetch(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        if not keys:
+            return {}
+        ids = {node_id(level, idx): (level, idx) for level, idx in keys}
+        marks = ",".join([self._mark] * len(ids))
+        rows = self._query(
+            f"SELECT node_id, hash FROM audit_node WHERE node_id IN ({marks})",  # noqa: S608
+            tuple(ids),
+        )
+        return {ids[nid]: bytes(h) for nid, h in rows}
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -202,8 +246,10 @@ class TransparencyLog:
                         for level, idx, value in f.append(h):
                             nodes.append((node_id(level, idx), value))
                     _insert_rows(conn, entries, nodes)
-                    conn.execute(
-                        update(_head).where(_head.c.id == 1).values(size=f.size, root=f.root())
+                    m = _mark(conn)
+                    conn.exec_driver_sql(
+                        f"UPDATE audit_head SET size = {m}, root = {m} WHERE id = 1",  # noqa: S608
+                        (f.size, f.root()),
                     )
             except SQLAlchemyError as exc:
                 self._frontier = None
@@ -217,8 +263,11 @@ class TransparencyLog:
 
     def _lock_head(self, conn: Connection) -> tuple[int, merkle.Frontier]:
         # Writing the head row first takes the write lock (SQLite) or row lock (PostgreSQL).
-        conn.execute(update(_head).where(_head.c.id == 1).values(size=_head.c.size))
-        size = conn.execute(select(_head.c.size).where(_head.c.id == 1)).scalar_one()
+        size = int(
+            conn.exec_driver_sql(
+                "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size"
+            ).scalar_one()
+        )
         cached = self._frontier
         if cached is not None and cached.size == size:
             return size, cached
@@ -243,6 +292,15 @@ class TransparencyLog:
     def _fetcher(self, conn: Connection) -> merkle.Fetch:
         return lambda keys: self._fetch(conn, keys)
 
+    @contextmanager
+    def _reader(self) -> Iterator[_Reader]:
+        """A pooled DB-API connection for proof reads (no ORM/Core overhead)."""
+        raw = self.db.engine.raw_connection()
+        try:
+            yield _Reader(self, raw, "?" if self.db.engine.dialect.paramstyle == "qmark" else "%s")
+        finally:
+            raw.close()
+
     def head(self) -> tuple[int, bytes]:
         """Current ``(size, root)``."""
         with self.db.engine.connect() as conn:
@@ -252,33 +310,18 @@ class TransparencyLog:
     def size(self) -> int:
         return self.head()[0]
 
-    def _size_arg(self, conn: Connection, size: int | None) -> int:
-        if size is not None:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                raise NotFound("no tree of that size")
-            # The log only grows: a size seen before needs no second look at the head.
-            if size <= self._known_size:
-                return size
-        current = int(conn.execute(select(_head.c.size).where(_head.c.id == 1)).scalar_one())
-        self._known_size = max(self._known_size, current)
-        if size is None:
-            return current
-        if size > current:
-            raise NotFound("no tree of that size")
-        return size
-
     def root_at(self, size: int | None = None) -> bytes:
-        with self.db.engine.connect() as conn:
-            size = self._size_arg(conn, size)
-            return merkle.root_at(size, self._fetcher(conn))
+        with self._reader() as r:
+            size = r.size(size)
+            return merkle.root_at(size, r.fetch)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
         """Proof that entry ``index`` is in the tree of ``size`` (default: current)."""
-        with self.db.engine.connect() as conn:
-            size = self._size_arg(conn, size)
+        with self._reader() as r:
+            size = r.size(size)
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
                 raise NotFound("no entry at that index")
-            fetch = self._fetcher(conn)
+            fetch = r.fetch
             ranges = merkle.inclusion_ranges(index, size)
             keys = [(0, index), *(k for a, b in ranges for k in merkle.perfect_nodes(a, b))]
             keys += merkle.perfect_nodes(0, size)
@@ -299,11 +342,11 @@ class TransparencyLog:
 
     def consistency_proof(self, first: int, second: int | None = None) -> ConsistencyProof:
         """Proof that the tree of ``first`` leaves is a prefix of the one of ``second``."""
-        with self.db.engine.connect() as conn:
-            second = self._size_arg(conn, second)
+        with self._reader() as r:
+            second = r.size(second)
             if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= second:
                 raise NotFound("no tree of that size")
-            fetch = self._fetcher(conn)
+            fetch = r.fetch
             ranges = merkle.consistency_ranges(first, second)
             keys = [k for a, b in ranges for k in merkle.perfect_nodes(a, b)]
             if first:
