@@ -509,3 +509,20 @@ def test_expired_token_rejected_even_after_it_was_accepted() -> None:
     assert auth.authenticate(**kwargs, at=now).subject == "alice"  # from the cache
     with pytest.raises(Exception, match="unauthenticated"):
         auth.authenticate(**kwargs, at=now + timedelta(hours=1))
+
+
+def test_dpop_htu_must_be_the_public_url_when_configured(kas: Kas) -> None:
+    kas.rt.settings = kas.rt.settings.model_copy(
+        update={"public_url": "https://kas.gbr.example/kas"}
+    )
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    body = request_body(client_keys("rsa")[1], policy, [kao])
+    dpop = DpopKey()
+    token = kas.issuer.token(cnf={"jkt": dpop.thumbprint()})
+    # A proof for the address the request happened to arrive at is not enough.
+    assert kas.rewrap(body, token=token, dpop=dpop, proof=dpop.proof(URL, token)).status_code == 401
+    public = "https://kas.gbr.example/kas.AccessService/Rewrap"
+    ok = kas.rewrap(body, token=token, dpop=dpop, proof=dpop.proof(public, token))
+    assert ok.status_code == 200

@@ -137,3 +137,12 @@ def test_request_body_accepts_proto_json_names_and_v1() -> None:
 def test_malformed_request_bodies_rejected(bad: str) -> None:
     with pytest.raises(KasInvalidRequest):
         wire.parse_request_body(bad)
+
+
+def test_private_key_work_per_request_is_bounded() -> None:
+    kao = {"keyAccessObjectId": "k", "keyAccessObject": {"type": "wrapped"}}
+    body = {
+        "requests": [{"policy": {"id": str(i)}, "keyAccessObjects": [kao] * 8} for i in range(9)]
+    }
+    with pytest.raises(KasInvalidRequest):
+        wire.parse_request_body(json.dumps(body))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -409,8 +410,6 @@ def verify_request_token(
     else:
         try:
             obj = jws.extract_compact(srt.encode("ascii"))
-            import json
-
             claims = json.loads(obj.payload)
         except (JoseError, ValueError, UnicodeEncodeError) as exc:
             raise _fail(f"request token malformed: {type(exc).__name__}") from None

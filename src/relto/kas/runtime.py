@@ -67,11 +67,13 @@ class KasRuntime:
             exc = Unauthenticated("unauthenticated")
             exc.reason = "no OIDC issuer is configured"  # type: ignore[attr-defined]
             raise exc
+        # DPoP htu: the configured public URL when there is one (the Host header is
+        # the caller's to choose), else the URL this request arrived at.
         urls = [url]
         if self.settings.public_url:
             path = url.split("/kas.AccessService/", 1)[-1]
             base = self.settings.public_url.rstrip("/").removesuffix("/kas")
-            urls.append(f"{base}/kas.AccessService/{path}")
+            urls = [f"{base}/kas.AccessService/{path}"]
         caller = self.authenticator.authenticate(
             authorization=authorization, dpop=dpop, method=method, urls=urls, at=at
         )

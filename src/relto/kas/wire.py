@@ -46,6 +46,7 @@ __all__ = [
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_POLICIES = 64
+#: Key access objects per request, all policies together (each costs a private-key operation).
 MAX_KAOS = 64
 MAX_FIELD = 256 * 1024
 
@@ -327,6 +328,7 @@ def parse_request_body(text: str) -> UnsignedRewrap:
     obj = _json_object(text.encode("utf-8"))
     client_key = _json_str(obj, "clientPublicKey", "client_public_key")
     requests: list[PolicyRequest] = []
+    total = 0
     for i, raw in enumerate(_list(obj.get("requests"), "requests", MAX_POLICIES)):
         if not isinstance(raw, Mapping):
             raise _bad(f"requests[{i}] must be an object")
@@ -336,6 +338,9 @@ def parse_request_body(text: str) -> UnsignedRewrap:
         kaos: list[KaoRequest] = []
         raw_kaos = _member(raw, "keyAccessObjects", "key_access_objects")
         for j, item in enumerate(_list(raw_kaos, f"requests[{i}].keyAccessObjects", MAX_KAOS)):
+            total += 1
+            if total > MAX_KAOS:
+                raise _bad("too many key access objects in one request")
             if not isinstance(item, Mapping):
                 raise _bad(f"requests[{i}].keyAccessObjects[{j}] must be an object")
             inner = _member(item, "keyAccessObject", "key_access_object")
