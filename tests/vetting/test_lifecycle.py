@@ -169,3 +169,20 @@ def test_interim_cannot_outlast_the_scheme_period(policy: VettingPolicy) -> None
         valid_until=LATER + dt.timedelta(days=180),
     )
     assert not ok.is_current(LATER + dt.timedelta(days=180), policy)
+
+
+def test_reinstatement_cannot_extend_validity(policy: VettingPolicy) -> None:
+    c = walk(new_clearance(policy), PATHS[Status.SUSPENDED], policy)
+    until = c.valid_until_at(LATER)
+    assert until is not None
+    with pytest.raises(VettingInputError, match="cannot extend"):
+        c.transition(
+            Status.GRANTED,
+            at=LATER,
+            actor="vo",
+            reason="back",
+            policy=policy,
+            valid_until=until + dt.timedelta(days=1),
+        )
+    back = c.transition(Status.GRANTED, at=LATER, actor="vo", reason="back", policy=policy)
+    assert back.valid_until_at(LATER) == until

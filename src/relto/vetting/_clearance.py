@@ -363,7 +363,14 @@ class Clearance:
                     f"a clearance that was {before.value if before else 'never active'} "
                     f"cannot be reinstated as {to.value}"
                 )
-            new_until = valid_until or self.valid_until_at(at)
+            current = self.valid_until_at(at)
+            if valid_until is not None:
+                # Reinstating may shorten validity, never extend it (that is revalidation).
+                if current is not None and valid_until > current:
+                    raise VettingInputError("reinstatement cannot extend valid_until")
+                if current is None:
+                    self._grant_expiry(info, at, valid_until)
+            new_until = valid_until or current
         elif to is Status.GRANTED:
             new_until = self._grant_expiry(info, at, valid_until)
         elif to is Status.INTERIM:
