@@ -12,7 +12,10 @@ from relto.cli.main import main
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("RELTO_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("RELTO_DATABASE_URL", raising=False)
+    monkeypatch.delenv("RELTO_AUDIT_DATABASE_URL", raising=False)
     return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
@@ -191,3 +194,37 @@ def test_recognition_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert r["recognised"] is True and r["agreement"] == "GBR-JPN-ISA-2013"  # type: ignore[index]
     _code, r = run(capsys, "clearance", "recognises", "KOR", "GBR", "--at", "2026-01-01T00:00:00Z")
     assert r["recognised"] is False  # type: ignore[index]
+
+
+def test_cli_changes_are_in_the_transparency_log(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+) -> None:
+    from relto.audit.service import TransparencyLog
+    from relto.store import create_database
+
+    run(
+        capsys,
+        "person",
+        "add",
+        "--id",
+        "p-1",
+        "--name",
+        "A",
+        "--nationality",
+        "GBR",
+        "--organisation",
+        "O",
+        "--home-nation",
+        "GBR",
+        "--actor",
+        "vo",
+        "--db",
+        db,
+    )
+    log_db = create_database(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        log = TransparencyLog(log_db)
+        assert log.size() == 1
+        assert b"vetting.person.registered" in log.entries(0, 1)[0].body
+    finally:
+        log_db.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,3 +317,23 @@ def test_officer_cannot_take_over_another_nations_person(svc: VettingService) ->
             reason="self",
             caller=aus_officer,
         )
+
+
+def test_changes_land_in_the_transparency_log(database: Database, tmp_path: Path) -> None:
+    """With the real log as sink (on its own database, as relto.audit configures it
+    for SQLite), every vetting change is appended and nothing deadlocks."""
+    from relto.audit.service import TransparencyLog
+    from relto.store import create_database
+
+    log_db = create_database(f"sqlite:///{tmp_path / 'audit.db'}")
+    log = TransparencyLog(log_db)
+    try:
+        svc = VettingService(database, log)
+        granted(svc)
+        svc.record_incident("c-1", IncidentKind.BREACH, at=t(9), actor="so", reason="x")
+        assert log.size() == 7
+        bodies = [e.body for e in log.entries(0, 7)]
+        assert b"vetting.person.registered" in bodies[0]
+        assert b"vetting.clearance.incident" in bodies[5]
+    finally:
+        log_db.dispose()

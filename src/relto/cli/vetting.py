@@ -5,7 +5,8 @@ Thin edge: parse, call one :class:`relto.vetting.service.VettingService` method,
 JSON. Every change needs ``--actor`` (recorded in the history) and may give ``--at``
 (ISO 8601 with a timezone; default now). ``--db`` picks the database (default:
 ``settings.effective_database_url``). The CLI runs with the operator's own access to
-the database, so it does not apply the API's per-caller rules.
+the database, so it does not apply the API's per-caller rules; every change is
+appended to the node's transparency log (``relto.audit.config.open_log``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from relto.config import load_settings
-from relto.events import NullSink
+from relto.events import AuditSink, NullSink
 from relto.vetting import (
     Clearance,
     ClearanceEvent,
@@ -47,11 +48,18 @@ At = Annotated[str | None, typer.Option("--at", help="When (ISO 8601 with timezo
 Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the history).")]
 
 
-def _service(db: str | None) -> VettingService:
+def _service(db: str | None, *, audited: bool = True) -> VettingService:
+    """The service on ``--db``; changes are recorded in the node's transparency log."""
     from relto.store import create_database
 
-    url = db or load_settings().effective_database_url
-    return VettingService(create_database(url), NullSink())
+    settings = load_settings()
+    url = db or settings.effective_database_url
+    sink: AuditSink = NullSink()
+    if audited:
+        from relto.audit.config import open_log
+
+        sink = open_log(settings)
+    return VettingService(create_database(url), sink)
 
 
 def _when(at: str | None) -> dt.datetime:
@@ -199,7 +207,7 @@ def person_update(
 @person_app.command("show")
 def person_show(person_id: str, db: Db = None) -> None:
     """Show one person."""
-    _print(person_json(_service(db).get_person(person_id)))
+    _print(person_json(_service(db, audited=False).get_person(person_id)))
 
 
 @person_app.command("list")
@@ -209,7 +217,7 @@ def person_list(
     db: Db = None,
 ) -> None:
     """List people, a page at a time."""
-    page = _service(db).list_people(limit=limit, after=after)
+    page = _service(db, audited=False).list_people(limit=limit, after=after)
     _print({"items": [person_json(p) for p in page.items], "next_after": page.next_after})
 
 
@@ -245,7 +253,7 @@ def clearance_sponsor(
 @clearance_app.command("show")
 def clearance_show(clearance_id: str, at: At = None, db: Db = None) -> None:
     """Show a clearance and its status (as of --at)."""
-    _print(clearance_json(_service(db).get_clearance(clearance_id), _when(at)))
+    _print(clearance_json(_service(db, audited=False).get_clearance(clearance_id), _when(at)))
 
 
 @clearance_app.command("list")
@@ -258,7 +266,7 @@ def clearance_list(
 ) -> None:
     """List clearances, a page at a time."""
     when = _when(at)
-    page = _service(db).list_clearances(limit=limit, after=after, person_id=person)
+    page = _service(db, audited=False).list_clearances(limit=limit, after=after, person_id=person)
     _print({"items": [clearance_json(c, when) for c in page.items], "next_after": page.next_after})
 
 
@@ -344,7 +352,7 @@ def clearance_incident(
 @clearance_app.command("history")
 def clearance_history(clearance_id: str, db: Db = None) -> None:
     """Every event of a clearance, in order."""
-    _print([event_json(e) for e in _service(db).history(clearance_id)])
+    _print([event_json(e) for e in _service(db, audited=False).history(clearance_id)])
 
 
 @clearance_app.command("levels")
