@@ -63,7 +63,8 @@ elif op == "otdf":
         f.write(reader.payload)
 elapsed = time.perf_counter() - t
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"elapsed": elapsed, "maxrss_kib": rss}))
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"elapsed": elapsed, "maxrss_kib": rss, "vmhwm_kib": hwm}))
 """
 
 
@@ -78,7 +79,8 @@ def child(op: str, src: Path, dst: Path, key: Path) -> tuple[float, float]:
         env=env,
     ).stdout
     data = json.loads(out.strip().splitlines()[-1])
-    return float(data["elapsed"]), data["maxrss_kib"] / 1024
+    # getrusage's ru_maxrss can carry the parent's peak across fork+exec; VmHWM cannot.
+    return float(data["elapsed"]), min(data["maxrss_kib"], data["vmhwm_kib"]) / 1024
 
 
 def make_input(path: Path, size: int) -> None:

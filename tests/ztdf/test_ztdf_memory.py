@@ -16,15 +16,21 @@ from relto.ztdf import KasTarget, protect
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Peak RSS from /proc/self/status (VmHWM, KiB): unlike getrusage's ru_maxrss it is not
+# inherited across fork+exec from a large parent (a pytest-xdist worker).
 _CHILD = r"""
-import json, resource, sys
+import json, sys
 from datetime import UTC, datetime
 from relto.ztdf import KasTarget, open_container, private_key_unwrapper, protect
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
 src, tdf, out, pub, priv = sys.argv[1:6]
 protect(src, tdf, kas=[KasTarget("https://kas", open(pub).read())], at=datetime.now(UTC))
-after_protect = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after_protect = hwm()
 open_container(tdf, out, unwrap=private_key_unwrapper(open(priv).read()))
-print(json.dumps([after_protect, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
+print(json.dumps([after_protect, hwm()]))
 """
 
 
