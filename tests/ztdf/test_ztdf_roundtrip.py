@@ -269,3 +269,52 @@ def test_otdf_python_container_tampered_is_refused(rsa_kas, tmp_path: Path) -> N
     with pytest.raises(InvalidContainer):
         open_container(c, tmp_path / "o", unwrap=private_key_unwrapper(rsa_kas[0]))
     assert not (tmp_path / "o").exists()
+
+
+def test_zip64_offsets_beyond_4gib_with_a_sparse_file(tmp_path: Path) -> None:
+    """A real >4 GiB archive, written as a sparse file in milliseconds: the payload's
+    bytes are a hole, so only headers, descriptors and directories hit the disk."""
+
+    class SparseOut:
+        def __init__(self, f: io.BufferedRandom) -> None:
+            self.f = f
+
+        def write(self, b: bytes | memoryview) -> int:
+            if len(b) >= 1 << 20:
+                self.f.seek(len(b), io.SEEK_CUR)  # a hole of zeros
+            else:
+                self.f.write(b)
+            return len(b)
+
+    size = 5 * 1024**3
+    chunk = memoryview(bytes(64 * 1024 * 1024))
+    path = tmp_path / "sparse.tdf"
+    with path.open("w+b") as f:
+        w = ZipStreamWriter(SparseOut(f), at=AT)  # type: ignore[arg-type]
+        w.begin("0.payload", size)
+        assert w.zip64
+        for _ in range(size // len(chunk)):
+            w.write(chunk, crc_done=True)  # CRC of the hole is not the point here
+        w.end()
+        w.begin("0.manifest.json", 2)
+        w.write(b"{}")
+        w.end()
+        total = w.finish()
+        f.truncate(total)
+    assert path.stat().st_size == total > 4 * 1024**3
+    with path.open("rb") as f:
+        idx = read_zip_index(
+            f,
+            expected=frozenset({"0.payload", "0.manifest.json"}),
+            max_sizes={"0.payload": size, "0.manifest.json": 10},
+        )
+        assert idx["0.payload"].size == size
+        manifest = idx["0.manifest.json"]
+        assert manifest.data_offset > 4 * 1024**3
+        f.seek(manifest.data_offset)
+        assert f.read(2) == b"{}"
+    with zipfile.ZipFile(path) as z:  # Python's reader agrees on the zip64 layout
+        infos = {i.filename: i for i in z.infolist()}
+        assert infos["0.payload"].file_size == size
+        assert infos["0.manifest.json"].header_offset > 4 * 1024**3
+        assert z.read("0.manifest.json") == b"{}"
