@@ -89,22 +89,33 @@ class Kas:
         return self.client.post(REWRAP, json={"signedRequestToken": srt}, headers=headers)
 
 
-@pytest.fixture
-def kas(tmp_path: Path) -> Iterator[Kas]:
+@pytest.fixture(scope="module")
+def kas_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, MemorySink]]:
+    """One relto app for the module (building one costs seconds); state reset per test."""
     sink = MemorySink()
     settings = Settings(
-        demo=True,
-        data_dir=tmp_path,
+        data_dir=tmp_path_factory.mktemp("kas-app"),
+        secret_key="kas-test-secret-key-0123456789",
+        keystore_passphrase="kas-test-keystore-passphrase",
         oidc_issuer=ISSUER,
         oidc_jwks_url="http://127.0.0.1:9/unused",
         oidc_audience=AUDIENCE,
     )
     app = create_app(settings, sink=sink)
-    rt: KasRuntime = app.state.ctx.extras["kas"]
+    with TestClient(app) as client:
+        yield client, sink
+
+
+@pytest.fixture
+def kas(kas_app: tuple[TestClient, MemorySink]) -> Kas:
+    client, sink = kas_app
+    rt: KasRuntime = client.app.state.ctx.extras["kas"]  # type: ignore[attr-defined]
+    sink.events.clear()
+    rt.service.sink = sink
+    rt.settings = rt.settings.model_copy(update={"public_url": None})
     issuer = TestIssuer()
     rt.authenticator = Authenticator(AuthConfig(ISSUER, AUDIENCE), StaticJwks(issuer.jwks()))
-    with TestClient(app) as client:
-        yield Kas(client, rt, sink, issuer)
+    return Kas(client, rt, sink, issuer)
 
 
 def _single(resp: Any) -> dict[str, Any]:
@@ -436,8 +447,9 @@ def test_rewrap_through_hsm_keys(
     monkeypatch.setenv("RELTO_KAS_PKCS11_TOKEN", label)
     monkeypatch.setenv("RELTO_KAS_PKCS11_PIN", pin)
     settings = Settings(
-        demo=True,
         data_dir=tmp_path,
+        secret_key="kas-test-secret-key-0123456789",
+        keystore_passphrase="kas-test-keystore-passphrase",
         oidc_issuer=ISSUER,
         oidc_jwks_url="http://127.0.0.1:9/unused",
         oidc_audience=AUDIENCE,
