@@ -213,3 +213,56 @@ def test_open_without_key_or_kas_is_a_usage_error(
     assert _protect(src, tdf, keys[1]) == 0
     assert main(["open", str(tdf), "-o", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_online_protect_fetches_the_kas_public_key(
+    tmp_path: Path, keys: tuple[Path, Path], rsa_kas, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`relto protect --kas-url` asks the KAS for its key (a stub KAS on 127.0.0.1)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Kas(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            self.rfile.read(length)
+            if self.path != "/kas.AccessService/PublicKey":
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = json.dumps({"publicKey": rsa_kas[1], "kid": "srv-1"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Kas)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        kas_url = f"http://127.0.0.1:{server.server_address[1]}/kas"
+        src = tmp_path / "doc.txt"
+        src.write_bytes(b"online")
+        tdf = tmp_path / "doc.tdf"
+        rc = main(["protect", str(src), "--label", "SECRET", "-o", str(tdf), "--kas-url", kas_url])
+        assert rc == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    capsys.readouterr()
+    assert main(["inspect", str(tdf)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["keyAccess"][0] == {
+        "type": "wrapped",
+        "url": kas_url,
+        "kid": "srv-1",
+        "sid": "",
+        "protocol": "kas",
+    }
+    out = tmp_path / "o"
+    assert main(["open", str(tdf), "-o", str(out), "--private-key", str(keys[0])]) == 0
+    assert out.read_bytes() == b"online"
