@@ -442,3 +442,19 @@ def test_kas_refusal_is_access_denied(relto_container: Path, tmp_path: Path) -> 
 def test_kas_returning_wrong_share_is_invalid(relto_container: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidContainer):
         open_container(relto_container, tmp_path / "o", unwrap=lambda ka, p: bytes(32))
+
+
+def test_precise_reason_is_logged_not_returned(
+    golden: Path, golden_private_pem: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def flip(p: bytearray) -> None:
+        p[20] ^= 1
+
+    c = rebuild(golden, tmp_path / "c.tdf", payload=flip)
+    with caplog.at_level("WARNING", logger="relto.ztdf"):
+        exc = assert_refused(c, golden_private_pem, tmp_path)
+    assert "segment 0" in exc.reason
+    assert "segment 0" not in str(exc)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "segment 0" in logged
+    assert "PRIVATE KEY" not in logged
