@@ -35,18 +35,12 @@ from relto.decisions.errors import AccessDenied
 from relto.decisions.protocols import COMMON_SCHEME, ExportCheck, LevelMapper, Recognition
 from relto.decisions.rules import (
     CLEARANCE_CODES,
+    COMPILED,
     PY,
     SECURITY_OFFICER,
-    admission_rules,
-    caveat_rules,
     clearance_failures,
     clearance_known,
-    clearance_rules,
     clearance_score,
-    export_rules,
-    need_to_know_rules,
-    originator_rules,
-    releasable_rules,
 )
 from relto.events import AuditSink
 
@@ -56,6 +50,8 @@ _TRIGRAPH = re.compile(r"^[A-Z]{3}$")
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 _DUAL_RULES = frozenset({"any", "all"})
 _NO_REASONS: tuple[Reason, ...] = ()
+#: Per-subject bound on remembered whole decisions (then the memo starts afresh).
+_MAX_SIGNATURES = 100_000
 
 LOG = Obligation("log", "record this decision in the transparency log")
 FINGERPRINT = Obligation("fingerprint", "fingerprint the released copy for this recipient")
@@ -134,13 +130,27 @@ class _EnvView:
 class _Plan:
     """Everything about one subject at one time that does not depend on the object."""
 
-    __slots__ = ("at", "fast", "memo", "nats", "sid", "subject", "views")
+    __slots__ = (
+        "at",
+        "decided",
+        "fast",
+        "memo",
+        "merged",
+        "nats",
+        "natset",
+        "sid",
+        "subject",
+        "views",
+    )
 
     def __init__(self, subject: Subject, at: datetime) -> None:
         self.subject = subject
         self.at = at
         self.sid = subject.id
         self.nats = tuple(sorted(subject.nationalities))
+        self.natset = frozenset(subject.nationalities)
+        self.merged: dict[tuple[int, ...], Decision] = {}
+        self.decided: dict[tuple[Any, ...], Decision] = {}
         self.views: dict[str, _SubjectView] = {}
         self.fast: dict[str, dict[Any, bool]] = {}
         self.memo: tuple[dict[Any, tuple[Reason, ...]], ...] = tuple({} for _ in range(6))
@@ -167,11 +177,13 @@ class Engine:
         self.export_check = export_check
         self._max_plans = max_plans
         self._plans: dict[tuple[int, datetime], _Plan] = {}
+        self._last: _Plan | None = None
         self._rank: dict[tuple[str, str], int] = {}
         self._mapped: dict[tuple[str, str, str], tuple[int, str | None]] = {}
         self._recog: dict[tuple[str, str, datetime], bool] = {}
         self._wellformed: dict[frozenset[str], bool] = {}
         self._adm: dict[tuple[str, str | None], tuple[_AdmissionView, ...]] = {}
+        self._env: dict[tuple[str, datetime, str, str | None], _EnvView] = {}
         pv = world.policy_version
         self._allow = {
             a.value: Decision(
@@ -188,22 +200,26 @@ class Engine:
 
     def evaluate(self, subject: Subject, action: str, obj: Resource, *, at: datetime) -> Decision:
         """May ``subject`` do ``action`` to ``obj`` at ``at``? Every failing reason."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValueError("at must be timezone-aware (UTC)")
+        plan = self._plan(subject, at)
         act = action.value if isinstance(action, Action) else action
         try:
-            reasons = self._reasons(self._plan(subject, at), act, obj)
+            if obj.orcon or obj.export is not None or obj.marking_error is not None:
+                return self._decide(plan, act, obj)
+            # the whole decision depends only on this signature of the object
+            key = (act, obj.originator, obj.classification, obj.rel_to, obj.project, obj.categories)
+            d = plan.decided.get(key)
+            if d is None:
+                if len(plan.decided) > _MAX_SIGNATURES:
+                    plan.decided.clear()
+                d = plan.decided[key] = self._decide(plan, act, obj)
+            return d
         except Exception as exc:  # fail closed: an engine error denies
-            reasons = (
-                Reason(
-                    "UNKNOWN_ATTRIBUTE",
-                    f"The decision engine could not evaluate this request "
-                    f"({type(exc).__name__}); access is denied.",
-                ),
+            reason = Reason(
+                "UNKNOWN_ATTRIBUTE",
+                f"The decision engine could not evaluate this request "
+                f"({type(exc).__name__}); access is denied.",
             )
-        if not reasons:
-            return self._allow[act]
-        return Decision(False, reasons, reasons[0].code, self.world.policy_version, (LOG,))
+            return Decision(False, (reason,), reason.code, self.world.policy_version, (LOG,))
 
     def enforce(
         self,
@@ -227,8 +243,6 @@ class Engine:
         action: str = "read",
     ) -> list[Resource]:
         """The objects ``subject`` may ``action`` (default read), in input order."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValueError("at must be timezone-aware (UTC)")
         act = action.value if isinstance(action, Action) else action
         plan = self._plan(subject, at)
         # one look-up per object: the outcome depends only on this signature
@@ -238,11 +252,11 @@ class Engine:
             fast = plan.fast[act] = {}
         out: list[Resource] = []
         append = out.append
-        reasons = self._reasons
+        decide = self._decide
         for obj in objects:
             try:
                 if obj.orcon or obj.export is not None or obj.marking_error is not None:
-                    ok = not reasons(plan, act, obj)
+                    ok = decide(plan, act, obj).allowed
                 else:
                     key = (
                         obj.originator,
@@ -253,7 +267,7 @@ class Engine:
                     )
                     ok = fast.get(key)  # type: ignore[assignment]
                     if ok is None:
-                        ok = fast[key] = not reasons(plan, act, obj)
+                        ok = fast[key] = decide(plan, act, obj).allowed
             except Exception:  # fail closed
                 ok = False
             if ok:
@@ -279,22 +293,28 @@ class Engine:
     # -- internals -------------------------------------------------------------
 
     def _plan(self, subject: Subject, at: datetime) -> _Plan:
+        last = self._last
+        if last is not None and last.subject is subject and last.at is at:
+            return last
         key = (id(subject), at)
         plan = self._plans.get(key)
         if plan is None or plan.subject is not subject:
+            if at.tzinfo is None or at.utcoffset() is None:
+                raise ValueError("at must be timezone-aware (UTC)")
             if len(self._plans) >= self._max_plans:
                 self._plans.clear()
             plan = self._plans[key] = _Plan(subject, at)
+        self._last = plan
         return plan
 
-    def _reasons(self, plan: _Plan, action: str, o: Resource) -> tuple[Reason, ...]:
+    def _decide(self, plan: _Plan, action: str, o: Resource) -> Decision:
+        """The hot path: one memo look-up per rule group, then one for the decision."""
         if o.marking_error is not None:
-            return (
-                Reason(
-                    "UNKNOWN_ATTRIBUTE",
-                    f"The object's marking cannot be read ({o.marking_error[:200]}).",
-                ),
+            reason = Reason(
+                "UNKNOWN_ATTRIBUTE",
+                f"The object's marking cannot be read ({o.marking_error[:200]}).",
             )
+            return Decision(False, (reason,), reason.code, self.world.policy_version, (LOG,))
         m = plan.memo
         orig = o.originator
         level = o.classification
@@ -302,7 +322,19 @@ class Engine:
         r = m[0].get(k0)
         if r is None:
             r = m[0][k0] = self._group(0, plan, action, o)
-        k1 = (orig, o.rel_to)
+        # Releasable To is read only through "is this nationality in it", so the key
+        # is that answer (a well-formed list) or the list itself (a malformed one).
+        rel = o.rel_to
+        wf = self._wellformed.get(rel)
+        if wf is None:
+            wf = self._relto_ok(rel)
+        nats = plan.nats
+        if not wf:
+            k1: tuple[Any, ...] = (orig, rel)
+        elif len(nats) == 1:
+            k1 = (orig, nats[0] in rel)
+        else:
+            k1 = (orig, plan.natset & rel)
         r1 = m[1].get(k1)
         if r1 is None:
             r1 = m[1][k1] = self._group(1, plan, action, o)
@@ -325,10 +357,24 @@ class Engine:
                 r5 = m[5][k5] = self._group(5, plan, action, o)
         else:
             r5 = _NO_REASONS
-        r6 = _NO_REASONS if o.export is None else self._group(6, plan, action, o)
-        if r or r1 or r2 or r3 or r4 or r5 or r6:
-            return _merge(r + r1 + r2 + r3 + r4 + r5 + r6)
-        return _NO_REASONS
+        if o.export is not None:
+            r6 = self._group(6, plan, action, o)
+            if r or r1 or r2 or r3 or r4 or r5 or r6:
+                reasons = _merge(r + r1 + r2 + r3 + r4 + r5 + r6)
+                return Decision(False, reasons, reasons[0].code, self.world.policy_version, (LOG,))
+        elif not (r or r1 or r2 or r3 or r4 or r5):
+            return self._allow[action]
+        else:
+            # memo values live as long as the plan, so their ids are stable keys
+            key = (id(r), id(r1), id(r2), id(r3), id(r4), id(r5))
+            d = plan.merged.get(key)
+            if d is None:
+                reasons = _merge(r + r1 + r2 + r3 + r4 + r5)
+                d = plan.merged[key] = Decision(
+                    False, reasons, reasons[0].code, self.world.policy_version, (LOG,)
+                )
+            return d
+        return self._allow[action]
 
     def _obj_rank(self, nation: str, level: str) -> int:
         key = (nation, level)
@@ -419,15 +465,20 @@ class Engine:
             o.export is not None,
             export_ok,
         )
-        ev = _EnvView(
-            action,
-            plan.at,
-            w.dual_national_rule.get(orig, "any") == "all",
-            w.review_keeps_access,
-            w.implicit_members,
-            w.known_categories,
-            self._admissions(orig, o.project),
-        )
+        ekey = (action, plan.at, orig, o.project)
+        ev = self._env.get(ekey)
+        if ev is None:
+            if len(self._env) > 65536:
+                self._env.clear()
+            ev = self._env[ekey] = _EnvView(
+                action,
+                plan.at,
+                w.dual_national_rule.get(orig, "any") == "all",
+                w.review_keeps_access,
+                w.implicit_members,
+                w.known_categories,
+                self._admissions(orig, o.project),
+            )
         return self._subject_view(plan, orig), ov, ev
 
     def _group(self, index: int, plan: _Plan, action: str, o: Resource) -> tuple[Reason, ...]:
@@ -442,8 +493,8 @@ class Engine:
             else:
                 export_sentence = self.export_check.check(plan.subject, action, o, plan.at)
         s, ov, ev = self._views(plan, action, o, export_sentence is None)
-        fn, explain = _GROUPS[index]
-        fired = fn(PY, s, ov, ev)
+        fired = COMPILED[index](s, ov, ev)
+        explain = _EXPLAIN[index]
         if not any(fired.values()):
             return _NO_REASONS
         return explain(fired, s, ov, ev, o, export_sentence)
@@ -478,7 +529,13 @@ def enforce_decision(
     return decision
 
 
+def _by_code(r: Reason) -> str:
+    return r.code
+
+
 def _merge(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    if len({r.code for r in reasons}) == len(reasons):
+        return tuple(sorted(reasons, key=_by_code))
     by_code: dict[str, str] = {}
     for r in reasons:
         prev = by_code.get(r.code)
@@ -560,14 +617,10 @@ def _explain_releasable(
         if e.dual_all and len(s.nats) > 1:
             text = (
                 f"{o.originator} judges dual nationals by all their nationalities, and "
-                f"{_list(n for n in s.nats if n not in o.relto)} is not in Releasable To "
-                f"({_list(o.relto)})."
+                f"{_list(n for n in s.nats if n not in o.relto)} is not in Releasable To."
             )
         else:
-            text = (
-                f"No nationality of {s.id} ({_list(s.nats)}) is in Releasable To "
-                f"({_list(o.relto)})."
-            )
+            text = f"No nationality of {s.id} ({_list(s.nats)}) is in Releasable To."
         out.append(Reason("NOT_RELEASABLE", text))
     if fired["UNKNOWN_ATTRIBUTE"]:
         bad = [str(c) for c in o.relto if not (isinstance(c, str) and _TRIGRAPH.match(c))]
@@ -652,12 +705,12 @@ def _explain_export(
 _Explain = Callable[
     [dict[str, Any], _SubjectView, _ObjectView, _EnvView, Resource, Any], tuple[Reason, ...]
 ]
-_GROUPS: Sequence[tuple[Callable[[Any, Any, Any, Any], dict[str, Any]], _Explain]] = (
-    (clearance_rules, _explain_clearance),
-    (releasable_rules, _explain_releasable),
-    (admission_rules, _explain_admission),
-    (need_to_know_rules, _explain_ntk),
-    (caveat_rules, _explain_caveats),
-    (originator_rules, _explain_originator),
-    (export_rules, _explain_export),
+_EXPLAIN: Sequence[_Explain] = (
+    _explain_clearance,
+    _explain_releasable,
+    _explain_admission,
+    _explain_ntk,
+    _explain_caveats,
+    _explain_originator,
+    _explain_export,
 )

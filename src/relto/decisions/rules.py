@@ -2,8 +2,10 @@
 
 Each rule group below is a function of an *algebra* ``L`` and three views: the
 subject ``s``, the object ``o`` and the environment ``e`` (action, time, world).
-The engine runs the groups with :data:`PY` (plain Python booleans and ints); the
-proofs in ``tests/decisions/test_proofs.py`` run *the same functions* with a z3
+The same functions are run three ways: with :class:`SourceAlgebra` they compile,
+once at import, into the plain Python functions the engine calls
+(:data:`COMPILED`); with :data:`PY` they evaluate directly (explanations and
+tests); the proofs in ``tests/decisions/test_proofs.py`` run them with a z3
 algebra whose values are symbolic, so what z3 proves is about these formulas, not
 a copy of them. Only the ingredients services provide are free in the proofs:
 ranks from the level mapper, recognition, the export hook's answer.
@@ -48,14 +50,17 @@ from relto.decisions._model import ACTIONS, CLEARANCE_STATUSES, Code
 __all__ = [
     "CLEARANCE_CODES",
     "CLEARANCE_WEIGHTS",
+    "COMPILED",
     "CURRENT_STATUSES",
     "GROUPS",
     "PY",
     "SECURITY_OFFICER",
     "PyAlgebra",
+    "SourceAlgebra",
     "admission_rules",
     "caveat_rules",
     "clearance_rules",
+    "compile_group",
     "export_rules",
     "need_to_know_rules",
     "originator_rules",
@@ -163,21 +168,22 @@ def clearance_score(L: Any, fails: dict[str, Any]) -> Any:
 
 def clearance_rules(L: Any, s: Any, o: Any, e: Any) -> Rules:
     """CLEARANCE_* and the UNKNOWN_ATTRIBUTE of an uninterpretable clearance or level."""
-    fails = {id(c): clearance_failures(L, c, o, e) for c in s.clearances}
-    score = {k: clearance_score(L, f) for k, f in fails.items()}
 
     def known(c: Any) -> Any:
         return clearance_known(L, c)
 
-    passes = L.any_(s.clearances, lambda c: L.and_(known(c), L.eq(score[id(c)], 0)))
+    def fails(c: Any) -> dict[str, Any]:
+        return clearance_failures(L, c, o, e)
+
+    def score(c: Any) -> Any:
+        return clearance_score(L, fails(c))
+
+    passes = L.any_(s.clearances, lambda c: L.and_(known(c), L.eq(score(c), 0)))
 
     def chosen(c: Any) -> Any:
         return L.and_(
             known(c),
-            L.all_(
-                s.clearances,
-                lambda d: L.or_(L.not_(known(d)), L.le(score[id(c)], score[id(d)])),
-            ),
+            L.all_(s.clearances, lambda d: L.or_(L.not_(known(d)), L.le(score(c), score(d)))),
         )
 
     unknown_clearance = L.any_(s.clearances, lambda c: L.not_(known(c)))
@@ -187,7 +193,7 @@ def clearance_rules(L: Any, s: Any, o: Any, e: Any) -> Rules:
     for code in CLEARANCE_CODES:
         out[code] = L.and_(
             L.not_(passes),
-            L.any_(s.clearances, lambda c, code=code: L.and_(chosen(c), fails[id(c)][code])),
+            L.any_(s.clearances, lambda c, code=code: L.and_(fails(c)[code], chosen(c))),
         )
     out[UNKNOWN] = L.or_(unknown_clearance, L.lt(o.rank, 0))
     return out
@@ -295,3 +301,101 @@ def rules(L: Any, s: Any, o: Any, e: Any) -> dict[str, Any]:
         for code, cond in fn(L, s, o, e).items():
             out.setdefault(code, []).append(cond)
     return {code: (conds[0] if len(conds) == 1 else L.or_(*conds)) for code, conds in out.items()}
+
+
+# -- compiling the table to Python -----------------------------------------------
+
+
+class Src(str):
+    """A Python expression (as source text); attribute access builds ``x.attr``."""
+
+    def __getattr__(self, name: str) -> Src:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Src(f"{self}.{name}")
+
+
+def _src(x: Any) -> str:
+    if isinstance(x, Src):
+        return str(x)
+    if isinstance(x, bool | int | str | tuple | frozenset) or x is None:
+        return repr(x)
+    raise TypeError(f"cannot compile {type(x).__name__}")
+
+
+class SourceAlgebra:
+    """The algebra whose values are Python source: compiles the table for the engine."""
+
+    true = Src("True")
+    false = Src("False")
+
+    def __init__(self) -> None:
+        self._n = 0
+        self.consts: dict[str, frozenset[str]] = {}
+
+    def _var(self) -> Src:
+        self._n += 1
+        return Src(f"_v{self._n}")
+
+    def not_(self, a: Any) -> Src:
+        return Src(f"(not {_src(a)})")
+
+    def and_(self, *xs: Any) -> Src:
+        return Src("(" + " and ".join(_src(x) for x in xs) + ")")
+
+    def or_(self, *xs: Any) -> Src:
+        return Src("(" + " or ".join(_src(x) for x in xs) + ")")
+
+    def eq(self, a: Any, b: Any) -> Src:
+        return Src(f"({_src(a)} == {_src(b)})")
+
+    def lt(self, a: Any, b: Any) -> Src:
+        return Src(f"({_src(a)} < {_src(b)})")
+
+    def le(self, a: Any, b: Any) -> Src:
+        return Src(f"({_src(a)} <= {_src(b)})")
+
+    def ite(self, c: Any, a: Any, b: Any) -> Src:
+        return Src(f"({_src(a)} if {_src(c)} else {_src(b)})")
+
+    def add(self, *xs: Any) -> Src:
+        return Src("(" + " + ".join(_src(x) for x in xs) + ")")
+
+    def member(self, x: Any, s: Any) -> Src:
+        return Src(f"({_src(x)} in {_src(s)})")
+
+    def lit_in(self, x: Any, lits: tuple[str, ...]) -> Src:
+        name = f"_c{len(self.consts)}"
+        for existing, value in self.consts.items():
+            if value == frozenset(lits):
+                name = existing
+        self.consts[name] = frozenset(lits)
+        return Src(f"({_src(x)} in {name})")
+
+    def any_(self, coll: Any, fn: Callable[[Any], Any]) -> Src:
+        v = self._var()
+        return Src(f"any({_src(fn(v))} for {v} in {_src(coll)})")
+
+    def all_(self, coll: Any, fn: Callable[[Any], Any]) -> Src:
+        v = self._var()
+        return Src(f"all({_src(fn(v))} for {v} in {_src(coll)})")
+
+
+def compile_group(
+    fn: Callable[[Any, Any, Any, Any], Rules],
+) -> tuple[str, Callable[[Any, Any, Any], dict[str, bool]]]:
+    """``fn`` as a Python function of the views (source, function): what the engine runs."""
+    L = SourceAlgebra()
+    fired = fn(L, Src("s"), Src("o"), Src("e"))
+    body = ", ".join(f"{code!r}: {_src(cond)}" for code, cond in fired.items())
+    source = f"def _rule(s, o, e):\n    return {{{body}}}\n"
+    namespace: dict[str, Any] = dict(L.consts)
+    exec(compile(source, f"<relto.decisions.rules:{fn.__name__}>", "exec"), namespace)  # noqa: S102
+    compiled: Callable[[Any, Any, Any], dict[str, bool]] = namespace["_rule"]
+    return source, compiled
+
+
+#: Every group compiled once at import; the engine calls these.
+COMPILED: tuple[Callable[[Any, Any, Any], dict[str, bool]], ...] = tuple(
+    compile_group(fn)[1] for _name, fn in GROUPS
+)
