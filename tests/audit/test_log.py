@@ -199,3 +199,9 @@ def test_head_row_serialises_writers_across_processes(database: Database) -> Non
     size, root = logs[0].head()
     bodies = [e.body for e in logs[1].entries(0, 20)]
     assert size == 12 and merkle.root_from_leaves([merkle.leaf_hash(b) for b in bodies]) == root
+
+
+def test_proof_paths_match_full_proofs(log: TransparencyLog) -> None:
+    fill(log, 21)
+    assert log.inclusion_path(6, 21) == log.inclusion_proof(6, 21).proof
+    assert log.consistency_path(5, 21) == log.consistency_proof(5, 21).proof

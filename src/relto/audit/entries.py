@@ -98,13 +98,14 @@ def _fast_ok(value: Any) -> bool:
     return True
 
 
-def canonical_json(value: Any) -> bytes:
+def canonical_json(value: Any, *, checked: bool | None = None) -> bytes:
     """RFC 8785 canonical JSON: a proven-equal fast path, else the ``rfc8785`` package.
 
     The fast path is checked against ``rfc8785`` by property tests; verification
-    (:func:`decode_entry`) always uses ``rfc8785`` itself.
+    (:func:`decode_entry`) always uses ``rfc8785`` itself. ``checked`` lets a caller
+    that has already run the eligibility check on the parts that need it skip it.
     """
-    if _fast_ok(value):
+    if checked if checked is not None else _fast_ok(value):
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         try:
             return text.encode("utf-8")
@@ -121,6 +122,8 @@ def encode_entry(index: int, kind: str, payload: Mapping[str, Any], at: datetime
     check_kind(kind)
     if not isinstance(payload, Mapping):
         raise TypeError("payload must be a mapping")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= _MAX_SAFE_INT:
+        raise ValueError("entry index out of range")
     doc: dict[str, Any] = {
         "v": ENTRY_VERSION,
         "index": index,
@@ -128,7 +131,9 @@ def encode_entry(index: int, kind: str, payload: Mapping[str, Any], at: datetime
         "time": format_time(at),
         "payload": dict(payload),
     }
-    body = canonical_json(doc)
+    # The envelope (ASCII kind and time, safe integers) is always on the fast path,
+    # so only the payload needs checking.
+    body = canonical_json(doc, checked=_fast_ok(doc["payload"]))
     if len(body) > MAX_ENTRY_BYTES:
         raise ValueError(f"entry is larger than {MAX_ENTRY_BYTES} bytes")
     return body

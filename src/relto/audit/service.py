@@ -331,6 +331,23 @@ class TransparencyLog:
             root = merkle.range_hash(0, size, nodes)
             return InclusionProof(index, size, leaf, proof, root)
 
+    def inclusion_path(self, index: int, size: int) -> tuple[bytes, ...]:
+        """Only the audit path of :meth:`inclusion_proof` (no leaf or root): the least
+        work a proof needs, for callers that hold the root already."""
+        with self._reader() as r:
+            size = r.size(size)
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+                raise NotFound("no entry at that index")
+            return tuple(merkle.inclusion_proof(index, size, r.fetch))
+
+    def consistency_path(self, first: int, second: int) -> tuple[bytes, ...]:
+        """Only the hashes of :meth:`consistency_proof` (no roots)."""
+        with self._reader() as r:
+            second = r.size(second)
+            if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= second:
+                raise NotFound("no tree of that size")
+            return tuple(merkle.consistency_proof(first, second, r.fetch))
+
     def inclusion_proof_by_hash(self, leaf_hash: bytes, size: int | None = None) -> InclusionProof:
         with self.db.engine.connect() as conn:
             index = conn.execute(
