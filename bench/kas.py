@@ -298,7 +298,9 @@ def main() -> None:
             saved = dict(os.environ)
             os.environ.update(relto_env)
             try:
-                server_app()
+                probe = server_app()
+                sink_name = type(probe.state.ctx.extras["kas"].service.sink).__name__
+                print(f"audit sink in the server: {sink_name}", flush=True)
             finally:
                 os.environ.clear()
                 os.environ.update(saved)

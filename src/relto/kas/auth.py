@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import threading
 import time
@@ -263,9 +264,7 @@ class Authenticator:
         needs_proof = self.config.require_dpop or scheme == "dpop" or jkt is not None
         dpop_key: PublicJwk | None = None
         if dpop:
-            dpop_key = self._verify_dpop(dpop, token, method, urls, at)
-            if jkt is not None and dpop_key.thumbprint() != jkt:
-                raise _fail("DPoP key does not match the token's cnf.jkt")
+            dpop_key = self._verify_dpop(dpop, token, method, urls, at, jkt)
         elif needs_proof:
             raise _fail("a DPoP proof is required")
         subject = claims.get("sub")
@@ -325,7 +324,13 @@ class Authenticator:
             raise _fail(f"access token claims: {type(exc).__name__}: {exc}") from None
 
     def _verify_dpop(
-        self, proof: str, token: str, method: str, urls: Collection[str], at: datetime
+        self,
+        proof: str,
+        token: str,
+        method: str,
+        urls: Collection[str],
+        at: datetime,
+        jkt: Any,
     ) -> PublicJwk:
         if len(proof) > MAX_TOKEN_BYTES or "," in proof:
             raise _fail("malformed DPoP header")
@@ -360,7 +365,10 @@ class Authenticator:
             raise _fail("DPoP proof jti missing or malformed")
         if claims.get("ath") != access_token_hash(token):
             raise _fail("DPoP ath does not match the access token")
-        replay_key = f"{key.thumbprint()}:{jti}"
+        thumbprint = key.thumbprint()
+        if jkt is not None and not hmac.compare_digest(str(jkt), thumbprint):
+            raise _fail("DPoP key does not match the token's cnf.jkt")
+        replay_key = f"{thumbprint}:{jti}"
         if not self._replay.check_and_add(replay_key, float(iat) + window + 1):
             raise _fail("DPoP proof replayed")
         return key

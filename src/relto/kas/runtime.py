@@ -38,11 +38,23 @@ class KasRuntime:
     settings: KasSettings
     authenticator: Authenticator | None = None
     issuer: str | None = None
-    #: Run rewraps on a worker thread (the default): needed when the audit sink or
-    #: the key store may block on I/O (a durable log, a network HSM). Rewrap work is
-    #: short and CPU-bound, so with an in-memory sink and the file store the edge
-    #: runs it inline on the event loop instead and saves the thread hand-off.
-    offload: bool = True
+    #: ``None``: decide per request (see :attr:`offload`); ``True``/``False`` force it.
+    force_offload: bool | None = None
+
+    @property
+    def offload(self) -> bool:
+        """Run the rewrap on a worker thread?
+
+        Yes when the audit sink or the key store may block on I/O (a durable log,
+        an HSM): the event loop must not wait on them. Rewrap work itself is short
+        and CPU-bound, so with an in-memory sink and the file store it runs inline
+        and saves the thread hand-off. Asked per request: the sink can be rewired
+        after mounting (the transparency log replaces the default null sink).
+        """
+        if self.force_offload is not None:
+            return self.force_offload
+        sink, store = self.service.sink, self.service.store
+        return not (isinstance(sink, NullSink | MemorySink) and isinstance(store, FileKeyStore))
 
     @property
     def decider(self) -> Decider:
@@ -181,11 +193,6 @@ def build_runtime(
         decider = DenyAllDecider()
         log.warning("kas_deny_all", detail="no decision engine wired in: every rewrap is denied")
     service = KasService(store=store, sink=sink, decider=decider, kas_url=kas.public_url or "")
-    non_blocking = isinstance(sink, NullSink | MemorySink) and isinstance(store, FileKeyStore)
     return KasRuntime(
-        service=service,
-        settings=kas,
-        authenticator=authenticator,
-        issuer=settings.oidc_issuer,
-        offload=not non_blocking,
+        service=service, settings=kas, authenticator=authenticator, issuer=settings.oidc_issuer
     )
