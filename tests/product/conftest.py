@@ -20,11 +20,25 @@ def sink() -> MemorySink:
     return MemorySink()
 
 
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with the demo loaded once; tests start from copies of it."""
+    folder = tmp_path_factory.mktemp("demo-template")
+    app = create_app(Settings(demo=True, data_dir=folder), sink=MemorySink())
+    app.state.ctx.db.dispose()
+    return folder
+
+
 @pytest.fixture
-def demo_app(tmp_path: Path, sink: MemorySink) -> Iterator[TestClient]:
-    app = create_app(Settings(demo=True, data_dir=tmp_path), sink=sink)
+def demo_app(tmp_path: Path, sink: MemorySink, demo_template: Path) -> Iterator[TestClient]:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_template, data)
+    app = create_app(Settings(demo=True, data_dir=data), sink=sink)
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
         yield client
+    app.state.ctx.db.dispose()
 
 
 def sign_in(client: TestClient, person_id: str) -> str:

@@ -26,7 +26,7 @@ def test_demo_partnership_loaded_once(
         "electronic-warfare", "innovation", "information-sharing",
     }  # fmt: skip
     # a second start on the same data folder adds nothing
-    again = create_app(Settings(demo=True, data_dir=tmp_path), sink=MemorySink())
+    again = create_app(Settings(demo=True, data_dir=tmp_path / "data"), sink=MemorySink())
     report = again.state.ctx.extras["console"]["load_report"]
     assert (report.partnerships, report.projects, report.admissions) == (0, 0, 0)
 
