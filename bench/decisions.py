@@ -93,11 +93,10 @@ class PlainChecker:
         for a in self.w.admissions:
             if a.nation == n and a.project == o.project:
                 explicit = True
-                if a.start <= at and (a.end is None or at < a.end):
-                    if orank < 0 or orank <= self.mapped_rank(
-                        COMMON_SCHEME, a.ceiling, o.originator
-                    ):
-                        return True
+                active = a.start <= at and (a.end is None or at < a.end)
+                ceiling = self.mapped_rank(COMMON_SCHEME, a.ceiling, o.originator)
+                if active and (orank < 0 or orank <= ceiling):
+                    return True
         return n in self.w.implicit_members and not explicit
 
     def decide(
