@@ -247,10 +247,12 @@ def run_wrk(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--inprocess", type=int, default=2000)
+    parser.add_argument("--http", default="auto", help="uvicorn --http (auto, h11, httptools)")
+    parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto, asyncio, uvloop)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -322,6 +324,10 @@ def main() -> None:
                     "--no-access-log",
                     "--log-level",
                     "warning",
+                    "--http",
+                    args.http,
+                    "--loop",
+                    args.loop,
                 ],
                 env=env,
                 cwd=str(ROOT),
