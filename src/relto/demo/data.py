@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,20 @@ def read_demo(path: Path | None = None) -> DemoData:
     return parse_demo(doc)
 
 
-def _d(value: Any, where: str) -> date:
+_RELATIVE = re.compile(r"^([+-])(\d{1,4})([dmy])$")
+
+
+def _d(value: Any, where: str, today: date | None = None) -> date:
+    """A date: ``YYYY-MM-DD``, or relative to the day the file is loaded (``+21d``,
+    ``-6m``, ``+2y``), so that a demo loaded any day has revalidations coming up."""
+    if isinstance(value, str) and (m := _RELATIVE.match(value.strip())):
+        base = today or datetime.now(UTC).date()
+        n = int(m.group(2)) * (1 if m.group(1) == "+" else -1)
+        if m.group(3) == "d":
+            return base + timedelta(days=n)
+        months = n * (12 if m.group(3) == "y" else 1)
+        y, mo = divmod(base.month - 1 + months, 12)
+        return date(base.year + y, mo + 1, min(base.day, 28))
     if isinstance(value, datetime):
         return value.astimezone(UTC).date()
     if isinstance(value, date):
