@@ -205,3 +205,16 @@ def test_proof_paths_match_full_proofs(log: TransparencyLog) -> None:
     fill(log, 21)
     assert log.inclusion_path(6, 21) == log.inclusion_proof(6, 21).proof
     assert log.consistency_path(5, 21) == log.consistency_proof(5, 21).proof
+
+
+def test_log_owned_sqlite_file_fsyncs_every_commit(tmp_path: Any) -> None:
+    from relto.audit.config import open_log
+    from relto.config import Settings
+
+    log = open_log(Settings(data_dir=tmp_path))
+    log.append("decision", {"n": 1}, T0)
+    with log.db.engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    assert str(tmp_path / "audit.db") in str(log.db.engine.url)

@@ -60,5 +60,11 @@ def database_url(settings: Settings, audit: AuditSettings | None = None) -> str:
 
 
 def open_log(settings: Settings, audit: AuditSettings | None = None) -> TransparencyLog:
-    """The node's transparency log, on its configured database (migrated)."""
-    return TransparencyLog(create_database(database_url(settings, audit)))
+    """The node's transparency log, on its configured database (migrated).
+
+    A SQLite file of its own is opened with fsync on every commit: a key is released
+    only after its entry is on disk. Group commit amortises the cost.
+    """
+    url = database_url(settings, audit)
+    own = url != settings.effective_database_url
+    return TransparencyLog(create_database(url), sync_commits=own)

@@ -157,11 +157,18 @@ def consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
 
 
 def _resolve(ranges: Sequence[tuple[int, int]], fetch: Fetch) -> list[bytes]:
-    keys: list[NodeKey] = []
-    for a, b in ranges:
-        keys.extend(perfect_nodes(a, b))
-    nodes = fetch(list(dict.fromkeys(keys)))
-    return [range_hash(a, b, nodes) for a, b in ranges]
+    plans = [perfect_nodes(a, b) for a, b in ranges]
+    nodes = fetch(list(dict.fromkeys(k for plan in plans for k in plan)))
+    out: list[bytes] = []
+    try:
+        for plan in plans:
+            h = nodes[plan[-1]]
+            for key in reversed(plan[:-1]):
+                h = _sha256(b"\x01" + nodes[key] + h).digest()
+            out.append(h)
+    except KeyError as exc:
+        raise InvalidProof(f"stored tree is missing node {exc.args[0]}") from None
+    return out
 
 
 def inclusion_proof(index: int, size: int, fetch: Fetch) -> list[bytes]:

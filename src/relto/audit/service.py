@@ -10,6 +10,7 @@ writes) and store the nodes they complete. Proofs read O(log n) stored nodes.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, event, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from relto.audit import merkle
@@ -114,6 +115,12 @@ class _Pending:
     done: bool = False
 
 
+@functools.lru_cache(maxsize=256)
+def _nodes_sql(mark: str, n: int) -> str:
+    marks = ",".join([mark] * n)
+    return f"SELECT node_id, hash FROM audit_node WHERE node_id IN ({marks})"  # noqa: S608
+
+
 class _Reader:
     """Proof reads on one raw DB-API connection."""
 
@@ -148,13 +155,19 @@ class _Reader:
     def fetch(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
         if not keys:
             return {}
-        ids = {node_id(level, idx): (level, idx) for level, idx in keys}
-        marks = ",".join([self._mark] * len(ids))
-        rows = self._query(
-            f"SELECT node_id, hash FROM audit_node WHERE node_id IN ({marks})",  # noqa: S608
-            tuple(ids),
-        )
-        return {ids[nid]: bytes(h) for nid, h in rows}
+        ids = {(level << NODE_LEVEL_SHIFT) | idx: (level, idx) for level, idx in keys}
+        cur = self._raw.cursor()
+        try:
+            cur.execute(_nodes_sql(self._mark, len(ids)), tuple(ids))
+            return {ids[nid]: bytes(h) for nid, h in cur.fetchall()}
+        finally:
+            cur.close()
+
+
+def _sqlite_full_sync(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.close()
 
 
 def _utcnow() -> datetime:
@@ -168,8 +181,21 @@ class TransparencyLog:
     entry is committed; concurrent callers share one transaction (group commit).
     """
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        sync_commits: bool = False,
+    ) -> None:
+        """``sync_commits``: on SQLite, fsync every commit (``synchronous=FULL``) so an
+        entry survives power loss, not only a crash. Only for a database the log owns
+        (it changes the setting for every connection of the engine); PostgreSQL
+        commits are synchronous by default."""
         self.db = db
+        if sync_commits and db.dialect == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_full_sync)
+            db.engine.dispose()  # pooled connections pick the setting up on reconnect
         self._clock = clock
         self._write_lock = threading.Lock()
         self._frontier: merkle.Frontier | None = None
