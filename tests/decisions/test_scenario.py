@@ -298,3 +298,30 @@ def test_whatif_admission_gains_access_for_that_nation_only() -> None:
 def test_whatif_unknown_clearance_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "whatif", "--scenario", str(EXAMPLE), "--change", "revoke:nope")
     assert code == 1 and "no clearance" in err
+
+
+def test_common_spellings_are_accepted(tmp_path: Path) -> None:
+    """Scenario authors write `nationality`, inline clearances, fields instead of banners."""
+    f = scenario(
+        tmp_path,
+        "description: spellings\n"
+        "now: 2026-06-01\n"
+        "people:\n"
+        "  - id: a\n    nationality: USA\n    projects: [p]\n"
+        "    clearances: [{issuer: USA, level: SECRET, status: Under Review}]\n"
+        "  - id: b\n    nationality: USA\n    projects: [p]\n"
+        "    clearances: [{issuer: USA, level: SECRET, status: GRANTED, valid_until: 2027-01-01}]\n"
+        "objects:\n"
+        "  - {id: o, classification: SECRET, releasable_to: [USA, GBR], originator: USA,"
+        " project: p}\n"
+        "  - {id: m, marking: 'SECRET//REL TO USA, GBR', originator: USA, project: p}\n"
+        "requests:\n"
+        "  - {id: a, subject: a, resource: o, expect: {allowed: false}}\n"
+        "  - {id: b, subject: b, resource: o}\n"
+        "  - {id: m, subject: b, resource: m, time: 2027-02-01}\n",
+    )
+    assert codes_by_request(f) == {
+        "a": ["CLEARANCE_NOT_CURRENT"],  # USA suspends access during review
+        "b": [],
+        "m": ["CLEARANCE_NOT_CURRENT"],  # expired by then
+    }

@@ -217,18 +217,36 @@ def _strs(value: Any, where: str) -> frozenset[str]:
     return frozenset(_str(v, where) for v in _list(value, where))
 
 
+#: Keys accepted (and ignored) anywhere: prose and expectations kept next to the data.
+_IGNORED = frozenset(
+    {"description", "note", "notes", "comment", "comments", "title", "expect", "expected"}
+)
+
+
 def _map(
-    value: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+    value: Any,
+    where: str,
+    allowed: set[str],
+    required: frozenset[str] | set[str] = frozenset(),
+    aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(where, "expected a mapping")
-    unknown = set(value) - allowed
+    out: dict[str, Any] = {
+        str(k): v for k, v in value.items() if str(k) not in _IGNORED or str(k) in allowed
+    }
+    for alias, canonical in (aliases or {}).items():
+        if alias in out:
+            if canonical in out:
+                raise _fail(where, f"give {canonical} or {alias}, not both")
+            out[canonical] = out.pop(alias)
+    unknown = set(out) - allowed
     if unknown:
         raise _fail(where, f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
-    missing = required - set(value)
+    missing = required - set(out)
     if missing:
         raise _fail(where, f"missing key(s) {', '.join(sorted(missing))}")
-    return value
+    return out
 
 
 def _entries(value: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -258,7 +276,7 @@ def load_scenario(
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise InvalidScenario(f"scenario is not valid YAML{where}") from None
-    doc = _map(doc, "", _KNOWN_KEYS)
+    doc = _map(doc, "", _KNOWN_KEYS | {"name"}, aliases={"now": "at", "time": "at"})
     mapper = mapper or default_mapper()
     at = _time(doc["at"], "at") if doc.get("at") is not None else None
 
@@ -288,13 +306,20 @@ def load_scenario(
             configured[nat] = cfg["review_suspends"]
 
     people: dict[str, _Person] = {}
+    inline_clearances: list[tuple[str, Any]] = []
     for where, p in _entries(doc.get("people"), "people"):
         p = _map(
             p,
             where,
-            {"id", "nationalities", "projects", "memberships", "roles", "caveats", "name"},
+            {"id", "nationalities", "projects", "memberships", "roles", "caveats", "name"}
+            | {"clearances"},
             {"id", "nationalities"},
+            aliases={"nationality": "nationalities", "citizenships": "nationalities"},
         )
+        for i, c in enumerate(_list(p.get("clearances"), f"{where}.clearances")):
+            if isinstance(c, dict):
+                c = {**c, "person": c.get("person", p.get("id"))}
+            inline_clearances.append((f"{where}.clearances[{i}]", c))
         pid = _str(p["id"], f"{where}.id")
         if pid in people:
             raise _fail(where, f"person {pid!r} is listed twice")
@@ -311,7 +336,7 @@ def load_scenario(
 
     clearances: list[_ClearanceRecord] = []
     seen_cl: set[str] = set()
-    for where, c in _entries(doc.get("clearances"), "clearances"):
+    for where, c in [*_entries(doc.get("clearances"), "clearances"), *inline_clearances]:
         c = _map(
             c,
             where,
@@ -328,6 +353,16 @@ def load_scenario(
                 "cause",
             },
             {"person", "nation", "level"},
+            aliases={
+                "issuer": "nation",
+                "issuing_nation": "nation",
+                "valid_until": "expires",
+                "until": "expires",
+                "expiry": "expires",
+                "valid_from": "from",
+                "history": "events",
+                "lifecycle": "events",
+            },
         )
         person = _str(c["person"], f"{where}.person")
         if person not in people:
@@ -347,11 +382,13 @@ def load_scenario(
             if "status" in c:
                 raise _fail(where, "give either status or events, not both")
             for ewhere, e in _entries(c["events"], f"{where}.events"):
-                e = _map(e, ewhere, {"at", "status", "cause"}, {"at", "status"})
+                e = _map(
+                    e, ewhere, {"at", "status", "cause"}, {"at", "status"}, {"reason": "cause"}
+                )
                 events.append(
                     _Event(
                         _time(e["at"], f"{ewhere}.at"),
-                        _str(e["status"], f"{ewhere}.status", limit=40),
+                        _status(e["status"], f"{ewhere}.status"),
                         _str(e.get("cause") or "", f"{ewhere}.cause", limit=500)
                         if e.get("cause")
                         else "",
@@ -364,7 +401,7 @@ def load_scenario(
                 if c.get("from") is not None
                 else datetime.min.replace(tzinfo=UTC)
             )
-            status = _str(c.get("status", "granted"), f"{where}.status", limit=40)
+            status = _status(c.get("status", "granted"), f"{where}.status")
             cause = str(c.get("cause") or "")[:500]
             events.append(_Event(start, status, cause))
         expires = _time(c["expires"], f"{where}.expires") if c.get("expires") is not None else None
@@ -390,8 +427,19 @@ def load_scenario(
                 "categories",
                 "export",
                 "export_controlled",
+                "classification",
+                "rel_to",
+                "noforn",
+                "orcon",
             },
             {"id"},
+            aliases={
+                "marking": "banner",
+                "xml": "label",
+                "stanag4774": "label",
+                "releasable_to": "rel_to",
+                "caveats": "categories",
+            },
         )
         oid = _str(o["id"], f"{where}.id")
         if oid in objects:
@@ -410,10 +458,15 @@ def load_scenario(
         approved = _strs(o.get("orcon_approved"), where) | _strs(o.get("approved"), where)
         project = _str(o["project"], f"{where}.project") if o.get("project") else None
         extra = _strs(o.get("categories"), where)
-        if ("banner" in o) == ("label" in o):
-            raise _fail(where, "give exactly one of banner or label")
+        given = [k for k in ("banner", "label", "classification") if k in o]
+        if len(given) != 1:
+            raise _fail(where, "give exactly one of banner, label or classification")
         try:
-            if "banner" in o:
+            if "classification" in o:
+                res = _resource_from_fields(
+                    oid, o, originator, project, approved, extra, export, where
+                )
+            elif "banner" in o:
                 res = resource_from_banner(
                     oid,
                     _str(o["banner"], f"{where}.banner", limit=1000),
@@ -446,6 +499,7 @@ def load_scenario(
             where,
             {"nation", "project", "level", "ceiling", "from", "until"},
             {"nation", "project"},
+            aliases={"valid_from": "from", "valid_until": "until"},
         )
         ceiling = _str(a.get("level", a.get("ceiling")), f"{where}.level")
         if mapper.rank(COMMON_SCHEME, ceiling) is None:
@@ -466,7 +520,13 @@ def load_scenario(
         if "agreements" in doc:
             agreements = []
             for where, g in _entries(doc["agreements"], "agreements"):
-                g = _map(g, where, {"parties", "from", "until", "id"}, {"parties"})
+                g = _map(
+                    g,
+                    where,
+                    {"parties", "from", "until", "id"},
+                    {"parties"},
+                    aliases={"nations": "parties", "in_force": "from", "terminated": "until"},
+                )
                 parties = frozenset(
                     _nation(n, f"{where}.parties") for n in _strs(g["parties"], where)
                 )
@@ -499,7 +559,13 @@ def load_scenario(
     requests: list[Request] = []
     seen_rq: set[str] = set()
     for where, r in _entries(doc.get("requests"), "requests"):
-        r = _map(r, where, {"id", "person", "action", "object", "at"}, {"person", "object"})
+        r = _map(
+            r,
+            where,
+            {"id", "person", "action", "object", "at"},
+            {"person", "object"},
+            aliases={"subject": "person", "resource": "object", "document": "object", "time": "at"},
+        )
         rid = _str(r.get("id", f"r{len(requests) + 1}"), f"{where}.id")
         if rid in seen_rq:
             raise _fail(where, f"request {rid!r} is listed twice")
@@ -515,6 +581,42 @@ def load_scenario(
         )
     return Scenario(
         at, world, mapper, recognition, people, tuple(clearances), objects, tuple(requests)
+    )
+
+
+def _status(value: Any, where: str) -> str:
+    """Vetting status spelling: ``Under Review`` and ``under-review`` are ``under_review``."""
+    return "_".join(_str(value, where, limit=40).strip().lower().replace("-", " ").split())
+
+
+def _resource_from_fields(
+    oid: str,
+    o: dict[str, Any],
+    originator: str | None,
+    project: str | None,
+    approved: frozenset[str],
+    extra: frozenset[str],
+    export: ExportFacts | None,
+    where: str,
+) -> Resource:
+    """An object given as fields instead of a marking."""
+    from relto.decisions.adapters import _expand
+
+    if originator is None:
+        raise _fail(where, "an object given by classification needs an originator")
+    rel = _strs(o.get("rel_to"), f"{where}.rel_to")
+    relto = _expand(c.strip().upper() for c in rel) if rel else frozenset()
+    relto = frozenset({originator}) if o.get("noforn") or not relto else relto | {originator}
+    return Resource(
+        id=oid,
+        originator=originator,
+        classification=_str(o["classification"], f"{where}.classification"),
+        rel_to=relto,
+        project=project,
+        categories=extra,
+        orcon=bool(o.get("orcon")),
+        orcon_approved=approved,
+        export=export,
     )
 
 
