@@ -301,6 +301,7 @@ def test_token_from_wrong_issuer_rejected(kas: Kas) -> None:
         kas.issuer.token(iss="https://evil.example"),
         kas.issuer.token(aud="someone-else"),
         kas.issuer.token(now=time.time() - 3600),  # expired
+        kas.issuer.token(cnf={"x5t#S256": "bound-to-a-certificate"}),
         kas.issuer.token()[:-4] + "AAAA",
         "not-a-jwt",
     ):

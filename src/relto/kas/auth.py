@@ -261,6 +261,10 @@ class Authenticator:
         claims = self._access_token_claims(token, at)
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+        if cnf is not None and jkt is None:
+            # Bound to something we cannot check (an mTLS certificate, say): refuse
+            # rather than accept a sender-constrained token as a bearer token.
+            raise _fail("access token is bound by an unsupported confirmation method")
         needs_proof = self.config.require_dpop or scheme == "dpop" or jkt is not None
         dpop_key: PublicJwk | None = None
         if dpop:

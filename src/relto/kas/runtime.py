@@ -189,6 +189,12 @@ def build_runtime(
         )
     if authenticator is None:
         log.warning("kas_no_oidc", detail="no OIDC issuer configured: every rewrap is refused")
+    elif settings.oidc_issuer and not settings.oidc_audience:
+        log.warning(
+            "kas_no_audience",
+            detail="RELTO_OIDC_AUDIENCE is not set: tokens for any audience of the issuer "
+            "are accepted",
+        )
     if decider is None:
         decider = DenyAllDecider()
         log.warning("kas_deny_all", detail="no decision engine wired in: every rewrap is denied")
