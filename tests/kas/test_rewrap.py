@@ -539,3 +539,71 @@ def test_dpop_htu_must_be_the_public_url_when_configured(kas: Kas) -> None:
     public = "https://kas.gbr.example/kas.AccessService/Rewrap"
     ok = kas.rewrap(body, token=token, dpop=dpop, proof=dpop.proof(public, token))
     assert ok.status_code == 200
+
+
+def test_several_policies_and_objects_each_get_their_own_result(kas: Kas) -> None:
+    rkid, rpem = kas.key()
+    ekid, epem = kas.key("ec:secp256r1")
+    p1, p2 = policy_b64(attrs=["https://a/attr/x/value/1"]), policy_b64(dissem=["bob"])
+    good_rsa, share1 = make_kao(rpem, rkid, p1)
+    good_ec, share2 = make_kao(epem, ekid, p1, ec_key=True)
+    tampered, _ = make_kao(rpem, rkid, p2)  # bound to p2, sent under p1
+    not_for_alice, _ = make_kao(epem, ekid, p2, ec_key=True)
+    priv, client_pem = client_keys("ec")
+    body = json.dumps(
+        {
+            "clientPublicKey": client_pem,
+            "requests": [
+                {
+                    "policy": {"id": "one", "body": p1},
+                    "keyAccessObjects": [
+                        {"keyAccessObjectId": "a", "keyAccessObject": good_rsa},
+                        {"keyAccessObjectId": "b", "keyAccessObject": good_ec},
+                        {"keyAccessObjectId": "c", "keyAccessObject": tampered},
+                    ],
+                },
+                {
+                    "policy": {"id": "two", "body": p2},
+                    "keyAccessObjects": [
+                        {"keyAccessObjectId": "d", "keyAccessObject": not_for_alice},
+                    ],
+                },
+            ],
+        }
+    )
+    resp = kas.rewrap(body)
+    assert resp.status_code == 200
+    data = resp.json()
+    by_id = {r["keyAccessObjectId"]: r for p in data["responses"] for r in p["results"]}
+    session = data["sessionPublicKey"]
+    assert open_result(priv, by_id["a"]["kasWrappedKey"], session) == share1
+    assert open_result(priv, by_id["b"]["kasWrappedKey"], session) == share2
+    assert by_id["c"] == {"keyAccessObjectId": "c", "status": "fail", "error": "bad request"}
+    assert by_id["d"] == {"keyAccessObjectId": "d", "status": "fail", "error": "forbidden"}
+    events = {e.payload["policy_id"]: e.payload for e in kas.events()}
+    assert events["one"]["allowed"] is True and events["two"]["allowed"] is False
+
+
+def test_legacy_v1_request_body(kas: Kas) -> None:
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, share = make_kao(pem, kid, policy)
+    priv, client_pem = client_keys("rsa")
+    body = json.dumps({"clientPublicKey": client_pem, "policy": policy, "keyAccess": kao})
+    resp = kas.rewrap(body)
+    assert resp.status_code == 200
+    assert open_result(priv, resp.json()["entityWrappedKey"]) == share
+    kas.rt.decider = DenyAllDecider()
+    assert kas.rewrap(body).status_code == 403
+
+
+def test_public_key_of_a_retired_key_is_not_served(kas: Kas) -> None:
+    store = kas.rt.service.store
+    old, _ = kas.key("ec:secp256r1")
+    now = datetime.now(UTC)
+    store.rotate("ec:secp256r1", at=now)
+    r = kas.client.post(PUBKEY, json={"algorithm": "ec:secp256r1", "kid": old})
+    assert r.status_code == 200 and r.json()["kid"] == old  # rotated: still known
+    store.retire(old, at=now)
+    r = kas.client.post(PUBKEY, json={"algorithm": "ec:secp256r1", "kid": old})
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
