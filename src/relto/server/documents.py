@@ -787,4 +787,5 @@ def document_service(ctx: Any) -> DocumentService:
 
         if isinstance(runtime.service.decider, DenyAllDecider):
             runtime.service.decider = ProductDecider(service)
+            log.info("kas_decider_installed", decider="relto.server.documents.ProductDecider")
     return service
