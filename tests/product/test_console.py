@@ -186,7 +186,18 @@ def test_upload_above_own_clearance_refused(login: Login, demo_app: TestClient) 
         files={"file": ("x.txt", b"x", "text/plain")},
     )
     assert r.status_code == 422
-    assert "could not read a document with that label yourself" in r.text
+    assert "you cannot protect a document at that classification" in r.text
+    # the picker never offered it
+    form = demo_app.get("/console/documents/new").text
+    picker = form.split('id="doc-class"')[1].split("</select>")[0]
+    assert "<option>SECRET</option>" in picker or "selected>SECRET" in picker
+    assert "TOP SECRET" not in picker
+
+
+def test_suspended_engineer_offered_no_label(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "gbr-eng-lowe")
+    page = demo_app.get("/console/documents/new").text
+    assert "Your clearance does not count now" in page and 'id="doc-class"' not in page
 
 
 def test_audit_page_shows_signed_checkpoint_and_changes(login: Login, tmp_path: Path) -> None:

@@ -408,12 +408,39 @@ class DocumentService:
             mine = [m.project for m in person.projects if m.project in all_projects]
         except (NotFound, AccessDenied, InvalidInput):
             mine = []
+        readable = self._readable_levels(person_id, nation, classes, mine)
         return LabelChoice(
             originator=nation,
-            classifications=classes,
+            classifications=tuple(c for c in classes if c in readable),
             nations=tuple(dict.fromkeys(nations)),
             projects=tuple((pid, all_projects[pid]) for pid in mine),
         )
+
+    def _readable_levels(
+        self, person_id: str, nation: str, classes: Sequence[str], projects: Sequence[str]
+    ) -> set[str]:
+        """Levels the person could read themselves on at least one of their projects."""
+        from relto.decisions import Resource
+
+        at = datetime.now(UTC)
+        subject = self.subject(person_id, at)
+        if subject is None or not projects:
+            return set()
+        engine = self.engine()
+        out: set[str] = set()
+        for cls in classes:
+            for pid in projects:
+                probe = Resource(
+                    id="label-probe",
+                    originator=nation,
+                    classification=cls,
+                    rel_to=frozenset({nation}),
+                    project=pid,
+                )
+                if engine.evaluate(subject, "read", probe, at=at).allowed:
+                    out.add(cls)
+                    break
+        return out
 
     # -- changing --------------------------------------------------------------------
 
@@ -490,7 +517,10 @@ class DocumentService:
         if project_id not in {p for p, _ in choice.projects}:
             raise InvalidInput("you can only upload to a project you work on")
         if classification not in choice.classifications:
-            raise InvalidInput("that classification is not in your nation's scheme")
+            raise InvalidInput(
+                "you cannot protect a document at that classification: it must be a level "
+                "of your nation's scheme that you could read yourself on one of your projects"
+            )
         bad = [n for n in rel_to if n not in choice.nations]
         if bad:
             raise InvalidInput(f"not a nation of the partnership: {', '.join(bad)[:40]}")
