@@ -325,3 +325,25 @@ def test_common_spellings_are_accepted(tmp_path: Path) -> None:
         "b": [],
         "m": ["CLEARANCE_NOT_CURRENT"],  # expired by then
     }
+
+
+def test_dual_national_rule_spellings(tmp_path: Path) -> None:
+    f = scenario(
+        tmp_path,
+        "at: 2026-06-01\n"
+        "partnership: {members: [USA, GBR]}\n"
+        "dual_national_rule: {USA: all}\n"
+        "people: [{id: d, nationalities: [USA, JPN], projects: [p]}]\n"
+        "clearances: [{person: d, nation: USA, level: SECRET}]\n"
+        "objects: [{id: o, banner: 'SECRET//REL TO USA, GBR', originator: USA, project: p}]\n"
+        "requests: [{id: r, person: d, object: o}]\n",
+    )
+    # with "all", JPN must also be released to and admitted
+    assert codes_by_request(f) == {"r": ["NATION_NOT_ADMITTED", "NOT_RELEASABLE"]}
+
+
+def test_whatif_rejects_a_ceiling_off_the_common_scale() -> None:
+    sc = load_scenario(EXAMPLE)
+    assert sc.at is not None
+    with pytest.raises(InvalidChange):
+        what_if(sc.population(sc.at), [Admit("JPN", "undersea", "GOKUHI")])

@@ -65,6 +65,8 @@ _KNOWN_KEYS = {
     "admissions",
     "agreements",
     "requests",
+    "partnership",
+    "dual_national_rule",
 }
 
 
@@ -280,6 +282,10 @@ def load_scenario(
     mapper = mapper or default_mapper()
     at = _time(doc["at"], "at") if doc.get("at") is not None else None
 
+    if isinstance(doc.get("partnership"), dict) and "members" not in doc:
+        part = _map(doc["partnership"], "partnership", {"members", "partners", "id", "name"})
+        if "members" in part:
+            doc["members"] = part["members"]
     members = (
         frozenset(_nation(n, "members") for n in _list(doc["members"], "members"))
         if "members" in doc
@@ -287,14 +293,29 @@ def load_scenario(
     )
     dual: dict[str, str] = {}
     keeps: set[str] = set()
-    nations_cfg = doc.get("nations") or {}
-    if not isinstance(nations_cfg, dict):
+    nations_cfg = dict(doc.get("nations") or {})
+    if not isinstance(doc.get("nations") or {}, dict):
         raise _fail("nations", "expected a mapping of nation -> settings")
+    top_rules = doc.get("dual_national_rule") or {}
+    if not isinstance(top_rules, dict):
+        raise _fail("dual_national_rule", "expected a mapping of nation -> any|all")
+    for nat, rule in top_rules.items():
+        nations_cfg[nat] = {**(nations_cfg.get(nat) or {}), "dual_national": rule}
     configured: dict[str, bool] = {}
     for nat, cfg in nations_cfg.items():
         where = f"nations.{nat}"
         nat = _nation(nat, where)
-        cfg = _map(cfg or {}, where, {"dual_national", "review_suspends"})
+        cfg = _map(
+            cfg or {},
+            where,
+            {"dual_national", "review_suspends"},
+            aliases={
+                "dual_national_rule": "dual_national",
+                "dual_nationals": "dual_national",
+                "under_review_suspends": "review_suspends",
+                "under_review_suspends_access": "review_suspends",
+            },
+        )
         if "dual_national" in cfg:
             rule = cfg["dual_national"]
             if rule not in ("any", "all"):
@@ -439,6 +460,7 @@ def load_scenario(
                 "stanag4774": "label",
                 "releasable_to": "rel_to",
                 "caveats": "categories",
+                "originator_approved": "orcon_approved",
             },
         )
         oid = _str(o["id"], f"{where}.id")

@@ -28,7 +28,7 @@ from typing import Union
 from relto.decisions._model import Admission, Resource, Subject, World
 from relto.decisions.engine import Engine
 from relto.decisions.errors import InvalidChange
-from relto.decisions.protocols import ExportCheck, LevelMapper, Recognition
+from relto.decisions.protocols import COMMON_SCHEME, ExportCheck, LevelMapper, Recognition
 
 __all__ = [
     "AddRelTo",
@@ -142,6 +142,10 @@ def _set_status(pop: Population, clearance_id: str, status: str, cause: str) -> 
 def apply_change(pop: Population, change: Change) -> Population:
     """A new population with ``change`` applied; ``pop`` is untouched."""
     if isinstance(change, Admit):
+        if pop.mapper.rank(COMMON_SCHEME, change.ceiling) is None:
+            raise InvalidChange(
+                f"{change.ceiling[:40]!r} is not a level of the partnership's common scale"
+            )
         adm = Admission(
             change.nation, change.project, change.ceiling, change.start or pop.at, change.end
         )
