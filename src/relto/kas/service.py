@@ -20,6 +20,7 @@ and the log.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -114,6 +115,19 @@ def _client_key(pem: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
     ):
         return key
     raise _invalid("clientPublicKey has an unsupported type")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_policy_small(body: str) -> Policy:
+    return parse_policy(body)
+
+
+def _parse_policy(body: str) -> Policy:
+    """Parse a policy; the same small policies come back with every rewrap of an
+    object, and parsing is deterministic, so those are cached (bounded memory)."""
+    if len(body) <= 8192:
+        return _parse_policy_small(body)
+    return parse_policy(body)
 
 
 def _hkdf(shared: bytes) -> bytes:
@@ -225,7 +239,7 @@ class KasService:
         if any(k.share is not None for k in outcome.kaos):
             # Only now, with at least one binding verified, is the policy parsed.
             try:
-                outcome.policy = parse_policy(req.policy_body)
+                outcome.policy = _parse_policy(req.policy_body)
             except InvalidContainer as exc:
                 for k in outcome.kaos:
                     if k.share is not None:
