@@ -131,7 +131,8 @@ def _view(row: DocumentRow) -> DocumentView:
 
 
 class ProductLevelMapper:
-    """The decision engine's level table, reading national SPIF level names too.
+    """The decision engine's level table, reading national SPIF level names too
+    (demo mode only: it assumes equivalences no public source records, see ADR 0075).
 
     :mod:`relto.vetting` records what a clearance grants in the nation's SPIF
     (``GOKUHI``, ``CLASS III SECRET``) while the engine's table
@@ -224,7 +225,17 @@ class DocumentService:
             known_categories=DEFAULT_CATEGORIES,
             policy_version=version,
         )
-        return Engine(world, ProductLevelMapper(), default_recognition())
+        return Engine(world, self.level_mapper(), default_recognition())
+
+    def level_mapper(self) -> Any:
+        """Sourced equivalences only (``relto.labels``) outside demo mode; in demo mode
+        the engine's table, which assumes levels of the same name and common rank are
+        equivalent (see ADR 0075)."""
+        if self.ctx.settings.demo:
+            return ProductLevelMapper()
+        from relto.decisions.adapters import default_mapper
+
+        return default_mapper()
 
     def subject(self, person_id: str, at: datetime) -> Any | None:
         """The person as decision facts at ``at`` (``None``: unknown person)."""
