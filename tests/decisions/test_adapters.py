@@ -34,6 +34,7 @@ def test_labels_mapper_reads_equivalences_and_fails_closed() -> None:
     assert m.rank("GBR", "COSMIC PURPLE") is None and m.rank("XYZ", "SECRET") is None
     assert m.map_level("COMMON", "SECRET", "JPN") == "GOKUHI"
     assert m.map_level("COMMON", "CONFIDENTIAL", "USA") == "CONFIDENTIAL"
+    assert m.rank("USA", "TS") == m.rank("USA", "top secret") == m.rank("USA", "TOP SECRET")
 
 
 def _clearance(status_path: list[Status], when: datetime) -> Clearance:

@@ -57,6 +57,11 @@ _COMMON_LEVELS: tuple[str, ...] = (
 )
 
 
+#: CAPCO portion abbreviations, read as the full names.
+_ABBREVIATIONS = {"TS": "TOP SECRET", "S": "SECRET", "C": "CONFIDENTIAL", "R": "RESTRICTED"}
+_ABBREVIATIONS["U"] = "UNCLASSIFIED"
+
+
 def _vetting() -> Any:
     return importlib.import_module("relto.vetting")
 
@@ -103,19 +108,29 @@ class LabelsLevelMapper:
         if key in self._alias:
             return self._alias[key]
         out: str | None = None
-        try:
-            self._labels.level_rank(nation, level)
-            out = level
-        except Exception:
+        folded = " ".join(level.split()).upper()
+        full = _ABBREVIATIONS.get(folded, folded)
+        for name in dict.fromkeys((level, folded, full)):
+            if self._known(nation, name):
+                out = name
+                break
+        if out is None:
             for pivot in ("USA", "NATO"):
                 try:
-                    out = self._labels.map_level(pivot, level.upper(), nation)
+                    out = self._labels.map_level(pivot, full, nation)
                 except Exception:
                     out = None
                 if out is not None:
                     break
         self._alias[key] = out
         return out
+
+    def _known(self, nation: str, level: str) -> bool:
+        try:
+            self._labels.level_rank(nation, level)
+        except Exception:
+            return False
+        return True
 
     def rank(self, nation: str, level: str) -> int | None:
         if nation == COMMON_SCHEME:
