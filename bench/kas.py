@@ -57,7 +57,12 @@ def server_app() -> Any:
     settings = load_settings()
     configure_logging(settings.log_level)
     app = create_app(settings)
-    app.state.ctx.extras["kas"].decider = BenchAllowDecider()
+    runtime = app.state.ctx.extras["kas"]
+    runtime.decider = BenchAllowDecider()
+    if os.environ.get("BENCH_KAS_NULL_AUDIT") == "1":
+        from relto.events import NullSink
+
+        runtime.service.sink = NullSink()  # to measure what the durable audit costs
     return app
 
 
@@ -253,6 +258,11 @@ def main() -> None:
     parser.add_argument("--inprocess", type=int, default=2000)
     parser.add_argument("--http", default="auto", help="uvicorn --http (auto, h11, httptools)")
     parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto, asyncio, uvloop)")
+    parser.add_argument(
+        "--null-audit",
+        action="store_true",
+        help="comparison only: drop audit records (never run a KAS like this)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -293,6 +303,7 @@ def main() -> None:
                 "RELTO_OIDC_AUDIENCE": AUDIENCE,
                 "RELTO_LOG_LEVEL": "WARNING",
                 "RELTO_DEMO": "false",
+                "BENCH_KAS_NULL_AUDIT": "1" if args.null_audit else "0",
             }
             env = {**os.environ, **relto_env}
             # Build the app once here so every database is migrated before the two

@@ -347,7 +347,7 @@ class Authenticator:
         raw_jwk = header.get("jwk")
         if not isinstance(raw_jwk, Mapping) or _PRIVATE_JWK_MEMBERS & set(raw_jwk):
             raise _fail("DPoP proof jwk missing or not a public key")
-        key = _import_public_jwk(raw_jwk)
+        key, thumbprint = _public_jwk(raw_jwk)
         try:
             decoded = jwt.decode(proof, key, algorithms=[str(alg)])
         except (JoseError, ValueError) as exc:
@@ -369,13 +369,37 @@ class Authenticator:
             raise _fail("DPoP proof jti missing or malformed")
         if claims.get("ath") != access_token_hash(token):
             raise _fail("DPoP ath does not match the access token")
-        thumbprint = key.thumbprint()
         if jkt is not None and not hmac.compare_digest(str(jkt), thumbprint):
             raise _fail("DPoP key does not match the token's cnf.jkt")
         replay_key = f"{thumbprint}:{jti}"
         if not self._replay.check_and_add(replay_key, float(iat) + window + 1):
             raise _fail("DPoP proof replayed")
         return key
+
+
+_JWK_CACHE: OrderedDict[str, tuple[PublicJwk, str]] = OrderedDict()
+_JWK_CACHE_LOCK = threading.Lock()
+
+
+def _public_jwk(raw: Mapping[str, Any]) -> tuple[PublicJwk, str]:
+    """The proof key and its RFC 7638 thumbprint; clients reuse their DPoP key, so
+    imported keys are kept (by their exact JSON; a bounded cache)."""
+    try:
+        ident = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        raise _fail("DPoP jwk is not JSON") from None
+    with _JWK_CACHE_LOCK:
+        hit = _JWK_CACHE.get(ident)
+        if hit is not None:
+            _JWK_CACHE.move_to_end(ident)
+            return hit
+    key = _import_public_jwk(raw)
+    entry = (key, key.thumbprint())
+    with _JWK_CACHE_LOCK:
+        _JWK_CACHE[ident] = entry
+        while len(_JWK_CACHE) > 4096:
+            _JWK_CACHE.popitem(last=False)
+    return entry
 
 
 def _import_public_jwk(raw: Mapping[str, Any]) -> PublicJwk:
