@@ -44,6 +44,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "relto.cli.ztdf",
     "relto.cli.kas",
     "relto.cli.vetting",
+    "relto.cli.partnership",
 )
 
 

@@ -1,0 +1,80 @@
+"""``relto partnership``: the matrix, admissions and the demo file from the command
+line; changes need a member nation's security officer and land in the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from relto.cli.main import app, main
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RELTO_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_load_demo_then_admit_and_end(env: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["partnership", "load-demo"])
+    assert r.exit_code == 0, r.output
+    assert "8 project(s)" in r.output and "17 people" in r.output
+    again = runner.invoke(app, ["partnership", "load-demo"])
+    assert "0 project(s)" in again.output  # idempotent
+    r = runner.invoke(
+        app,
+        [
+            "partnership",
+            "admit",
+            "undersea",
+            "JPN",
+            "SECRET",
+            "--actor",
+            "op",
+            "--actor-nation",
+            "GBR",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    admission_id = r.output.strip().rsplit(" ", 1)[1].rstrip(")")
+    shown = runner.invoke(app, ["partnership", "show"])
+    row = next(line for line in shown.output.splitlines() if "undersea" in line)
+    cells = [c.strip() for c in row.split("│")[1:9]]
+    assert cells == ["undersea", "TS", "TS", "TS", "S", "-", "-", "-"]
+    r = runner.invoke(
+        app, ["partnership", "end", admission_id, "--actor", "op", "--actor-nation", "GBR"]
+    )
+    assert r.exit_code == 0 and "ended" in r.output
+    from relto.audit.config import open_log
+    from relto.config import load_settings
+
+    kinds = [e.body for e in open_log(load_settings()).iter_entries()]
+    assert any(b"partnership.admission_ended" in b for b in kinds)
+
+
+def test_partner_nation_cannot_admit_itself(env: Path) -> None:
+    assert main(["partnership", "load-demo"]) == 0
+    code = main(
+        [
+            "partnership",
+            "admit",
+            "hypersonic",
+            "JPN",
+            "SECRET",
+            "--actor",
+            "x",
+            "--actor-nation",
+            "JPN",
+        ]
+    )
+    assert code == 1
+
+
+def test_check_reports_a_broken_file(env: Path) -> None:
+    bad = env / "bad.yaml"
+    bad.write_text("partnership: {id: Bad Id, name: x, members: [GBR]}\n")
+    assert main(["partnership", "load-demo", "--check", "--file", str(bad)]) == 1
+    assert main(["partnership", "load-demo", "--check"]) == 0
