@@ -5,6 +5,11 @@
   verifier key is written next to it as ``log.key.pub``).
 - ``RELTO_AUDIT_ORIGIN``: the checkpoint origin and key name (default
   ``relto/<nation>/audit``).
+- ``RELTO_AUDIT_WITNESS_LOGS``: verifier keys of the partner logs this node
+  witnesses (comma-separated, or a file with one per line). When set, the node
+  serves C2SP tlog-witness ``add-checkpoint``; its witness key is
+  ``RELTO_AUDIT_WITNESS_KEY_FILE`` (default ``<data_dir>/audit/witness.key``, named
+  ``relto/<nation>/witness``) and its state ``<data_dir>/audit/witness-state.json``.
 - ``RELTO_AUDIT_DATABASE_URL``: where the log is stored. Default: the main database
   on PostgreSQL; on SQLite a file of its own, ``<data_dir>/audit.db``, because
   SQLite has one writer per file and services may call ``sink.record`` while their
@@ -18,12 +23,22 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from relto.audit.keys import load_or_create_signer
-from relto.audit.note import NoteSigner
+from relto.audit.note import NoteSigner, NoteVerifier, parse_verifier
 from relto.audit.service import TransparencyLog
+from relto.audit.witness import FileWitnessState, Witness
 from relto.config import Settings
+from relto.errors import ConfigError
 from relto.store import create_database
 
-__all__ = ["AuditSettings", "database_url", "key_file", "node_signer", "open_log", "origin"]
+__all__ = [
+    "AuditSettings",
+    "database_url",
+    "key_file",
+    "node_signer",
+    "node_witness",
+    "open_log",
+    "origin",
+]
 
 
 class AuditSettings(BaseSettings):
@@ -32,6 +47,8 @@ class AuditSettings(BaseSettings):
     key_file: Path | None = None
     origin: str | None = None
     database_url: str | None = None
+    witness_logs: str | None = None
+    witness_key_file: Path | None = None
 
 
 def key_file(settings: Settings, audit: AuditSettings | None = None) -> Path:
@@ -68,3 +85,23 @@ def open_log(settings: Settings, audit: AuditSettings | None = None) -> Transpar
     url = database_url(settings, audit)
     own = url != settings.effective_database_url
     return TransparencyLog(create_database(url), sync_commits=own)
+
+
+def node_witness(settings: Settings, audit: AuditSettings | None = None) -> Witness | None:
+    """The node's witness for partner logs, or ``None`` when it witnesses none."""
+    audit = audit or AuditSettings()
+    if not audit.witness_logs:
+        return None
+    source = Path(audit.witness_logs)
+    text = source.read_text(encoding="utf-8") if source.is_file() else audit.witness_logs
+    keys = [k.strip() for k in text.replace(",", "\n").splitlines() if k.strip()]
+    logs: list[NoteVerifier] = []
+    for k in keys:
+        v = parse_verifier(k)
+        if not isinstance(v, NoteVerifier):
+            raise ConfigError("RELTO_AUDIT_WITNESS_LOGS must hold log (type 0x01) keys")
+        logs.append(v)
+    path = audit.witness_key_file or settings.data_dir / "audit" / "witness.key"
+    signer = load_or_create_signer(path, f"relto/{settings.nation.lower()}/witness")
+    state = FileWitnessState(settings.data_dir / "audit" / "witness-state.json")
+    return Witness(signer, logs, state)

@@ -11,7 +11,9 @@
         │   └── UnknownKey            no signature from a trusted key on the note
         ├── WitnessRefused            a witness will not cosign this checkpoint
         │   ├── RollbackRefused       smaller than the last checkpoint it cosigned
-        │   └── ForkRefused           not consistent with the last checkpoint it cosigned
+        │   ├── ForkRefused           not consistent with the last checkpoint it cosigned
+        │   └── SizeConflict          the client's "old size" is not the witness's
+        │                             (``size`` says what the witness has)
         ├── LogTampered               the stored log no longer matches a checkpoint
         │                             (``first_index`` says where it starts to differ)
         └── KeyFileError              (also ConfigError) a key file that is missing,
@@ -33,6 +35,7 @@ __all__ = [
     "KeyFileError",
     "LogTampered",
     "RollbackRefused",
+    "SizeConflict",
     "UnknownKey",
     "WitnessRefused",
 ]
@@ -75,9 +78,27 @@ class RollbackRefused(WitnessRefused):
 
 
 class ForkRefused(WitnessRefused):
-    """The checkpoint is not consistent with the last one the witness cosigned."""
+    """The checkpoint is not consistent with the last one the witness cosigned.
+
+    ``same_size`` is true when the sizes match and the roots differ (a split view);
+    false when the consistency proof does not verify.
+    """
 
     code = "fork_refused"
+
+    def __init__(self, message: str, *, same_size: bool = False) -> None:
+        super().__init__(message)
+        self.same_size = same_size
+
+
+class SizeConflict(WitnessRefused):
+    """The submitted old size is not the size of the witness's last cosigned checkpoint."""
+
+    code = "size_conflict"
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 class LogTampered(AuditError):

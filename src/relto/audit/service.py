@@ -25,7 +25,7 @@ from relto.audit import merkle
 from relto.audit.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint_body
 from relto.audit.entries import check_kind, encode_entry
 from relto.audit.errors import AuditError, InvalidProof
-from relto.audit.note import NoteSigner, Signature, add_signatures, parse_note
+from relto.audit.note import Note, NoteSigner, Signature, add_signatures, parse_note
 from relto.audit.tiles import TILE_HEIGHT, TILE_WIDTH, TilePath
 from relto.errors import NotFound, StorageError
 from relto.store import Database
@@ -491,7 +491,15 @@ class TransparencyLog:
             ).first()
             if last is not None:
                 if int(last.size) == size and bytes(last.root) == root:
-                    return str(last.note)
+                    stored = parse_note(str(last.note))
+                    if any(
+                        sg.name == signer.name and sg.key_id == signer.key_id
+                        for sg in stored.signatures
+                    ):
+                        return str(last.note)
+                    # Another key (e.g. after rotation): sign afresh, keep the stored one.
+                    body = Checkpoint(signer.name, size, root).body()
+                    return Note(body, (signer.sign(body),)).encode()
                 if int(last.size) > size:
                     raise AuditError("log is smaller than its last checkpoint; refusing to sign")
                 if int(last.size) > 0:

@@ -14,12 +14,17 @@ The state store is injectable: :class:`MemoryWitnessState` in tests,
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
+import fcntl
 import hmac
 import json
 import os
+import re
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +37,7 @@ from relto.audit.errors import (
     InvalidNote,
     InvalidProof,
     RollbackRefused,
+    SizeConflict,
     UnknownKey,
 )
 from relto.audit.note import NoteSigner, NoteVerifier, Signature, add_signatures
@@ -42,6 +48,7 @@ __all__ = [
     "Witness",
     "WitnessState",
     "WitnessedHead",
+    "parse_add_checkpoint",
 ]
 
 
@@ -58,6 +65,10 @@ class WitnessState(Protocol):
 
     def put(self, origin: str, head: WitnessedHead) -> None: ...
 
+    def locked(self) -> AbstractContextManager[object]:
+        """Held around check-and-update, across processes where the store is shared."""
+        ...
+
 
 class MemoryWitnessState:
     def __init__(self) -> None:
@@ -68,6 +79,9 @@ class MemoryWitnessState:
 
     def put(self, origin: str, head: WitnessedHead) -> None:
         self._heads[origin] = head
+
+    def locked(self) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()
 
 
 class FileWitnessState:
@@ -90,6 +104,19 @@ class FileWitnessState:
 
     def get(self, origin: str) -> WitnessedHead | None:
         return self._load().get(origin)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[object]:
+        """An exclusive ``flock`` on ``<state>.lock`` (several server workers)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield None
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def put(self, origin: str, head: WitnessedHead) -> None:
         heads = self._load()
@@ -144,13 +171,60 @@ class Witness:
         checkpoint not signed by a known log.
         """
         cp = self._verify_log_signature(note)
-        timestamp = int(at.timestamp())
-        with self._lock:
+        with self._lock, self.state.locked():
             last = self.state.get(cp.origin)
-            if last is not None:
-                self._check_extends(last, cp, proof)
-            self.state.put(cp.origin, WitnessedHead(cp.size, cp.root))
-            return self.signer.cosign(cp.body(), timestamp)
+            old = 0 if last is None else last.size
+            if cp.size < old:
+                raise RollbackRefused(
+                    f"checkpoint of size {cp.size} is older than the cosigned size {old}"
+                )
+            return self._add(cp, old, proof, last, at)
+
+    def add_checkpoint(
+        self, old_size: int, proof: Sequence[bytes], note: str | bytes, *, at: datetime
+    ) -> Signature:
+        """The C2SP tlog-witness ``add-checkpoint`` call (c2sp.org/tlog-witness).
+
+        ``old_size`` must be the size this witness last cosigned for the log (else
+        :class:`SizeConflict` with the witness's size); the rest as :meth:`cosign`.
+        Check and update are atomic, so concurrent calls cannot roll the state back.
+        """
+        cp = self._verify_log_signature(note)
+        if old_size > cp.size:
+            raise RollbackRefused(f"old size {old_size} is larger than the checkpoint")
+        with self._lock, self.state.locked():
+            last = self.state.get(cp.origin)
+            have = 0 if last is None else last.size
+            if old_size != have:
+                raise SizeConflict(f"this witness last cosigned size {have}", size=have)
+            return self._add(cp, old_size, proof, last, at)
+
+    def _add(
+        self,
+        cp: Checkpoint,
+        old: int,
+        proof: Sequence[bytes],
+        last: WitnessedHead | None,
+        at: datetime,
+    ) -> Signature:
+        if last is not None and old > 0:
+            if cp.size == old:
+                if not hmac.compare_digest(cp.root, last.root):
+                    raise ForkRefused(
+                        f"checkpoint of size {cp.size} has a different root (fork)", same_size=True
+                    )
+            else:
+                try:
+                    merkle.verify_consistency(old, cp.size, proof, last.root, cp.root)
+                except InvalidProof as exc:
+                    raise ForkRefused(
+                        f"checkpoint of size {cp.size} is not consistent with the cosigned "
+                        f"size {old} ({exc})"
+                    ) from None
+        elif proof:
+            raise InvalidProof("the consistency proof must be empty when the old size is 0")
+        self.state.put(cp.origin, WitnessedHead(cp.size, cp.root))
+        return self.signer.cosign(cp.body(), int(at.timestamp()))
 
     def cosign_note(self, note: str, proof: Sequence[bytes], *, at: datetime) -> str:
         """:meth:`cosign`, returning the note with the cosignature appended."""
@@ -170,22 +244,28 @@ class Witness:
             raise UnknownKey("checkpoint is from a log this witness does not know")
         return open_checkpoint(parsed, log_key).checkpoint
 
-    @staticmethod
-    def _check_extends(last: WitnessedHead, cp: Checkpoint, proof: Sequence[bytes]) -> None:
-        if cp.size < last.size:
-            raise RollbackRefused(
-                f"checkpoint of size {cp.size} is older than the cosigned size {last.size}"
-            )
-        if cp.size == last.size:
-            if not hmac.compare_digest(cp.root, last.root):
-                raise ForkRefused(f"checkpoint of size {cp.size} has a different root (fork)")
-            return
-        if last.size == 0:
-            return
+
+_MAX_PROOF_LINES = 63
+
+
+def parse_add_checkpoint(body: bytes) -> tuple[int, list[bytes], bytes]:
+    """Split a tlog-witness ``add-checkpoint`` request body into old size, proof and
+    checkpoint note. Raises :class:`InvalidProof` when malformed."""
+    if len(body) > 1 << 16:
+        raise InvalidProof("request body is too large")
+    head, sep, note = body.partition(b"\n\n")
+    if not sep:
+        raise InvalidProof("request body has no empty line before the checkpoint")
+    lines = head.split(b"\n")
+    first = lines[0]
+    if not first.startswith(b"old ") or not re.fullmatch(rb"0|[1-9][0-9]{0,18}", first[4:]):
+        raise InvalidProof("first line must be 'old <size>'")
+    if len(lines) - 1 > _MAX_PROOF_LINES:
+        raise InvalidProof("too many consistency proof lines")
+    proof: list[bytes] = []
+    for line in lines[1:]:
         try:
-            merkle.verify_consistency(last.size, cp.size, proof, last.root, cp.root)
-        except InvalidProof as exc:
-            raise ForkRefused(
-                f"checkpoint of size {cp.size} is not consistent with the cosigned size "
-                f"{last.size} ({exc})"
-            ) from None
+            proof.append(base64.b64decode(line, validate=True))
+        except (ValueError, binascii.Error):
+            raise InvalidProof("consistency proof line is not base64") from None
+    return int(first[4:]), proof, note

@@ -6,6 +6,8 @@
 - ``GET /proof/inclusion?index=[&size=]`` or ``?leaf_hash=`` (base64).
 - ``GET /proof/consistency?first=[&second=]``.
 - ``GET /tile/<L>/<N>[.p/<W>]``, ``GET /tile/entries/<N>[.p/<W>]``: C2SP tlog-tiles.
+- ``POST /witness/add-checkpoint``: C2SP tlog-witness, when this node witnesses
+  partner logs (``RELTO_AUDIT_WITNESS_LOGS``); status codes as the spec says.
 """
 
 from __future__ import annotations
@@ -13,15 +15,23 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, Query, Request, Response
 
-from relto.audit.config import node_signer, open_log
+from relto.audit.config import node_signer, node_witness, open_log
 from relto.audit.entries import decode_entry
-from relto.audit.errors import InvalidProof
+from relto.audit.errors import (
+    ForkRefused,
+    InvalidNote,
+    InvalidProof,
+    RollbackRefused,
+    SizeConflict,
+)
 from relto.audit.service import MAX_PAGE, TransparencyLog
 from relto.audit.tiles import parse_tile_path
+from relto.audit.witness import Witness, parse_add_checkpoint
 from relto.errors import InvalidInput
 from relto.server.app import AppContext
 
@@ -120,6 +130,10 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             "second_root": _b64(c.second_root),
         }
 
+    witness = node_witness(ctx.settings)
+    if witness is not None:
+        _mount_witness(app, witness)
+
     @app.get(f"{PREFIX}/tile/{{path:path}}", tags=["audit"], summary="tlog-tiles")
     def tile(path: str) -> Response:
         try:
@@ -131,3 +145,32 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             media_type="application/octet-stream",
             headers={"cache-control": "public, max-age=31536000, immutable"},
         )
+
+
+def _mount_witness(app: FastAPI, witness: Witness) -> None:
+    @app.post(
+        f"{PREFIX}/witness/add-checkpoint", tags=["audit"], summary="tlog-witness add-checkpoint"
+    )
+    async def add_checkpoint(request: Request) -> Response:
+        body = await request.body()
+        text = "text/plain; charset=utf-8"
+        try:
+            old, proof, note = parse_add_checkpoint(body)
+            origin = note.split(b"\n", 1)[0].decode("utf-8", "replace")
+        except InvalidProof as exc:
+            return Response(f"{exc}\n", status_code=400, media_type=text)
+        if origin not in witness.logs:
+            return Response("unknown log\n", status_code=404, media_type=text)
+        try:
+            sig = witness.add_checkpoint(old, proof, note, at=datetime.now(UTC))
+        except SizeConflict as exc:
+            return Response(f"{exc.size}\n", status_code=409, media_type="text/x.tlog.size")
+        except ForkRefused as exc:
+            return Response(f"{exc}\n", status_code=409 if exc.same_size else 422, media_type=text)
+        except RollbackRefused as exc:
+            return Response(f"{exc}\n", status_code=400, media_type=text)
+        except InvalidProof as exc:
+            return Response(f"{exc}\n", status_code=400, media_type=text)
+        except InvalidNote:
+            return Response("checkpoint signature not verified\n", status_code=403, media_type=text)
+        return Response(sig.line(), media_type=text)
