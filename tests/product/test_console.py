@@ -250,3 +250,12 @@ def test_what_if_admitting_partner_shows_gains(login: Login, demo_app: TestClien
     login(demo_app, "jpn-eng-sato")
     r = demo_app.get("/console/what-if", params={"nation": "JPN", "project": "undersea"})
     assert "for security officers" in r.text and 'id="gained"' not in r.text
+
+
+def test_console_pages_cannot_be_framed_or_cached(login: Login, demo_app: TestClient) -> None:
+    login(demo_app, "gbr-eng-harper")
+    r = demo_app.get("/console/documents/hyp-thermal-protection")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert "script-src" not in r.headers["content-security-policy"]  # default-src 'none'
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-frame-options"] == "DENY"

@@ -83,6 +83,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
     ctx.extras["console"] = state
 
     wire_audit_sink(ctx)
+    _security_headers(app)
     if ctx.settings.demo:
         _load_demo(ctx, state)
 
@@ -1000,3 +1001,30 @@ def partnership_for_nation(repo: SqlPartnershipRepository, nation: str) -> Any:
         if nation in p.nations:
             return p
     return None
+
+
+_CONSOLE_PREFIXES = ("/console", "/login", "/logout", "/static")
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _security_headers(app: FastAPI) -> None:
+    """Console pages: no scripts, no framing, no sniffing, nothing cached."""
+    from collections.abc import Awaitable
+
+    @app.middleware("http")
+    async def headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        path = request.url.path
+        if path == "/" or path.startswith(_CONSOLE_PREFIXES):
+            response.headers.setdefault("Content-Security-Policy", _CSP)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "no-referrer")
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            if not path.startswith("/static"):
+                response.headers.setdefault("Cache-Control", "no-store")
+        return response
