@@ -138,3 +138,32 @@ def test_console_is_keyboard_navigable(live_server: str, browser: Any) -> None:
     )
     assert unlabeled == []
     page.context.close()
+
+
+@pytest.mark.timeout(90)
+def test_every_page_is_labelled_and_headed(live_server: str, browser: Any) -> None:
+    """One h1 per page, every form control labelled, images none, main landmark."""
+    page = _page(browser, live_server)
+    _sign_in(page, "gbr-so-whitfield")
+    pages = {
+        "10-people": "/console/people",
+        "11-person": "/console/people/gbr-eng-lowe",
+        "12-documents": "/console/documents",
+        "13-decision-explorer": "/console/decisions?person_id=gbr-eng-lowe"
+        "&doc_id=hyp-thermal-protection&action=read",
+        "14-what-if": "/console/what-if?nation=JPN&project=undersea&ceiling=SECRET",
+        "15-new-document": "/console/documents/new",
+    }
+    for name, path in pages.items():
+        page.goto(path)
+        assert page.locator("h1").count() == 1, path
+        assert page.locator("main#main").count() == 1, path
+        unlabeled = page.evaluate(
+            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+                .map(e => e.name)"""
+        )
+        assert unlabeled == [], (path, unlabeled)
+        _shot(page, name)
+    assert "Ren Yamamoto" in page.goto(pages["14-what-if"]).text()  # type: ignore[union-attr]
+    page.context.close()
