@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import rfc8785
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from relto.audit import NoteSigner, TransparencyLog, merkle, open_checkpoint, verify_log
 from relto.audit.checkpoint import Checkpoint
 from relto.audit.sources import DatabaseSource
-from relto.store import Database
+from relto.store import Database, create_database
 
 from .conftest import T0, fill
 
@@ -203,3 +204,36 @@ def test_forged_checkpoint_for_rewritten_history_detected(
     _sql(database, "DELETE FROM audit_entry")
     _sql(database, "DELETE FROM audit_node")
     assert _check(log, signed) == (0, "deleted")
+
+
+def test_edited_kind_column_detected(
+    log: TransparencyLog, database: Database, signed: Checkpoint
+) -> None:
+    _sql(database, "UPDATE audit_entry SET kind = 'nothing.happened' WHERE idx = 14")
+    assert _check(log, signed) == (14, "edited")
+
+
+def test_forged_row_after_the_checkpoint_detected(
+    log: TransparencyLog, database: Database, signed: Checkpoint
+) -> None:
+    """A copy of an old entry appended after the checkpoint is not growth."""
+    with database.engine.connect() as conn:
+        body = bytes(conn.execute(text("SELECT body FROM audit_entry WHERE idx = 3")).scalar_one())
+    _sql(
+        database,
+        "INSERT INTO audit_entry (idx, leaf_hash, kind, body) VALUES (:i, :h, 'decision', :b)",
+        i=N,
+        h=merkle.leaf_hash(body),
+        b=body,
+    )
+    assert _check(log, signed) == (N, "inserted")
+
+
+def test_body_stored_with_another_type_detected(tmp_path: Path, log_signer: NoteSigner) -> None:
+    """SQLite lets a column hold any type: a body rewritten as TEXT is still compared."""
+    db = create_database(f"sqlite:///{tmp_path / 'typed.db'}")
+    log = TransparencyLog(db)
+    fill(log, 12)
+    cp = open_checkpoint(log.sign_checkpoint(log_signer, T0), log_signer.verifier()).checkpoint
+    _sql(db, "UPDATE audit_entry SET body = CAST(body AS TEXT) || ' ' WHERE idx = 8")
+    assert _check(log, cp) == (8, "edited")

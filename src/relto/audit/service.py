@@ -61,6 +61,15 @@ def node_id(level: int, index: int) -> int:
     return (level << NODE_LEVEL_SHIFT) | index
 
 
+def _as_bytes(value: object) -> bytes:
+    """Stored blobs as bytes; a value of another type (tampering) is kept comparable."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return b"" if value is None else str(value).encode()
+
+
 def _mark(conn: Connection) -> str:
     """The DB-API positional placeholder (SQLite ``?``, psycopg ``%s``)."""
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -413,24 +422,28 @@ class TransparencyLog:
                 .where(_entry.c.idx >= start, _entry.c.idx < end)
                 .order_by(_entry.c.idx)
             )
-            return [StoredEntry(int(i), bytes(h), bytes(b)) for i, h, b in rows]
+            return [StoredEntry(int(i), _as_bytes(h), _as_bytes(b)) for i, h, b in rows]
 
-    def iter_entries(self, chunk: int = MAX_PAGE) -> Iterator[StoredEntry]:
-        """Every stored row in index order, as stored (used by verification)."""
-        last = -1
+    def iter_rows(self, chunk: int = MAX_PAGE) -> Iterator[tuple[int, bytes, bytes, str]]:
+        """Every stored row ``(index, leaf hash, body, kind)`` in index order, exactly
+        as stored, for verification (values of a wrong type are coerced, not trusted)."""
+        last: int | None = None
         while True:
             with self.db.engine.connect() as conn:
-                rows = conn.execute(
-                    select(_entry.c.idx, _entry.c.leaf_hash, _entry.c.body)
-                    .where(_entry.c.idx > last)
-                    .order_by(_entry.c.idx)
-                    .limit(chunk)
-                ).all()
+                query = select(_entry.c.idx, _entry.c.leaf_hash, _entry.c.body, _entry.c.kind)
+                if last is not None:
+                    query = query.where(_entry.c.idx > last)
+                rows = conn.execute(query.order_by(_entry.c.idx).limit(chunk)).all()
             if not rows:
                 return
-            for i, h, b in rows:
-                yield StoredEntry(int(i), bytes(h), bytes(b))
+            for i, h, b, k in rows:
+                yield int(i), _as_bytes(h), _as_bytes(b), str(k)
             last = int(rows[-1][0])
+
+    def iter_entries(self, chunk: int = MAX_PAGE) -> Iterator[StoredEntry]:
+        """Every stored row in index order, as stored."""
+        for i, h, b, _k in self.iter_rows(chunk):
+            yield StoredEntry(i, h, b)
 
     def stored_nodes(self, level: int, start: int, end: int) -> dict[int, bytes]:
         """Stored hashes of nodes ``[start, end)`` at ``level`` (tiles, verification)."""

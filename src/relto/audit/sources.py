@@ -26,8 +26,8 @@ class DatabaseSource:
         self.log = log
 
     def rows(self) -> Iterator[LogRow]:
-        for e in self.log.iter_entries():
-            yield LogRow(e.index, e.leaf_hash, e.body)
+        for index, leaf_hash, body, kind in self.log.iter_rows():
+            yield LogRow(index, leaf_hash, body, kind)
 
     def nodes(self, level: int, start: int, end: int) -> Mapping[int, bytes] | None:
         return self.log.stored_nodes(level, start, end)
