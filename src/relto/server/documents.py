@@ -74,6 +74,20 @@ class DocumentView:
     updated_at: datetime
     policy_uuid: str
 
+    @property
+    def common_level(self) -> str:
+        """The classification on the partnership's common scale (for colour only)."""
+        return _common_level(self.originator, self.classification)
+
+
+def _common_level(originator: str, classification: str) -> str:
+    try:
+        from relto.decisions import COMMON_SCHEME
+
+        return ProductLevelMapper().map_level(originator, classification, COMMON_SCHEME) or ""
+    except Exception:
+        return ""
+
 
 @dataclass(frozen=True)
 class LabelChoice:
