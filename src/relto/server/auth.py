@@ -245,28 +245,46 @@ def _unauthenticated() -> HTTPException:
     )
 
 
-class _DemoDirectory:
-    def __init__(self) -> None:
-        from relto.demo import read_demo
+class _VettingDirectory:
+    """People as :mod:`relto.vetting` records them; roles held for the home nation."""
 
-        self._people = {
-            p.id: DirectoryEntry(p.id, p.name, p.nationality, p.organisation, p.role_grants)
-            for p in read_demo().people
-        }
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+
+    def _service(self) -> Any:
+        from relto.server.routes.console import vetting_service
+
+        return vetting_service(self._ctx)
+
+    @staticmethod
+    def _entry(p: Any) -> DirectoryEntry:
+        return DirectoryEntry(
+            p.id,
+            p.name,
+            p.home_nation,
+            p.organisation,
+            frozenset((str(getattr(r, "value", r)), p.home_nation) for r in p.roles),
+        )
 
     def lookup(self, person_id: str) -> DirectoryEntry | None:
-        return self._people.get(person_id)
+        from relto.errors import ReltoError
 
-    def entries(self) -> list[DirectoryEntry]:
-        return list(self._people.values())
+        try:
+            return self._entry(self._service().get_person(person_id[:64]))
+        except ReltoError:
+            return None
 
-
-class _EmptyDirectory:
-    def lookup(self, person_id: str) -> DirectoryEntry | None:
-        return None
-
-    def entries(self) -> list[DirectoryEntry]:
-        return []
+    def entries(self, limit: int = 1000) -> list[DirectoryEntry]:
+        out: list[DirectoryEntry] = []
+        after: str | None = None
+        service = self._service()
+        while len(out) < limit:
+            page = service.list_people(limit=200, after=after)
+            out.extend(self._entry(p) for p in page.items)
+            if page.next_after is None:
+                break
+            after = page.next_after
+        return out[:limit]
 
 
 def request_auth(ctx: Any) -> RequestAuth:
@@ -274,7 +292,6 @@ def request_auth(ctx: Any) -> RequestAuth:
     existing = ctx.extras.get("auth")
     if isinstance(existing, RequestAuth):
         return existing
-    directory: Directory = _DemoDirectory() if ctx.settings.demo else _EmptyDirectory()
-    made = RequestAuth(ctx.settings, directory)
+    made = RequestAuth(ctx.settings, _VettingDirectory(ctx))
     ctx.extras["auth"] = made
     return made
