@@ -3,7 +3,7 @@
 A capability that adds tables adds its module here (one line each).
 """
 
-import relto.store.meta  # noqa: F401
-import relto.store.partnership  # noqa: F401
-import relto.store.audit  # noqa: F401
+import relto.store.audit
+import relto.store.meta
+import relto.store.partnership
 import relto.store.vetting  # noqa: F401
