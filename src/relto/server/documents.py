@@ -350,7 +350,7 @@ class DocumentService:
         engine = self.engine()
         return Population(
             subjects=tuple(self.subjects(at)),
-            objects=tuple(self.resource(d) for d in self.list(nation)),
+            objects=tuple(self.resource(d) for d in self.all_documents(nation)),
             world=engine.world,
             mapper=engine.mapper,
             recognition=default_recognition(),
@@ -389,24 +389,61 @@ class DocumentService:
             ).first()
             return _view(row) if row else None
 
-    def list(self, nation: str, *, limit: int = MAX_PAGE, offset: int = 0) -> list[DocumentView]:
-        """Documents of the partnership projects ``nation`` belongs to (metadata only)."""
-        from sqlalchemy import select
-
+    def projects_of(self, nation: str) -> set[str]:
+        """Projects of the partnerships ``nation`` belongs to."""
         with self.ctx.db.session() as s:
             repo = SqlPartnershipRepository(s)
-            projects = {
+            return {
                 pr.id
                 for p in repo.list_partnerships(0, MAX_PAGE).items
                 if nation in p.nations
                 for pr in repo.list_projects(p.id, 0, MAX_PAGE).items
             }
+
+    def visible_to(self, doc_id: str, nation: str) -> DocumentView:
+        """The document if it belongs to a project of ``nation``'s partnerships."""
+        doc = self.get(doc_id)
+        if doc.project_id not in self.projects_of(nation):
+            raise NotFound("no such document")
+        return doc
+
+    def all_documents(self, nation: str, cap: int = 10_000) -> list[DocumentView]:
+        """Every document of ``nation``'s partnerships, up to ``cap`` (for what-if)."""
+        out: list[DocumentView] = []
+        while len(out) < cap:
+            batch = self.list(nation, limit=MAX_PAGE, offset=len(out))
+            if not batch:
+                break
+            out.extend(batch)
+        return out[:cap]
+
+    def count(self, nation: str) -> int:
+        from sqlalchemy import func, select
+
+        projects = self.projects_of(nation)
+        with self.ctx.db.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(DocumentRow)
+                    .where(DocumentRow.project_id.in_(projects))
+                )
+                or 0
+            )
+
+    def list(self, nation: str, *, limit: int = MAX_PAGE, offset: int = 0) -> list[DocumentView]:
+        """Documents of the partnership projects ``nation`` belongs to (metadata only),
+        newest first, at most :data:`MAX_PAGE` per call."""
+        from sqlalchemy import select
+
+        projects = self.projects_of(nation)
+        with self.ctx.db.session() as s:
             rows = s.scalars(
                 select(DocumentRow)
                 .where(DocumentRow.project_id.in_(projects))
                 .order_by(DocumentRow.created_at.desc(), DocumentRow.id)
-                .offset(offset)
-                .limit(min(limit, MAX_PAGE))
+                .offset(max(0, offset))
+                .limit(max(1, min(limit, MAX_PAGE)))
             ).all()
             return [_view(r) for r in rows]
 

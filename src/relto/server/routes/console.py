@@ -596,12 +596,13 @@ def _mount_documents(
     def document(request: Request, doc_id: str) -> HTMLResponse:
         who = who_or_login(request)
         try:
-            doc = service.get(doc_id)
+            doc = service.visible_to(doc_id, who.nation)
         except NotFound:
             return not_found(request, who)
         return doc_page(request, who, doc)
 
     def open_doc(request: Request, who: Principal, doc_id: str) -> tuple[Any, Any, bytes | None]:
+        service.visible_to(doc_id, who.nation)
         return service.open(
             person_id=who.person_id,
             nation=who.nation,
@@ -660,6 +661,7 @@ def _mount_documents(
         check_csrf(request, csrf)
         who = who_or_login(request)
         try:
+            service.visible_to(doc_id, who.nation)
             doc = service.relabel(
                 person_id=who.person_id,
                 roles=who.roles,
@@ -886,7 +888,7 @@ def _mount_decisions(
         person_name = doc_title = ""
         if person_id and doc_id:
             try:
-                doc = service.get(doc_id)
+                doc = service.visible_to(doc_id, who.nation)
                 if action not in actions:
                     raise InvalidInput("unknown action")
                 if not service.may_explain(who.person_id, who.roles, person_id[:64], doc):

@@ -406,6 +406,9 @@ class WhatIfOut(BaseModel):
 
 Action = Literal["read", "download", "share", "relabel"]
 
+#: How many documents a ``readable=true`` listing decides at most.
+_MAX_SCAN = 10_000
+
 
 def _o(d: Any) -> ObjectOut:
     return ObjectOut(
@@ -434,10 +437,7 @@ def _mount_objects(app: FastAPI, ctx: AppContext) -> None:
     router = APIRouter(prefix="/api/v1", tags=["objects"])
 
     def visible(doc_id: str, who: Principal) -> Any:
-        doc = service.get(doc_id)
-        if doc.id not in {d.id for d in service.list(who.nation)}:
-            raise UnknownRecord("no such object")
-        return doc
+        return service.visible_to(doc_id, who.nation)
 
     @router.get("/objects", summary="Protected objects of the caller's partnership (metadata)")
     def list_objects(
@@ -448,23 +448,31 @@ def _mount_objects(app: FastAPI, ctx: AppContext) -> None:
             bool, Query(description="Only objects the caller may read now")
         ] = False,
     ) -> PageOut[ObjectOut]:
-        docs = service.list(who.nation)
-        if readable:
-            at = datetime.now(UTC)
-            subject = service.subject(who.person_id, at)
-            if subject is None:
-                docs = []
-            else:
-                keep = {
-                    r.id
-                    for r in service.engine().readable(
-                        subject, [service.resource(d) for d in docs], at=at
-                    )
-                }
-                docs = [d for d in docs if d.id in keep]
+        if not readable:
+            docs = service.list(who.nation, limit=limit, offset=offset)
+            return PageOut(
+                items=[_o(d) for d in docs],
+                total=service.count(who.nation),
+                offset=offset,
+                limit=limit,
+            )
+        at = datetime.now(UTC)
+        subject = service.subject(who.person_id, at)
+        engine = service.engine()
+        readable_docs: list[Any] = []
+        scanned = 0
+        while subject is not None and scanned < _MAX_SCAN:
+            batch = service.list(who.nation, limit=MAX_PAGE, offset=scanned)
+            if not batch:
+                break
+            scanned += len(batch)
+            keep = {
+                r.id for r in engine.readable(subject, [service.resource(d) for d in batch], at=at)
+            }
+            readable_docs.extend(d for d in batch if d.id in keep)
         return PageOut(
-            items=[_o(d) for d in docs[offset : offset + limit]],
-            total=len(docs),
+            items=[_o(d) for d in readable_docs[offset : offset + limit]],
+            total=len(readable_docs),
             offset=offset,
             limit=limit,
         )
