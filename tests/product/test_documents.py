@@ -1,0 +1,96 @@
+"""Documents on a node: the KAS enforces the decision by itself, a tampered
+container never decrypts, and policies this node did not protect get no key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from relto.errors import ReltoError
+from relto.server.documents import DocumentService, document_service
+from relto.store.partnership import DocumentRow
+
+
+def _svc(client: TestClient) -> DocumentService:
+    return document_service(client.app.state.ctx)  # type: ignore[attr-defined]
+
+
+def test_kas_withholds_key_even_if_the_console_check_is_skipped(demo_app: TestClient) -> None:
+    from relto.ztdf import KeyAccessDenied
+
+    svc = _svc(demo_app)
+    doc = svc.get("hyp-thermal-protection")
+    unwrap = svc._kas_unwrap("jpn-eng-sato", "JPN", "Haruto Sato", datetime.now(UTC))
+    with pytest.raises(KeyAccessDenied):
+        svc._decrypt(doc, unwrap)
+    allowed = svc._kas_unwrap("usa-eng-ramirez", "USA", "Carlos Ramirez", datetime.now(UTC))
+    assert b"ablation" in svc._decrypt(doc, allowed).lower()
+
+
+def test_tampered_container_never_decrypts(demo_app: TestClient) -> None:
+    ctx = demo_app.app.state.ctx  # type: ignore[attr-defined]
+    svc = _svc(demo_app)
+    with ctx.db.session() as s:
+        key = s.get(DocumentRow, "hyp-thermal-protection").blob_key
+    with ctx.blobs.open(key) as f:
+        data = bytearray(f.read())
+    data[len(data) // 3] ^= 0x01
+    ctx.blobs.put(key, bytes(data))
+    with pytest.raises(ReltoError):
+        svc.open(
+            person_id="usa-eng-ramirez",
+            nation="USA",
+            name="Carlos Ramirez",
+            doc_id="hyp-thermal-protection",
+            at=datetime.now(UTC),
+        )
+
+
+def test_policy_not_protected_here_gets_no_key(demo_app: TestClient) -> None:
+    from relto.kas.decider import RewrapFacts
+    from relto.server.documents import ProductDecider
+
+    decision = ProductDecider(_svc(demo_app)).decide(
+        RewrapFacts(
+            subject={"sub": "usa-eng-ramirez"},
+            policy_uuid="00000000-0000-4000-8000-000000000000",
+            attributes=(),
+            dissem=(),
+            at=datetime.now(UTC),
+        )
+    )
+    assert not decision.allowed
+    assert decision.reasons[0].code == "unknown_object"
+
+
+def test_unknown_person_is_denied_with_a_reason(demo_app: TestClient) -> None:
+    svc = _svc(demo_app)
+    decision = svc.decide("mallory", "read", svc.get("innovation-challenge"), datetime.now(UTC))
+    assert not decision.allowed and decision.reasons[0].code == "CLEARANCE_MISSING"
+
+
+def test_relabel_keeps_old_version_and_changes_policy(demo_app: TestClient) -> None:
+    ctx = demo_app.app.state.ctx  # type: ignore[attr-defined]
+    svc = _svc(demo_app)
+    before = svc.get("hyp-thermal-protection")
+    after = svc.relabel(
+        person_id="gbr-so-whitfield",
+        roles=frozenset({("security_officer", "GBR")}),
+        doc_id=before.id,
+        rel_to=["USA", "AUS", "JPN"],
+        at=datetime.now(UTC),
+    )
+    assert after.version == before.version + 1
+    assert after.policy_uuid != before.policy_uuid
+    assert "JPN" in after.rel_to
+    assert ctx.blobs.exists(f"document-{before.id}-v{before.version}.tdf")
+    with pytest.raises(ReltoError):
+        svc.relabel(
+            person_id="usa-so-bennett",
+            roles=frozenset({("security_officer", "USA")}),  # not the originator's officer
+            doc_id=before.id,
+            rel_to=["USA", "AUS"],
+            at=datetime.now(UTC),
+        )
