@@ -259,3 +259,16 @@ def test_console_pages_cannot_be_framed_or_cached(login: Login, demo_app: TestCl
     assert "script-src" not in r.headers["content-security-policy"]  # default-src 'none'
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_security_officer_ends_admission_in_console(login: Login, demo_app: TestClient) -> None:
+    csrf = login(demo_app, "aus-so-campbell")
+    page = demo_app.get("/console").text
+    action = page.split('action="/console/admissions/demo-innovation-kor/end"')
+    assert len(action) == 2  # the End button of KOR's innovation admission
+    r = demo_app.post("/console/admissions/demo-innovation-kor/end", data={"csrf": csrf})
+    assert "kind=bad" not in r.headers["location"]
+    m = demo_app.get("/api/v1/partnerships/aukus-p2/matrix").json()["ceilings"]
+    assert m["innovation"]["KOR"] is None
+    again = demo_app.post("/console/admissions/demo-innovation-kor/end", data={"csrf": csrf})
+    assert "kind=bad" in again.headers["location"]  # already ended
