@@ -94,3 +94,18 @@ def test_relabel_keeps_old_version_and_changes_policy(demo_app: TestClient) -> N
             rel_to=["USA", "AUS"],
             at=datetime.now(UTC),
         )
+
+
+def test_relabel_cannot_release_outside_the_partnership(demo_app: TestClient) -> None:
+    from relto.errors import InvalidInput
+
+    svc = _svc(demo_app)
+    with pytest.raises(InvalidInput, match="not a nation of the partnership: FRA"):
+        svc.relabel(
+            person_id="gbr-so-whitfield",
+            roles=frozenset({("security_officer", "GBR")}),
+            doc_id="hyp-thermal-protection",
+            rel_to=["USA", "FRA"],
+            at=datetime.now(UTC),
+        )
+    assert "FRA" not in svc.get("hyp-thermal-protection").banner

@@ -787,6 +787,10 @@ class DocumentService:
         doc = self.get(doc_id)
         if ("security_officer", doc.originator) not in roles:
             raise AccessDenied(f"{person_id} is not a security officer of {doc.originator}")
+        partners = set(self.label_choice(person_id, doc.originator).nations)
+        outside = sorted({n.strip().upper() for n in rel_to} - partners)
+        if outside:
+            raise InvalidInput(f"not a nation of the partnership: {', '.join(outside)[:40]}")
         banner, label_xml = self.compose_banner(doc.originator, doc.classification, rel_to)
         work = Path(tempfile.mkdtemp(prefix="relto-relabel-"))
         try:
