@@ -624,9 +624,11 @@ def _mount_documents(
         text = None
         if plaintext is not None:
             try:
-                text = plaintext.decode("utf-8")
+                text = plaintext[:_SHOW_BYTES].decode("utf-8")
             except UnicodeDecodeError:
                 text = None
+            if text is not None and len(plaintext) > _SHOW_BYTES:
+                text += "\n\n[… shown up to 256 KiB; download for the whole file]"
         return doc_page(request, who, doc, decision, text)
 
     @app.post("/console/documents/{doc_id}/download", include_in_schema=False)
@@ -677,6 +679,8 @@ def _mount_documents(
 
 
 _NOT_ALLOWED = "Not found, or you may not make this change."
+#: How much of a text document the open page shows inline.
+_SHOW_BYTES = 256 * 1024
 
 
 # -- audit (relto.audit) -----------------------------------------------------------------
