@@ -109,3 +109,14 @@ def test_relabel_cannot_release_outside_the_partnership(demo_app: TestClient) ->
             at=datetime.now(UTC),
         )
     assert "FRA" not in svc.get("hyp-thermal-protection").banner
+
+
+def test_oversized_upload_refused_before_parsing(demo_app: TestClient) -> None:
+    huge = 30 * 1024 * 1024
+    r = demo_app.post(
+        "/api/v1/objects",
+        content=b"x" * 10,
+        headers={"content-length": str(huge), "content-type": "multipart/form-data; boundary=x"},
+    )
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "too_large"

@@ -83,7 +83,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
     ctx.extras["console"] = state
 
     wire_audit_sink(ctx)
-    _security_headers(app)
+    _security_headers(app, ctx.settings)
     if ctx.settings.demo:
         _load_demo(ctx, state)
 
@@ -1016,16 +1016,39 @@ _CSP = (
 )
 
 
-def _security_headers(app: FastAPI) -> None:
-    """Console pages: no scripts, no framing, no sniffing, nothing cached."""
+_UPLOAD_PATHS = frozenset({"/console/documents/new", "/api/v1/objects"})
+_FORM_OVERHEAD = 64 * 1024
+
+
+def _security_headers(app: FastAPI, settings: Any) -> None:
+    """Console pages: no scripts, no framing, no sniffing, nothing cached. Uploads:
+    refused before the form is parsed when larger than the limit or of unknown size."""
     from collections.abc import Awaitable
 
     @app.middleware("http")
     async def headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
         path = request.url.path
+        if request.method == "POST" and path in _UPLOAD_PATHS:
+            from relto.server.documents import MAX_DOCUMENT_BYTES
+
+            limit = min(MAX_DOCUMENT_BYTES, settings.max_upload_bytes) + _FORM_OVERHEAD
+            length = request.headers.get("content-length", "")
+            if not length.isdigit() or int(length) > limit:
+                from fastapi.responses import JSONResponse
+
+                from relto.server.errors import error_body
+
+                return JSONResponse(
+                    error_body(
+                        "too_large",
+                        f"uploads are limited to {limit} bytes, with a length",
+                        request,
+                    ),
+                    status_code=413,
+                )
+        response = await call_next(request)
         if path == "/" or path.startswith(_CONSOLE_PREFIXES):
             response.headers.setdefault("Content-Security-Policy", _CSP)
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
