@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import inspect, select, text
 
@@ -68,3 +70,40 @@ def test_postgres_is_really_postgres(postgres_url: str) -> None:
 def test_unreachable_database_reports_unhealthy() -> None:
     db = create_database("postgresql://nobody@127.0.0.1:1/none", migrate=False)
     assert db.ping() is False
+
+
+_MIGRATE_IN_CHILD = """
+import sys
+from relto.store import create_database
+create_database(sys.argv[1]).dispose()
+"""
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_concurrent_starts_migrate_once_without_error(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two server workers starting on a fresh database must not race on migrations."""
+    import subprocess
+    import sys
+
+    url = (
+        f"sqlite:///{tmp_path / 'fresh.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _MIGRATE_IN_CHILD, url], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    db = create_database(url, migrate=False)
+    with db.engine.connect() as conn:
+        heads = conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one()
+    assert heads >= 1
+    assert "node_meta" in set(inspect(db.engine).get_table_names())
+    db.dispose()

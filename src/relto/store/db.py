@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,25 @@ class Base(DeclarativeBase):
     """Declarative base of every relto table."""
 
     metadata = MetaData(naming_convention=_NAMING)
+
+
+#: Advisory lock id for migrations on PostgreSQL ("relto" in ASCII).
+_MIGRATION_LOCK_KEY = 0x72656C746F
+
+
+@contextmanager
+def _migration_file_lock(engine: Engine) -> Iterator[None]:
+    """On a file-backed SQLite database, hold an exclusive lock on ``<db>.migrate.lock``."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def normalise_url(url: str) -> str:
@@ -75,11 +95,20 @@ class Database:
                 raise
 
     def migrate(self) -> None:
-        """Apply every migration (all capability branches) up to the heads."""
+        """Apply every migration (all capability branches) up to the heads.
+
+        Several processes may start at once on a fresh database (server workers):
+        they take turns, so each migration runs exactly once. SQLite: a kernel lock
+        on a file beside the database; PostgreSQL: a transaction-scoped advisory lock.
+        """
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         try:
-            with self.engine.begin() as conn:
+            with _migration_file_lock(self.engine), self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY}
+                    )
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "heads")
         except SQLAlchemyError as exc:
