@@ -157,9 +157,15 @@ JPKR_SRC = (
     "Japan-Republic of Korea GSOMIA (signed 23 Nov 2016): equivalent security levels "
     "ROK 군사Ⅱ급·Ⅲ급비밀 = Japan 極秘 (Gokuhi, and 防衛秘密) / 秘 (Hi), per the ROK MOFA press "
     "release of 3 Jul 2012 on the agreement's contents "
-    "(https://www.mofa.go.kr/eng/brd/m_5676/view.do?seq=311283); Ⅰ급비밀 and 機密 are not covered"
+    "(https://www.mofa.go.kr/eng/brd/m_5676/view.do?seq=311283); the signed 2016 text, Art. 4, as "
+    "reported by Seoul Shinmun on 23 Nov 2016 "
+    "(https://www.seoul.co.kr/news/politics/2016/11/23/20161123800046): 군사 Ⅱ급 비밀 = "
+    "極秘 (Gokuhi) and 特定秘密, 군사 Ⅲ급 비밀 = 秘 (Hi); Ⅰ급비밀 and 機密 are not covered"
 )
 
+# Bilateral agreements whose classification article has not been read (JPN-AUS 2012,
+# JPN-GBR 2013, JPN-CAN and JPN-NZL 2025, AUS-KOR 2009) have no class here: see
+# docs/labels.md and tests/labels/test_labels_bilateral_gaps.py before adding one.
 #: Partnership equivalence classes: (name, hierarchy, members {nation: level}, source).
 #: Two levels are equivalent only when some class holds both; classes are kept small
 #: so that no class implies a pair its source does not state.
