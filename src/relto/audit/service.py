@@ -6,14 +6,22 @@ pure modules next to it. Every write takes the ``audit_head`` row first, so writ
 from several processes (or several relto nodes on one PostgreSQL) are serialised;
 appends read the tree's right edge (O(log n) nodes, cached while nobody else
 writes) and store the nodes they complete. Proofs read O(log n) stored nodes.
+
+On a SQLite file, writers of every process first take a blocking ``flock`` on
+``<database>.lock`` (held until after the commit): the kernel hands the lock to
+the next waiter at once, where SQLite's busy handler would sleep with growing
+back-off (up to 100 ms a try) and leave some appends waiting near a second when
+several server workers share the file. See docs/adr/0061.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -183,6 +191,43 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _FileLock:
+    """A blocking, exclusive cross-process lock: ``flock`` on a file.
+
+    Each process opens its own descriptor (a descriptor inherited through ``fork``
+    shares the parent's lock, so it would not exclude the parent). Callers in one
+    process must serialise themselves: ``flock`` does not exclude threads.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = -1
+        self._pid = -1
+
+    def acquire(self) -> None:
+        try:
+            if self._pid != os.getpid():
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            raise StorageError(f"audit log writer lock unavailable: {type(exc).__name__}") from exc
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def _sqlite_lock_path(db: Database) -> str | None:
+    """``<database file>.lock`` for a SQLite file; ``None`` otherwise (PostgreSQL,
+    in-memory, URI file names), where the head row alone serialises writers."""
+    if db.dialect != "sqlite":
+        return None
+    name = db.engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return f"{os.path.abspath(name)}.lock"
+
+
 class TransparencyLog:
     """An append-only RFC 9162 log stored in a relto database.
 
@@ -207,6 +252,8 @@ class TransparencyLog:
             db.engine.dispose()  # pooled connections pick the setting up on reconnect
         self._clock = clock
         self._write_lock = threading.Lock()
+        path = _sqlite_lock_path(db)
+        self._file_lock = None if path is None else _FileLock(path)
         self._frontier: merkle.Frontier | None = None
         self._known_size = 0
         self._mu = threading.Lock()
@@ -215,6 +262,25 @@ class TransparencyLog:
         self._leader = False
 
     # -- writing -----------------------------------------------------------------
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """Held around a write transaction until after its commit: the in-process
+        lock, then (SQLite file) the cross-process file lock."""
+        with self._write_lock:
+            if self._file_lock is None:
+                yield
+                return
+            self._file_lock.acquire()
+            try:
+                yield
+            finally:
+                self._file_lock.release()
+
+    def _exclusive(self) -> AbstractContextManager[None]:
+        """:meth:`_writer` on a SQLite file; nothing extra elsewhere (the head row
+        lock already blocks properly on PostgreSQL)."""
+        return self._writer() if self._file_lock is not None else nullcontext()
 
     def record(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Append one event; returns only once it is committed (AuditSink)."""
@@ -231,10 +297,15 @@ class TransparencyLog:
                     self._cv.wait()
                     continue
                 self._leader = True
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 self._cv.release()
                 try:
-                    self._commit_batch(batch)
+                    self._lead()
+                except BaseException:
+                    # No batch was taken (the writer lock failed): withdraw our event.
+                    with self._cv:
+                        if req in self._queue:
+                            self._queue.remove(req)
+                    raise
                 finally:
                     self._cv.acquire()
                     self._leader = False
@@ -243,9 +314,19 @@ class TransparencyLog:
             raise req.error
         return req.index
 
+    def _lead(self) -> None:
+        """Commit the queued events as one batch. The batch is taken only once the
+        writer lock is held, so everything that queued while this process waited
+        for another one's commit joins it."""
+        with self._writer():
+            with self._cv:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            self._commit_batch(batch)
+
     def _commit_batch(self, batch: list[_Pending]) -> None:
+        """Commit ``batch`` (writer lock held) and settle every event in it."""
         try:
-            indexes = self.append_many([(r.kind, r.payload, r.at) for r in batch])
+            indexes = self._append_locked([(r.kind, r.payload, r.at) for r in batch])
         except BaseException as exc:
             # One bad event must not sink the others: retry them one by one.
             if len(batch) > 1 and isinstance(exc, ValueError | TypeError):
@@ -266,35 +347,41 @@ class TransparencyLog:
         """Append events in one transaction; returns their indexes."""
         if not events:
             return []
-        with self._write_lock:
-            try:
-                with self.db.engine.begin() as conn:
-                    size, frontier = self._lock_head(conn)
-                    entries: list[tuple[int, bytes, str, bytes]] = []
-                    nodes: list[tuple[int, bytes]] = []
-                    f = frontier.copy()
-                    for i, (kind, payload, at) in enumerate(events):
-                        index = size + i
-                        body = encode_entry(index, kind, payload, at)
-                        h = merkle.leaf_hash(body)
-                        entries.append((index, h, kind, body))
-                        for level, idx, value in f.append(h):
-                            nodes.append((node_id(level, idx), value))
-                    _insert_rows(conn, entries, nodes)
-                    m = _mark(conn)
-                    conn.exec_driver_sql(
-                        f"UPDATE audit_head SET size = {m}, root = {m} WHERE id = 1",  # noqa: S608
-                        (f.size, f.root()),
-                    )
-            except SQLAlchemyError as exc:
-                self._frontier = None
-                raise StorageError(f"audit log append failed: {type(exc).__name__}") from exc
-            except BaseException:
-                self._frontier = None
-                raise
-            self._frontier = f
-            self._known_size = max(self._known_size, f.size)
-            return list(range(size, size + len(events)))
+        with self._writer():
+            return self._append_locked(events)
+
+    def _append_locked(
+        self, events: Sequence[tuple[str, Mapping[str, Any], datetime]]
+    ) -> list[int]:
+        """:meth:`append_many` with :meth:`_writer` already held."""
+        try:
+            with self.db.engine.begin() as conn:
+                size, frontier = self._lock_head(conn)
+                entries: list[tuple[int, bytes, str, bytes]] = []
+                nodes: list[tuple[int, bytes]] = []
+                f = frontier.copy()
+                for i, (kind, payload, at) in enumerate(events):
+                    index = size + i
+                    body = encode_entry(index, kind, payload, at)
+                    h = merkle.leaf_hash(body)
+                    entries.append((index, h, kind, body))
+                    for level, idx, value in f.append(h):
+                        nodes.append((node_id(level, idx), value))
+                _insert_rows(conn, entries, nodes)
+                m = _mark(conn)
+                conn.exec_driver_sql(
+                    f"UPDATE audit_head SET size = {m}, root = {m} WHERE id = 1",  # noqa: S608
+                    (f.size, f.root()),
+                )
+        except SQLAlchemyError as exc:
+            self._frontier = None
+            raise StorageError(f"audit log append failed: {type(exc).__name__}") from exc
+        except BaseException:
+            self._frontier = None
+            raise
+        self._frontier = f
+        self._known_size = max(self._known_size, f.size)
+        return list(range(size, size + len(events)))
 
     def _lock_head(self, conn: Connection) -> tuple[int, merkle.Frontier]:
         # Writing the head row first takes the write lock (SQLite) or row lock (PostgreSQL).
@@ -488,7 +575,7 @@ class TransparencyLog:
         last checkpoint this node signed: a log must never sign a fork.
         """
         at = at or self._clock()
-        with self.db.engine.begin() as conn:
+        with self._exclusive(), self.db.engine.begin() as conn:
             conn.execute(update(_head).where(_head.c.id == 1).values(size=_head.c.size))
             size, root = conn.execute(
                 select(_head.c.size, _head.c.root).where(_head.c.id == 1)
@@ -545,7 +632,7 @@ class TransparencyLog:
         """Attach witness cosignatures to the stored checkpoint they cosign."""
         signed = open_checkpoint(note, log_key)
         cp = signed.checkpoint
-        with self.db.engine.begin() as conn:
+        with self._exclusive(), self.db.engine.begin() as conn:
             stored = conn.execute(
                 select(_checkpoint.c.note).where(_checkpoint.c.size == cp.size)
             ).scalar()
@@ -566,7 +653,7 @@ class TransparencyLog:
 
         For loading a large log in one go; ``record`` is the normal path.
         """
-        with self._write_lock, self.db.engine.begin() as conn:
+        with self._writer(), self.db.engine.begin() as conn:
             size, frontier = self._lock_head(conn)
             f = frontier.copy()
             for start in range(0, len(bodies), chunk):
@@ -582,7 +669,7 @@ class TransparencyLog:
         self._frontier = f
 
     def _reset_for_tests(self) -> None:  # pragma: no cover - test helper
-        with self.db.engine.begin() as conn:
+        with self._writer(), self.db.engine.begin() as conn:
             conn.execute(delete(_entry))
             conn.execute(delete(_node))
             conn.execute(delete(_checkpoint))
