@@ -34,7 +34,7 @@ def _no_busy_wait(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _worker(url: str, name: str, n: int) -> None:
+def _worker(url: str, name: str, n: int, start: Any) -> None:
     db = create_database(url, migrate=False)
     if db.dialect == "sqlite":
         # Any contention left for SQLite's own lock fails at once ("database is
@@ -50,6 +50,8 @@ def _worker(url: str, name: str, n: int) -> None:
         except BaseException as exc:  # pragma: no cover - fails the process below
             errors.append(exc)
 
+    log.size()  # connected and ready: now both processes start together
+    start.wait(60)
     threads = [threading.Thread(target=run, args=(t,)) for t in range(THREADS)]
     for t in threads:
         t.start()
@@ -63,7 +65,8 @@ def _worker(url: str, name: str, n: int) -> None:
 def test_two_processes_appending_do_not_fork(database: Database) -> None:
     url = database.engine.url.render_as_string(hide_password=False)
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(url, f"p{k}", PER_THREAD)) for k in range(2)]
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_worker, args=(url, f"p{k}", PER_THREAD, start)) for k in range(2)]
     for p in procs:
         p.start()
     for p in procs:
