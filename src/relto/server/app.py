@@ -74,14 +74,25 @@ def create_app(
     blobs: BlobStore | None = None,
     sink: AuditSink | None = None,
 ) -> FastAPI:
-    """Build the relto app. Raises ``ConfigError`` on unsafe settings."""
+    """Build the relto app. Raises ``ConfigError`` on unsafe settings.
+
+    Without ``sink`` the node's transparency log records every event; pass
+    :class:`~relto.events.NullSink` to record nothing (tools and some tests).
+    """
     settings = settings.with_demo_secrets()
     settings.check_secrets()
     if db is None:
         db = create_database(settings.effective_database_url)
     if blobs is None:
         blobs = LocalBlobStore(settings.blob_dir)
-    ctx = AppContext(settings=settings, db=db, blobs=blobs, sink=sink or NullSink())
+    extras: dict[str, Any] = {}
+    if sink is None:
+        # By default every decision and change goes to the node's transparency log,
+        # the one /api/v1/audit serves (ADR 0072).
+        from relto.audit.config import open_log
+
+        sink = extras["audit"] = open_log(settings)
+    ctx = AppContext(settings=settings, db=db, blobs=blobs, sink=sink, extras=extras)
     metrics = _Metrics()
 
     @asynccontextmanager

@@ -870,13 +870,15 @@ class ProductDecider:
 
 
 def document_service(ctx: Any) -> DocumentService:
-    """The node's :class:`DocumentService`, made once; installs the KAS decider when
-    no other decision engine has been wired into this node's KAS."""
+    """The node's :class:`DocumentService`, made once. Its :class:`ProductDecider`
+    becomes the KAS's decision engine unless another one has been wired in."""
     existing = ctx.extras.get("documents")
     if isinstance(existing, DocumentService):
         return existing
     service = DocumentService(ctx)
     ctx.extras["documents"] = service
+    # A KAS mounted after this point takes its decider from here.
+    ctx.extras.setdefault("decider", ProductDecider(service))
     runtime = ctx.extras.get("kas")
     if runtime is not None:
         from relto.kas.decider import DenyAllDecider

@@ -15,8 +15,8 @@ __all__ = ["mount_all"]
 _MODULES: tuple[str, ...] = (
     # one line per capability, e.g. "relto.server.routes.vetting",
     "relto.server.routes.audit",
+    "relto.server.routes.partnership",  # before kas: it provides the KAS's decider
     "relto.server.routes.kas",
-    "relto.server.routes.partnership",
     "relto.server.routes.console",
     "relto.server.routes.vetting",
 )

@@ -82,7 +82,6 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
     state: dict[str, Any] = {"load_report": None}
     ctx.extras["console"] = state
 
-    wire_audit_sink(ctx)
     _security_headers(app, ctx.settings)
     if ctx.settings.demo:
         _load_demo(ctx, state)
@@ -687,32 +686,6 @@ _SHOW_BYTES = 256 * 1024
 
 AUDIT_PAGE_ENTRIES = 30
 _MAX_VERIFY = 500_000
-
-
-def wire_audit_sink(ctx: AppContext) -> None:
-    """Send every capability's events to the node's transparency log.
-
-    ``create_app`` defaults to a :class:`~relto.events.NullSink` when it is given
-    none (``relto serve``), which would record nothing. When that is so, the
-    transparency log that ``/api/v1/audit`` serves becomes the sink: for
-    ``ctx.sink`` (read by modules mounted from here on and at request time) and
-    for the key access service mounted earlier. Tests that pass a sink keep it.
-    """
-    from relto.events import NullSink
-
-    if not isinstance(ctx.sink, NullSink):
-        return
-    from relto.server.routes.audit import log_for
-
-    log = log_for(ctx)
-    ctx.sink = log
-    runtime = ctx.extras.get("kas")
-    if runtime is not None and isinstance(getattr(runtime.service, "sink", None), NullSink):
-        runtime.service.sink = log
-    for state in ctx.extras.values():
-        service = getattr(state, "service", None)
-        if service is not None and isinstance(getattr(service, "sink", None), NullSink):
-            service.sink = log
 
 
 def _summarise(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -179,6 +179,11 @@ Who = Annotated[Principal, Depends(_principal)]
 
 def mount(app: FastAPI, ctx: AppContext) -> None:
     request_auth(ctx)
+    # Made now, so the KAS (mounted next) decides with the decision engine from its
+    # first request.
+    from relto.server.documents import document_service
+
+    document_service(ctx)
     router = APIRouter(prefix="/api/v1", tags=["partnership"])
 
     @router.get("/partnerships", summary="Partnerships the caller's nation belongs to")
