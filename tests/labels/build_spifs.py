@@ -225,7 +225,12 @@ def _header(name: str, title: str) -> list[str]:
 
 
 def _pairs(nation: str) -> dict[str, list[tuple[str, str, str]]]:
-    """level -> [(other nation, other level, source)] from the partnership classes."""
+    """level -> [(other nation, other level, sources)] from the partnership classes.
+
+    One equivalence per (other nation, other level): when several classes give the
+    same pair, their sources are joined in one comment (a SPIF must not repeat an
+    equivalence).
+    """
     out: dict[str, list[tuple[str, str, str]]] = {}
     for _name, _h, members, src in CLASSES:
         if nation not in members:
@@ -233,9 +238,14 @@ def _pairs(nation: str) -> dict[str, list[tuple[str, str, str]]]:
         for other, lvl in members.items():
             if other == nation:
                 continue
-            entry = (other, lvl, src)
-            if entry not in out.setdefault(members[nation], []):
-                out[members[nation]].append(entry)
+            entries = out.setdefault(members[nation], [])
+            for i, (o, ol, osrc) in enumerate(entries):
+                if (o, ol) == (other, lvl):
+                    if src not in osrc:
+                        entries[i] = (o, ol, f"{osrc}; also: {src}")
+                    break
+            else:
+                entries.append((other, lvl, src))
     return out
 
 
