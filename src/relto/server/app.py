@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +25,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relto import __version__
 from relto.config import Settings
@@ -114,42 +115,6 @@ def create_app(
     app.state.ctx = ctx
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("x-request-id", "")
-        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        request.state.request_id = rid
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=rid)
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-        except Exception:
-            log.exception("unhandled_error")
-            from relto.server.errors import error_body
-
-            response = JSONResponse(
-                error_body("internal_error", "internal error", request), status_code=500
-            )
-        elapsed = time.perf_counter() - start
-        route = request.scope.get("route")
-        route_path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, route_path, str(status)).inc()
-        metrics.latency.labels(request.method, route_path).observe(elapsed)
-        response.headers["x-request-id"] = rid
-        log.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=status,
-            ms=round(elapsed * 1000, 2),
-        )
-        return response
-
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz() -> JSONResponse:
         ok = ctx.db.ping()
@@ -172,4 +137,76 @@ def create_app(
     from relto.server.routes import mount_all
 
     mount_all(app, ctx)
+    # Added last, so it is the outermost middleware: every response, even one that
+    # another middleware answers early, carries the request id and is counted.
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware: request id, metrics, one log line per request.
+
+    Binds a request id (the caller's ``X-Request-Id`` when well-formed, else a fresh
+    one) to ``request.state`` and the log context, echoes it in the response, and turns
+    an exception that escaped everything else into the uniform 500 body.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: _Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                started = True
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled_error")
+            if started:
+                raise
+            response = JSONResponse(
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "internal error",
+                        "request_id": rid,
+                    }
+                },
+                status_code=500,
+            )
+            await response(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route_path = getattr(scope.get("route"), "path", "unmatched")
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, route_path, str(status)).inc()
+            self.metrics.latency.labels(method, route_path).observe(elapsed)
+            log.info(
+                "request",
+                method=method,
+                path=scope.get("path", ""),
+                status=status,
+                ms=round(elapsed * 1000, 2),
+            )

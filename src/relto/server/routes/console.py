@@ -996,37 +996,63 @@ _FORM_OVERHEAD = 64 * 1024
 def _security_headers(app: FastAPI, settings: Any) -> None:
     """Console pages: no scripts, no framing, no sniffing, nothing cached. Uploads:
     refused before the form is parsed when larger than the limit or of unknown size."""
-    from collections.abc import Awaitable
+    from relto.server.documents import MAX_DOCUMENT_BYTES
 
-    @app.middleware("http")
-    async def headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if request.method == "POST" and path in _UPLOAD_PATHS:
-            from relto.server.documents import MAX_DOCUMENT_BYTES
+    limit = min(MAX_DOCUMENT_BYTES, settings.max_upload_bytes) + _FORM_OVERHEAD
+    app.add_middleware(_ConsoleGuard, upload_limit=limit)
 
-            limit = min(MAX_DOCUMENT_BYTES, settings.max_upload_bytes) + _FORM_OVERHEAD
-            length = request.headers.get("content-length", "")
-            if not length.isdigit() or int(length) > limit:
+
+_CONSOLE_HEADERS = (
+    (b"content-security-policy", _CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class _ConsoleGuard:
+    """Pure ASGI middleware for :func:`_security_headers` (no per-request task)."""
+
+    def __init__(self, app: Any, upload_limit: int) -> None:
+        self.app = app
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if scope.get("method") == "POST" and path in _UPLOAD_PATHS:
+            length = ""
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length":
+                    length = value.decode("latin-1")
+                    break
+            if not length.isdigit() or int(length) > self.upload_limit:
                 from fastapi.responses import JSONResponse
 
                 from relto.server.errors import error_body
 
-                return JSONResponse(
-                    error_body(
-                        "too_large",
-                        f"uploads are limited to {limit} bytes, with a length",
-                        request,
-                    ),
-                    status_code=413,
+                body = error_body(
+                    "too_large",
+                    f"uploads are limited to {self.upload_limit} bytes, with a length",
+                    Request(scope),
                 )
-        response = await call_next(request)
-        if path == "/" or path.startswith(_CONSOLE_PREFIXES):
-            response.headers.setdefault("Content-Security-Policy", _CSP)
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "no-referrer")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            if not path.startswith("/static"):
-                response.headers.setdefault("Cache-Control", "no-store")
-        return response
+                await JSONResponse(body, status_code=413)(scope, receive, send)
+                return
+        if not (path == "/" or path.startswith(_CONSOLE_PREFIXES)):
+            await self.app(scope, receive, send)
+            return
+        extra = list(_CONSOLE_HEADERS)
+        if not path.startswith("/static"):
+            extra.append((b"cache-control", b"no-store"))
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in extra if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
