@@ -3,6 +3,7 @@ line; changes need a member nation's security officer and land in the log."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,10 @@ def test_load_demo_then_admit_and_end(env: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    admission_id = r.output.strip().rsplit(" ", 1)[1].rstrip(")")
+    # Log lines from other tests' logging set-up may share the output: find the id.
+    found = re.search(r"\(admission ([0-9a-f]+)\)", r.output)
+    assert found, r.output
+    admission_id = found.group(1)
     shown = runner.invoke(app, ["partnership", "show"])
     row = next(line for line in shown.output.splitlines() if "undersea" in line)
     cells = [c.strip() for c in row.split("│")[1:9]]
