@@ -15,6 +15,7 @@ To codes, uninterpretable clearances and unknown actions all deny with a reason.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,12 @@ _DUAL_RULES = frozenset({"any", "all"})
 _NO_REASONS: tuple[Reason, ...] = ()
 #: Per-subject bound on remembered whole decisions (then the memo starts afresh).
 _MAX_SIGNATURES = 100_000
+#: Bound on remembered object profiles (they hold the object, so ids stay unique).
+_MAX_PROFILES = 200_000
+
+#: (object, group key or -1 for objects that take the full path, Releasable To,
+#: Releasable To well formed).
+_Profile = tuple[Resource, int, frozenset[str], bool]
 
 LOG = Obligation("log", "record this decision in the transparency log")
 FINGERPRINT = Obligation("fingerprint", "fingerprint the released copy for this recipient")
@@ -132,6 +139,8 @@ class _Plan:
 
     __slots__ = (
         "at",
+        "by_group",
+        "canon",
         "decided",
         "fast",
         "memo",
@@ -139,6 +148,7 @@ class _Plan:
         "nats",
         "natset",
         "sid",
+        "single",
         "subject",
         "views",
     )
@@ -149,7 +159,15 @@ class _Plan:
         self.sid = subject.id
         self.nats = tuple(sorted(subject.nationalities))
         self.natset = frozenset(subject.nationalities)
+        #: The one nationality of a single national (Releasable To is then one test).
+        self.single = self.nats[0] if len(self.nats) == 1 else None
         self.merged: dict[tuple[int, ...], Decision] = {}
+        #: Interned group answers (equal answers share one tuple object).
+        self.canon: dict[Any, Any] = {}
+        #: Object group key -> the clearance, admission and caveat answers.
+        self.by_group: dict[int, tuple[tuple[Reason, ...], ...]] = {}
+        #: Whole decisions for plain objects, keyed by (action, object group key,
+        #: Releasable To key): exactly what the rule groups read (see Engine.evaluate).
         self.decided: dict[tuple[Any, ...], Decision] = {}
         self.views: dict[str, _SubjectView] = {}
         self.fast: dict[str, dict[Any, bool]] = {}
@@ -178,12 +196,17 @@ class Engine:
         self._max_plans = max_plans
         self._plans: dict[tuple[int, datetime], _Plan] = {}
         self._last: _Plan | None = None
+        #: The latest plan of each subject (keyed by id; the plan holds the subject).
+        self._by_subject: dict[int, _Plan] = {}
         self._rank: dict[tuple[str, str], int] = {}
         self._mapped: dict[tuple[str, str, str], tuple[int, str | None]] = {}
         self._recog: dict[tuple[str, str, datetime], bool] = {}
         self._wellformed: dict[frozenset[str], bool] = {}
         self._adm: dict[tuple[str, str | None], tuple[_AdmissionView, ...]] = {}
         self._env: dict[tuple[str, datetime, str, str | None], _EnvView] = {}
+        self._profiles: dict[int, _Profile] = {}
+        self._gkeys: dict[tuple[Any, ...], int] = {}
+        self._gk_next = 0
         pv = world.policy_version
         self._allow = {
             a.value: Decision(
@@ -200,18 +223,34 @@ class Engine:
 
     def evaluate(self, subject: Subject, action: str, obj: Resource, *, at: datetime) -> Decision:
         """May ``subject`` do ``action`` to ``obj`` at ``at``? Every failing reason."""
-        plan = self._plan(subject, at)
+        plan = self._by_subject.get(id(subject))
+        if plan is None or plan.subject is not subject or plan.at is not at:
+            plan = self._plan(subject, at)
         act = action.value if isinstance(action, Action) else action
         try:
-            if obj.orcon or obj.export is not None or obj.marking_error is not None:
+            prof = self._profiles.get(id(obj))
+            if prof is None or prof[0] is not obj:
+                prof = self._profile(obj)
+            gk = prof[1]
+            if gk < 0:  # ORCON, export controlled or unreadable: the full path
                 return self._decide(plan, act, obj)
-            # the whole decision depends only on this signature of the object
-            key = (act, obj.originator, obj.classification, obj.rel_to, obj.project, obj.categories)
+            # For a plain object the decision depends only on the action, the
+            # (originator, classification, project, categories) group key and what
+            # the releasable group reads of Releasable To: the list itself when it
+            # is malformed, else which of the subject's nationalities are in it.
+            rel = prof[2]
+            if not prof[3]:
+                k1: Any = rel
+            elif plan.single is not None:
+                k1 = plan.single in rel
+            else:
+                k1 = plan.natset & rel
+            key = (act, gk, k1)
             d = plan.decided.get(key)
             if d is None:
                 if len(plan.decided) > _MAX_SIGNATURES:
                     plan.decided.clear()
-                d = plan.decided[key] = self._decide(plan, act, obj)
+                d = plan.decided[key] = self._decide_plain(plan, act, obj, gk, k1)
             return d
         except Exception as exc:  # fail closed: an engine error denies
             reason = Reason(
@@ -303,9 +342,87 @@ class Engine:
                 raise ValueError("at must be timezone-aware (UTC)")
             if len(self._plans) >= self._max_plans:
                 self._plans.clear()
+                self._by_subject.clear()
             plan = self._plans[key] = _Plan(subject, at)
         self._last = plan
+        self._by_subject[key[0]] = plan
         return plan
+
+    def _profile(self, obj: Resource) -> _Profile:
+        """Subject-independent facts of ``obj``, computed once per object."""
+        if obj.orcon or obj.export is not None or obj.marking_error is not None:
+            gk = -1
+        else:
+            gkey = (obj.originator, obj.classification, obj.project, obj.categories)
+            got = self._gkeys.get(gkey)
+            if got is None:
+                if len(self._gkeys) >= _MAX_PROFILES:
+                    self._gkeys.clear()
+                # numbers are never reused, so plans may keep keys made of old ones
+                self._gk_next += 1
+                got = self._gkeys[gkey] = self._gk_next
+            gk = got
+        rel = obj.rel_to
+        prof = (obj, gk, rel, self._relto_ok(rel))
+        if len(self._profiles) >= _MAX_PROFILES:
+            self._profiles.clear()
+        self._profiles[id(obj)] = prof
+        return prof
+
+    def _decide_plain(
+        self, plan: _Plan, action: str, o: Resource, gk: int, rel_key: Any
+    ) -> Decision:
+        """:meth:`_decide` for an object that is neither ORCON, export controlled nor
+        unreadable, given its group key ``gk`` and the Releasable To key ``rel_key``
+        (see :meth:`evaluate`). Same memos, same answers, fewer look-ups: the
+        clearance, admission and caveat groups read only what ``gk`` stands for."""
+        m = plan.memo
+        orig = o.originator
+        r024 = plan.by_group.get(gk)
+        if r024 is None:
+            level = o.classification
+            k0 = (orig, level)
+            r = m[0].get(k0)
+            if r is None:
+                r = m[0][k0] = self._canon_group(0, plan, action, o)
+            k2 = (orig, level, o.project)
+            r2 = m[2].get(k2)
+            if r2 is None:
+                r2 = m[2][k2] = self._canon_group(2, plan, action, o)
+            k4 = o.categories
+            r4 = m[4].get(k4)
+            if r4 is None:
+                r4 = m[4][k4] = self._canon_group(4, plan, action, o)
+            both = (r, r2, r4)
+            r024 = plan.by_group[gk] = plan.canon.setdefault(both, both)
+        k1 = (orig, rel_key)  # the key _decide uses for the releasable group
+        r1 = m[1].get(k1)
+        if r1 is None:
+            r1 = m[1][k1] = self._canon_group(1, plan, action, o)
+        k3 = (o.project, action)
+        r3 = m[3].get(k3)
+        if r3 is None:
+            r3 = m[3][k3] = self._canon_group(3, plan, action, o)
+        if action == "relabel" or action == "share":
+            k5 = (False, plan.sid in o.orcon_approved, action, orig)
+            r5 = m[5].get(k5)
+            if r5 is None:
+                r5 = m[5][k5] = self._canon_group(5, plan, action, o)
+        else:
+            r5 = _NO_REASONS
+        r, r2, r4 = r024
+        if not (r or r1 or r2 or r3 or r4 or r5):
+            return self._allow[action]
+        # memo values live as long as the plan, so their ids are stable keys (four
+        # ids here, six in _decide: the two kinds of key never compare equal)
+        key = (id(r024), id(r1), id(r3), id(r5))
+        d = plan.merged.get(key)
+        if d is None:
+            reasons = _merge(r + r1 + r2 + r3 + r4 + r5)
+            d = plan.merged[key] = Decision(
+                False, reasons, reasons[0].code, self.world.policy_version, (LOG,)
+            )
+        return d
 
     def _decide(self, plan: _Plan, action: str, o: Resource) -> Decision:
         """The hot path: one memo look-up per rule group, then one for the decision."""
@@ -321,7 +438,7 @@ class Engine:
         k0 = (orig, level)
         r = m[0].get(k0)
         if r is None:
-            r = m[0][k0] = self._group(0, plan, action, o)
+            r = m[0][k0] = self._canon_group(0, plan, action, o)
         # Releasable To is read only through "is this nationality in it", so the key
         # is that answer (a well-formed list) or the list itself (a malformed one).
         rel = o.rel_to
@@ -337,24 +454,24 @@ class Engine:
             k1 = (orig, plan.natset & rel)
         r1 = m[1].get(k1)
         if r1 is None:
-            r1 = m[1][k1] = self._group(1, plan, action, o)
+            r1 = m[1][k1] = self._canon_group(1, plan, action, o)
         k2 = (orig, level, o.project)
         r2 = m[2].get(k2)
         if r2 is None:
-            r2 = m[2][k2] = self._group(2, plan, action, o)
+            r2 = m[2][k2] = self._canon_group(2, plan, action, o)
         k3 = (o.project, action)
         r3 = m[3].get(k3)
         if r3 is None:
-            r3 = m[3][k3] = self._group(3, plan, action, o)
+            r3 = m[3][k3] = self._canon_group(3, plan, action, o)
         k4 = o.categories
         r4 = m[4].get(k4)
         if r4 is None:
-            r4 = m[4][k4] = self._group(4, plan, action, o)
+            r4 = m[4][k4] = self._canon_group(4, plan, action, o)
         if o.orcon or action == "relabel" or action == "share":
             k5 = (o.orcon, plan.sid in o.orcon_approved, action, orig)
             r5 = m[5].get(k5)
             if r5 is None:
-                r5 = m[5][k5] = self._group(5, plan, action, o)
+                r5 = m[5][k5] = self._canon_group(5, plan, action, o)
         else:
             r5 = _NO_REASONS
         if o.export is not None:
@@ -481,6 +598,13 @@ class Engine:
             )
         return self._subject_view(plan, orig), ov, ev
 
+    def _canon_group(self, index: int, plan: _Plan, action: str, o: Resource) -> tuple[Reason, ...]:
+        """:meth:`_group`, one tuple object per distinct answer in a plan (so that
+        equal answers to different group keys share one merged decision)."""
+        r = self._group(index, plan, action, o)
+        canon: tuple[Reason, ...] = plan.canon.setdefault(r, r)
+        return canon
+
     def _group(self, index: int, plan: _Plan, action: str, o: Resource) -> tuple[Reason, ...]:
         export_sentence: str | None = None
         if index == 6:
@@ -529,12 +653,11 @@ def enforce_decision(
     return decision
 
 
-def _by_code(r: Reason) -> str:
-    return r.code
+_by_code = operator.attrgetter("code")
 
 
 def _merge(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
-    if len({r.code for r in reasons}) == len(reasons):
+    if len(set(map(_by_code, reasons))) == len(reasons):
         return tuple(sorted(reasons, key=_by_code))
     by_code: dict[str, str] = {}
     for r in reasons:
