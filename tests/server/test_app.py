@@ -116,3 +116,21 @@ def test_demo_mode_generates_and_keeps_secrets(tmp_path: Path) -> None:
     assert s1.secret_key is not None and s2.secret_key is not None
     assert s1.secret_key.get_secret_value() == s2.secret_key.get_secret_value()
     assert (tmp_path / "demo-secrets").stat().st_mode & 0o077 == 0
+
+
+def test_logging_survives_a_replaced_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closed stream that was stderr when logging was set up must not break logging."""
+    import io
+    import logging
+    import sys
+
+    from relto.server.logging import configure_logging
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging("INFO")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("relto.test").warning("still-logging")
+    assert "still-logging" in second.getvalue()

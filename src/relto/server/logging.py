@@ -10,6 +10,26 @@ import structlog
 __all__ = ["configure_logging", "get_logger"]
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record.
+
+    A plain ``StreamHandler(sys.stderr)`` keeps the stream it was given; when that
+    stream is replaced and closed (a test harness, a daemoniser), every later record
+    fails with "I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        return None
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Send relto's and uvicorn's logs to stderr as one JSON object per line."""
     processors: list[structlog.types.Processor] = [
@@ -28,7 +48,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=processors,
@@ -42,8 +62,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
-    # uvicorn's access log duplicates our own request log line.
+    # uvicorn's access log duplicates our own request log line; Alembic's per-start
+    # chatter ("Context impl SQLiteImpl") says nothing an operator needs.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def get_logger(name: str = "relto") -> structlog.stdlib.BoundLogger:
