@@ -51,14 +51,16 @@ _TRIGRAPH = re.compile(r"^[A-Z]{3}$")
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 _DUAL_RULES = frozenset({"any", "all"})
 _NO_REASONS: tuple[Reason, ...] = ()
+#: Small codes of the known actions (for integer memo keys; below 4).
+_ACTION_CODE = {a.value: i for i, a in enumerate(Action)}
 #: Per-subject bound on remembered whole decisions (then the memo starts afresh).
 _MAX_SIGNATURES = 100_000
 #: Bound on remembered object profiles (they hold the object, so ids stay unique).
 _MAX_PROFILES = 200_000
 
-#: (object, group key or -1 for objects that take the full path, Releasable To,
-#: Releasable To well formed).
-_Profile = tuple[Resource, int, frozenset[str], bool]
+#: (object, group key or -1 for an unreadable marking, Releasable To, Releasable
+#: To well formed, ORCON or export controlled).
+_Profile = tuple[Resource, int, frozenset[str], bool, bool]
 
 LOG = Obligation("log", "record this decision in the transparency log")
 FINGERPRINT = Obligation("fingerprint", "fingerprint the released copy for this recipient")
@@ -142,6 +144,7 @@ class _Plan:
         "by_group",
         "canon",
         "decided",
+        "decided_int",
         "fast",
         "memo",
         "merged",
@@ -169,6 +172,9 @@ class _Plan:
         #: Whole decisions for plain objects, keyed by (action, object group key,
         #: Releasable To key): exactly what the rule groups read (see Engine.evaluate).
         self.decided: dict[tuple[Any, ...], Decision] = {}
+        #: The same for single nationals and well-formed Releasable To, keyed by
+        #: group key * 8 + action code + 4 if releasable (see Engine.evaluate).
+        self.decided_int: dict[int, Decision] = {}
         self.views: dict[str, _SubjectView] = {}
         self.fast: dict[str, dict[Any, bool]] = {}
         self.memo: tuple[dict[Any, tuple[Reason, ...]], ...] = tuple({} for _ in range(6))
@@ -232,25 +238,44 @@ class Engine:
             if prof is None or prof[0] is not obj:
                 prof = self._profile(obj)
             gk = prof[1]
-            if gk < 0:  # ORCON, export controlled or unreadable: the full path
+            if gk < 0:  # an unreadable marking: denied, nothing to remember
                 return self._decide(plan, act, obj)
-            # For a plain object the decision depends only on the action, the
-            # (originator, classification, project, categories) group key and what
-            # the releasable group reads of Releasable To: the list itself when it
-            # is malformed, else which of the subject's nationalities are in it.
+            # The decision depends only on the action, the group key (originator,
+            # classification, project, categories, ORCON, export controlled), what
+            # the releasable group reads of Releasable To (the list itself when it
+            # is malformed, else which of the subject's nationalities are in it)
+            # and, for ORCON and export-controlled objects, the originator's
+            # approval of this subject and the export hook's answer (asked on
+            # every request, as before: the hook is not assumed to be pure).
             rel = prof[2]
             if not prof[3]:
                 k1: Any = rel
             elif plan.single is not None:
                 k1 = plan.single in rel
+                code = _ACTION_CODE.get(act)
+                if code is not None and not prof[4]:
+                    # the commonest case, keyed by one int (no container to
+                    # allocate, hash or keep): group key, action, releasable
+                    ikey = gk * 8 + code + (4 if k1 else 0)
+                    d = plan.decided_int.get(ikey)
+                    if d is None:
+                        if len(plan.decided_int) > _MAX_SIGNATURES:
+                            plan.decided_int.clear()
+                        d = plan.decided_int[ikey] = self._decide_fast(plan, act, obj, gk, k1, None)
+                    return d
             else:
                 k1 = plan.natset & rel
-            key = (act, gk, k1)
+            if prof[4]:
+                x = None if obj.export is None else self._export_sentence(plan, act, obj)
+                key: tuple[Any, ...] = (act, gk, k1, plan.sid in obj.orcon_approved, x)
+            else:
+                x = None
+                key = (act, gk, k1)
             d = plan.decided.get(key)
             if d is None:
                 if len(plan.decided) > _MAX_SIGNATURES:
                     plan.decided.clear()
-                d = plan.decided[key] = self._decide_plain(plan, act, obj, gk, k1)
+                d = plan.decided[key] = self._decide_fast(plan, act, obj, gk, k1, x)
             return d
         except Exception as exc:  # fail closed: an engine error denies
             reason = Reason(
@@ -350,10 +375,18 @@ class Engine:
 
     def _profile(self, obj: Resource) -> _Profile:
         """Subject-independent facts of ``obj``, computed once per object."""
-        if obj.orcon or obj.export is not None or obj.marking_error is not None:
+        special = obj.orcon or obj.export is not None
+        if obj.marking_error is not None:
             gk = -1
         else:
-            gkey = (obj.originator, obj.classification, obj.project, obj.categories)
+            gkey = (
+                obj.originator,
+                obj.classification,
+                obj.project,
+                obj.categories,
+                obj.orcon,
+                obj.export is not None,
+            )
             got = self._gkeys.get(gkey)
             if got is None:
                 if len(self._gkeys) >= _MAX_PROFILES:
@@ -363,19 +396,26 @@ class Engine:
                 got = self._gkeys[gkey] = self._gk_next
             gk = got
         rel = obj.rel_to
-        prof = (obj, gk, rel, self._relto_ok(rel))
+        prof = (obj, gk, rel, self._relto_ok(rel), special)
         if len(self._profiles) >= _MAX_PROFILES:
             self._profiles.clear()
         self._profiles[id(obj)] = prof
         return prof
 
-    def _decide_plain(
-        self, plan: _Plan, action: str, o: Resource, gk: int, rel_key: Any
+    def _decide_fast(
+        self,
+        plan: _Plan,
+        action: str,
+        o: Resource,
+        gk: int,
+        rel_key: Any,
+        export_sentence: str | None,
     ) -> Decision:
-        """:meth:`_decide` for an object that is neither ORCON, export controlled nor
-        unreadable, given its group key ``gk`` and the Releasable To key ``rel_key``
-        (see :meth:`evaluate`). Same memos, same answers, fewer look-ups: the
-        clearance, admission and caveat groups read only what ``gk`` stands for."""
+        """:meth:`_decide` for a readable object, given its group key ``gk``, the
+        Releasable To key ``rel_key`` and the export hook's answer (see
+        :meth:`evaluate`). Same rule groups, same memos, same answers, fewer
+        look-ups: the clearance, admission and caveat groups read only what ``gk``
+        stands for."""
         m = plan.memo
         orig = o.originator
         r024 = plan.by_group.get(gk)
@@ -403,14 +443,20 @@ class Engine:
         r3 = m[3].get(k3)
         if r3 is None:
             r3 = m[3][k3] = self._canon_group(3, plan, action, o)
-        if action == "relabel" or action == "share":
-            k5 = (False, plan.sid in o.orcon_approved, action, orig)
+        if o.orcon or action == "relabel" or action == "share":
+            k5 = (o.orcon, plan.sid in o.orcon_approved, action, orig)
             r5 = m[5].get(k5)
             if r5 is None:
                 r5 = m[5][k5] = self._canon_group(5, plan, action, o)
         else:
             r5 = _NO_REASONS
         r, r2, r4 = r024
+        if o.export is not None:
+            r6 = self._group(6, plan, action, o, export_sentence)
+            if r or r1 or r2 or r3 or r4 or r5 or r6:
+                reasons = _merge(r + r1 + r2 + r3 + r4 + r5 + r6)
+                return Decision(False, reasons, reasons[0].code, self.world.policy_version, (LOG,))
+            return self._allow[action]
         if not (r or r1 or r2 or r3 or r4 or r5):
             return self._allow[action]
         # memo values live as long as the plan, so their ids are stable keys (four
@@ -475,7 +521,7 @@ class Engine:
         else:
             r5 = _NO_REASONS
         if o.export is not None:
-            r6 = self._group(6, plan, action, o)
+            r6 = self._group(6, plan, action, o, self._export_sentence(plan, action, o))
             if r or r1 or r2 or r3 or r4 or r5 or r6:
                 reasons = _merge(r + r1 + r2 + r3 + r4 + r5 + r6)
                 return Decision(False, reasons, reasons[0].code, self.world.policy_version, (LOG,))
@@ -605,17 +651,27 @@ class Engine:
         canon: tuple[Reason, ...] = plan.canon.setdefault(r, r)
         return canon
 
-    def _group(self, index: int, plan: _Plan, action: str, o: Resource) -> tuple[Reason, ...]:
-        export_sentence: str | None = None
-        if index == 6:
-            assert o.export is not None
-            if self.export_check is None:
-                export_sentence = (
-                    f"The object is export controlled ({o.export.regime} "
-                    f"{o.export.classification}) and no export-control check is configured."
-                )
-            else:
-                export_sentence = self.export_check.check(plan.subject, action, o, plan.at)
+    def _export_sentence(self, plan: _Plan, action: str, o: Resource) -> str | None:
+        """The export hook's answer for an export-controlled object (None allows)."""
+        assert o.export is not None
+        if self.export_check is None:
+            return (
+                f"The object is export controlled ({o.export.regime} "
+                f"{o.export.classification}) and no export-control check is configured."
+            )
+        x = self.export_check.check(plan.subject, action, o, plan.at)
+        # the rule reads only "is there an answer", the explanation its text
+        return None if x is None else str(x)
+
+    def _group(
+        self,
+        index: int,
+        plan: _Plan,
+        action: str,
+        o: Resource,
+        export_sentence: str | None = None,
+    ) -> tuple[Reason, ...]:
+        """Run rule group ``index`` (for the export group, 6, on the hook's answer)."""
         s, ov, ev = self._views(plan, action, o, export_sentence is None)
         fired = COMPILED[index](s, ov, ev)
         explain = _EXPLAIN[index]
