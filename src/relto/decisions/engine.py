@@ -172,8 +172,12 @@ class _Plan:
         #: Whole decisions for plain objects, keyed by (action, object group key,
         #: Releasable To key): exactly what the rule groups read (see Engine.evaluate).
         self.decided: dict[tuple[Any, ...], Decision] = {}
-        #: The same for single nationals and well-formed Releasable To, keyed by
-        #: group key * 8 + action code + 4 if releasable (see Engine.evaluate).
+        #: The same for plain objects, known actions and well-formed Releasable
+        #: To, keyed by one int (see Engine.evaluate): a single national's key is
+        #: group key * 8 + action code + 4 if releasable; anyone else's is
+        #: (group key * 8 + action code) shifted by the number of nationalities,
+        #: or-ed with one bit per nationality in Releasable To. A plan is one
+        #: subject, so the two forms never meet in one dict.
         self.decided_int: dict[int, Decision] = {}
         self.views: dict[str, _SubjectView] = {}
         self.fast: dict[str, dict[Any, bool]] = {}
@@ -264,6 +268,23 @@ class Engine:
                         d = plan.decided_int[ikey] = self._decide_fast(plan, act, obj, gk, k1, None)
                     return d
             else:
+                code = _ACTION_CODE.get(act)
+                if code is not None and not prof[4]:
+                    # several (or no) nationalities: the releasable group reads
+                    # which of them are in Releasable To, one bit each
+                    bits = 0
+                    for i, n in enumerate(plan.nats):
+                        if n in rel:
+                            bits |= 1 << i
+                    ikey = ((gk * 8 + code) << len(plan.nats)) | bits
+                    d = plan.decided_int.get(ikey)
+                    if d is None:
+                        if len(plan.decided_int) > _MAX_SIGNATURES:
+                            plan.decided_int.clear()
+                        d = plan.decided_int[ikey] = self._decide_fast(
+                            plan, act, obj, gk, plan.natset & rel, None
+                        )
+                    return d
                 k1 = plan.natset & rel
             if prof[4]:
                 x = None if obj.export is None else self._export_sentence(plan, act, obj)
