@@ -607,3 +607,23 @@ def test_public_key_of_a_retired_key_is_not_served(kas: Kas) -> None:
     store.retire(old, at=now)
     r = kas.client.post(PUBKEY, json={"algorithm": "ec:secp256r1", "kid": old})
     assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_connect_fast_path_keeps_the_edge_contract(kas: Kas) -> None:
+    """The lean Connect path must not lose request ids, metrics, 405s or the API document."""
+    kid, pem = kas.key("ec:secp256r1")
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy, ec_key=True)
+    resp = kas.rewrap(request_body(client_keys("ec")[1], policy, [kao]))
+    assert resp.status_code == 200
+    assert resp.headers["x-request-id"]
+    unauth = kas.client.post(REWRAP, json={"signedRequestToken": "x"})
+    assert unauth.status_code == 401
+    assert unauth.json() == {"code": "unauthenticated", "message": "unauthenticated"}
+    assert kas.client.get(REWRAP).status_code == 405
+    assert kas.client.get(PUBKEY).status_code == 405
+    metrics = kas.client.get("/metrics").text
+    assert 'route="/kas.AccessService/Rewrap",status="200"' in metrics
+    assert 'route="/kas.AccessService/Rewrap",status="401"' in metrics
+    paths = kas.client.get("/openapi.json").json()["paths"]
+    assert REWRAP in paths and PUBKEY in paths
