@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relto import __version__
 from relto.config import Settings
 from relto.events import AuditSink, NullSink
-from relto.server.errors import install_error_handlers
+from relto.server.errors import error_body, install_error_handlers
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
 
 __all__ = ["AppContext", "create_app"]
@@ -186,17 +186,8 @@ class RequestContextMiddleware:
             log.exception("unhandled_error")
             if started:
                 raise
-            response = JSONResponse(
-                {
-                    "error": {
-                        "code": "internal_error",
-                        "message": "internal error",
-                        "request_id": rid,
-                    }
-                },
-                status_code=500,
-            )
-            await response(scope, receive, send_with_id)
+            body = error_body("internal_error", "internal error", Request(scope))
+            await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             route_path = getattr(scope.get("route"), "path", "unmatched")
