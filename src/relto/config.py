@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from relto.errors import ConfigError
 
@@ -178,13 +180,13 @@ class Settings(BaseSettings):
 
 
 def _mask_url(url: str) -> str:
-    """Hide a password inside a URL (``scheme://user:pw@host`` → ``scheme://user:***@host``)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    """Hide a password inside a database URL (SQLAlchemy's own URL parser does it)."""
+    if "://" not in url:
         return url
-    creds, _, host = rest.rpartition("@")
-    user, colon, _ = creds.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("://", 1)[0] + "://(unreadable URL hidden)"
 
 
 def load_settings(**overrides: object) -> Settings:
