@@ -42,6 +42,8 @@ AUDIENCE = "relto-kas"
 class BenchAllowDecider:
     """Allows everything, silently. Only ever built by this benchmark's server factory."""
 
+    blocking = False  # computes only: the KAS may call it on the event loop
+
     def decide(self, facts: Any) -> Any:
         from relto.kas import KasDecision
 

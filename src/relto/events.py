@@ -8,16 +8,22 @@ where nothing is recorded.
 ``record`` returns only once the event is durable (for the log: appended and
 committed), so callers that must not act before an event is recorded -- a key
 release, for example -- call it first and act after it returns.
+
+Code on an event loop uses :func:`record_async`: it awaits the sink's own
+``record_async`` when the sink has one (the transparency log does: group commit
+without a thread per waiter), calls ``record`` directly for the in-memory sinks,
+and otherwise runs ``record`` on a worker thread, so the loop never blocks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["AuditSink", "MemorySink", "NullSink", "RecordedEvent"]
+__all__ = ["AuditSink", "MemorySink", "NullSink", "RecordedEvent", "record_async"]
 
 
 @runtime_checkable
@@ -54,3 +60,15 @@ class MemorySink:
     def kinds(self) -> list[str]:
         with self._lock:
             return [e.kind for e in self.events]
+
+
+async def record_async(sink: AuditSink, kind: str, payload: Mapping[str, Any]) -> None:
+    """``sink.record(kind, payload)`` from a coroutine, without blocking its loop;
+    returns once the event is durable, raises what the sink raised."""
+    native = getattr(sink, "record_async", None)
+    if native is not None:
+        await native(kind, payload)
+    elif isinstance(sink, NullSink | MemorySink):
+        sink.record(kind, payload)
+    else:
+        await asyncio.to_thread(sink.record, kind, payload)

@@ -16,6 +16,7 @@ several server workers share the file. See docs/adr/0061.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import functools
 import os
@@ -130,6 +131,21 @@ class _Pending:
     index: int = -1
     error: BaseException | None = None
     done: bool = False
+    #: Set for :meth:`TransparencyLog.record_async`: settled on its loop once done.
+    future: asyncio.Future[int] | None = None
+
+
+def _settle(settled: list[_Pending]) -> None:
+    """On the waiters' event loop: hand each committed (or failed) event's outcome
+    to its future, unless the waiter has gone (cancelled)."""
+    for r in settled:
+        fut = r.future
+        if fut is None or fut.done():
+            continue
+        if r.error is not None:
+            fut.set_exception(r.error)
+        else:
+            fut.set_result(r.index)
 
 
 @functools.lru_cache(maxsize=256)
@@ -260,6 +276,7 @@ class TransparencyLog:
         self._cv = threading.Condition(self._mu)
         self._queue: list[_Pending] = []
         self._leader = False
+        self._committer: threading.Thread | None = None
 
     # -- writing -----------------------------------------------------------------
 
@@ -314,6 +331,61 @@ class TransparencyLog:
             raise req.error
         return req.index
 
+    async def record_async(self, kind: str, payload: Mapping[str, Any]) -> int:
+        """:meth:`record` for an event loop: the event joins the same group commit,
+        written by a committer thread, and the coroutine resumes once it is
+        committed (returns its index; raises what the append raised). The loop
+        itself never waits on the database or the writer lock."""
+        check_kind(kind)
+        loop = asyncio.get_running_loop()
+        req = _Pending(kind, payload, self._clock(), future=loop.create_future())
+        with self._cv:
+            self._queue.append(req)
+            if self._committer is None or not self._committer.is_alive():
+                self._committer = threading.Thread(
+                    target=self._commit_forever, name="relto-audit-committer", daemon=True
+                )
+                self._committer.start()
+            self._cv.notify_all()
+        assert req.future is not None
+        return await req.future
+
+    def _commit_forever(self) -> None:
+        """The committer thread: leads a group commit whenever events of
+        :meth:`record_async` wait and no other thread is leading one."""
+        with self._cv:
+            while True:
+                while self._leader or not any(r.future is not None for r in self._queue):
+                    self._cv.wait()
+                self._leader = True
+                self._cv.release()
+                try:
+                    self._lead()
+                except BaseException as exc:  # the writer lock failed: nothing was taken
+                    with self._cv:
+                        failed = [r for r in self._queue if r.future is not None]
+                        self._queue = [r for r in self._queue if r.future is None]
+                    for r in failed:
+                        r.error, r.done = exc, True
+                    self._wake(failed)
+                finally:
+                    self._cv.acquire()
+                    self._leader = False
+                    self._cv.notify_all()
+
+    @staticmethod
+    def _wake(batch: Sequence[_Pending]) -> None:
+        """Settle the :meth:`record_async` events of ``batch``: one call per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        for r in batch:
+            if r.future is not None:
+                by_loop.setdefault(r.future.get_loop(), []).append(r)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # that loop has closed: nobody is waiting any more
+                continue
+
     def _lead(self) -> None:
         """Commit the queued events as one batch. The batch is taken only once the
         writer lock is held, so everything that queued while this process waited
@@ -322,6 +394,7 @@ class TransparencyLog:
             with self._cv:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             self._commit_batch(batch)
+        self._wake(batch)
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
         """Commit ``batch`` (writer lock held) and settle every event in it."""

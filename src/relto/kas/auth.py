@@ -115,6 +115,8 @@ class JwksSource(Protocol):
 class StaticJwks:
     """A fixed key set (tests, air-gapped deployments with a pinned JWKS file)."""
 
+    blocking = False
+
     def __init__(self, jwks: Mapping[str, Any]) -> None:
         self._keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
 
@@ -174,6 +176,9 @@ class ReplayCache(Protocol):
 class MemoryReplayCache:
     """DPoP ``jti`` values seen by this process, bounded in size.
 
+    Only for a single process: server workers each have their own memory (see
+    :class:`relto.kas.replay.SqliteReplayCache`).
+
     When full, the oldest entries are dropped; proofs older than the window are
     refused anyway, so only a flood larger than ``max_entries`` within one window
     could re-open a replay, and the window keeps that short.
@@ -183,6 +188,8 @@ class MemoryReplayCache:
         self._max = max_entries
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
+
+    blocking = False
 
     def check_and_add(self, jti: str, expires_at: float) -> bool:
         now = time.time()
@@ -238,6 +245,26 @@ class Authenticator:
         # JWKS stops counting within that time); time claims are re-checked each use.
         self._verified: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
         self._verified_lock = threading.Lock()
+
+    def needs_io(self, authorization: str | None, dpop: str | None) -> bool:
+        """Might :meth:`authenticate` wait on I/O for this request (a JWKS fetch, the
+        host-wide DPoP replay cache)? ``False`` means it only computes, so an event
+        loop may call it: the access token was verified moments ago (its claims are
+        cached) or the key set is local, and a DPoP proof, if any, goes to an
+        in-memory replay cache. Anything unsure answers ``True``."""
+        if dpop and getattr(self._replay, "blocking", True):
+            return True
+        if not getattr(self._jwks, "blocking", True):
+            return False
+        _, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip()
+        if not token or len(token) > MAX_TOKEN_BYTES:
+            return False  # refused before any key is looked at
+        digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
+        with self._verified_lock:
+            hit = self._verified.get(digest)
+        # A margin, so the entry cannot expire between this answer and the call.
+        return hit is None or time.monotonic() - hit[0] >= _CACHE_SECONDS - 5.0
 
     def authenticate(
         self,

@@ -58,11 +58,20 @@ class RewrapFacts:
 
 @runtime_checkable
 class Decider(Protocol):
+    """Decides one policy of one rewrap.
+
+    A decider whose ``decide`` only computes (no database, no network) says so with
+    a class attribute ``blocking = False``; the KAS then calls it on the event loop.
+    Any other decider is called on a worker thread.
+    """
+
     def decide(self, facts: RewrapFacts) -> KasDecision: ...
 
 
 class DenyAllDecider:
     """The default: no decision engine is wired in, so nothing is released."""
+
+    blocking = False
 
     def decide(self, facts: RewrapFacts) -> KasDecision:
         return KasDecision(
@@ -73,6 +82,8 @@ class DenyAllDecider:
 
 class UnsafeAllowAllDecider:
     """Allows every rewrap. For tests only: it warns when built and on every use."""
+
+    blocking = False
 
     def __init__(self) -> None:
         warnings.warn(

@@ -73,6 +73,10 @@ def _generate(algorithm: Algorithm) -> PrivateKey:
 class FileKeyStore:
     """Keys in ``<folder>/keys.json``, sealed with a passphrase-derived key."""
 
+    #: Unwrapping computes on keys held in memory (a ``stat`` notices another
+    #: process's rotation): safe to call on an event loop.
+    blocking = False
+
     def __init__(self, folder: Path, passphrase: str, *, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
         if len(passphrase) < _MIN_PASSPHRASE:
             raise ValueError("the key store passphrase must have at least 16 characters")

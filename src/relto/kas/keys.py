@@ -72,7 +72,12 @@ def new_kid(algorithm: Algorithm) -> str:
 
 @runtime_checkable
 class KeyStore(Protocol):
-    """Where the KAS key pairs live (a sealed file, an HSM through PKCS#11...)."""
+    """Where the KAS key pairs live (a sealed file, an HSM through PKCS#11...).
+
+    A store whose unwrap operations only compute in memory says so with a class
+    attribute ``blocking = False`` (the KAS may then call it on the event loop);
+    a store that does not say so is called on a worker thread.
+    """
 
     def list_keys(self) -> list[KeyInfo]: ...
 

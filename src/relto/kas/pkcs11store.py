@@ -42,6 +42,9 @@ def _iso(at: datetime) -> str:
 class Pkcs11KeyStore:
     """KAS keys on a PKCS#11 token."""
 
+    #: Every operation is a call into the token: never on an event loop.
+    blocking = True
+
     def __init__(self, library: str, token_label: str, pin: str) -> None:
         if not os.path.exists(library):
             raise KeyStoreError(f"PKCS#11 library not found at {library}")

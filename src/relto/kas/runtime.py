@@ -8,6 +8,8 @@ binding, decision, audit, release).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +18,8 @@ import structlog
 
 from relto.config import Settings
 from relto.errors import ConfigError
-from relto.events import AuditSink, MemorySink, NullSink
-from relto.kas.auth import AuthConfig, Authenticator, HttpJwks, verify_request_token
+from relto.events import AuditSink
+from relto.kas.auth import AuthConfig, Authenticator, Caller, HttpJwks, verify_request_token
 from relto.kas.config import KasSettings
 from relto.kas.decider import Decider, DenyAllDecider
 from relto.kas.errors import KasInvalidRequest, Unauthenticated, UnknownKey
@@ -25,7 +27,7 @@ from relto.kas.filestore import FileKeyStore
 from relto.kas.keys import ALGORITHMS, KeyStore
 from relto.kas.replay import SqliteReplayCache
 from relto.kas.service import KasService
-from relto.kas.wire import RewrapResponse, parse_request_body
+from relto.kas.wire import RewrapResponse, UnsignedRewrap, parse_request_body
 
 __all__ = ["KasRuntime", "build_runtime", "open_key_store"]
 
@@ -38,23 +40,9 @@ class KasRuntime:
     settings: KasSettings
     authenticator: Authenticator | None = None
     issuer: str | None = None
-    #: ``None``: decide per request (see :attr:`offload`); ``True``/``False`` force it.
-    force_offload: bool | None = None
-
-    @property
-    def offload(self) -> bool:
-        """Run the rewrap on a worker thread?
-
-        Yes when the audit sink or the key store may block on I/O (a durable log,
-        an HSM): the event loop must not wait on them. Rewrap work itself is short
-        and CPU-bound, so with an in-memory sink and the file store it runs inline
-        and saves the thread hand-off. Asked per request: the sink can be rewired
-        after mounting (the transparency log replaces the default null sink).
-        """
-        if self.force_offload is not None:
-            return self.force_offload
-        sink, store = self.service.sink, self.service.store
-        return not (isinstance(sink, NullSink | MemorySink) and isinstance(store, FileKeyStore))
+    #: ``True``: always run a rewrap wholly on a worker thread (as
+    #: :meth:`handle_rewrap`), never in part on the event loop.
+    force_offload: bool = False
 
     @property
     def decider(self) -> Decider:
@@ -63,6 +51,46 @@ class KasRuntime:
     @decider.setter
     def decider(self, value: Decider) -> None:
         self.service.decider = value
+
+    async def handle_rewrap_async(
+        self,
+        *,
+        srt: str,
+        authorization: str | None,
+        dpop: str | None,
+        method: str,
+        url: str,
+        at: datetime,
+        request_id: str = "",
+    ) -> RewrapResponse:
+        """:meth:`handle_rewrap` for an event loop, which must never wait on I/O.
+
+        When authenticating this request needs none (the access token was verified
+        moments ago, no host-wide replay cache to write), the token checks run
+        inline and :meth:`KasService.rewrap_async` goes on (which itself moves a
+        blocking key store or decider to a worker thread, and awaits the audit
+        record). Otherwise the whole rewrap runs on a worker thread. Same checks,
+        same order, either way.
+        """
+        args: dict[str, Any] = {
+            "srt": srt,
+            "authorization": authorization,
+            "dpop": dpop,
+            "method": method,
+            "url": url,
+            "at": at,
+            "request_id": request_id,
+        }
+        if (
+            self.force_offload
+            or self.authenticator is None
+            or self.authenticator.needs_io(authorization, dpop)
+        ):
+            return await asyncio.to_thread(functools.partial(self.handle_rewrap, **args))
+        caller, body, verified = self._authenticate(**args)
+        return await self.service.rewrap_async(
+            body, caller, at=at, request_verified=verified, request_id=request_id
+        )
 
     def handle_rewrap(
         self,
@@ -75,6 +103,26 @@ class KasRuntime:
         at: datetime,
         request_id: str = "",
     ) -> RewrapResponse:
+        caller, body, verified = self._authenticate(
+            srt=srt, authorization=authorization, dpop=dpop, method=method, url=url, at=at
+        )
+        return self.service.rewrap(
+            body, caller, at=at, request_verified=verified, request_id=request_id
+        )
+
+    def _authenticate(
+        self,
+        *,
+        srt: str,
+        authorization: str | None,
+        dpop: str | None,
+        method: str,
+        url: str,
+        at: datetime,
+        request_id: str = "",
+    ) -> tuple[Caller, UnsignedRewrap, bool]:
+        """The caller, the request body of the signed request token, and whether
+        that token's signature was verified."""
         if self.authenticator is None:
             exc = Unauthenticated("unauthenticated")
             exc.reason = "no OIDC issuer is configured"  # type: ignore[attr-defined]
@@ -97,10 +145,7 @@ class KasRuntime:
             bad = KasInvalidRequest("invalid request")
             bad.reason = "request token has no requestBody"  # type: ignore[attr-defined]
             raise bad
-        body = parse_request_body(body_text)
-        return self.service.rewrap(
-            body, caller, at=at, request_verified=verified, request_id=request_id
-        )
+        return caller, parse_request_body(body_text), verified
 
     def well_known(self, base_url: str) -> dict[str, Any]:
         kas_url = self.service.kas_url or f"{base_url}/kas"

@@ -12,7 +12,10 @@
    client's public key (RSA-OAEP, or ECDH with a fresh session key + HKDF +
    AES-GCM for an EC client key) and return them.
 
-If recording fails, nothing is released (:class:`AuditUnavailable`). Failures
+:meth:`~KasService.prepare` does steps 1-3, :meth:`~KasService.record` (or
+:meth:`~KasService.record_async` on an event loop) step 4 and
+:meth:`~KasService.release` step 5, which refuses to run for a request that is
+not recorded. If recording fails, nothing is released (:class:`AuditUnavailable`). Failures
 of single key access objects go back as ``fail`` results with an opaque error
 (``bad request`` or ``forbidden``); the precise reason is in the audit record
 and the log.
@@ -20,6 +23,7 @@ and the log.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -32,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from relto.events import AuditSink
+from relto.events import AuditSink, record_async
 from relto.kas.auth import Caller
 from relto.kas.decider import (
     Decider,
@@ -64,7 +68,7 @@ from relto.ztdf import hazmat
 from relto.ztdf.errors import CryptoError, InvalidContainer
 from relto.ztdf.manifest import Policy, parse_policy
 
-__all__ = ["AUDIT_KIND", "KasService"]
+__all__ = ["AUDIT_KIND", "KasService", "PreparedRewrap"]
 
 log = structlog.stdlib.get_logger("relto.kas")
 # structlog's stdlib loggers run their processors before the level check: ask first.
@@ -97,6 +101,21 @@ class _PolicyOutcome:
     kaos: list[_KaoOutcome]
     policy: Policy | None = None
     decision: KasDecision | None = None
+
+
+@dataclass
+class PreparedRewrap:
+    """A rewrap request unwrapped and decided (:meth:`KasService.prepare`); its keys
+    leave only through :meth:`KasService.release`, once it is recorded."""
+
+    body: UnsignedRewrap
+    caller: Caller
+    at: datetime
+    request_verified: bool
+    request_id: str
+    client_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+    outcomes: list[_PolicyOutcome]
+    recorded: bool = False
 
 
 def _client_key(pem: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
@@ -184,15 +203,98 @@ class KasService:
         request_verified: bool,
         request_id: str = "",
     ) -> RewrapResponse:
+        """The whole rewrap on this thread: :meth:`prepare`, :meth:`record`,
+        :meth:`release`."""
+        prepared = self.prepare(
+            body, caller, at=at, request_verified=request_verified, request_id=request_id
+        )
+        self.record(prepared)
+        return self.release(prepared)
+
+    async def rewrap_async(
+        self,
+        body: UnsignedRewrap,
+        caller: Caller,
+        *,
+        at: datetime,
+        request_verified: bool,
+        request_id: str = "",
+    ) -> RewrapResponse:
+        """:meth:`rewrap` on an event loop: the checks and the decision run on a
+        worker thread when the key store or the decider may block (an HSM, a
+        database), inline otherwise; the audit record is awaited without blocking
+        the loop; the keys are released only after it is durable."""
+        args: dict[str, Any] = {
+            "at": at,
+            "request_verified": request_verified,
+            "request_id": request_id,
+        }
+        if self.blocking:
+            prepared = await asyncio.to_thread(self.prepare, body, caller, **args)
+        else:
+            prepared = self.prepare(body, caller, **args)
+        await self.record_async(prepared)
+        return self.release(prepared)
+
+    @property
+    def blocking(self) -> bool:
+        """May :meth:`prepare` wait on I/O? Key stores and deciders say ``blocking =
+        False`` when they only compute; anything that does not say so is assumed to
+        block."""
+        return bool(getattr(self.store, "blocking", True)) or bool(
+            getattr(self.decider, "blocking", True)
+        )
+
+    def prepare(
+        self,
+        body: UnsignedRewrap,
+        caller: Caller,
+        *,
+        at: datetime,
+        request_verified: bool,
+        request_id: str = "",
+    ) -> PreparedRewrap:
+        """Steps 1-3 for every policy of the request: unwrap, verify the binding,
+        decide. Nothing is released and nothing is recorded yet."""
         client_key = _client_key(body.client_public_key)
         outcomes = [self._verify_policy(req) for req in body.requests]
         for outcome in outcomes:
             self._decide(outcome, caller, at)
+        return PreparedRewrap(
+            body=body,
+            caller=caller,
+            at=at,
+            request_verified=request_verified,
+            request_id=request_id,
+            client_key=client_key,
+            outcomes=outcomes,
+        )
 
-        # Audit every policy's outcome before a single key leaves.
-        for outcome in outcomes:
-            self._record(outcome, caller, at, request_verified, request_id, client_key)
+    def record(self, prepared: PreparedRewrap) -> None:
+        """Step 4: record every policy's outcome, permitted or not; returns once all
+        are durable. Raises :class:`AuditUnavailable` if any is not."""
+        for payload in self._payloads(prepared):
+            try:
+                self.sink.record(AUDIT_KIND, payload)
+            except Exception as exc:
+                raise self._audit_failed(prepared, exc) from None
+        self._recorded(prepared)
 
+    async def record_async(self, prepared: PreparedRewrap) -> None:
+        """:meth:`record` without blocking the event loop."""
+        for payload in self._payloads(prepared):
+            try:
+                await record_async(self.sink, AUDIT_KIND, payload)
+            except Exception as exc:
+                raise self._audit_failed(prepared, exc) from None
+        self._recorded(prepared)
+
+    def release(self, prepared: PreparedRewrap) -> RewrapResponse:
+        """Step 5: encrypt the permitted shares to the client's key. Refuses to run
+        before :meth:`record` (or :meth:`record_async`) has returned."""
+        if not prepared.recorded:
+            raise AuditUnavailable("the rewrap was not recorded; nothing was released")
+        client_key = prepared.client_key
         session_pem = ""
         wrap: Any
         if isinstance(client_key, ec.EllipticCurvePublicKey):
@@ -208,7 +310,7 @@ class KasService:
                 return hazmat.rsa_wrap(client_key, share)
 
         responses = []
-        for outcome in outcomes:
+        for outcome in prepared.outcomes:
             allowed = outcome.decision is not None and outcome.decision.allowed
             results = []
             for k in outcome.kaos:
@@ -221,7 +323,7 @@ class KasService:
             responses.append(PolicyResult(outcome.request.policy_id, tuple(results)))
 
         entity_wrapped = b""
-        if body.legacy:
+        if prepared.body.legacy:
             only = responses[0].results[0]
             if only.status != "permit":
                 if only.error == _FORBIDDEN:
@@ -327,60 +429,72 @@ class KasService:
             decision = KasDecision(False, (reason, *decision.reasons), decision.obligations)
         outcome.decision = decision
 
-    def _record(
-        self,
-        outcome: _PolicyOutcome,
-        caller: Caller,
-        at: datetime,
-        request_verified: bool,
-        request_id: str,
-        client_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
-    ) -> None:
-        decision = outcome.decision
-        allowed = decision is not None and decision.allowed
-        released = [k for k in outcome.kaos if k.share is not None and allowed]
-        payload: dict[str, Any] = {
-            "at": at.isoformat(),
-            "request_id": request_id,
-            "subject": caller.subject,
-            "client_id": caller.claims.get("client_id") or caller.claims.get("azp") or "",
-            "dpop": caller.dpop_key is not None,
-            "request_token_verified": request_verified,
-            "client_key": "ec" if isinstance(client_key, ec.EllipticCurvePublicKey) else "rsa",
-            "policy_id": outcome.request.policy_id,
-            "policy_uuid": outcome.policy.uuid if outcome.policy else "",
-            "policy_sha256": hashlib.sha256(outcome.request.policy_body.encode()).hexdigest(),
-            "attributes": list(outcome.policy.attributes) if outcome.policy else [],
-            "dissem": list(outcome.policy.dissem) if outcome.policy else [],
-            "allowed": bool(released),
-            "reasons": [
-                {"code": r.code, "message": r.message}
-                for r in (decision.reasons if decision else ())
-            ],
-            "key_access": [
+    @staticmethod
+    def _payloads(prepared: PreparedRewrap) -> list[dict[str, Any]]:
+        """The audit record of each policy of the request."""
+        caller = prepared.caller
+        client_key = "ec" if isinstance(prepared.client_key, ec.EllipticCurvePublicKey) else "rsa"
+        client_id = caller.claims.get("client_id") or caller.claims.get("azp") or ""
+        payloads = []
+        for outcome in prepared.outcomes:
+            decision = outcome.decision
+            allowed = decision is not None and decision.allowed
+            released = [k for k in outcome.kaos if k.share is not None and allowed]
+            payloads.append(
                 {
-                    "id": k.kao_id,
-                    "kid": k.kid,
-                    "type": k.key_type,
-                    "result": "permit" if k in released else "fail",
-                    "reason": k.reason if k.share is None else ("" if allowed else "denied"),
+                    "at": prepared.at.isoformat(),
+                    "request_id": prepared.request_id,
+                    "subject": caller.subject,
+                    "client_id": client_id,
+                    "dpop": caller.dpop_key is not None,
+                    "request_token_verified": prepared.request_verified,
+                    "client_key": client_key,
+                    "policy_id": outcome.request.policy_id,
+                    "policy_uuid": outcome.policy.uuid if outcome.policy else "",
+                    "policy_sha256": hashlib.sha256(
+                        outcome.request.policy_body.encode()
+                    ).hexdigest(),
+                    "attributes": list(outcome.policy.attributes) if outcome.policy else [],
+                    "dissem": list(outcome.policy.dissem) if outcome.policy else [],
+                    "allowed": bool(released),
+                    "reasons": [
+                        {"code": r.code, "message": r.message}
+                        for r in (decision.reasons if decision else ())
+                    ],
+                    "key_access": [
+                        {
+                            "id": k.kao_id,
+                            "kid": k.kid,
+                            "type": k.key_type,
+                            "result": "permit" if k in released else "fail",
+                            "reason": k.reason
+                            if k.share is None
+                            else ("" if allowed else "denied"),
+                        }
+                        for k in outcome.kaos
+                    ],
                 }
-                for k in outcome.kaos
-            ],
-        }
-        try:
-            self.sink.record(AUDIT_KIND, payload)
-        except Exception as exc:
-            log.error("kas_audit_failed", error=type(exc).__name__, request_id=request_id)
-            raise AuditUnavailable(
-                "the rewrap could not be recorded; nothing was released"
-            ) from None
-        if _stdlog.isEnabledFor(logging.INFO):
+            )
+        return payloads
+
+    @staticmethod
+    def _audit_failed(prepared: PreparedRewrap, exc: Exception) -> AuditUnavailable:
+        log.error("kas_audit_failed", error=type(exc).__name__, request_id=prepared.request_id)
+        return AuditUnavailable("the rewrap could not be recorded; nothing was released")
+
+    @staticmethod
+    def _recorded(prepared: PreparedRewrap) -> None:
+        prepared.recorded = True
+        if not _stdlog.isEnabledFor(logging.INFO):
+            return
+        for outcome in prepared.outcomes:
+            decision = outcome.decision
+            allowed = decision is not None and decision.allowed
             log.info(
                 "kas_rewrap",
-                request_id=request_id,
-                subject=caller.subject,
-                policy_uuid=payload["policy_uuid"],
-                allowed=payload["allowed"],
+                request_id=prepared.request_id,
+                subject=prepared.caller.subject,
+                policy_uuid=outcome.policy.uuid if outcome.policy else "",
+                allowed=allowed and any(k.share is not None for k in outcome.kaos),
                 failures=[k.reason for k in outcome.kaos if k.reason],
             )

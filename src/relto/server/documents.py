@@ -849,6 +849,9 @@ class ProductDecider:
     A policy this node did not protect is denied.
     """
 
+    #: It reads the document and the person from the database.
+    blocking = True
+
     def __init__(self, service: DocumentService) -> None:
         self.service = service
 

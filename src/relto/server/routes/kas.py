@@ -8,6 +8,7 @@ Connect protocol assigns; messages are opaque (the reason goes to the log).
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,7 +18,6 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette._utils import get_route_path
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relto.errors import InvalidInput, NotFound, ReltoError
@@ -156,7 +156,11 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             return Response(status_code=415)
         try:
             req = wire.decode_public_key_request(await _read(request), codec)
-            resp = runtime().service.public_key(req)
+            service = runtime().service
+            if getattr(service.store, "blocking", True):  # an HSM: not on the event loop
+                resp = await asyncio.to_thread(service.public_key, req)
+            else:
+                resp = service.public_key(req)
             return _render(wire.encode_public_key_response(resp, codec), codec)
         except ReltoError as exc:
             return _failure(exc)
@@ -185,10 +189,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
                 "at": datetime.now(UTC),
                 "request_id": rid,
             }
-            if rt.offload:
-                resp = await run_in_threadpool(rt.handle_rewrap, **args)
-            else:
-                resp = rt.handle_rewrap(**args)
+            resp = await rt.handle_rewrap_async(**args)
             return _render(wire.encode_rewrap_response(resp, codec), codec)
         except ReltoError as exc:
             return _failure(exc)
