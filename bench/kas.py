@@ -65,6 +65,9 @@ def server_app() -> Any:
         from relto.events import NullSink
 
         runtime.service.sink = NullSink()  # to measure what the durable audit costs
+    from relto.server.run import freeze_startup_heap
+
+    freeze_startup_heap()  # as relto serve's workers do
     return app
 
 

@@ -627,3 +627,23 @@ def test_connect_fast_path_keeps_the_edge_contract(kas: Kas) -> None:
     assert 'route="/kas.AccessService/Rewrap",status="401"' in metrics
     paths = kas.client.get("/openapi.json").json()["paths"]
     assert REWRAP in paths and PUBKEY in paths
+
+
+def test_front_door_crash_gives_the_uniform_500_and_no_trace(
+    kas: Kas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug behind the Connect front door must not leak a traceback or hang."""
+
+    async def crash(**kwargs: Any) -> Any:
+        raise RuntimeError("secret-internal-detail")
+
+    monkeypatch.setattr(kas.rt, "handle_rewrap_async", crash)
+    resp = kas.client.post(
+        REWRAP,
+        json={"signedRequestToken": "x.y.z"},
+        headers={"x-request-id": "front-door-1"},
+    )
+    assert resp.status_code == 500
+    assert resp.headers["x-request-id"] == "front-door-1"
+    assert resp.json()["error"]["request_id"] == "front-door-1"
+    assert "secret-internal-detail" not in resp.text and "Traceback" not in resp.text

@@ -121,6 +121,14 @@ class PreparedRewrap:
 def _client_key(pem: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
     if not pem or len(pem) > 16 * 1024:
         raise _invalid("clientPublicKey missing")
+    return _load_client_key(pem)
+
+
+@functools.lru_cache(maxsize=1024)
+def _load_client_key(pem: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+    """Parse and check a client's public key. A client keeps its key pair for a
+    session of many rewraps, so the parsed keys are cached (public values only;
+    a key that does not parse raises, and exceptions are not cached)."""
     try:
         key = serialization.load_pem_public_key(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError, TypeError):

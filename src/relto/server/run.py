@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import uvicorn
@@ -9,7 +10,20 @@ import uvicorn
 from relto.config import Settings
 from relto.server.logging import configure_logging
 
-__all__ = ["app_from_env", "run_server"]
+__all__ = ["app_from_env", "freeze_startup_heap", "run_server"]
+
+
+def freeze_startup_heap() -> None:
+    """Move everything alive after start-up out of the garbage collector's view.
+
+    The app, its libraries and their caches are long-lived; left in the oldest
+    generation, each full collection walks all of them and pauses the worker for
+    ~150-200 ms (measured under the KAS benchmark), which lands in the p99 of every
+    request in flight. Frozen, they are never scanned again; objects made while
+    serving are collected as usual. See docs/adr/0054.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def app_from_env() -> object:
@@ -19,7 +33,9 @@ def app_from_env() -> object:
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_heap()
+    return app
 
 
 def run_server(settings: Settings, *, workers: int = 1) -> None:
@@ -42,6 +58,7 @@ def run_server(settings: Settings, *, workers: int = 1) -> None:
         from relto.server.app import create_app
 
         app = create_app(settings)
+        freeze_startup_heap()
         uvicorn.run(
             app,
             host=settings.bind,

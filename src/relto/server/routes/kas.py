@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette._utils import get_route_path
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relto.errors import InvalidInput, NotFound, ReltoError
 from relto.kas import wire
@@ -30,6 +27,7 @@ from relto.kas.errors import (
     UnknownKey,
 )
 from relto.kas.runtime import KasRuntime, build_runtime
+from relto.server.app import ReltoApp
 
 if TYPE_CHECKING:
     from relto.server.app import AppContext
@@ -106,35 +104,6 @@ def _failure(exc: Exception) -> Response:
     return _connect_error("internal", "internal error")
 
 
-_Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-class _ConnectFastPath:
-    """Pure ASGI middleware serving ``POST`` to the two Connect endpoints directly.
-
-    The KAS's hot path: the handlers parse, bound and check the body themselves, so
-    FastAPI's route matching and dependency layer only add cost. Every other request
-    (another method, another path) goes on to the app unchanged. ``scope["route"]``
-    is the FastAPI route of the path, so metrics label the request as before; the
-    FastAPI routes stay registered for the OpenAPI document and other methods.
-    """
-
-    def __init__(self, app: ASGIApp, endpoints: dict[str, tuple[_Endpoint, Any]]) -> None:
-        self.app = app
-        self.endpoints = endpoints
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("method") == "POST":
-            hit = self.endpoints.get(get_route_path(scope))
-            if hit is not None:
-                endpoint, route = hit
-                scope["route"] = route
-                response = await endpoint(Request(scope, receive, send))
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 def mount(app: FastAPI, ctx: AppContext) -> None:
     """Serve the KAS; its state lives in ``ctx.extras["kas"]`` (a :class:`KasRuntime`)."""
     if "kas" not in ctx.extras:
@@ -179,11 +148,14 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
         try:
             body = await _read(request)
             srt = wire.decode_rewrap_request(body, codec)
-            url = str(request.url.replace(query="", fragment=""))
+            headers = request.headers
+            dpop = headers.get("dpop")
+            # The URL is only compared with a DPoP proof's htu: built only for one.
+            url = str(request.url.replace(query="", fragment="")) if dpop else ""
             args: dict[str, Any] = {
                 "srt": srt,
-                "authorization": request.headers.get("authorization"),
-                "dpop": request.headers.get("dpop"),
+                "authorization": headers.get("authorization"),
+                "dpop": dpop,
                 "method": request.method,
                 "url": url,
                 "at": datetime.now(UTC),
@@ -194,17 +166,16 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
         except ReltoError as exc:
             return _failure(exc)
 
-    routes = {getattr(r, "path", None): r for r in app.routes}
-    app.add_middleware(
-        _ConnectFastPath,
-        endpoints={
-            path: (endpoint, routes[path])
-            for path, endpoint in (
-                ("/kas.AccessService/PublicKey", public_key),
-                ("/kas.AccessService/Rewrap", rewrap),
-            )
-        },
-    )
+    # The hot path: served at the app's front door, before routing and the
+    # middleware stack (see ReltoApp); the routes above stay registered for the
+    # OpenAPI document and for a plain FastAPI app.
+    if isinstance(app, ReltoApp):
+        routes = {getattr(r, "path", None): r for r in app.routes}
+        for path, endpoint in (
+            ("/kas.AccessService/PublicKey", public_key),
+            ("/kas.AccessService/Rewrap", rewrap),
+        ):
+            app.front[("POST", path)] = (endpoint, routes[path])
 
     @app.get(
         "/.well-known/opentdf-configuration",
