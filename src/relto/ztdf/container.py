@@ -196,17 +196,22 @@ class _Pipeline:
         self._pending: list[list[Future[None]]] = [[] for _ in range(depth)]
         self._i = 0
 
-    def slot(self) -> tuple[memoryview, ...]:
-        futures, self._pending[self._i] = self._pending[self._i], []
+    def slot(self, k: int | None = None) -> tuple[memoryview, ...]:
+        """The buffers of slot ``k`` (default: the next in turn), once every sink is
+        done with them. Slot ``k`` and slot ``k + depth`` are the same buffers."""
+        i = self._i if k is None else k % len(self._slots)
+        futures, self._pending[i] = self._pending[i], []
         for fut in futures:
             fut.result()
-        return self._slots[self._i]
+        return self._slots[i]
 
-    def submit(self, *args: Any) -> None:
-        self._pending[self._i] = [
+    def submit(self, *args: Any, k: int | None = None) -> None:
+        """Hand slot ``k`` (default: the one in turn) to every sink."""
+        i = self._i if k is None else k % len(self._slots)
+        self._pending[i] = [
             pool.submit(sink, *args) for pool, sink in zip(self._pools, self._sinks, strict=True)
         ]
-        self._i = (self._i + 1) % len(self._slots)
+        self._i = (i + 1) % len(self._slots)
 
     def drain(self) -> None:
         for i, futures in enumerate(self._pending):
@@ -325,31 +330,39 @@ def protect(
     n_segments = max(1, -(-size // segment_size))
     payload_size = size + n_segments * hazmat.SEGMENT_OVERHEAD
     aead = AESGCM(dek)
-    inview = memoryview(bytearray(segment_size))
+    # Two input buffers: the next segment is read on a worker thread while this
+    # one is encrypted (file reads and AES-GCM both release the GIL).
+    inviews = (memoryview(bytearray(segment_size)), memoryview(bytearray(segment_size)))
+    wants = [min(segment_size, size - i * segment_size) for i in range(n_segments)]
     segments: list[Segment] = []
     tags: list[bytes] = []
     with (
         _atomic_output(dst_path, overwrite=overwrite) as out,
         src_path.open("rb", buffering=0) as f,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ztdf-read") as reader,
     ):
         zw = ZipStreamWriter(out, at=at, force_zip64=force_zip64)
         zw.begin(PAYLOAD_NAME, payload_size)
-        remaining = size
+
+        def fill(view: memoryview, want: int) -> None:
+            got = 0
+            while got < want:
+                n = f.readinto(view[got:want])
+                if not n:
+                    raise InvalidInput("input changed size while it was being protected")
+                got += n
 
         def write(view: memoryview) -> None:
             zw.write(view, crc_done=True)
 
         sinks = (zw.update_crc, write)
         with _Pipeline(sinks, (segment_size + hazmat.SEGMENT_OVERHEAD,)) as pipe:
-            for _ in range(n_segments):
-                want = min(segment_size, remaining)
-                got = 0
-                while got < want:
-                    n = f.readinto(inview[got:want])
-                    if not n:
-                        raise InvalidInput("input changed size while it was being protected")
-                    got += n
-                remaining -= want
+            ahead = reader.submit(fill, inviews[0], wants[0])
+            for i, want in enumerate(wants):
+                ahead.result()
+                inview = inviews[i % 2]
+                if i + 1 < n_segments:
+                    ahead = reader.submit(fill, inviews[(i + 1) % 2], wants[i + 1])
                 (outview,) = pipe.slot()
                 iv = os.urandom(hazmat.GCM_IV_SIZE)
                 outview[: hazmat.GCM_IV_SIZE] = iv
@@ -664,17 +677,30 @@ def _decrypt_payload(
     def write(_enc: memoryview, plain_view: memoryview) -> None:
         out.write(plain_view)
 
+    def fetch(view: memoryview, n: int) -> None:
+        if f.readinto(view[:n]) != n:  # type: ignore[attr-defined]
+            raise InvalidContainer("payload truncated")
+
     f.seek(offset)
+    segs = ii.segments
+    sizes = (largest, max(largest - hazmat.SEGMENT_OVERHEAD, 1))
     with (
         _atomic_output(dst, overwrite=overwrite) as out,
-        _Pipeline((checksum, write), (largest, max(largest - hazmat.SEGMENT_OVERHEAD, 1))) as pipe,
+        _Pipeline((checksum, write), sizes, depth=4) as pipe,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ztdf-read") as reader,
     ):
-        for i, seg in enumerate(ii.segments):
+        # Segment i + 1 is read on a worker thread while segment i is checked and
+        # decrypted; the checksum and the write of earlier segments run meanwhile.
+        bufs = pipe.slot(0)
+        ahead = reader.submit(fetch, bufs[0], segs[0].encrypted_segment_size) if segs else None
+        for i, seg in enumerate(segs):
             enc = seg.encrypted_segment_size
-            inview, outview = pipe.slot()
-            got = f.readinto(inview[:enc])  # type: ignore[attr-defined]
-            if got != enc:
-                raise InvalidContainer("payload truncated")
+            inview, outview = bufs
+            assert ahead is not None
+            ahead.result()
+            if i + 1 < len(segs):
+                bufs = pipe.slot(i + 1)
+                ahead = reader.submit(fetch, bufs[0], segs[i + 1].encrypted_segment_size)
             expected = base64.b64decode(seg.hash)
             try:
                 actual = hazmat.segment_hash(dek, inview[:enc], alg, legacy=legacy)
@@ -692,7 +718,7 @@ def _decrypt_payload(
                 )
             except InvalidTag:
                 raise InvalidContainer(f"segment {i} authentication tag mismatch") from None
-            pipe.submit(inview[:enc], outview[:size])
+            pipe.submit(inview[:enc], outview[:size], k=i)
             total += size
             if progress is not None:
                 progress(size)
