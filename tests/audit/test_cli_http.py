@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 from sqlalchemy import text
 
 from relto.audit import TransparencyLog, merkle, parse_verifier, verify_inclusion
@@ -21,7 +23,9 @@ from relto.audit.note import NoteSigner
 from relto.audit.tiles import TilePath, format_tile_path
 from relto.cli.main import main
 from relto.config import Settings
+from relto.kas.auth import AuthConfig, Authenticator, StaticJwks
 from relto.server import create_app
+from relto.server.auth import request_auth
 from relto.store import create_database
 
 from .conftest import T0, fill
@@ -33,6 +37,34 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("RELTO_DATABASE_URL", raising=False)
     monkeypatch.delenv("RELTO_AUDIT_KEY_FILE", raising=False)
     return tmp_path
+
+
+ISSUER = "https://idp.gbr.example"
+IDP_KEY = RSAKey.generate_key(2048, parameters={"kid": "audit-test", "alg": "RS256"})
+
+
+def _token(*roles: str, sub: str = "gbr-auditor-1") -> str:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": "relto",
+        "sub": sub,
+        "iat": now,
+        "exp": now + 600,
+        "relto_nation": "GBR",
+        "relto_roles": list(roles),
+    }
+    return jwt.encode({"alg": "RS256", "kid": "audit-test"}, claims, IDP_KEY)
+
+
+def _trust_test_idp(app: object) -> None:
+    request_auth(app.state.ctx).authenticator = Authenticator(  # type: ignore[attr-defined]
+        AuthConfig(issuer=ISSUER, audience="relto"),
+        StaticJwks({"keys": [IDP_KEY.as_dict(private=False)]}),
+    )
+
+
+AUDITOR = {"Authorization": f"Bearer {_token('auditor:GBR')}"}
 
 
 def _db_url(tmp: Path) -> str:
@@ -143,6 +175,7 @@ def client(env: Path) -> Iterator[tuple[TestClient, TransparencyLog]]:
     log = TransparencyLog(create_database(_db_url(env)))
     main_db = create_database(f"sqlite:///{env / 'data' / 'relto.db'}")
     app = create_app(Settings(demo=True, data_dir=env / "data"), db=main_db, sink=log)
+    _trust_test_idp(app)
     with TestClient(app) as c:
         yield c, log
 
@@ -156,7 +189,9 @@ def test_http_checkpoint_entries_and_proofs(client: tuple[TestClient, Transparen
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     size, root = log.head()
     assert r.text.split("\n")[1] == str(size) == str(total)
-    entries = c.get("/api/v1/audit/entries", params={"start": k, "end": k + 3}).json()["entries"]
+    entries = c.get(
+        "/api/v1/audit/entries", params={"start": k, "end": k + 3}, headers=AUDITOR
+    ).json()["entries"]
     assert [e["index"] for e in entries] == [k, k + 1, k + 2]
     assert entries[0]["entry"]["payload"]["person"] == f"p{k}"
     body = base64.b64decode(entries[0]["body"])
@@ -172,7 +207,8 @@ def test_http_checkpoint_entries_and_proofs(client: tuple[TestClient, Transparen
     )
     assert c.get("/api/v1/audit/proof/inclusion", params={"index": total}).status_code == 404
     assert c.get("/api/v1/audit/proof/inclusion").status_code == 422
-    assert c.get("/api/v1/audit/entries", params={"start": 9, "end": 2}).status_code == 422
+    bad = c.get("/api/v1/audit/entries", params={"start": 9, "end": 2}, headers=AUDITOR)
+    assert bad.status_code == 422
 
 
 def test_http_tiles_follow_tlog_tiles(client: tuple[TestClient, TransparencyLog]) -> None:
@@ -188,7 +224,9 @@ def test_http_tiles_follow_tlog_tiles(client: tuple[TestClient, TransparencyLog]
     assert partial.status_code == 200 and len(partial.content) == 44 * 32
     level1 = c.get("/api/v1/audit/" + format_tile_path(TilePath(1, 0, n)))
     assert level1.content[:32] == log.root_at(256)
-    bundle = c.get("/api/v1/audit/" + format_tile_path(TilePath(None, n, 44))).content
+    bundle = c.get(
+        "/api/v1/audit/" + format_tile_path(TilePath(None, n, 44)), headers=AUDITOR
+    ).content
     first_len = int.from_bytes(bundle[:2], "big")
     assert merkle.leaf_hash(bundle[2 : 2 + first_len]) == partial.content[:32]
     not_full = format_tile_path(TilePath(0, n, 256))
@@ -198,12 +236,45 @@ def test_http_tiles_follow_tlog_tiles(client: tuple[TestClient, TransparencyLog]
     assert c.get("/api/v1/audit/tile/0/1").status_code == 422
 
 
-def test_verify_over_http(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_entry_bodies_are_not_readable_by_anyone_who_asks(
+    client: tuple[TestClient, TransparencyLog],
+) -> None:
+    """Who saw what is for auditors and security officers; what a partner needs to
+    check the log (checkpoints, proofs, hash tiles) stays public."""
+    c, log = client
+    fill(log, 300, log.size())
+    bundle = "/api/v1/audit/" + format_tile_path(TilePath(None, 0, 256))
+    entries = "/api/v1/audit/entries?start=0&end=10"
+    for path in (entries, bundle):
+        anonymous = c.get(path)
+        assert anonymous.status_code == 401 and "p0" not in anonymous.text
+        engineer = c.get(path, headers={"Authorization": f"Bearer {_token('engineer:GBR')}"})
+        assert engineer.status_code == 404 and "p0" not in engineer.text
+        forged = c.get(path, headers={"Authorization": f"Bearer {_token('auditor:GBR')}x"})
+        assert forged.status_code == 401
+        for role in ("auditor:GBR", "security_officer:GBR"):
+            ok = c.get(path, headers={"Authorization": f"Bearer {_token(role)}"})
+            assert ok.status_code == 200
+    assert c.get(bundle, headers=AUDITOR).headers["cache-control"].startswith("private")
+    public = [
+        "/api/v1/audit/checkpoint",
+        "/api/v1/audit/proof/inclusion?index=3",
+        "/api/v1/audit/proof/consistency?first=100",
+        "/api/v1/audit/" + format_tile_path(TilePath(0, 0, 256)),
+    ]
+    for path in public:
+        assert c.get(path).status_code == 200, path
+
+
+def test_verify_over_http(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = create_database(_db_url(env))
     log = TransparencyLog(db)
     fill(log, 1200)
     main_db = create_database(f"sqlite:///{env / 'data' / 'relto.db'}")
     app = create_app(Settings(demo=True, data_dir=env / "data"), db=main_db, sink=log)
+    _trust_test_idp(app)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -219,6 +290,10 @@ def test_verify_over_http(env: Path, capsys: pytest.CaptureFixture[str]) -> None
         cp.write_text(httpx.get(url + "/api/v1/audit/checkpoint").text)
         vkey = parse_verifier((env / "data" / "audit" / "log.key.pub").read_text().strip())
         args = ["audit", "verify", "--checkpoint", str(cp), "--log", url, "--log-key", vkey.vkey]
+        monkeypatch.delenv("RELTO_AUDIT_TOKEN", raising=False)
+        assert main(args) != 0  # entry bodies need an auditor's token
+        assert "RELTO_AUDIT_TOKEN" in capsys.readouterr().err
+        monkeypatch.setenv("RELTO_AUDIT_TOKEN", _token("auditor:GBR"))
         assert main(args) == 0
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE audit_entry SET body = :b WHERE idx = 1100"), {"b": b"{}"})

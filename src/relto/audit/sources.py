@@ -34,13 +34,20 @@ class DatabaseSource:
 
 
 class HttpSource:
-    """Reads rows from a relto server's ``/api/v1/audit/entries`` (no stored nodes)."""
+    """Reads rows from a relto server's ``/api/v1/audit/entries`` (no stored nodes).
 
-    def __init__(self, base_url: str, client: httpx.Client | None = None) -> None:
+    Entry bodies are for auditors and security officers: ``token`` is an OIDC
+    access token of one, sent as a bearer token to this server only.
+    """
+
+    def __init__(
+        self, base_url: str, client: httpx.Client | None = None, *, token: str | None = None
+    ) -> None:
         self.base = base_url.rstrip("/")
         if not self.base.endswith(API_PREFIX):
             self.base += API_PREFIX
-        self.client = client or httpx.Client(timeout=30.0)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = client or httpx.Client(timeout=30.0, headers=headers, follow_redirects=False)
 
     def rows(self) -> Iterator[LogRow]:
         start = 0
@@ -48,6 +55,11 @@ class HttpSource:
             resp = self.client.get(
                 f"{self.base}/entries", params={"start": start, "end": start + MAX_PAGE}
             )
+            if resp.status_code in (401, 404) and start == 0:
+                raise AuditError(
+                    f"log server answered {resp.status_code} for entries: reading them needs "
+                    "an auditor's or security officer's token (RELTO_AUDIT_TOKEN)"
+                )
             if resp.status_code != 200:
                 raise AuditError(f"log server answered {resp.status_code} for entries")
             items = resp.json().get("entries", [])
@@ -71,11 +83,11 @@ class HttpSource:
         return resp.text
 
 
-def open_source(where: str) -> LogSource:
+def open_source(where: str, *, token: str | None = None) -> LogSource:
     """A database URL (``sqlite:///...``, ``postgresql://...``), a SQLite file path,
-    or an ``http(s)://`` relto server."""
+    or an ``http(s)://`` relto server (``token``: an auditor's access token)."""
     if where.startswith(("http://", "https://")):
-        return HttpSource(where)
+        return HttpSource(where, token=token)
     if "://" in where:
         url = where
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,6 +149,13 @@ def verify_cmd(
     min_cosignatures: Annotated[
         int, typer.Option(min=0, help="Witness cosignatures each checkpoint needs.")
     ] = 0,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="For an http(s) --log: a file holding an auditor's OIDC access token "
+            "(default: $RELTO_AUDIT_TOKEN). Entry bodies are not public."
+        ),
+    ] = None,
 ) -> None:
     """Check checkpoint signatures, re-derive the log and report the first mismatch."""
     from relto.audit.checkpoint import open_checkpoint
@@ -175,7 +183,12 @@ def verify_cmd(
             )
             raise typer.Exit(1)
         trusted.append(signed.checkpoint)
-    report = verify_log(open_source(log_source), trusted)
+    token = (
+        token_file.read_text(encoding="utf-8").strip()
+        if token_file
+        else os.environ.get("RELTO_AUDIT_TOKEN", "").strip()
+    )
+    report = verify_log(open_source(log_source, token=token or None), trusted)
     typer.echo(report.describe())
     if not report.ok:
         raise typer.Exit(1)

@@ -8,6 +8,12 @@
 - ``GET /tile/<L>/<N>[.p/<W>]``, ``GET /tile/entries/<N>[.p/<W>]``: C2SP tlog-tiles.
 - ``POST /witness/add-checkpoint``: C2SP tlog-witness, when this node witnesses
   partner logs (``RELTO_AUDIT_WITNESS_LOGS``); status codes as the spec says.
+
+Who may read what: everything a partner needs to check that the log only grows
+and that an entry is in it -- checkpoints, inclusion and consistency proofs, hash
+tiles -- is public. Entry bodies say who saw or changed what: ``/entries`` and
+the entry-bundle tiles need an authenticated auditor or security officer (as the
+console's audit page does); anyone else gets the uniform 401 or 404.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ from relto.audit.errors import (
 from relto.audit.service import MAX_PAGE, TransparencyLog
 from relto.audit.tiles import parse_tile_path
 from relto.audit.witness import Witness, parse_add_checkpoint
-from relto.errors import InvalidInput
+from relto.errors import AccessDenied, InvalidInput
 from relto.server.app import AppContext
+from relto.server.auth import Principal, request_auth
 
 __all__ = ["PREFIX", "mount"]
 
@@ -54,8 +61,20 @@ def log_for(ctx: AppContext) -> TransparencyLog:
     return log
 
 
+#: Roles that may read entry bodies.
+READER_ROLES = ("auditor", "security_officer")
+
+
 def mount(app: FastAPI, ctx: AppContext) -> None:
     log = log_for(ctx)
+    auth = request_auth(ctx)
+
+    def entry_reader(request: Request) -> Principal:
+        """An auditor or security officer; else 401 (nobody) or the uniform 404."""
+        who = auth.require(request)
+        if not any(who.holds(role) for role in READER_ROLES):
+            raise AccessDenied("audit entries are for auditors and security officers")
+        return who
 
     @app.get(f"{PREFIX}/checkpoint", tags=["audit"], summary="Latest signed checkpoint")
     def checkpoint() -> Response:
@@ -70,7 +89,9 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
     def entries(
         start: Annotated[int, Query(ge=0, lt=1 << 62)],
         end: Annotated[int, Query(ge=0, lt=1 << 62)],
+        request: Request,
     ) -> dict[str, Any]:
+        entry_reader(request)
         if end < start:
             raise InvalidInput("end must not be before start")
         rows = log.entries(start, min(end, start + MAX_PAGE))
@@ -135,15 +156,18 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
         _mount_witness(app, witness)
 
     @app.get(f"{PREFIX}/tile/{{path:path}}", tags=["audit"], summary="tlog-tiles")
-    def tile(path: str) -> Response:
+    def tile(path: str, request: Request) -> Response:
         try:
             t = parse_tile_path(path)
         except InvalidProof:
             raise InvalidInput("not a tlog-tiles path") from None
+        if t.level is None:  # an entry bundle: the bodies themselves
+            entry_reader(request)
+            cache = "private, max-age=31536000, immutable"
+        else:
+            cache = "public, max-age=31536000, immutable"
         return Response(
-            log.tile(t),
-            media_type="application/octet-stream",
-            headers={"cache-control": "public, max-age=31536000, immutable"},
+            log.tile(t), media_type="application/octet-stream", headers={"cache-control": cache}
         )
 
 
