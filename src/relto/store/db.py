@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,13 +43,13 @@ _MIGRATION_LOCK_KEY = 0x72656C746F
 
 
 @contextmanager
-def _migration_file_lock(engine: Engine) -> Iterator[None]:
-    """On a file-backed SQLite database, hold an exclusive lock on ``<db>.migrate.lock``."""
+def _migration_file_lock(engine: Engine, name: str = "migrate") -> Iterator[None]:
+    """On a file-backed SQLite database, hold an exclusive lock on ``<db>.<name>.lock``."""
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:":
         yield
         return
-    with open(f"{path}.migrate.lock", "a+b") as handle:
+    with open(f"{path}.{name}.lock", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -113,6 +114,28 @@ class Database:
                 command.upgrade(cfg, "heads")
         except SQLAlchemyError as exc:
             raise StorageError(f"database migration failed: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Run the block in one process at a time, across every process on this
+        database (server workers starting together, say). SQLite: a kernel lock on
+        ``<db>.<name>.lock``; PostgreSQL: a session advisory lock held on a
+        connection of its own for the whole block."""
+        if not name.replace("-", "").isalnum():
+            raise ValueError("lock names are letters, digits and dashes")
+        if self.dialect != "postgresql":
+            with _migration_file_lock(self.engine, name):
+                yield
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""

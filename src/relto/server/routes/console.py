@@ -84,7 +84,9 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
 
     _security_headers(app, ctx.settings)
     if ctx.settings.demo:
-        _load_demo(ctx, state)
+        # Server workers start together: one loads, the others find it loaded.
+        with ctx.db.exclusive("demo-load"):
+            _load_demo(ctx, state)
 
     def who_or_login(request: Request) -> Principal:
         principal = auth.principal(request)
