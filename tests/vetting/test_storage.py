@@ -337,3 +337,51 @@ def test_changes_land_in_the_transparency_log(database: Database, tmp_path: Path
         assert b"vetting.clearance.incident" in bodies[5]
     finally:
         log_db.dispose()
+
+
+def test_clearance_page_costs_the_same_queries_at_any_size(
+    database: Database, svc: VettingService
+) -> None:
+    """A page of clearances (with the caller's read check) must not cost queries per
+    row: a large page would otherwise hold the database for every row."""
+    from sqlalchemy import event
+
+    from relto.vetting import Caller
+
+    def fill(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            svc.register_person(person(f"p-{i:03d}"), at=T0, actor="vo")
+            svc.sponsor_clearance(
+                person_id=f"p-{i:03d}",
+                nation="AUS",
+                level="NV1",
+                sponsor="D",
+                at=t(1),
+                actor="vo",
+                reason="x",
+                clearance_id=f"c-{i:03d}",
+            )
+            svc.transition(f"c-{i:03d}", Status.INVESTIGATING, at=t(2), actor="vo", reason="y")
+
+    officer = Caller("aus-vo", frozenset({("vetting_officer", "AUS")}))
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def queries_for_page() -> tuple[int, int]:
+        statements.clear()
+        event.listen(database.engine, "before_cursor_execute", count)
+        try:
+            page = svc.list_clearances(limit=100, caller=officer)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", count)
+        assert all(len(c.events) == 2 for c in page.items)
+        return len(page.items), len(statements)
+
+    fill(3, 0)
+    small = queries_for_page()
+    fill(30, 3)
+    large = queries_for_page()
+    assert small[0] == 3 and large[0] == 33
+    assert large[1] == small[1] <= 5

@@ -13,6 +13,7 @@ DELETE on the event table (see the migration).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, select
@@ -189,6 +190,14 @@ class SqlVettingRepository:
 
     # -- clearances -----------------------------------------------------------------
 
+    def get_people(self, person_ids: Iterable[str]) -> dict[str, Person]:
+        """The people with these ids that exist, in one query."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return {}
+        rows = self.s.scalars(select(PersonRow).where(PersonRow.id.in_(ids)))
+        return {r.id: person_from_row(r) for r in rows}
+
     def get_clearance(self, clearance_id: str) -> Clearance | None:
         row = self.s.get(ClearanceRow, clearance_id)
         if row is None:
@@ -198,16 +207,7 @@ class SqlVettingRepository:
             .where(ClearanceEventRow.clearance_id == clearance_id)
             .order_by(ClearanceEventRow.seq)
         )
-        return Clearance(
-            id=row.id,
-            person_id=row.person_id,
-            nation=row.nation,
-            level=row.level,
-            classification=row.classification,
-            caveats=frozenset(_split(row.caveats)),
-            sponsor=row.sponsor,
-            events=tuple(_event_from_row(e) for e in events),
-        )
+        return _clearance(row, events)
 
     def add_clearance(self, c: Clearance) -> None:
         self.s.add(
@@ -234,14 +234,33 @@ class SqlVettingRepository:
     def list_clearances(
         self, *, limit: int, after: str | None, person_id: str | None = None
     ) -> list[Clearance]:
-        q = select(ClearanceRow.id).order_by(ClearanceRow.id).limit(limit)
+        """A page of clearances with their events: two queries, whatever the page size."""
+        q = select(ClearanceRow).order_by(ClearanceRow.id).limit(limit)
         if after is not None:
             q = q.where(ClearanceRow.id > after)
         if person_id is not None:
             q = q.where(ClearanceRow.person_id == person_id)
-        out = []
-        for cid in self.s.scalars(q):
-            c = self.get_clearance(cid)
-            if c is not None:
-                out.append(c)
-        return out
+        rows = list(self.s.scalars(q))
+        if not rows:
+            return []
+        events: dict[str, list[ClearanceEventRow]] = {r.id: [] for r in rows}
+        for e in self.s.scalars(
+            select(ClearanceEventRow)
+            .where(ClearanceEventRow.clearance_id.in_(list(events)))
+            .order_by(ClearanceEventRow.clearance_id, ClearanceEventRow.seq)
+        ):
+            events[e.clearance_id].append(e)
+        return [_clearance(r, events[r.id]) for r in rows]
+
+
+def _clearance(row: ClearanceRow, events: Iterable[ClearanceEventRow]) -> Clearance:
+    return Clearance(
+        id=row.id,
+        person_id=row.person_id,
+        nation=row.nation,
+        level=row.level,
+        classification=row.classification,
+        caveats=frozenset(_split(row.caveats)),
+        sponsor=row.sponsor,
+        events=tuple(_event_from_row(e) for e in events),
+    )

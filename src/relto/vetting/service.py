@@ -250,11 +250,13 @@ class VettingService:
             items = repo.list_clearances(limit=n, after=after, person_id=person_id)
             nxt = items[-1].id if len(items) == n else None
             if caller is not None:
-                items = [
-                    c
-                    for c in items
-                    if _may(caller, Action.READ, self._read_nations(repo, c), c.person_id)
-                ]
+                people = repo.get_people(c.person_id for c in items)  # one query per page
+
+                def nations(c: Clearance) -> frozenset[str]:
+                    p = people.get(c.person_id)
+                    return frozenset({c.nation}) | (_person_nations(p) if p else frozenset())
+
+                items = [c for c in items if _may(caller, Action.READ, nations(c), c.person_id)]
         return Page(items, nxt)
 
     def history(
