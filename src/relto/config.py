@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +20,17 @@ from sqlalchemy.exc import ArgumentError
 
 from relto.errors import ConfigError
 
-__all__ = ["PLACEHOLDER_SECRETS", "Settings", "load_settings"]
+__all__ = [
+    "PLACEHOLDER_NAMESPACE",
+    "PLACEHOLDER_SECRETS",
+    "Settings",
+    "load_settings",
+    "normalise_namespace",
+]
+
+#: The placeholder attribute namespace (``relto.ztdf.attributes.DEFAULT_NAMESPACE``
+#: says the same; a test keeps them equal without config importing the ztdf core).
+PLACEHOLDER_NAMESPACE = "https://relto.example"
 
 #: Values that are obviously not real secrets.
 PLACEHOLDER_SECRETS = frozenset(
@@ -87,6 +98,12 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer.")
     oidc_audience: str | None = Field(None, description="Expected audience of bearer tokens.")
     max_upload_bytes: int = Field(1 << 30, ge=1, description="Largest upload accepted.")
+    attribute_namespace: str = Field(
+        PLACEHOLDER_NAMESPACE,
+        description="Namespace of the policy attribute FQNs written into containers "
+        "(<namespace>/attr/<name>/value/<value>): an https URL of an authority this "
+        "deployment controls. The default is a placeholder.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -97,6 +114,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_nation(cls, v: str) -> str:
         return v.upper()
+
+    @field_validator("attribute_namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        return normalise_namespace(v)
 
     # -- derived values -------------------------------------------------------
 
@@ -197,3 +219,19 @@ def load_settings(**overrides: object) -> Settings:
         first = str(exc).splitlines()
         detail = "; ".join(line.strip() for line in first[1:3]) if len(first) > 1 else str(exc)
         raise ConfigError(f"invalid configuration: {detail}") from None
+
+
+def normalise_namespace(value: str) -> str:
+    """An attribute namespace as relto writes it: an absolute http(s) URL without
+    user, query or fragment, host lower-cased, no trailing slash (OpenTDF compares
+    attribute FQNs as strings). Raises ``ValueError`` otherwise."""
+    parts = urlsplit(value.strip())
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError("must be an http(s) URL like https://attributes.example.gov")
+    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"

@@ -3,7 +3,9 @@ container never decrypts, and policies this node did not protect get no key."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -120,3 +122,51 @@ def test_oversized_upload_refused_before_parsing(demo_app: TestClient) -> None:
     )
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "too_large"
+
+
+def test_containers_carry_the_deployments_attribute_namespace(tmp_path: Path) -> None:
+    """Policies must name attributes under an authority the deployment controls, not
+    the placeholder: a peer KAS or PDP matches FQNs as strings."""
+    from relto.config import Settings
+    from relto.events import MemorySink
+    from relto.server import create_app
+    from relto.ztdf import inspect
+
+    app = create_app(
+        Settings(
+            demo=True,
+            data_dir=tmp_path / "data",
+            attribute_namespace="HTTPS://Attributes.GBR.example/relto/",
+        ),
+        sink=MemorySink(),
+    )
+    with TestClient(app):
+        ctx = app.state.ctx
+        with ctx.db.session() as s:
+            key = s.get(DocumentRow, "hyp-thermal-protection").blob_key
+        copy = tmp_path / "doc.tdf"
+        with ctx.blobs.open(key) as f:
+            copy.write_bytes(f.read())
+    summary = json.dumps(inspect(copy))
+    assert "https://attributes.gbr.example/relto/attr/classification/value/" in summary
+    assert "relto.example/attr" not in summary
+    app.state.ctx.db.dispose()
+
+
+@pytest.mark.parametrize(
+    "bad", ["ftp://x.example", "https://user@x.example", "https://x.example/?q=1", "x.example"]
+)
+def test_attribute_namespace_must_be_a_plain_http_url(bad: str, tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from relto.config import Settings
+
+    with pytest.raises(ValidationError, match="http"):
+        Settings(data_dir=tmp_path, attribute_namespace=bad)
+
+
+def test_placeholder_namespace_is_the_same_everywhere() -> None:
+    from relto.config import PLACEHOLDER_NAMESPACE
+    from relto.ztdf.attributes import DEFAULT_NAMESPACE
+
+    assert PLACEHOLDER_NAMESPACE == DEFAULT_NAMESPACE

@@ -24,6 +24,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from relto.config import PLACEHOLDER_NAMESPACE, normalise_namespace
+
 __all__ = ["register"]
 
 _PROGRESS_THRESHOLD = 32 * 1024 * 1024
@@ -119,12 +121,24 @@ def register(app: typer.Typer) -> None:
         ] = 2 * 1024 * 1024,
         mime_type: Annotated[str, typer.Option("--mime-type")] = "application/octet-stream",
         force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
+        namespace: Annotated[
+            str,
+            typer.Option(
+                "--namespace",
+                envvar="RELTO_ATTRIBUTE_NAMESPACE",
+                help="Namespace of the policy attribute FQNs.",
+            ),
+        ] = PLACEHOLDER_NAMESPACE,
     ) -> None:
         """Encrypt FILE into an OpenTDF-compatible ZTDF container labelled with MARKING."""
         from relto.ztdf import KasTarget, protect
         from relto.ztdf.attributes import marking_attributes
         from relto.ztdf.online import fetch_kas_public_key
 
+        try:  # the same checks as the server's setting
+            namespace = normalise_namespace(namespace)
+        except ValueError:
+            raise typer.BadParameter("--namespace must be an http(s) URL") from None
         at = datetime.now(UTC)
         projects = list(project or [])
         label_xml, banner = _label_for(label, originator.strip().upper(), at)
@@ -144,7 +158,9 @@ def register(app: typer.Typer) -> None:
                 output,
                 kas=[KasTarget(url=url, public_key_pem=pem, kid=key_id)],
                 at=at,
-                attributes=marking_attributes(banner.classification, banner.rel_to, projects),
+                attributes=marking_attributes(
+                    banner.classification, banner.rel_to, projects, namespace
+                ),
                 dissem=list(dissem or []),
                 label_xml=label_xml,
                 segment_size=segment_size,

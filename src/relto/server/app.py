@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relto import __version__
-from relto.config import Settings
+from relto.config import PLACEHOLDER_NAMESPACE, Settings
 from relto.events import AuditSink, NullSink
 from relto.server.errors import error_body, install_error_handlers
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
@@ -121,6 +121,12 @@ def create_app(
     """
     settings = settings.with_demo_secrets()
     settings.check_secrets()
+    if not settings.demo and settings.attribute_namespace == PLACEHOLDER_NAMESPACE:
+        log.warning(
+            "attribute_namespace_placeholder",
+            detail="RELTO_ATTRIBUTE_NAMESPACE is the placeholder "
+            f"{PLACEHOLDER_NAMESPACE}: containers need an authority this deployment controls",
+        )
     if db is None:
         db = create_database(settings.effective_database_url)
     if blobs is None:

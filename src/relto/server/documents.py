@@ -609,7 +609,9 @@ class DocumentService:
                 dst,
                 kas=[self._kas_target()],
                 at=at,
-                attributes=marking_attributes(b.classification, b.rel_to, [project_id]),
+                attributes=marking_attributes(
+                    b.classification, b.rel_to, [project_id], self.ctx.settings.attribute_namespace
+                ),
                 label_xml=label_xml,
                 mime_type=media_type or "application/octet-stream",
             )
@@ -803,7 +805,12 @@ class DocumentService:
                 dst,
                 kas=[self._kas_target()],
                 at=at,
-                attributes=marking_attributes(b.classification, b.rel_to, [doc.project_id]),
+                attributes=marking_attributes(
+                    b.classification,
+                    b.rel_to,
+                    [doc.project_id],
+                    self.ctx.settings.attribute_namespace,
+                ),
                 label_xml=label_xml,
                 mime_type=doc.media_type,
             )
