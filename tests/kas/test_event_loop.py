@@ -209,35 +209,38 @@ def test_jwks_lookup_for_a_new_token_never_runs_on_the_event_loop(store: FileKey
 def test_host_wide_replay_cache_is_written_off_the_event_loop(
     store: FileKeyStore, tmp_path: Path
 ) -> None:
-    """DPoP with the SQLite replay cache (shared by the server's processes) is I/O:
-    such requests run on a worker thread, and a replayed proof is still refused."""
+    """DPoP with the SQLite replay cache (shared by the server's processes) is file
+    I/O: it is written on a worker or the cache's writer thread, never on the loop,
+    and a replayed proof is refused on either path."""
     issuer = TestIssuer()
     replay = SqliteReplayCache(tmp_path / "replay.sqlite")
     writes: list[str] = []
-    original = replay.check_and_add
+    original = replay._check
 
-    def spy(jti: str, expires_at: float) -> bool:
+    def spy(conn: Any, jti: str, expires_at: float, now: float) -> bool:
         writes.append(threading.current_thread().name)
-        return original(jti, expires_at)
+        return original(conn, jti, expires_at, now)
 
-    replay.check_and_add = spy  # type: ignore[method-assign]
+    replay._check = spy  # type: ignore[method-assign]
     rt = _runtime(store, ComputingDecider(), MemorySink(), StaticJwks(issuer.jwks()), replay)
     key = DpopKey()
     token = issuer.token(cnf={"jkt": key.thumbprint()})
-    args, _, _ = _args(store, token, dpop=key)
-    assert rt.authenticator.needs_io(args["authorization"], args["dpop"]) is True
+    first, _, _ = _args(store, token, dpop=key)
+    second, _, _ = _args(store, token, dpop=key)
 
     async def main() -> str:
-        resp = await rt.handle_rewrap_async(**args)
-        assert resp.responses[0].results[0].status == "permit"
         from relto.kas.errors import Unauthenticated
 
-        with pytest.raises(Unauthenticated):
-            await rt.handle_rewrap_async(**args)  # the same proof again
+        for args in (first, second):  # a new token (thread path), then a known one (inline)
+            resp = await rt.handle_rewrap_async(**args)
+            assert resp.responses[0].results[0].status == "permit"
+            with pytest.raises(Unauthenticated):
+                await rt.handle_rewrap_async(**args)  # the same proof again
         return threading.current_thread().name
 
     loop_thread = asyncio.run(main())
-    assert len(writes) == 2 and loop_thread not in writes
+    assert len(writes) == 4 and loop_thread not in writes
+    assert "relto-dpop-replay" in writes  # the inline path used the batching writer
 
 
 def test_in_memory_replay_cache_may_run_inline(store: FileKeyStore) -> None:
@@ -268,3 +271,24 @@ def test_both_paths_hand_the_decider_the_same_facts(store: FileKeyStore) -> None
     rt.handle_rewrap(**args)
     inline, threaded = seen
     assert inline == threaded
+
+
+def test_replayed_proof_refused_across_workers_and_within_one_batch(tmp_path: Path) -> None:
+    """Two server processes share the SQLite cache: a proof used at one is refused
+    at the other, and the same proof sent twice at once counts only once."""
+    path = tmp_path / "replay.sqlite"
+    worker_a, worker_b = SqliteReplayCache(path), SqliteReplayCache(path)
+    exp = time.time() + 60
+
+    async def main() -> list[bool]:
+        keys = [f"thumb:jti-{i:04d}" for i in range(50)] + ["thumb:jti-0007"]
+        return list(await asyncio.gather(*(worker_a.check_and_add_async(k, exp) for k in keys)))
+
+    answers = asyncio.run(main())
+    assert answers.count(False) == 1 and answers[-1] is False
+    assert asyncio.run(worker_b.check_and_add_async("thumb:jti-0003", exp)) is False
+    assert worker_b.check_and_add("thumb:jti-0003", exp) is False
+    assert asyncio.run(worker_b.check_and_add_async("thumb:new", exp)) is True
+    # an entry past its expiry no longer blocks (the DPoP window refuses old proofs)
+    assert worker_a.check_and_add("thumb:old", time.time() - 1) is True
+    assert asyncio.run(worker_b.check_and_add_async("thumb:old", exp)) is True

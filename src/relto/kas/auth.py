@@ -15,6 +15,7 @@ precise reason is its ``reason`` attribute, for the log.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -247,13 +248,12 @@ class Authenticator:
         self._verified_lock = threading.Lock()
 
     def needs_io(self, authorization: str | None, dpop: str | None) -> bool:
-        """Might :meth:`authenticate` wait on I/O for this request (a JWKS fetch, the
-        host-wide DPoP replay cache)? ``False`` means it only computes, so an event
-        loop may call it: the access token was verified moments ago (its claims are
-        cached) or the key set is local, and a DPoP proof, if any, goes to an
-        in-memory replay cache. Anything unsure answers ``True``."""
-        if dpop and getattr(self._replay, "blocking", True):
-            return True
+        """Might :meth:`authenticate` with ``defer_replay`` wait on I/O for this
+        request (a JWKS fetch)? ``False`` means it only computes, so an event loop may
+        call it: the access token was verified moments ago (its claims are cached)
+        or the key set is local. (The DPoP replay-cache write is deferred to
+        :meth:`record_proofs`, which never blocks the loop.) Anything unsure answers
+        ``True``."""
         if not getattr(self._jwks, "blocking", True):
             return False
         _, _, token = (authorization or "").strip().partition(" ")
@@ -266,6 +266,23 @@ class Authenticator:
         # A margin, so the entry cannot expire between this answer and the call.
         return hit is None or time.monotonic() - hit[0] >= _CACHE_SECONDS - 5.0
 
+    async def record_proofs(self, pending: list[tuple[str, float]]) -> None:
+        """Write the replay-cache entries :meth:`authenticate` deferred; raises
+        :class:`Unauthenticated` if a proof was seen before. Never blocks the loop:
+        the cache's own ``check_and_add_async`` when it has one (the SQLite cache
+        batches them), inline for an in-memory cache, else a worker thread."""
+        cache = self._replay
+        native = getattr(cache, "check_and_add_async", None)
+        for key, expires in pending:
+            if native is not None:
+                fresh = await native(key, expires)
+            elif not getattr(cache, "blocking", True):
+                fresh = cache.check_and_add(key, expires)
+            else:
+                fresh = await asyncio.to_thread(cache.check_and_add, key, expires)
+            if not fresh:
+                raise _fail("DPoP proof replayed")
+
     def authenticate(
         self,
         *,
@@ -274,8 +291,14 @@ class Authenticator:
         method: str,
         urls: Collection[str],
         at: datetime,
+        defer_replay: list[tuple[str, float]] | None = None,
     ) -> Caller:
-        """The caller, or :class:`Unauthenticated`. ``urls``: what ``htu`` may be."""
+        """The caller, or :class:`Unauthenticated`. ``urls``: what ``htu`` may be.
+
+        With ``defer_replay``, a verified DPoP proof's replay-cache entry is appended
+        to that list instead of written: the caller must then pass the list to
+        :meth:`record_proofs` before it acts on the request.
+        """
         if not authorization:
             raise _fail("no Authorization header")
         scheme, _, token = authorization.strip().partition(" ")
@@ -295,7 +318,7 @@ class Authenticator:
         needs_proof = self.config.require_dpop or scheme == "dpop" or jkt is not None
         dpop_key: PublicJwk | None = None
         if dpop:
-            dpop_key = self._verify_dpop(dpop, token, method, urls, at, jkt)
+            dpop_key = self._verify_dpop(dpop, token, method, urls, at, jkt, defer_replay)
         elif needs_proof:
             raise _fail("a DPoP proof is required")
         subject = claims.get("sub")
@@ -362,6 +385,7 @@ class Authenticator:
         urls: Collection[str],
         at: datetime,
         jkt: Any,
+        defer_replay: list[tuple[str, float]] | None = None,
     ) -> PublicJwk:
         if len(proof) > MAX_TOKEN_BYTES or "," in proof:
             raise _fail("malformed DPoP header")
@@ -399,7 +423,10 @@ class Authenticator:
         if jkt is not None and not hmac.compare_digest(str(jkt), thumbprint):
             raise _fail("DPoP key does not match the token's cnf.jkt")
         replay_key = f"{thumbprint}:{jti}"
-        if not self._replay.check_and_add(replay_key, float(iat) + window + 1):
+        expires = float(iat) + window + 1
+        if defer_replay is not None:
+            defer_replay.append((replay_key, expires))
+        elif not self._replay.check_and_add(replay_key, expires):
             raise _fail("DPoP proof replayed")
         return key
 

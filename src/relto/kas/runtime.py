@@ -65,12 +65,13 @@ class KasRuntime:
     ) -> RewrapResponse:
         """:meth:`handle_rewrap` for an event loop, which must never wait on I/O.
 
-        When authenticating this request needs none (the access token was verified
-        moments ago, no host-wide replay cache to write), the token checks run
-        inline and :meth:`KasService.rewrap_async` goes on (which itself moves a
-        blocking key store or decider to a worker thread, and awaits the audit
-        record). Otherwise the whole rewrap runs on a worker thread. Same checks,
-        same order, either way.
+        When authenticating this request needs no I/O (the access token was
+        verified moments ago), the token checks run inline, a DPoP proof's
+        replay-cache entry is awaited (batched by the SQLite cache's own thread), and
+        :meth:`KasService.rewrap_async` goes on (which itself moves a blocking key
+        store or decider to a worker thread, and awaits the audit record).
+        Otherwise the whole rewrap runs on a worker thread. Same checks, same order,
+        either way.
         """
         args: dict[str, Any] = {
             "srt": srt,
@@ -87,7 +88,10 @@ class KasRuntime:
             or self.authenticator.needs_io(authorization, dpop)
         ):
             return await asyncio.to_thread(functools.partial(self.handle_rewrap, **args))
-        caller, body, verified = self._authenticate(**args)
+        pending: list[tuple[str, float]] = []
+        caller = self._caller(authorization, dpop, method, url, at, defer_replay=pending)
+        await self.authenticator.record_proofs(pending)
+        body, verified = self._request_body(srt, caller, at)
         return await self.service.rewrap_async(
             body, caller, at=at, request_verified=verified, request_id=request_id
         )
@@ -123,6 +127,20 @@ class KasRuntime:
     ) -> tuple[Caller, UnsignedRewrap, bool]:
         """The caller, the request body of the signed request token, and whether
         that token's signature was verified."""
+        caller = self._caller(authorization, dpop, method, url, at)
+        body, verified = self._request_body(srt, caller, at)
+        return caller, body, verified
+
+    def _caller(
+        self,
+        authorization: str | None,
+        dpop: str | None,
+        method: str,
+        url: str,
+        at: datetime,
+        *,
+        defer_replay: list[tuple[str, float]] | None = None,
+    ) -> Caller:
         if self.authenticator is None:
             exc = Unauthenticated("unauthenticated")
             exc.reason = "no OIDC issuer is configured"  # type: ignore[attr-defined]
@@ -134,9 +152,18 @@ class KasRuntime:
             path = url.split("/kas.AccessService/", 1)[-1]
             base = self.settings.public_url.rstrip("/").removesuffix("/kas")
             urls = [f"{base}/kas.AccessService/{path}"]
-        caller = self.authenticator.authenticate(
-            authorization=authorization, dpop=dpop, method=method, urls=urls, at=at
+        return self.authenticator.authenticate(
+            authorization=authorization,
+            dpop=dpop,
+            method=method,
+            urls=urls,
+            at=at,
+            defer_replay=defer_replay,
         )
+
+    def _request_body(self, srt: str, caller: Caller, at: datetime) -> tuple[UnsignedRewrap, bool]:
+        """The request body of the signed request token, and whether that token's
+        signature was verified."""
         claims, verified = verify_request_token(
             srt, caller, at=at, leeway_seconds=self.settings.leeway_seconds
         )
@@ -145,7 +172,7 @@ class KasRuntime:
             bad = KasInvalidRequest("invalid request")
             bad.reason = "request token has no requestBody"  # type: ignore[attr-defined]
             raise bad
-        return caller, parse_request_body(body_text), verified
+        return parse_request_body(body_text), verified
 
     def well_known(self, base_url: str) -> dict[str, Any]:
         kas_url = self.service.kas_url or f"{base_url}/kas"
