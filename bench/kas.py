@@ -308,6 +308,7 @@ def main() -> None:
                 "RELTO_OIDC_AUDIENCE": AUDIENCE,
                 "RELTO_LOG_LEVEL": "WARNING",
                 "RELTO_DEMO": "false",
+                "RELTO_ATTRIBUTE_NAMESPACE": "https://attributes.bench.test",
                 "BENCH_KAS_NULL_AUDIT": "1" if args.null_audit else "0",
             }
             env = {**os.environ, **relto_env}
