@@ -60,7 +60,9 @@ def server_app() -> Any:
     configure_logging(settings.log_level)
     app = create_app(settings)
     runtime = app.state.ctx.extras["kas"]
-    runtime.decider = BenchAllowDecider()
+    if os.environ.get("BENCH_KAS_DECIDER", "allow") == "allow":
+        runtime.decider = BenchAllowDecider()
+    # else: the product's own decider (the decision engine over the demo partnership)
     if os.environ.get("BENCH_KAS_NULL_AUDIT") == "1":
         from relto.events import NullSink
 
@@ -71,15 +73,39 @@ def server_app() -> Any:
     return app
 
 
+PRODUCT_DOCUMENT = "hyp-thermal-protection"
+PRODUCT_SUBJECT = "usa-eng-ramirez"
+
+
+def _document_policy(app: Any) -> str:
+    """The policy (base64) of the demo document the product mode asks keys for: the
+    benchmark wraps its own EC key share to the KAS, bound to that policy, so the
+    KAS's decider decides on the real document."""
+    import io
+    import zipfile
+
+    from relto.store.partnership import DocumentRow
+
+    ctx = app.state.ctx
+    with ctx.db.session() as s:
+        key = s.get(DocumentRow, PRODUCT_DOCUMENT).blob_key
+    with ctx.blobs.open(key) as f:
+        manifest = json.loads(zipfile.ZipFile(io.BytesIO(f.read())).read("0.manifest.json"))
+    policy: str = manifest["encryptionInformation"]["policy"]
+    return policy
+
+
 def _percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def _request(issuer: Any, kas_pem: str, kid: str) -> tuple[str, dict[str, Any]]:
+def _request(
+    issuer: Any, kas_pem: str, kid: str, policy: str | None = None
+) -> tuple[str, dict[str, Any]]:
     from kas_testing import DpopKey, client_keys, make_kao, policy_b64, request_body
 
-    policy = policy_b64(attrs=["https://relto.example/attr/rel/value/gbr"])
+    policy = policy or policy_b64(attrs=["https://relto.example/attr/rel/value/gbr"])
     kao, _ = make_kao(kas_pem, kid, policy, ec_key=True)
     _, client_pem = client_keys("ec")
     body = request_body(client_pem, policy, [kao])
@@ -264,6 +290,14 @@ def main() -> None:
     parser.add_argument("--http", default="auto", help="uvicorn --http (auto, h11, httptools)")
     parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto, asyncio, uvloop)")
     parser.add_argument(
+        "--decider",
+        choices=("allow", "product"),
+        default="allow",
+        help="allow: a decider that allows everything (measures the KAS); product: the "
+        "product's decision engine over the demo partnership, for a demo document "
+        f"({PRODUCT_DOCUMENT}) and a person it allows ({PRODUCT_SUBJECT})",
+    )
+    parser.add_argument(
         "--null-audit",
         action="store_true",
         help="comparison only: drop audit records (never run a KAS like this)",
@@ -307,8 +341,9 @@ def main() -> None:
                 "RELTO_OIDC_JWKS_URL": f"{issuer.issuer}/jwks",
                 "RELTO_OIDC_AUDIENCE": AUDIENCE,
                 "RELTO_LOG_LEVEL": "WARNING",
-                "RELTO_DEMO": "false",
+                "RELTO_DEMO": "true" if args.decider == "product" else "false",
                 "RELTO_ATTRIBUTE_NAMESPACE": "https://attributes.bench.test",
+                "BENCH_KAS_DECIDER": args.decider,
                 "BENCH_KAS_NULL_AUDIT": "1" if args.null_audit else "0",
             }
             env = {**os.environ, **relto_env}
@@ -319,7 +354,9 @@ def main() -> None:
             try:
                 probe = server_app()
                 sink_name = type(probe.state.ctx.extras["kas"].service.sink).__name__
-                print(f"audit sink in the server: {sink_name}", flush=True)
+                decider_name = type(probe.state.ctx.extras["kas"].decider).__name__
+                print(f"audit sink in the server: {sink_name}; decider: {decider_name}")
+                doc_policy = _document_policy(probe) if args.decider == "product" else None
             finally:
                 os.environ.clear()
                 os.environ.update(saved)
@@ -364,8 +401,9 @@ def main() -> None:
                         raise RuntimeError("relto did not start")
                     time.sleep(0.2)
                 info = store.active("ec:secp256r1")
-                token = issuer.token(ttl=3600)
-                srt, extra = _request(issuer, info.public_key_pem, info.kid)
+                subject = PRODUCT_SUBJECT if args.decider == "product" else "alice"
+                token = issuer.token(subject, ttl=3600)
+                srt, extra = _request(issuer, info.public_key_pem, info.kid, doc_policy)
                 body = json.dumps({"signedRequestToken": srt})
                 url = f"{base}/kas.AccessService/Rewrap"
                 check = httpx.post(
@@ -392,7 +430,7 @@ def main() -> None:
 
                 # DPoP: one fresh proof per request, bound to the access token.
                 signer = extra["signer"]
-                dpop_token = issuer.token(ttl=3600, cnf={"jkt": signer.thumbprint()})
+                dpop_token = issuer.token(subject, ttl=3600, cnf={"jkt": signer.thumbprint()})
                 n_proofs = int(max(2000, bearer["rps"] * 1.5) * (args.duration + 2))
                 proofs = work / "proofs.txt"
                 with proofs.open("w") as f:
@@ -413,8 +451,8 @@ def main() -> None:
 
         per_core = 1e3 / ip["crypto_mean_ms"]
         print(
-            f"\nHTTP rewrap, {args.workers} uvicorn workers, EC keys, wrk -c{args.connections}"
-            f" -t{args.threads}, {args.duration}s, 2 shared cores:"
+            f"\nHTTP rewrap, {args.workers} uvicorn workers, EC keys, {args.decider} decider, "
+            f"wrk -c{args.connections} -t{args.threads}, {args.duration}s, 2 shared cores:"
         )
         for name, r in (("bearer", bearer), ("bearer+DPoP", dpop)):
             print(
