@@ -292,3 +292,43 @@ def test_replayed_proof_refused_across_workers_and_within_one_batch(tmp_path: Pa
     # an entry past its expiry no longer blocks (the DPoP window refuses old proofs)
     assert worker_a.check_and_add("thumb:old", time.time() - 1) is True
     assert asyncio.run(worker_b.check_and_add_async("thumb:old", exp)) is True
+
+
+def test_proof_replayed_to_another_host_of_the_node_is_refused(database: Any) -> None:
+    """Hosts behind a load balancer share the node's database: a proof accepted by
+    one host is a replay at the other, in the same batch or later; an expired entry
+    no longer blocks (the DPoP window refuses old proofs itself)."""
+    from relto.kas.replay import DatabaseReplayCache
+
+    host_a, host_b = DatabaseReplayCache(database), DatabaseReplayCache(database)
+    exp = time.time() + 60
+
+    async def burst() -> list[bool]:
+        keys = [f"thumb:jti-{i:04d}" for i in range(40)] + ["thumb:jti-0011"]
+        return list(await asyncio.gather(*(host_a.check_and_add_async(k, exp) for k in keys)))
+
+    answers = asyncio.run(burst())
+    assert answers.count(False) == 1 and answers[-1] is False
+    assert host_b.check_and_add("thumb:jti-0005", exp) is False
+    assert asyncio.run(host_b.check_and_add_async("thumb:jti-0006", exp)) is False
+    assert host_b.check_and_add("thumb:fresh", exp) is True
+    assert host_a.check_and_add("thumb:old", time.time() - 1) is True
+    assert asyncio.run(host_b.check_and_add_async("thumb:old", exp)) is True
+
+
+def test_node_on_postgresql_shares_its_replay_cache_across_hosts(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from relto.config import Settings
+    from relto.kas.replay import DatabaseReplayCache
+    from relto.kas.runtime import replay_cache
+    from relto.store import create_database
+
+    settings = Settings(data_dir=tmp_path)
+    db = create_database(postgres_url)
+    try:
+        assert isinstance(replay_cache(settings, db), DatabaseReplayCache)
+    finally:
+        db.dispose()
+    sqlite_db = create_database(f"sqlite:///{tmp_path / 'relto.db'}")
+    assert isinstance(replay_cache(settings, sqlite_db), SqliteReplayCache)

@@ -1,15 +1,18 @@
-"""A DPoP ``jti`` replay cache shared by every server process on one host.
+"""DPoP ``jti`` replay caches shared by every server process of a node.
 
 Worker processes each keep their own memory, so an in-memory cache would let a
-proof replayed to another worker through. This cache is a small SQLite file in
-the data folder: inserting a key that is already there (and not expired) means a
-replay. Durability is not needed -- proofs expire within the DPoP window -- so
-the file runs with ``synchronous=OFF`` and WAL. Several hosts behind a load
-balancer need a cache they all share (see docs/kas.md).
+proof replayed to another worker through. Inserting a key that is already there
+(and not expired) means a replay. Durability is not needed -- proofs expire within
+the DPoP window.
 
-Code on an event loop uses :meth:`SqliteReplayCache.check_and_add_async`: the key
-joins a queue that one writer thread drains, a batch per transaction, and the
-coroutine resumes with the answer; the loop never waits on the file.
+- :class:`SqliteReplayCache`: a small SQLite file in the data folder
+  (``synchronous=OFF``, WAL), shared by the processes of one host;
+- :class:`DatabaseReplayCache`: the ``kas_dpop_jti`` table of the node's database;
+  on PostgreSQL every host of the node shares it (the runtime picks it there).
+
+Code on an event loop uses ``check_and_add_async``: the key joins a queue that one
+writer thread drains, a batch per transaction, and the coroutine resumes with the
+answer; the loop never waits on the file or the database.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["SqliteReplayCache"]
+from sqlalchemy import Connection, text
+
+from relto.store import Database
+
+__all__ = ["DatabaseReplayCache", "SqliteReplayCache"]
 
 _PURGE_EVERY = 2000
 
@@ -38,31 +45,21 @@ def _settle(done: list[_Done]) -> None:
             fut.set_result(outcome)
 
 
-class SqliteReplayCache:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._count = 0
-        conn = self._conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS dpop_jti (k TEXT PRIMARY KEY, exp REAL NOT NULL)")
-        self.path.chmod(0o600)
+class _Batched:
+    """``check_and_add_async`` over a subclass's ``_check_batch`` (one transaction)."""
+
+    def __init__(self) -> None:
         self._cv = threading.Condition()
         self._queue: list[_Waiter] = []
         self._writer: threading.Thread | None = None
+        self._count = 0
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
-            self._local.conn = conn
-        return conn
+    def _check_batch(self, items: list[tuple[str, float]]) -> list[bool]:
+        raise NotImplementedError
 
     def check_and_add(self, jti: str, expires_at: float) -> bool:
         """Record ``jti``; ``False`` if it was recorded before and has not expired."""
-        return self._check(self._conn(), jti, expires_at, time.time())
+        return self._check_batch([(jti, expires_at)])[0]
 
     async def check_and_add_async(self, jti: str, expires_at: float) -> bool:
         """:meth:`check_and_add` for an event loop (batched by the writer thread)."""
@@ -86,11 +83,9 @@ class SqliteReplayCache:
             outcomes: list[bool | BaseException]
             try:
                 outcomes = list(self._check_batch([(k, e) for k, e, _ in batch]))
-            except Exception as exc:  # the file failed: every waiter of the batch hears it
+            except Exception as exc:  # the store failed: every waiter of the batch hears it
                 outcomes = [exc] * len(batch)
-            by_loop: dict[
-                asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], bool | BaseException]]
-            ] = {}
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
             for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
                 by_loop.setdefault(fut.get_loop(), []).append((fut, outcome))
             for loop, done in by_loop.items():
@@ -98,6 +93,33 @@ class SqliteReplayCache:
                     loop.call_soon_threadsafe(_settle, done)
                 except RuntimeError:  # that loop has closed: nobody is waiting
                     continue
+
+    def _purge_due(self, inserted: int) -> bool:
+        before = self._count
+        self._count += inserted
+        return before // _PURGE_EVERY != self._count // _PURGE_EVERY
+
+
+class SqliteReplayCache(_Batched):
+    """The cache of one host: a SQLite file its server processes share."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        conn = self._conn()
+        conn.execute("CREATE TABLE IF NOT EXISTS dpop_jti (k TEXT PRIMARY KEY, exp REAL NOT NULL)")
+        self.path.chmod(0o600)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")
+            self._local.conn = conn
+        return conn
 
     def _check_batch(self, items: list[tuple[str, float]]) -> list[bool]:
         """Every key of ``items`` in one transaction, in order (a key twice in one
@@ -107,6 +129,8 @@ class SqliteReplayCache:
         conn.execute("BEGIN IMMEDIATE")
         try:
             out = [self._check(conn, jti, expires_at, now) for jti, expires_at in items]
+            if self._purge_due(sum(out)):
+                conn.execute("DELETE FROM dpop_jti WHERE exp < ?", (now,))
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -122,7 +146,34 @@ class SqliteReplayCache:
                 "UPDATE dpop_jti SET exp = ? WHERE k = ? AND exp < ?", (expires_at, jti, now)
             )
             return cur.rowcount == 1
-        self._count += 1
-        if self._count % _PURGE_EVERY == 0:
-            conn.execute("DELETE FROM dpop_jti WHERE exp < ?", (now,))
         return True
+
+
+#: Insert, or take over an expired entry; a row comes back only when the key is fresh.
+_UPSERT = text(
+    "INSERT INTO kas_dpop_jti (k, exp) VALUES (:k, :exp) "
+    "ON CONFLICT (k) DO UPDATE SET exp = excluded.exp WHERE kas_dpop_jti.exp < :now "
+    "RETURNING k"
+)
+
+
+class DatabaseReplayCache(_Batched):
+    """The cache in the node's database (``kas_dpop_jti``): on PostgreSQL, shared by
+    every host of the node. One statement per key decides atomically."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+
+    def _check_batch(self, items: list[tuple[str, float]]) -> list[bool]:
+        now = time.time()
+        with self.db.engine.begin() as conn:
+            out = [self._check(conn, jti, expires_at, now) for jti, expires_at in items]
+            if self._purge_due(sum(out)):
+                conn.execute(text("DELETE FROM kas_dpop_jti WHERE exp < :now"), {"now": now})
+        return out
+
+    @staticmethod
+    def _check(conn: Connection, jti: str, expires_at: float, now: float) -> bool:
+        row = conn.execute(_UPSERT, {"k": jti, "exp": expires_at, "now": now}).first()
+        return row is not None

@@ -19,17 +19,25 @@ import structlog
 from relto.config import Settings
 from relto.errors import ConfigError
 from relto.events import AuditSink
-from relto.kas.auth import AuthConfig, Authenticator, Caller, HttpJwks, verify_request_token
+from relto.kas.auth import (
+    AuthConfig,
+    Authenticator,
+    Caller,
+    HttpJwks,
+    ReplayCache,
+    verify_request_token,
+)
 from relto.kas.config import KasSettings
 from relto.kas.decider import Decider, DenyAllDecider
 from relto.kas.errors import KasInvalidRequest, Unauthenticated, UnknownKey
 from relto.kas.filestore import FileKeyStore
 from relto.kas.keys import ALGORITHMS, KeyStore
-from relto.kas.replay import SqliteReplayCache
+from relto.kas.replay import DatabaseReplayCache, SqliteReplayCache
 from relto.kas.service import KasService
 from relto.kas.wire import RewrapResponse, UnsignedRewrap, parse_request_body
+from relto.store import Database
 
-__all__ = ["KasRuntime", "build_runtime", "open_key_store"]
+__all__ = ["KasRuntime", "build_runtime", "open_key_store", "replay_cache"]
 
 log = structlog.stdlib.get_logger("relto.kas")
 
@@ -233,6 +241,15 @@ def ensure_active_keys(store: KeyStore, *, at: datetime) -> None:
             log.info("kas_key_created", kid=info.kid, algorithm=algorithm)
 
 
+def replay_cache(settings: Settings, db: Database | None) -> ReplayCache:
+    """The DPoP replay cache: the node's PostgreSQL database when it has one (every
+    host of the node shares it), else a SQLite file in the data folder (the
+    processes of this host share it)."""
+    if db is not None and db.dialect == "postgresql":
+        return DatabaseReplayCache(db)
+    return SqliteReplayCache(settings.data_dir / "kas-dpop-replay.sqlite")
+
+
 def build_runtime(
     settings: Settings,
     sink: AuditSink,
@@ -241,6 +258,7 @@ def build_runtime(
     kas_settings: KasSettings | None = None,
     store: KeyStore | None = None,
     authenticator: Authenticator | None = None,
+    db: Database | None = None,
 ) -> KasRuntime:
     kas = kas_settings or KasSettings()  # type: ignore[call-arg]
     if store is None:
@@ -257,7 +275,7 @@ def build_runtime(
                 dpop_window_seconds=kas.dpop_window_seconds,
             ),
             HttpJwks(settings.oidc_jwks_url),
-            SqliteReplayCache(settings.data_dir / "kas-dpop-replay.sqlite"),
+            replay_cache(settings, db),
         )
     if authenticator is None:
         log.warning("kas_no_oidc", detail="no OIDC issuer configured: every rewrap is refused")

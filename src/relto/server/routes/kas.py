@@ -107,7 +107,9 @@ def _failure(exc: Exception) -> Response:
 def mount(app: FastAPI, ctx: AppContext) -> None:
     """Serve the KAS; its state lives in ``ctx.extras["kas"]`` (a :class:`KasRuntime`)."""
     if "kas" not in ctx.extras:
-        ctx.extras["kas"] = build_runtime(ctx.settings, ctx.sink, ctx.extras.get("decider"))
+        ctx.extras["kas"] = build_runtime(
+            ctx.settings, ctx.sink, ctx.extras.get("decider"), db=ctx.db
+        )
 
     def runtime() -> KasRuntime:
         rt: KasRuntime = ctx.extras["kas"]
