@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
 
+from relto.audit.access import may_read_entries
 from relto.audit.config import node_signer, node_witness, open_log
 from relto.audit.entries import decode_entry
 from relto.audit.errors import (
@@ -61,10 +62,6 @@ def log_for(ctx: AppContext) -> TransparencyLog:
     return log
 
 
-#: Roles that may read entry bodies.
-READER_ROLES = ("auditor", "security_officer")
-
-
 def mount(app: FastAPI, ctx: AppContext) -> None:
     log = log_for(ctx)
     auth = request_auth(ctx)
@@ -72,7 +69,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
     def entry_reader(request: Request) -> Principal:
         """An auditor or security officer; else 401 (nobody) or the uniform 404."""
         who = auth.require(request)
-        if not any(who.holds(role) for role in READER_ROLES):
+        if not may_read_entries(who.roles):
             raise AccessDenied("audit entries are for auditors and security officers")
         return who
 

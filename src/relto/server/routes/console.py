@@ -735,6 +735,7 @@ def _mount_audit(
     render: Callable[..., HTMLResponse],
     who_or_login: Callable[[Request], Principal],
 ) -> None:
+    from relto.audit.access import may_read_entries
     from relto.audit.checkpoint import open_checkpoint
     from relto.audit.config import node_signer
     from relto.audit.entries import decode_entry
@@ -745,7 +746,7 @@ def _mount_audit(
     @app.get("/console/audit", include_in_schema=False, response_class=HTMLResponse)
     def audit(request: Request) -> HTMLResponse:
         who = who_or_login(request)
-        allowed = who.holds("auditor") or who.holds("security_officer")
+        allowed = may_read_entries(who.roles)
         if not allowed:
             return render(request, "audit.html", who, "audit", title="Audit log", allowed=False)
         log = log_for(ctx)
