@@ -22,8 +22,9 @@ import json
 import re
 import shutil
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ import structlog
 
 from relto.errors import AccessDenied, InvalidInput, NotFound
 from relto.partnership import MAX_PAGE
+from relto.store.facts import DOCUMENTS, PARTNERSHIP, VETTING, bump, read_versions
 from relto.store.partnership import DocumentRow, SqlPartnershipRepository
 
 __all__ = [
@@ -198,11 +200,105 @@ class ProductLevelMapper:
         return self._table.map_level(from_nation, self._normalise(from_nation, level), to_nation)
 
 
+#: Decisions one cached engine serves before it is rebuilt from the facts: the
+#: engine memoises some answers per evaluation time (``at``) without a bound, and
+#: the KAS asks with a new ``at`` every time.
+ENGINE_MAX_USES = 20_000
+#: People whose vetting rows are kept per process (cleared when full).
+_MAX_PEOPLE = 10_000
+#: Documents (by policy UUID) kept per process (cleared when full).
+_MAX_DOCUMENTS = 10_000
+
+
+class _SharedEngine:
+    """The process's decision engine, shared by its threads.
+
+    :class:`relto.decisions.Engine` memoises in plain dictionaries and numbers
+    object groups with a counter that is not atomic; two threads evaluating at
+    once could give two groups one number and share their memoised decisions. So
+    every call goes through one lock (an evaluation costs microseconds).
+    """
+
+    def __init__(self, engine: Any, version: int | None) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        #: The partnership counter the engine was built at (``None``: never reused).
+        self.version = version
+        self.uses = 0
+
+    @property
+    def world(self) -> Any:
+        return self._engine.world
+
+    @property
+    def mapper(self) -> Any:
+        return self._engine.mapper
+
+    @property
+    def recognition(self) -> Any:
+        return self._engine.recognition
+
+    def evaluate(self, subject: Any, action: str, obj: Any, *, at: datetime) -> Any:
+        with self._lock:
+            self.uses += 1
+            return self._engine.evaluate(subject, action, obj, at=at)
+
+    def enforce(
+        self, subject: Any, action: str, obj: Any, *, at: datetime, sink: Any = None
+    ) -> Any:
+        with self._lock:
+            self.uses += 1
+            return self._engine.enforce(subject, action, obj, at=at, sink=sink)
+
+    def readable(
+        self, subject: Any, objects: Iterable[Any], *, at: datetime, action: str = "read"
+    ) -> list[Any]:
+        objects = list(objects)
+        with self._lock:
+            self.uses += 1
+            return list(self._engine.readable(subject, objects, at=at, action=action))
+
+    def readers(
+        self, obj: Any, subjects: Iterable[Any], *, at: datetime, action: str = "read"
+    ) -> list[Any]:
+        subjects = list(subjects)
+        with self._lock:
+            self.uses += 1
+            return list(self._engine.readers(obj, subjects, at=at, action=action))
+
+    def evaluate_many(self, requests: Iterable[tuple[Any, str, Any]], *, at: datetime) -> list[Any]:
+        requests = list(requests)
+        with self._lock:
+            self.uses += 1
+            return list(self._engine.evaluate_many(requests, at=at))
+
+
+class _FactCache:
+    """What this process has read of the decision facts, each part with the
+    counter (:mod:`relto.store.facts`) it was read at."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.engine: _SharedEngine | None = None
+        self.vetting_version: int | None = None
+        self.people: dict[str, tuple[Any, tuple[Any, ...]] | None] = {}
+        self.documents_version: int | None = None
+        self.documents: dict[str, DocumentView | None] = {}
+
+
 class DocumentService:
-    """Upload, list, decide, open and relabel protected documents on one node."""
+    """Upload, list, decide, open and relabel protected documents on one node.
+
+    Decision facts (admissions, people and their clearances, documents by policy)
+    are cached per process and reused while the change counters in the database
+    (:mod:`relto.store.facts`) still read what they were read at; every decision
+    reads the counters first (one query), so a change committed by any process is
+    seen by the next decision in every process (ADR 0078).
+    """
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
+        self._facts = _FactCache()
 
     # -- facts -------------------------------------------------------------------
 
@@ -212,7 +308,38 @@ class DocumentService:
         return vetting_service(self.ctx)
 
     def engine(self, extra_admissions: Iterable[Any] = ()) -> Any:
-        """A decision engine over the partnership's admissions as stored now."""
+        """A decision engine over the partnership's admissions as stored now.
+
+        Without ``extra_admissions`` it is the process's shared engine, rebuilt
+        only when the partnership counter moved; with them (what-if callers) a
+        fresh engine that is never cached.
+        """
+        extra = tuple(extra_admissions)
+        with self.ctx.db.session() as s:
+            versions = read_versions(s)
+            if extra:
+                return self._build_engine(s, versions.get(PARTNERSHIP), extra)
+            return self._engine_in(s, versions)
+
+    def _engine_in(self, s: Any, versions: Mapping[str, int]) -> _SharedEngine:
+        """The shared engine if it was built at ``versions``' partnership counter,
+        else a new one built from ``s`` (read after ``versions``, so never older)."""
+        version = versions.get(PARTNERSHIP)
+        cached = self._facts.engine
+        if (
+            cached is not None
+            and version is not None
+            and cached.version == version
+            and cached.uses < ENGINE_MAX_USES
+        ):
+            return cached
+        built = self._build_engine(s, version, ())
+        if version is not None:
+            with self._facts.lock:
+                self._facts.engine = built
+        return built
+
+    def _build_engine(self, s: Any, version: int | None, extra: Sequence[Any]) -> _SharedEngine:
         from relto.decisions import Admission as FactAdmission
         from relto.decisions import Engine, World
         from relto.decisions.adapters import (
@@ -222,24 +349,78 @@ class DocumentService:
         )
         from relto.partnership import MEMBER_NATIONS, PARTNER_NATIONS
 
-        with self.ctx.db.session() as s:
-            repo = SqlPartnershipRepository(s)
-            admissions = repo.all_admissions()
+        admissions = SqlPartnershipRepository(s).all_admissions()
         facts = [
             FactAdmission(a.nation, a.project_id, a.ceiling, a.valid_from, a.end)
             for a in admissions
         ]
-        facts.extend(extra_admissions)
+        facts.extend(extra)
         nations = (*MEMBER_NATIONS, *PARTNER_NATIONS)
         keeps = world_review_keeps_access(nations)
-        version = f"admissions:{len(admissions)}:{max((a.id for a in admissions), default='')}"
+        label = "unversioned" if version is None else str(version)
+        policy_version = f"partnership:{label}" + ("+what-if" if extra else "")
         world = World(
             admissions=tuple(facts),
             review_keeps_access=keeps,
             known_categories=DEFAULT_CATEGORIES,
-            policy_version=version,
+            policy_version=policy_version,
         )
-        return Engine(world, self.level_mapper(), default_recognition())
+        engine = Engine(world, self.level_mapper(), default_recognition())
+        return _SharedEngine(engine, None if extra else version)
+
+    def _person_rows(
+        self, s: Any, versions: Mapping[str, int], person_id: str
+    ) -> tuple[Any, tuple[Any, ...]] | None:
+        """The person and their clearances (``None``: unknown), cached per vetting
+        counter."""
+        from relto.store.vetting import SqlVettingRepository
+
+        version = versions.get(VETTING)
+        cache = self._facts
+        if version is not None and cache.vetting_version == version:
+            try:
+                return cache.people[person_id]
+            except KeyError:
+                pass
+        repo = SqlVettingRepository(s)
+        person = repo.get_person(person_id)
+        rows = (
+            None
+            if person is None
+            else (person, tuple(repo.list_clearances(limit=200, after=None, person_id=person_id)))
+        )
+        if version is not None:
+            with cache.lock:
+                if cache.vetting_version != version or len(cache.people) >= _MAX_PEOPLE:
+                    cache.people = {}
+                    cache.vetting_version = version
+                cache.people[person_id] = rows
+        return rows
+
+    def _document_by_policy(
+        self, s: Any, versions: Mapping[str, int], policy_uuid: str
+    ) -> DocumentView | None:
+        """The document protected under ``policy_uuid``, cached per documents counter
+        (a relabel moves the counter, so an old policy UUID stops resolving)."""
+        from sqlalchemy import select
+
+        key = policy_uuid[:64]
+        version = versions.get(DOCUMENTS)
+        cache = self._facts
+        if version is not None and cache.documents_version == version:
+            try:
+                return cache.documents[key]
+            except KeyError:
+                pass
+        row = s.scalars(select(DocumentRow).where(DocumentRow.policy_uuid == key)).first()
+        view = _view(row) if row else None
+        if version is not None:
+            with cache.lock:
+                if cache.documents_version != version or len(cache.documents) >= _MAX_DOCUMENTS:
+                    cache.documents = {}
+                    cache.documents_version = version
+                cache.documents[key] = view
+        return view
 
     def level_mapper(self) -> Any:
         """Sourced equivalences only (``relto.labels``) outside demo mode; in demo mode
@@ -253,15 +434,18 @@ class DocumentService:
 
     def subject(self, person_id: str, at: datetime) -> Any | None:
         """The person as decision facts at ``at`` (``None``: unknown person)."""
+        with self.ctx.db.session() as s:
+            rows = self._person_rows(s, read_versions(s), person_id)
+        return self._subject_of(rows, at)
+
+    def _subject_of(self, rows: tuple[Any, tuple[Any, ...]] | None, at: datetime) -> Any | None:
+        """Statuses depend on ``at``: computed on every call, from cached rows."""
         from relto.decisions.adapters import subject_from_vetting
 
-        vetting = self._vetting()
-        try:
-            person = vetting.get_person(person_id)
-        except (NotFound, AccessDenied, InvalidInput):
+        if rows is None:
             return None
-        clearances = vetting.list_clearances(limit=200, person_id=person_id).items
-        return subject_from_vetting(person, clearances, at, vetting.policy)
+        person, clearances = rows
+        return subject_from_vetting(person, clearances, at, self._vetting().policy)
 
     def subjects(self, at: datetime) -> list[Any]:
         """Every person on this node as decision facts (for what-if and readers)."""
@@ -292,16 +476,45 @@ class DocumentService:
 
     def decide(self, person_id: str, action: str, doc: DocumentView, at: datetime) -> Any:
         """The engine's explained decision (an unknown person is denied, with a reason)."""
+        with self.ctx.db.session() as s:
+            versions = read_versions(s)
+            rows = self._person_rows(s, versions, person_id)
+            engine = self._engine_in(s, versions)
+        return self._evaluate(engine, rows, action, doc, at)
+
+    def decide_policy(
+        self, person_id: str, action: str, policy_uuid: str, at: datetime
+    ) -> tuple[DocumentView | None, Any]:
+        """The document protected under ``policy_uuid`` and the decision on it
+        (``(None, None)``: this node did not protect it). One query when nothing
+        changed: the counters."""
+        with self.ctx.db.session() as s:
+            versions = read_versions(s)
+            doc = self._document_by_policy(s, versions, policy_uuid)
+            if doc is None:
+                return None, None
+            rows = self._person_rows(s, versions, person_id)
+            engine = self._engine_in(s, versions)
+        return doc, self._evaluate(engine, rows, action, doc, at)
+
+    def _evaluate(
+        self,
+        engine: _SharedEngine,
+        rows: tuple[Any, tuple[Any, ...]] | None,
+        action: str,
+        doc: DocumentView,
+        at: datetime,
+    ) -> Any:
         from relto.decisions import Decision, Reason
 
-        subject = self.subject(person_id, at)
+        subject = self._subject_of(rows, at)
         if subject is None:
             reason = Reason(
                 "CLEARANCE_MISSING",
                 "You have no vetting record on this node, so no clearance can count.",
             )
             return Decision(False, (reason,), reason.code, "none", ())
-        return self.engine().evaluate(subject, action, self.resource(doc), at=at)
+        return engine.evaluate(subject, action, self.resource(doc), at=at)
 
     def record_decision(
         self, person_id: str, action: str, doc: DocumentView, decision: Any, at: datetime
@@ -381,13 +594,8 @@ class DocumentService:
             return _view(row)
 
     def by_policy(self, policy_uuid: str) -> DocumentView | None:
-        from sqlalchemy import select
-
         with self.ctx.db.session() as s:
-            row = s.scalars(
-                select(DocumentRow).where(DocumentRow.policy_uuid == policy_uuid[:64])
-            ).first()
-            return _view(row) if row else None
+            return self._document_by_policy(s, read_versions(s), policy_uuid)
 
     def projects_of(self, nation: str) -> set[str]:
         """Projects of the partnerships ``nation`` belongs to."""
@@ -641,6 +849,7 @@ class DocumentService:
                 updated_at=at,
             )
             s.add(row)
+            bump(s, DOCUMENTS)
             s.flush()
             self.ctx.sink.record(
                 "document.protected",
@@ -830,6 +1039,7 @@ class DocumentService:
             row.policy_uuid = result.policy.uuid
             row.version = version
             row.updated_at = at
+            bump(s, DOCUMENTS)
             s.flush()
             self.ctx.sink.record(
                 "document.relabelled",
@@ -853,7 +1063,9 @@ class ProductDecider:
     The key access service hands over the token's claims and the policy; the
     document is found by its policy UUID (so the label, originator and project
     are those recorded when it was protected), the person through relto.vetting.
-    A policy this node did not protect is denied.
+    A policy this node did not protect is denied. Facts come from the service's
+    per-process caches, checked against the database's change counters on every
+    call (one query when nothing changed).
     """
 
     #: It reads the document and the person from the database.
@@ -865,13 +1077,12 @@ class ProductDecider:
     def decide(self, facts: Any) -> Any:
         from relto.kas.decider import KasDecision, Reason
 
-        doc = self.service.by_policy(facts.policy_uuid)
+        subject = str(facts.subject.get("sub", ""))
+        doc, decision = self.service.decide_policy(subject, "read", facts.policy_uuid, facts.at)
         if doc is None:
             return KasDecision(
                 False, (Reason("unknown_object", "this node did not protect that object"),)
             )
-        subject = str(facts.subject.get("sub", ""))
-        decision = self.service.decide(subject, "read", doc, facts.at)
         return KasDecision(
             bool(decision.allowed),
             tuple(Reason(r.code, r.sentence) for r in decision.reasons),

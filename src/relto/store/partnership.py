@@ -2,7 +2,9 @@
 
 The repository converts rows to the pure domain objects and back; it never
 commits (the caller's ``Database.session()`` does, after the audit sink accepted
-the change).
+the change). Every write also counts one change of the partnership facts
+(:func:`relto.store.facts.bump`) in the same transaction, so decision caches in
+every process see it on their next decision.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from relto.partnership.model import Admission, Partnership, Project
 from relto.partnership.service import Page, page_bounds
 from relto.store.db import Base
+from relto.store.facts import PARTNERSHIP, bump
 
 __all__ = [
     "AdmissionRow",
@@ -136,6 +139,7 @@ class SqlPartnershipRepository:
                 partners=",".join(p.partners),
             )
         )
+        bump(self.s, PARTNERSHIP)
         self.s.flush()
 
     def get_project(self, project_id: str) -> Project | None:
@@ -159,6 +163,7 @@ class SqlPartnershipRepository:
                 id=p.id, partnership_id=p.partnership_id, name=p.name, description=p.description
             )
         )
+        bump(self.s, PARTNERSHIP)
         self.s.flush()
 
     def get_admission(self, admission_id: str) -> Admission | None:
@@ -207,6 +212,7 @@ class SqlPartnershipRepository:
         row.admitted_by = a.admitted_by
         row.ended_by = a.ended_by
         row.note = a.note
+        bump(self.s, PARTNERSHIP)
         self.s.flush()
 
 

@@ -8,6 +8,9 @@ Clearance events are append-only: the repository only ever inserts them, the pri
 key ``(clearance_id, seq)`` makes two concurrent appends of the same sequence number
 collide (one fails, nothing is lost), and database triggers refuse UPDATE and
 DELETE on the event table (see the migration).
+
+Every write counts one change of the vetting facts (:func:`relto.store.facts.bump`)
+in the same transaction, so decision caches in every process see it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relto.store.db import Base
+from relto.store.facts import VETTING, bump
 from relto.vetting import (
     Clearance,
     ClearanceEvent,
@@ -179,6 +183,7 @@ class SqlVettingRepository:
         row.roles = ",".join(sorted(r.value for r in person.roles))
         row.projects = json.dumps([[m.project, m.role] for m in person.projects])
         row.updated_at = at
+        bump(self.s, VETTING)
         self.s.flush()
         return created
 
@@ -229,6 +234,7 @@ class SqlVettingRepository:
         """Insert new events only; never touches stored ones."""
         for e in events:
             self.s.add(_event_row(clearance_id, e))
+        bump(self.s, VETTING)
         self.s.flush()
 
     def list_clearances(
