@@ -414,3 +414,35 @@ def test_cached_and_fresh_decisions_agree_over_random_changes(
             assert _outcomes(cached) == _outcomes(fresh), change
 
     run()
+
+
+def test_threads_sharing_one_engine_get_the_same_decisions(
+    workers: Workers, tmp_path: Path
+) -> None:
+    """KAS requests run on worker threads; the shared engine must not mix up
+    memoised decisions between them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = _outcomes(_service(workers.b_db, tmp_path))
+    svc = workers.b
+
+    def run(_: int) -> list[tuple[bool, tuple[str, ...]]]:
+        return _outcomes(svc)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, range(16)))
+    assert all(r == expected for r in results)
+
+
+def test_engine_rebuilt_before_its_unbounded_memo_grows_without_end(workers: Workers) -> None:
+    """The engine memoises recognition per ``at`` without a bound; the KAS asks with
+    a new ``at`` every time, so the shared engine is replaced after a fixed number
+    of uses."""
+    from relto.server.documents import ENGINE_MAX_USES
+
+    svc = workers.b
+    engine = svc.engine()
+    engine.uses = ENGINE_MAX_USES
+    assert _ask(svc, READER).allowed
+    assert svc.engine() is not engine
+    assert svc.engine() is svc.engine()

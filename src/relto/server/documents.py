@@ -24,7 +24,8 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -283,7 +284,8 @@ class _FactCache:
         self.vetting_version: int | None = None
         self.people: dict[str, tuple[Any, tuple[Any, ...]] | None] = {}
         self.documents_version: int | None = None
-        self.documents: dict[str, DocumentView | None] = {}
+        #: policy UUID -> (document, its decision resource), or None: not ours
+        self.documents: dict[str, tuple[DocumentView, Any] | None] = {}
 
 
 class DocumentService:
@@ -315,15 +317,31 @@ class DocumentService:
         fresh engine that is never cached.
         """
         extra = tuple(extra_admissions)
-        with self.ctx.db.session() as s:
-            versions = read_versions(s)
+        with self._reading() as (versions, session):
             if extra:
-                return self._build_engine(s, versions.get(PARTNERSHIP), extra)
-            return self._engine_in(s, versions)
+                return self._build_engine(session(), versions.get(PARTNERSHIP), extra)
+            return self._engine_in(session, versions)
 
-    def _engine_in(self, s: Any, versions: Mapping[str, int]) -> _SharedEngine:
+    @contextmanager
+    def _reading(self) -> Iterator[tuple[Mapping[str, int], Callable[[], Any]]]:
+        """The counters as committed now (one query on a plain connection) and a
+        session opened only if a fact must be read again. It reads after the
+        counters, so what it reads is never older than the counters say."""
+        with self.ctx.db.engine.connect() as conn:
+            versions = read_versions(conn)
+        with ExitStack() as stack:
+            opened: list[Any] = []
+
+            def session() -> Any:
+                if not opened:
+                    opened.append(stack.enter_context(self.ctx.db.session()))
+                return opened[0]
+
+            yield versions, session
+
+    def _engine_in(self, session: Callable[[], Any], versions: Mapping[str, int]) -> _SharedEngine:
         """The shared engine if it was built at ``versions``' partnership counter,
-        else a new one built from ``s`` (read after ``versions``, so never older)."""
+        else a new one built from ``session()``."""
         version = versions.get(PARTNERSHIP)
         cached = self._facts.engine
         if (
@@ -333,7 +351,7 @@ class DocumentService:
             and cached.uses < ENGINE_MAX_USES
         ):
             return cached
-        built = self._build_engine(s, version, ())
+        built = self._build_engine(session(), version, ())
         if version is not None:
             with self._facts.lock:
                 self._facts.engine = built
@@ -369,7 +387,7 @@ class DocumentService:
         return _SharedEngine(engine, None if extra else version)
 
     def _person_rows(
-        self, s: Any, versions: Mapping[str, int], person_id: str
+        self, session: Callable[[], Any], versions: Mapping[str, int], person_id: str
     ) -> tuple[Any, tuple[Any, ...]] | None:
         """The person and their clearances (``None``: unknown), cached per vetting
         counter."""
@@ -382,7 +400,7 @@ class DocumentService:
                 return cache.people[person_id]
             except KeyError:
                 pass
-        repo = SqlVettingRepository(s)
+        repo = SqlVettingRepository(session())
         person = repo.get_person(person_id)
         rows = (
             None
@@ -398,8 +416,8 @@ class DocumentService:
         return rows
 
     def _document_by_policy(
-        self, s: Any, versions: Mapping[str, int], policy_uuid: str
-    ) -> DocumentView | None:
+        self, session: Callable[[], Any], versions: Mapping[str, int], policy_uuid: str
+    ) -> tuple[DocumentView, Any] | None:
         """The document protected under ``policy_uuid``, cached per documents counter
         (a relabel moves the counter, so an old policy UUID stops resolving)."""
         from sqlalchemy import select
@@ -412,8 +430,11 @@ class DocumentService:
                 return cache.documents[key]
             except KeyError:
                 pass
-        row = s.scalars(select(DocumentRow).where(DocumentRow.policy_uuid == key)).first()
-        view = _view(row) if row else None
+        row = session().scalars(select(DocumentRow).where(DocumentRow.policy_uuid == key)).first()
+        view = None
+        if row is not None:
+            doc = _view(row)
+            view = (doc, self.resource(doc))
         if version is not None:
             with cache.lock:
                 if cache.documents_version != version or len(cache.documents) >= _MAX_DOCUMENTS:
@@ -434,8 +455,8 @@ class DocumentService:
 
     def subject(self, person_id: str, at: datetime) -> Any | None:
         """The person as decision facts at ``at`` (``None``: unknown person)."""
-        with self.ctx.db.session() as s:
-            rows = self._person_rows(s, read_versions(s), person_id)
+        with self._reading() as (versions, session):
+            rows = self._person_rows(session, versions, person_id)
         return self._subject_of(rows, at)
 
     def _subject_of(self, rows: tuple[Any, tuple[Any, ...]] | None, at: datetime) -> Any | None:
@@ -476,11 +497,10 @@ class DocumentService:
 
     def decide(self, person_id: str, action: str, doc: DocumentView, at: datetime) -> Any:
         """The engine's explained decision (an unknown person is denied, with a reason)."""
-        with self.ctx.db.session() as s:
-            versions = read_versions(s)
-            rows = self._person_rows(s, versions, person_id)
-            engine = self._engine_in(s, versions)
-        return self._evaluate(engine, rows, action, doc, at)
+        with self._reading() as (versions, session):
+            rows = self._person_rows(session, versions, person_id)
+            engine = self._engine_in(session, versions)
+        return self._evaluate(engine, rows, action, self.resource(doc), at)
 
     def decide_policy(
         self, person_id: str, action: str, policy_uuid: str, at: datetime
@@ -488,21 +508,21 @@ class DocumentService:
         """The document protected under ``policy_uuid`` and the decision on it
         (``(None, None)``: this node did not protect it). One query when nothing
         changed: the counters."""
-        with self.ctx.db.session() as s:
-            versions = read_versions(s)
-            doc = self._document_by_policy(s, versions, policy_uuid)
-            if doc is None:
+        with self._reading() as (versions, session):
+            found = self._document_by_policy(session, versions, policy_uuid)
+            if found is None:
                 return None, None
-            rows = self._person_rows(s, versions, person_id)
-            engine = self._engine_in(s, versions)
-        return doc, self._evaluate(engine, rows, action, doc, at)
+            rows = self._person_rows(session, versions, person_id)
+            engine = self._engine_in(session, versions)
+        doc, resource = found
+        return doc, self._evaluate(engine, rows, action, resource, at)
 
     def _evaluate(
         self,
         engine: _SharedEngine,
         rows: tuple[Any, tuple[Any, ...]] | None,
         action: str,
-        doc: DocumentView,
+        resource: Any,
         at: datetime,
     ) -> Any:
         from relto.decisions import Decision, Reason
@@ -514,7 +534,7 @@ class DocumentService:
                 "You have no vetting record on this node, so no clearance can count.",
             )
             return Decision(False, (reason,), reason.code, "none", ())
-        return engine.evaluate(subject, action, self.resource(doc), at=at)
+        return engine.evaluate(subject, action, resource, at=at)
 
     def record_decision(
         self, person_id: str, action: str, doc: DocumentView, decision: Any, at: datetime
@@ -594,8 +614,9 @@ class DocumentService:
             return _view(row)
 
     def by_policy(self, policy_uuid: str) -> DocumentView | None:
-        with self.ctx.db.session() as s:
-            return self._document_by_policy(s, read_versions(s), policy_uuid)
+        with self._reading() as (versions, session):
+            found = self._document_by_policy(session, versions, policy_uuid)
+        return None if found is None else found[0]
 
     def projects_of(self, nation: str) -> set[str]:
         """Projects of the partnerships ``nation`` belongs to."""

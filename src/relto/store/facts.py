@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import BigInteger, String, select, update
+from sqlalchemy import BigInteger, Connection, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relto.store.db import Base
@@ -67,7 +67,7 @@ def bump(session: Session, name: str) -> None:
         session.flush()
 
 
-def read_versions(session: Session) -> Mapping[str, int]:
+def read_versions(session: Session | Connection) -> Mapping[str, int]:
     """Every counter as committed now (one query). A kind absent here is unknown."""
     return {
         name: int(value)
