@@ -332,3 +332,51 @@ def test_node_on_postgresql_shares_its_replay_cache_across_hosts(
         db.dispose()
     sqlite_db = create_database(f"sqlite:///{tmp_path / 'relto.db'}")
     assert isinstance(replay_cache(settings, sqlite_db), SqliteReplayCache)
+
+
+class AsyncDecider:
+    """Has ``decide_async``; its blocking ``decide`` must never be used on the loop."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.threads: list[str] = []
+
+    def decide(self, facts: RewrapFacts) -> KasDecision:
+        raise AssertionError("the event-loop path must await decide_async")
+
+    async def decide_async(self, facts: RewrapFacts) -> Any:
+        self.threads.append(threading.current_thread().name)
+        await asyncio.sleep(0)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_async_decider_is_awaited_and_fails_closed(store: FileKeyStore) -> None:
+    """A decider that can answer on the loop is awaited there; an error or a
+    malformed answer denies, and dissem still binds whatever it says."""
+    issuer = TestIssuer()
+
+    def outcome(decider: AsyncDecider, **policy: Any) -> tuple[str, list[Any]]:
+        sink = MemorySink()
+        rt = _runtime(store, decider, sink, StaticJwks(issuer.jwks()))
+        args, _, _ = _args(store, issuer.token())
+        if policy:
+            info = store.active("ec:secp256r1")
+            pol = policy_b64(**policy)
+            kao, _ = make_kao(info.public_key_pem, info.kid, pol, ec_key=True)
+            now = int(time.time())
+            body = request_body(client_keys("ec")[1], pol, [kao])
+            args["srt"] = DpopKey().sign({"requestBody": body, "iat": now, "exp": now + 60})
+        resp = asyncio.run(rt.handle_rewrap_async(**args))
+        (event,) = sink.events
+        return resp.responses[0].results[0].status, event.payload["reasons"]
+
+    allow = AsyncDecider(KasDecision(True))
+    assert outcome(allow)[0] == "permit" and allow.threads == ["MainThread"]
+    status, reasons = outcome(AsyncDecider(RuntimeError("engine down")))
+    assert status == "fail" and reasons[0]["code"] == "decider_error"
+    status, reasons = outcome(AsyncDecider("yes please"))
+    assert status == "fail" and reasons[0]["code"] == "decider_error"
+    status, reasons = outcome(AsyncDecider(KasDecision(True)), dissem=["bob@example.org"])
+    assert status == "fail" and reasons[0]["code"] == "not_in_dissem"

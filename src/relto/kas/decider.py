@@ -62,7 +62,10 @@ class Decider(Protocol):
 
     A decider whose ``decide`` only computes (no database, no network) says so with
     a class attribute ``blocking = False``; the KAS then calls it on the event loop.
-    Any other decider is called on a worker thread.
+    A decider that must read something may offer ``async def decide_async(facts)``
+    that never blocks its loop (the product decider reads its change counters off
+    the loop and decides from its caches); the KAS awaits it. Any other decider is
+    called on a worker thread. Errors and malformed answers deny either way.
     """
 
     def decide(self, facts: RewrapFacts) -> KasDecision: ...

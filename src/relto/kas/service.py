@@ -230,28 +230,34 @@ class KasService:
     ) -> RewrapResponse:
         """:meth:`rewrap` on an event loop: the checks and the decision run on a
         worker thread when the key store or the decider may block (an HSM, a
-        database), inline otherwise; the audit record is awaited without blocking
-        the loop; the keys are released only after it is durable."""
+        database), inline otherwise -- a decider with ``decide_async`` is awaited
+        instead; the audit record is awaited without blocking the loop; the keys
+        are released only after it is durable."""
         args: dict[str, Any] = {
             "at": at,
             "request_verified": request_verified,
             "request_id": request_id,
         }
-        if self.blocking:
+        decide_async = getattr(self.decider, "decide_async", None)
+        if getattr(self.store, "blocking", True) or (
+            decide_async is None and getattr(self.decider, "blocking", True)
+        ):
             prepared = await asyncio.to_thread(self.prepare, body, caller, **args)
-        else:
+        elif decide_async is None:
             prepared = self.prepare(body, caller, **args)
+        else:
+            prepared = self._verified(body, caller, **args)
+            for outcome in prepared.outcomes:
+                facts = self._facts(outcome, caller, at)
+                if facts is None:
+                    continue
+                try:
+                    answer = await decide_async(facts)
+                except Exception as exc:  # fail closed on any decider failure
+                    answer = exc
+                self._settle(outcome, caller, answer)
         await self.record_async(prepared)
         return self.release(prepared)
-
-    @property
-    def blocking(self) -> bool:
-        """May :meth:`prepare` wait on I/O? Key stores and deciders say ``blocking =
-        False`` when they only compute; anything that does not say so is assumed to
-        block."""
-        return bool(getattr(self.store, "blocking", True)) or bool(
-            getattr(self.decider, "blocking", True)
-        )
 
     def prepare(
         self,
@@ -264,10 +270,25 @@ class KasService:
     ) -> PreparedRewrap:
         """Steps 1-3 for every policy of the request: unwrap, verify the binding,
         decide. Nothing is released and nothing is recorded yet."""
+        prepared = self._verified(
+            body, caller, at=at, request_verified=request_verified, request_id=request_id
+        )
+        for outcome in prepared.outcomes:
+            self._decide(outcome, caller, at)
+        return prepared
+
+    def _verified(
+        self,
+        body: UnsignedRewrap,
+        caller: Caller,
+        *,
+        at: datetime,
+        request_verified: bool,
+        request_id: str = "",
+    ) -> PreparedRewrap:
+        """Steps 1-2: the client key, every share unwrapped and its binding checked."""
         client_key = _client_key(body.client_public_key)
         outcomes = [self._verify_policy(req) for req in body.requests]
-        for outcome in outcomes:
-            self._decide(outcome, caller, at)
         return PreparedRewrap(
             body=body,
             caller=caller,
@@ -414,11 +435,24 @@ class KasService:
         return hazmat.gcm_decrypt(_hkdf(self.store.ecdh(kid, peer)), wrapped)
 
     def _decide(self, outcome: _PolicyOutcome, caller: Caller, at: datetime) -> None:
+        facts = self._facts(outcome, caller, at)
+        if facts is None:
+            return
+        answer: object
+        try:
+            answer = self.decider.decide(facts)
+        except Exception as exc:  # fail closed on any decider failure
+            answer = exc
+        self._settle(outcome, caller, answer)
+
+    @staticmethod
+    def _facts(outcome: _PolicyOutcome, caller: Caller, at: datetime) -> RewrapFacts | None:
+        """What the decider is told about one verified policy (``None``: nothing
+        verified, nothing to decide)."""
         policy = outcome.policy
         if policy is None:
-            return
-        reason = dissem_reason(policy.dissem, caller.identities)
-        facts = RewrapFacts(
+            return None
+        return RewrapFacts(
             subject=caller.claims,
             policy_uuid=policy.uuid,
             attributes=policy.attributes,
@@ -426,13 +460,19 @@ class KasService:
             at=at,
             key_ids=tuple(k.kid for k in outcome.kaos if k.share is not None),
         )
-        try:
-            decision = self.decider.decide(facts)
-            if not isinstance(decision, KasDecision):
-                raise TypeError("the decider did not return a KasDecision")
-        except Exception as exc:  # fail closed on any decider failure
-            log.warning("kas_decider_failed", error=type(exc).__name__)
+
+    @staticmethod
+    def _settle(outcome: _PolicyOutcome, caller: Caller, answer: object) -> None:
+        """The decider's answer, failing closed on an error or a malformed answer,
+        with ``dissem`` enforced whatever the decider said."""
+        if isinstance(answer, KasDecision):
+            decision = answer
+        else:
+            error = type(answer).__name__ if isinstance(answer, Exception) else "bad answer"
+            log.warning("kas_decider_failed", error=error)
             decision = KasDecision(False, (Reason("decider_error", "the decision failed"),))
+        assert outcome.policy is not None
+        reason = dissem_reason(outcome.policy.dissem, caller.identities)
         if reason is not None:
             decision = KasDecision(False, (reason, *decision.reasons), decision.obligations)
         outcome.decision = decision

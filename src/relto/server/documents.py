@@ -17,6 +17,7 @@ plaintext is never written to disk outside a temporary folder removed at once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -35,7 +36,14 @@ import structlog
 
 from relto.errors import AccessDenied, InvalidInput, NotFound
 from relto.partnership import MAX_PAGE
-from relto.store.facts import DOCUMENTS, PARTNERSHIP, VETTING, bump, read_versions
+from relto.store.facts import (
+    DOCUMENTS,
+    PARTNERSHIP,
+    VETTING,
+    VersionReader,
+    bump,
+    read_versions,
+)
 from relto.store.partnership import DocumentRow, SqlPartnershipRepository
 
 __all__ = [
@@ -301,6 +309,7 @@ class DocumentService:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self._facts = _FactCache()
+        self._versions: VersionReader | None = None
 
     # -- facts -------------------------------------------------------------------
 
@@ -514,6 +523,32 @@ class DocumentService:
                 return None, None
             rows = self._person_rows(session, versions, person_id)
             engine = self._engine_in(session, versions)
+        doc, resource = found
+        return doc, self._evaluate(engine, rows, action, resource, at)
+
+    async def decide_policy_async(
+        self, person_id: str, action: str, policy_uuid: str, at: datetime
+    ) -> tuple[DocumentView | None, Any]:
+        """:meth:`decide_policy` for an event loop. The counters are read off the
+        loop (batched with other waiters, always by a query that starts after this
+        call); when every fact is cached at those counters the decision is computed
+        right here, else the whole of :meth:`decide_policy` runs on a worker thread.
+        Either way the facts are as fresh as the synchronous path's."""
+        if self._versions is None:
+            self._versions = VersionReader(self.ctx.db)
+        versions = await self._versions.read()
+
+        def miss() -> Any:
+            raise _CacheMiss
+
+        try:
+            found = self._document_by_policy(miss, versions, policy_uuid)
+            if found is None:
+                return None, None
+            rows = self._person_rows(miss, versions, person_id)
+            engine = self._engine_in(miss, versions)
+        except _CacheMiss:
+            return await asyncio.to_thread(self.decide_policy, person_id, action, policy_uuid, at)
         doc, resource = found
         return doc, self._evaluate(engine, rows, action, resource, at)
 
@@ -1078,6 +1113,10 @@ class DocumentService:
             return _view(row)
 
 
+class _CacheMiss(Exception):
+    """A fact is not cached at the current counters: read it off the event loop."""
+
+
 class ProductDecider:
     """The KAS decider of this node: the decision engine over this node's facts.
 
@@ -1096,10 +1135,22 @@ class ProductDecider:
         self.service = service
 
     def decide(self, facts: Any) -> Any:
-        from relto.kas.decider import KasDecision, Reason
-
         subject = str(facts.subject.get("sub", ""))
         doc, decision = self.service.decide_policy(subject, "read", facts.policy_uuid, facts.at)
+        return self._answer(doc, decision)
+
+    async def decide_async(self, facts: Any) -> Any:
+        """:meth:`decide` for the KAS's event loop (never waits on the database)."""
+        subject = str(facts.subject.get("sub", ""))
+        doc, decision = await self.service.decide_policy_async(
+            subject, "read", facts.policy_uuid, facts.at
+        )
+        return self._answer(doc, decision)
+
+    @staticmethod
+    def _answer(doc: DocumentView | None, decision: Any) -> Any:
+        from relto.kas.decider import KasDecision, Reason
+
         if doc is None:
             return KasDecision(
                 False, (Reason("unknown_object", "this node did not protect that object"),)

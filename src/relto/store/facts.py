@@ -14,12 +14,14 @@ callers must then not cache at all (fail closed).
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Mapping
 
 from sqlalchemy import BigInteger, Connection, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from relto.store.db import Base
+from relto.store.db import Base, Database
 
 __all__ = [
     "DOCUMENTS",
@@ -27,6 +29,7 @@ __all__ = [
     "PARTNERSHIP",
     "VETTING",
     "FactVersionRow",
+    "VersionReader",
     "bump",
     "read_versions",
 ]
@@ -73,3 +76,68 @@ def read_versions(session: Session | Connection) -> Mapping[str, int]:
         name: int(value)
         for name, value in session.execute(select(FactVersionRow.name, FactVersionRow.value))
     }
+
+
+_Versions = Mapping[str, int]
+
+
+def _settle(done: list[tuple[asyncio.Future[_Versions], _Versions | BaseException]]) -> None:
+    for fut, outcome in done:
+        if fut.done():
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
+
+
+class VersionReader:
+    """:func:`read_versions` for code on an event loop, batched.
+
+    A coroutine awaiting :meth:`read` gets counters from a query that STARTS after it
+    asked (never one already in flight), so a change committed before the call is
+    always seen. All coroutines waiting when the reader thread takes its turn share
+    that one query; the loop never waits on the database.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cv = threading.Condition()
+        self._queue: list[asyncio.Future[_Versions]] = []
+        self._thread: threading.Thread | None = None
+
+    async def read(self) -> _Versions:
+        fut: asyncio.Future[_Versions] = asyncio.get_running_loop().create_future()
+        with self._cv:
+            self._queue.append(fut)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._read_forever, name="relto-fact-versions", daemon=True
+                )
+                self._thread.start()
+            self._cv.notify()
+        return await fut
+
+    def _read_forever(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue:
+                    self._cv.wait()
+                waiting, self._queue = self._queue, []
+            outcome: _Versions | BaseException
+            try:
+                with self.db.engine.connect() as conn:
+                    outcome = read_versions(conn)
+            except Exception as exc:  # every waiter of this turn hears it
+                outcome = exc
+            by_loop: dict[
+                asyncio.AbstractEventLoop,
+                list[tuple[asyncio.Future[_Versions], _Versions | BaseException]],
+            ] = {}
+            for fut in waiting:
+                by_loop.setdefault(fut.get_loop(), []).append((fut, outcome))
+            for loop, done in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, done)
+                except RuntimeError:  # that loop has closed: nobody is waiting
+                    continue
