@@ -36,6 +36,7 @@ from relto.audit.entries import check_kind, encode_entry
 from relto.audit.errors import AuditError, InvalidProof
 from relto.audit.note import Note, NoteSigner, Signature, add_signatures, parse_note
 from relto.audit.tiles import TILE_HEIGHT, TILE_WIDTH, TilePath
+from relto.batching import settle_futures
 from relto.errors import NotFound, StorageError
 from relto.store import Database
 from relto.store.audit import (
@@ -133,19 +134,6 @@ class _Pending:
     done: bool = False
     #: Set for :meth:`TransparencyLog.record_async`: settled on its loop once done.
     future: asyncio.Future[int] | None = None
-
-
-def _settle(settled: list[_Pending]) -> None:
-    """On the waiters' event loop: hand each committed (or failed) event's outcome
-    to its future, unless the waiter has gone (cancelled)."""
-    for r in settled:
-        fut = r.future
-        if fut is None or fut.done():
-            continue
-        if r.error is not None:
-            fut.set_exception(r.error)
-        else:
-            fut.set_result(r.index)
 
 
 @functools.lru_cache(maxsize=256)
@@ -376,15 +364,11 @@ class TransparencyLog:
     @staticmethod
     def _wake(batch: Sequence[_Pending]) -> None:
         """Settle the :meth:`record_async` events of ``batch``: one call per loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
-        for r in batch:
-            if r.future is not None:
-                by_loop.setdefault(r.future.get_loop(), []).append(r)
-        for loop, settled in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, settled)
-            except RuntimeError:  # that loop has closed: nobody is waiting any more
-                continue
+        settle_futures(
+            (r.future, r.index if r.error is None else r.error)
+            for r in batch
+            if r.future is not None
+        )
 
     def _lead(self) -> None:
         """Commit the queued events as one batch. The batch is taken only once the

@@ -17,7 +17,6 @@ answer; the loop never waits on the file or the database.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 import time
@@ -25,33 +24,21 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
+from relto.batching import BatchWorker
 from relto.store import Database
 
 __all__ = ["DatabaseReplayCache", "SqliteReplayCache"]
 
 _PURGE_EVERY = 2000
 
-_Waiter = tuple[str, float, "asyncio.Future[bool]"]
-_Done = tuple["asyncio.Future[bool]", "bool | BaseException"]
-
-
-def _settle(done: list[_Done]) -> None:
-    for fut, outcome in done:
-        if fut.done():
-            continue
-        if isinstance(outcome, BaseException):
-            fut.set_exception(outcome)
-        else:
-            fut.set_result(outcome)
-
 
 class _Batched:
     """``check_and_add_async`` over a subclass's ``_check_batch`` (one transaction)."""
 
     def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._queue: list[_Waiter] = []
-        self._writer: threading.Thread | None = None
+        self._worker: BatchWorker[tuple[str, float], bool] = BatchWorker(
+            self._check_batch, "relto-dpop-replay"
+        )
         self._count = 0
 
     def _check_batch(self, items: list[tuple[str, float]]) -> list[bool]:
@@ -63,36 +50,7 @@ class _Batched:
 
     async def check_and_add_async(self, jti: str, expires_at: float) -> bool:
         """:meth:`check_and_add` for an event loop (batched by the writer thread)."""
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        with self._cv:
-            self._queue.append((jti, expires_at, fut))
-            if self._writer is None or not self._writer.is_alive():
-                self._writer = threading.Thread(
-                    target=self._write_forever, name="relto-dpop-replay", daemon=True
-                )
-                self._writer.start()
-            self._cv.notify()
-        return await fut
-
-    def _write_forever(self) -> None:
-        while True:
-            with self._cv:
-                while not self._queue:
-                    self._cv.wait()
-                batch, self._queue = self._queue, []
-            outcomes: list[bool | BaseException]
-            try:
-                outcomes = list(self._check_batch([(k, e) for k, e, _ in batch]))
-            except Exception as exc:  # the store failed: every waiter of the batch hears it
-                outcomes = [exc] * len(batch)
-            by_loop: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
-            for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
-                by_loop.setdefault(fut.get_loop(), []).append((fut, outcome))
-            for loop, done in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_settle, done)
-                except RuntimeError:  # that loop has closed: nobody is waiting
-                    continue
+        return await self._worker.submit((jti, expires_at))
 
     def _purge_due(self, inserted: int) -> bool:
         before = self._count

@@ -14,13 +14,12 @@ callers must then not cache at all (fail closed).
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Mapping
 
 from sqlalchemy import BigInteger, Connection, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from relto.batching import BatchWorker
 from relto.store.db import Base, Database
 
 __all__ = [
@@ -78,19 +77,6 @@ def read_versions(session: Session | Connection) -> Mapping[str, int]:
     }
 
 
-_Versions = Mapping[str, int]
-
-
-def _settle(done: list[tuple[asyncio.Future[_Versions], _Versions | BaseException]]) -> None:
-    for fut, outcome in done:
-        if fut.done():
-            continue
-        if isinstance(outcome, BaseException):
-            fut.set_exception(outcome)
-        else:
-            fut.set_result(outcome)
-
-
 class VersionReader:
     """:func:`read_versions` for code on an event loop, batched.
 
@@ -102,42 +88,14 @@ class VersionReader:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._cv = threading.Condition()
-        self._queue: list[asyncio.Future[_Versions]] = []
-        self._thread: threading.Thread | None = None
+        self._worker: BatchWorker[None, Mapping[str, int]] = BatchWorker(
+            self._read_for, "relto-fact-versions"
+        )
 
-    async def read(self) -> _Versions:
-        fut: asyncio.Future[_Versions] = asyncio.get_running_loop().create_future()
-        with self._cv:
-            self._queue.append(fut)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._read_forever, name="relto-fact-versions", daemon=True
-                )
-                self._thread.start()
-            self._cv.notify()
-        return await fut
+    async def read(self) -> Mapping[str, int]:
+        return await self._worker.submit(None)
 
-    def _read_forever(self) -> None:
-        while True:
-            with self._cv:
-                while not self._queue:
-                    self._cv.wait()
-                waiting, self._queue = self._queue, []
-            outcome: _Versions | BaseException
-            try:
-                with self.db.engine.connect() as conn:
-                    outcome = read_versions(conn)
-            except Exception as exc:  # every waiter of this turn hears it
-                outcome = exc
-            by_loop: dict[
-                asyncio.AbstractEventLoop,
-                list[tuple[asyncio.Future[_Versions], _Versions | BaseException]],
-            ] = {}
-            for fut in waiting:
-                by_loop.setdefault(fut.get_loop(), []).append((fut, outcome))
-            for loop, done in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_settle, done)
-                except RuntimeError:  # that loop has closed: nobody is waiting
-                    continue
+    def _read_for(self, waiting: list[None]) -> list[Mapping[str, int]]:
+        with self.db.engine.connect() as conn:
+            versions = read_versions(conn)
+        return [versions] * len(waiting)
