@@ -117,7 +117,8 @@ def test_key_never_leaves_before_its_record(store: FileKeyStore) -> None:
     issuer = TestIssuer()
     rt = _runtime(store, ComputingDecider(), MemorySink(), StaticJwks(issuer.jwks()))
     args, _, _ = _args(store, issuer.token())
-    caller, body, verified = rt._authenticate(**args)
+    caller = rt._caller(args["authorization"], None, "POST", URL, args["at"])
+    body, verified = rt._request_body(args["srt"], caller, args["at"])
     prepared = rt.service.prepare(body, caller, at=args["at"], request_verified=verified)
     with pytest.raises(AuditUnavailable):
         rt.service.release(prepared)

@@ -81,21 +81,22 @@ class KasRuntime:
         Otherwise the whole rewrap runs on a worker thread. Same checks, same order,
         either way.
         """
-        args: dict[str, Any] = {
-            "srt": srt,
-            "authorization": authorization,
-            "dpop": dpop,
-            "method": method,
-            "url": url,
-            "at": at,
-            "request_id": request_id,
-        }
         if (
             self.force_offload
             or self.authenticator is None
             or self.authenticator.needs_io(authorization, dpop)
         ):
-            return await asyncio.to_thread(functools.partial(self.handle_rewrap, **args))
+            whole = functools.partial(
+                self.handle_rewrap,
+                srt=srt,
+                authorization=authorization,
+                dpop=dpop,
+                method=method,
+                url=url,
+                at=at,
+                request_id=request_id,
+            )
+            return await asyncio.to_thread(whole)
         pending: list[tuple[str, float]] = []
         caller = self._caller(authorization, dpop, method, url, at, defer_replay=pending)
         await self.authenticator.record_proofs(pending)
@@ -115,29 +116,11 @@ class KasRuntime:
         at: datetime,
         request_id: str = "",
     ) -> RewrapResponse:
-        caller, body, verified = self._authenticate(
-            srt=srt, authorization=authorization, dpop=dpop, method=method, url=url, at=at
-        )
+        caller = self._caller(authorization, dpop, method, url, at)
+        body, verified = self._request_body(srt, caller, at)
         return self.service.rewrap(
             body, caller, at=at, request_verified=verified, request_id=request_id
         )
-
-    def _authenticate(
-        self,
-        *,
-        srt: str,
-        authorization: str | None,
-        dpop: str | None,
-        method: str,
-        url: str,
-        at: datetime,
-        request_id: str = "",
-    ) -> tuple[Caller, UnsignedRewrap, bool]:
-        """The caller, the request body of the signed request token, and whether
-        that token's signature was verified."""
-        caller = self._caller(authorization, dpop, method, url, at)
-        body, verified = self._request_body(srt, caller, at)
-        return caller, body, verified
 
     def _caller(
         self,
