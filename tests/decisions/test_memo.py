@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from typing import Any
 
 from decisions_testing import AT, HashExport, engine_for, random_universe
 
@@ -141,3 +142,63 @@ def test_dual_nationals_and_malformed_releasable_to_are_keyed_apart(world: World
 
 def _recognition() -> TableRecognition:
     return TableRecognition([Agreement(frozenset({"GBR", "USA"}))])
+
+
+def test_threads_sharing_an_engine_never_merge_object_groups() -> None:
+    """Threat: two threads numbering new object groups at once give two groups one
+    number, and one group's memoised decisions answer for the other."""
+    import sys
+    import threading
+
+    rng = random.Random(11)
+    u = random_universe(rng, 8, 300)
+    shared = engine_for(u)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    errors: list[str] = []
+    try:
+
+        def work(seed: int) -> None:
+            r = random.Random(seed)
+            for _ in range(1500):
+                s, a, o = r.choice(u.subjects), r.choice(ACTIONS), r.choice(u.objects)
+                if shared.evaluate(s, a, o, at=u.at) != engine_for(u).evaluate(s, a, o, at=u.at):
+                    errors.append(f"{s} {a} {o}")
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors[:3]
+    numbers = list(shared._gkeys.values())
+    assert len(numbers) == len(set(numbers))
+
+
+def test_engine_asked_at_ever_new_times_stays_bounded(monkeypatch: Any) -> None:
+    """A long-lived engine (the product's) is asked at "now" on every request: its
+    per-time memo must not grow without end."""
+    from datetime import timedelta
+
+    import relto.decisions.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_MAX_RECOGNITIONS", 100)
+    rng = random.Random(5)
+    u = random_universe(rng, 6, 20)
+    shared = engine_for(u)
+    unbounded = engine_for(u)
+    unbounded_cap = 10**9
+    for i in range(300):
+        at = u.at + timedelta(microseconds=i)
+        for s in u.subjects:
+            o = u.objects[i % len(u.objects)]
+            assert shared.evaluate(s, "read", o, at=at) == engine_for(u).evaluate(
+                s, "read", o, at=at
+            )
+            monkeypatch.setattr(engine_module, "_MAX_RECOGNITIONS", unbounded_cap)
+            unbounded.evaluate(s, "read", o, at=at)
+            monkeypatch.setattr(engine_module, "_MAX_RECOGNITIONS", 100)
+    assert len(unbounded._recog) > 100  # the workload would outgrow the bound
+    assert len(shared._recog) <= 100

@@ -15,6 +15,7 @@ To codes, uninterpretable clearances and unknown actions all deny with a reason.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -57,6 +58,9 @@ _ACTION_CODE = {a.value: i for i, a in enumerate(Action)}
 _MAX_SIGNATURES = 100_000
 #: Bound on remembered object profiles (they hold the object, so ids stay unique).
 _MAX_PROFILES = 200_000
+#: Recognition answers kept (keyed by evaluation time, so a long-lived engine asked
+#: "now" on every request would otherwise grow without end).
+_MAX_RECOGNITIONS = 65_536
 
 #: (object, group key or -1 for an unreadable marking, Releasable To, Releasable
 #: To well formed, ORCON or export controlled).
@@ -216,7 +220,10 @@ class Engine:
         self._env: dict[tuple[str, datetime, str, str | None], _EnvView] = {}
         self._profiles: dict[int, _Profile] = {}
         self._gkeys: dict[tuple[Any, ...], int] = {}
-        self._gk_next = 0
+        # next() of a C iterator is atomic: threads sharing an engine never give two
+        # different object groups one number (which would share their memoised
+        # decisions), as a read-increment-write of an int attribute could.
+        self._gk_numbers = itertools.count(1)
         pv = world.policy_version
         self._allow = {
             a.value: Decision(
@@ -413,8 +420,7 @@ class Engine:
                 if len(self._gkeys) >= _MAX_PROFILES:
                     self._gkeys.clear()
                 # numbers are never reused, so plans may keep keys made of old ones
-                self._gk_next += 1
-                got = self._gkeys[gkey] = self._gk_next
+                got = self._gkeys[gkey] = next(self._gk_numbers)
             gk = got
         rel = obj.rel_to
         prof = (obj, gk, rel, self._relto_ok(rel), special)
@@ -581,6 +587,8 @@ class Engine:
         key = (issuer, info, at)
         hit = self._recog.get(key)
         if hit is None:
+            if len(self._recog) >= _MAX_RECOGNITIONS:  # keyed by time: bound it
+                self._recog.clear()
             hit = self._recog[key] = bool(self.recognition.recognises(issuer, info, at))
         return hit
 
