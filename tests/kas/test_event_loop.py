@@ -381,3 +381,32 @@ def test_async_decider_is_awaited_and_fails_closed(store: FileKeyStore) -> None:
     assert status == "fail" and reasons[0]["code"] == "decider_error"
     status, reasons = outcome(AsyncDecider(KasDecision(True)), dissem=["bob@example.org"])
     assert status == "fail" and reasons[0]["code"] == "not_in_dissem"
+
+
+class BrokenReplayCache:
+    """A replay cache whose store has failed."""
+
+    def check_and_add(self, jti: str, expires_at: float) -> bool:
+        raise OSError("replay store down")
+
+    async def check_and_add_async(self, jti: str, expires_at: float) -> bool:
+        raise OSError("replay store down")
+
+
+def test_failed_replay_cache_refuses_the_proof_on_both_paths(store: FileKeyStore) -> None:
+    """A proof that cannot be recorded as used could be replayed: refuse it, as
+    'unavailable', and release nothing (the decider is never asked)."""
+    from relto.kas.errors import ReplayCacheUnavailable
+
+    issuer = TestIssuer()
+    decider = ComputingDecider()
+    sink = MemorySink()
+    rt = _runtime(store, decider, sink, StaticJwks(issuer.jwks()), BrokenReplayCache())
+    key = DpopKey()
+    token = issuer.token(cnf={"jkt": key.thumbprint()})
+    for _ in range(2):  # a new token (thread path), then a known one (inline path)
+        args, _, _ = _args(store, token, dpop=key)
+        with pytest.raises(ReplayCacheUnavailable):
+            asyncio.run(rt.handle_rewrap_async(**args))
+        rt.authenticator._access_token_claims(token, args["at"])  # now cached
+    assert decider.threads == [] and sink.events == []

@@ -647,3 +647,24 @@ def test_front_door_crash_gives_the_uniform_500_and_no_trace(
     assert resp.headers["x-request-id"] == "front-door-1"
     assert resp.json()["error"]["request_id"] == "front-door-1"
     assert "secret-internal-detail" not in resp.text and "Traceback" not in resp.text
+
+
+def test_failed_replay_cache_answers_unavailable(kas: Kas) -> None:
+    class Broken:
+        def check_and_add(self, jti: str, expires_at: float) -> bool:
+            raise OSError("replay store down")
+
+    kas.rt.authenticator = Authenticator(
+        AuthConfig(ISSUER, AUDIENCE), StaticJwks(kas.issuer.jwks()), Broken()
+    )
+    dpop = DpopKey()
+    kid, pem = kas.key("ec:secp256r1")
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy, ec_key=True)
+    token = kas.issuer.token(cnf={"jkt": dpop.thumbprint()})
+    resp = kas.rewrap(request_body(client_keys("ec")[1], policy, [kao]), token=token, dpop=dpop)
+    assert resp.status_code == 503 and resp.json() == {
+        "code": "unavailable",
+        "message": "unavailable",
+    }
+    assert "kasWrappedKey" not in resp.text and kas.events() == []

@@ -30,11 +30,12 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import structlog
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
-from relto.kas.errors import Unauthenticated
+from relto.kas.errors import ReplayCacheUnavailable, Unauthenticated
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -68,7 +69,22 @@ MAX_TOKEN_BYTES = 16 * 1024
 _CACHE_SECONDS = 60.0
 _CACHE_ENTRIES = 10_000
 
+log = structlog.stdlib.get_logger("relto.kas")
+
 PublicJwk = RSAKey | ECKey | OKPKey
+
+
+def _cache_failed(exc: Exception) -> ReplayCacheUnavailable:
+    log.error("kas_replay_cache_failed", error=type(exc).__name__)
+    return ReplayCacheUnavailable("the DPoP replay cache is unavailable")
+
+
+def _fresh(check: Callable[[], bool]) -> bool:
+    """A replay-cache answer; a failing cache refuses the proof (fail closed)."""
+    try:
+        return check()
+    except Exception as exc:
+        raise _cache_failed(exc) from None
 
 
 def _fail(reason: str) -> Unauthenticated:
@@ -274,12 +290,15 @@ class Authenticator:
         cache = self._replay
         native = getattr(cache, "check_and_add_async", None)
         for key, expires in pending:
-            if native is not None:
-                fresh = await native(key, expires)
-            elif not getattr(cache, "blocking", True):
-                fresh = cache.check_and_add(key, expires)
-            else:
-                fresh = await asyncio.to_thread(cache.check_and_add, key, expires)
+            try:
+                if native is not None:
+                    fresh = await native(key, expires)
+                elif not getattr(cache, "blocking", True):
+                    fresh = cache.check_and_add(key, expires)
+                else:
+                    fresh = await asyncio.to_thread(cache.check_and_add, key, expires)
+            except Exception as exc:
+                raise _cache_failed(exc) from None
             if not fresh:
                 raise _fail("DPoP proof replayed")
 
@@ -426,7 +445,7 @@ class Authenticator:
         expires = float(iat) + window + 1
         if defer_replay is not None:
             defer_replay.append((replay_key, expires))
-        elif not self._replay.check_and_add(replay_key, expires):
+        elif not _fresh(lambda: self._replay.check_and_add(replay_key, expires)):
             raise _fail("DPoP proof replayed")
         return key
 

@@ -10,7 +10,8 @@ reason goes to the log and the audit record. The tree::
     │   ├── Unauthenticated         no, bad, expired or wrong-issuer bearer token; bad DPoP proof
     │   └── RewrapDenied            the decision (or dissem) said no
     ├── StorageError
-    │   └── AuditUnavailable        the audit sink failed: nothing is released
+    │   ├── AuditUnavailable        the audit sink failed: nothing is released
+    │   └── ReplayCacheUnavailable  the DPoP replay cache failed: the proof is not accepted
     └── KasError
         └── KeyStoreError           the key store cannot do what was asked
             ├── UnknownKey          no key with that id (or none active for an algorithm)
@@ -30,6 +31,7 @@ __all__ = [
     "KasInvalidRequest",
     "KeyRetired",
     "KeyStoreError",
+    "ReplayCacheUnavailable",
     "RewrapDenied",
     "Unauthenticated",
     "UnknownKey",
@@ -89,3 +91,10 @@ class AuditUnavailable(StorageError):
     """The audit sink failed to record a rewrap; no key was released."""
 
     code = "audit_unavailable"
+
+
+class ReplayCacheUnavailable(StorageError):
+    """The DPoP replay cache could not be written: a proof that cannot be recorded
+    as used is not accepted (answered ``unavailable``, like a failed audit)."""
+
+    code = "replay_cache_unavailable"

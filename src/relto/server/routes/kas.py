@@ -22,6 +22,7 @@ from relto.kas import wire
 from relto.kas.errors import (
     AuditUnavailable,
     KeyStoreError,
+    ReplayCacheUnavailable,
     RewrapDenied,
     Unauthenticated,
     UnknownKey,
@@ -97,7 +98,7 @@ def _failure(exc: Exception) -> Response:
         return _connect_error("not_found", "not found")
     if isinstance(exc, InvalidInput):
         return _connect_error("invalid_argument", "invalid request")
-    if isinstance(exc, AuditUnavailable):
+    if isinstance(exc, AuditUnavailable | ReplayCacheUnavailable):
         return _connect_error("unavailable", "unavailable")
     if isinstance(exc, KeyStoreError):
         return _connect_error("internal", "internal error")
