@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-__all__ = ["BatchWorker", "settle_futures"]
+__all__ = ["BatchWorker", "call_without_blocking", "settle_futures"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -85,3 +85,16 @@ class BatchWorker(Generic[T, R]):
             except Exception as exc:
                 outcomes = [exc] * len(batch)
             settle_futures(zip((fut for _, fut in batch), outcomes, strict=True))
+
+
+async def call_without_blocking(obj: Any, name: str, *args: Any) -> Any:
+    """``obj.<name>(*args)`` from a coroutine, never blocking its loop: awaits
+    ``obj.<name>_async`` when ``obj`` has one, calls ``obj.<name>`` right here when
+    ``obj`` says ``blocking = False``, and otherwise runs it on a worker thread."""
+    native = getattr(obj, f"{name}_async", None)
+    if native is not None:
+        return await native(*args)
+    method = getattr(obj, name)
+    if not getattr(obj, "blocking", True):
+        return method(*args)
+    return await asyncio.to_thread(method, *args)

@@ -11,17 +11,19 @@ release, for example -- call it first and act after it returns.
 
 Code on an event loop uses :func:`record_async`: it awaits the sink's own
 ``record_async`` when the sink has one (the transparency log does: group commit
-without a thread per waiter), calls ``record`` directly for the in-memory sinks,
-and otherwise runs ``record`` on a worker thread, so the loop never blocks.
+without a thread per waiter), calls ``record`` directly for sinks that say
+``blocking = False`` (the in-memory ones), and otherwise runs ``record`` on a
+worker thread, so the loop never blocks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from relto.batching import call_without_blocking
 
 __all__ = ["AuditSink", "MemorySink", "NullSink", "RecordedEvent", "record_async"]
 
@@ -35,6 +37,8 @@ class AuditSink(Protocol):
 
 class NullSink:
     """Records nothing. For tools and tests that do not audit."""
+
+    blocking = False
 
     def record(self, kind: str, payload: Mapping[str, Any]) -> None:
         return None
@@ -52,6 +56,8 @@ class MemorySink:
 
     events: list[RecordedEvent] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: In memory: safe to call on an event loop.
+    blocking: ClassVar[bool] = False
 
     def record(self, kind: str, payload: Mapping[str, Any]) -> None:
         with self._lock:
@@ -65,10 +71,4 @@ class MemorySink:
 async def record_async(sink: AuditSink, kind: str, payload: Mapping[str, Any]) -> None:
     """``sink.record(kind, payload)`` from a coroutine, without blocking its loop;
     returns once the event is durable, raises what the sink raised."""
-    native = getattr(sink, "record_async", None)
-    if native is not None:
-        await native(kind, payload)
-    elif isinstance(sink, NullSink | MemorySink):
-        sink.record(kind, payload)
-    else:
-        await asyncio.to_thread(sink.record, kind, payload)
+    await call_without_blocking(sink, "record", kind, payload)

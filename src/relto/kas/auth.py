@@ -15,7 +15,6 @@ precise reason is its ``reason`` attribute, for the log.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -35,6 +34,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
+from relto.batching import call_without_blocking
 from relto.kas.errors import ReplayCacheUnavailable, Unauthenticated
 
 __all__ = [
@@ -77,14 +77,6 @@ PublicJwk = RSAKey | ECKey | OKPKey
 def _cache_failed(exc: Exception) -> ReplayCacheUnavailable:
     log.error("kas_replay_cache_failed", error=type(exc).__name__)
     return ReplayCacheUnavailable("the DPoP replay cache is unavailable")
-
-
-def _fresh(check: Callable[[], bool]) -> bool:
-    """A replay-cache answer; a failing cache refuses the proof (fail closed)."""
-    try:
-        return check()
-    except Exception as exc:
-        raise _cache_failed(exc) from None
 
 
 def _fail(reason: str) -> Unauthenticated:
@@ -287,16 +279,9 @@ class Authenticator:
         :class:`Unauthenticated` if a proof was seen before. Never blocks the loop:
         the cache's own ``check_and_add_async`` when it has one (the SQLite cache
         batches them), inline for an in-memory cache, else a worker thread."""
-        cache = self._replay
-        native = getattr(cache, "check_and_add_async", None)
         for key, expires in pending:
             try:
-                if native is not None:
-                    fresh = await native(key, expires)
-                elif not getattr(cache, "blocking", True):
-                    fresh = cache.check_and_add(key, expires)
-                else:
-                    fresh = await asyncio.to_thread(cache.check_and_add, key, expires)
+                fresh = await call_without_blocking(self._replay, "check_and_add", key, expires)
             except Exception as exc:
                 raise _cache_failed(exc) from None
             if not fresh:
@@ -445,7 +430,12 @@ class Authenticator:
         expires = float(iat) + window + 1
         if defer_replay is not None:
             defer_replay.append((replay_key, expires))
-        elif not _fresh(lambda: self._replay.check_and_add(replay_key, expires)):
+            return key
+        try:
+            fresh = self._replay.check_and_add(replay_key, expires)
+        except Exception as exc:  # a proof that cannot be recorded is refused
+            raise _cache_failed(exc) from None
+        if not fresh:
             raise _fail("DPoP proof replayed")
         return key
 

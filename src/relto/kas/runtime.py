@@ -48,9 +48,6 @@ class KasRuntime:
     settings: KasSettings
     authenticator: Authenticator | None = None
     issuer: str | None = None
-    #: ``True``: always run a rewrap wholly on a worker thread (as
-    #: :meth:`handle_rewrap`), never in part on the event loop.
-    force_offload: bool = False
 
     @property
     def decider(self) -> Decider:
@@ -81,11 +78,7 @@ class KasRuntime:
         Otherwise the whole rewrap runs on a worker thread. Same checks, same order,
         either way.
         """
-        if (
-            self.force_offload
-            or self.authenticator is None
-            or self.authenticator.needs_io(authorization, dpop)
-        ):
+        if self.authenticator is None or self.authenticator.needs_io(authorization, dpop):
             whole = functools.partial(
                 self.handle_rewrap,
                 srt=srt,

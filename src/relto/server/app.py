@@ -93,16 +93,17 @@ class ReltoApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.front:
-            key = (scope["method"], get_route_path(scope))
-            if key in self.front:
+            hit = self.front.get((scope["method"], get_route_path(scope)))
+            if hit is not None:
                 scope["app"] = self
+                scope["relto.front"], scope["route"] = hit
                 await self._front_door(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
-    async def _serve_front(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint, route = self.front[(scope["method"], get_route_path(scope))]
-        scope["route"] = route
+    @staticmethod
+    async def _serve_front(scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = scope["relto.front"]
         response = await endpoint(Request(scope, receive, send))
         await response(scope, receive, send)
 
