@@ -194,24 +194,21 @@ class _Pipeline:
         self._sinks = sinks
         self._slots = [tuple(memoryview(bytearray(n)) for n in sizes) for _ in range(depth)]
         self._pending: list[list[Future[None]]] = [[] for _ in range(depth)]
-        self._i = 0
 
-    def slot(self, k: int | None = None) -> tuple[memoryview, ...]:
-        """The buffers of slot ``k`` (default: the next in turn), once every sink is
-        done with them. Slot ``k`` and slot ``k + depth`` are the same buffers."""
-        i = self._i if k is None else k % len(self._slots)
+    def slot(self, k: int) -> tuple[memoryview, ...]:
+        """The buffers of segment ``k``'s slot, once every sink is done with them
+        (segment ``k`` and segment ``k + depth`` share a slot)."""
+        i = k % len(self._slots)
         futures, self._pending[i] = self._pending[i], []
         for fut in futures:
             fut.result()
         return self._slots[i]
 
-    def submit(self, *args: Any, k: int | None = None) -> None:
-        """Hand slot ``k`` (default: the one in turn) to every sink."""
-        i = self._i if k is None else k % len(self._slots)
-        self._pending[i] = [
+    def submit(self, k: int, *args: Any) -> None:
+        """Hand segment ``k``'s slot to every sink."""
+        self._pending[k % len(self._slots)] = [
             pool.submit(sink, *args) for pool, sink in zip(self._pools, self._sinks, strict=True)
         ]
-        self._i = (i + 1) % len(self._slots)
 
     def drain(self) -> None:
         for i, futures in enumerate(self._pending):
@@ -363,13 +360,13 @@ def protect(
                 inview = inviews[i % 2]
                 if i + 1 < n_segments:
                     ahead = reader.submit(fill, inviews[(i + 1) % 2], wants[i + 1])
-                (outview,) = pipe.slot()
+                (outview,) = pipe.slot(i)
                 iv = os.urandom(hazmat.GCM_IV_SIZE)
                 outview[: hazmat.GCM_IV_SIZE] = iv
                 end = hazmat.GCM_IV_SIZE + want + hazmat.GCM_TAG_SIZE
                 aead.encrypt_into(iv, inview[:want], None, outview[hazmat.GCM_IV_SIZE : end])
                 tag = bytes(outview[end - hazmat.GCM_TAG_SIZE : end])
-                pipe.submit(outview[:end])
+                pipe.submit(i, outview[:end])
                 tags.append(tag)
                 segments.append(
                     Segment(hash=_b64(tag), segment_size=want, encrypted_segment_size=end)
@@ -718,7 +715,7 @@ def _decrypt_payload(
                 )
             except InvalidTag:
                 raise InvalidContainer(f"segment {i} authentication tag mismatch") from None
-            pipe.submit(inview[:enc], outview[:size], k=i)
+            pipe.submit(i, inview[:enc], outview[:size])
             total += size
             if progress is not None:
                 progress(size)
