@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import stat
@@ -103,6 +105,35 @@ def test_file_store_seals_private_keys_at_rest(file_store: FileKeyStore) -> None
     assert "PRIVATE KEY" not in text
     doc = json.loads(text)
     assert doc["keys"][0]["kid"] == info.kid and "sealed_private_key" in doc["keys"][0]
+
+
+def test_key_store_file_opens_with_scrypt_and_aes_gcm_alone(tmp_path: Path) -> None:
+    # The on-disk format, recomputed without relto: scrypt with the recorded
+    # parameters (the defaults N = 2^15, r = 8, p = 1), then AES-256-GCM over
+    # IV || ciphertext || tag with the check's and each key's associated data.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    store = FileKeyStore(tmp_path / "keys", PASSPHRASE)
+    info = store.rotate("ec:secp256r1", at=NOW)
+    doc = json.loads((tmp_path / "keys" / "keys.json").read_text())
+    kdf = doc["kdf"]
+    assert (kdf["name"], kdf["n"], kdf["r"], kdf["p"]) == ("scrypt", 2**15, 8, 1)
+    salt = base64.b64decode(kdf["salt"])
+    assert len(salt) == 16
+    key = hashlib.scrypt(PASSPHRASE.encode(), salt=salt, n=2**15, r=8, p=1, dklen=32, maxmem=2**26)
+    check = base64.b64decode(doc["check"])
+    assert AESGCM(key).decrypt(check[:12], check[12:], b"check") == b"relto-kas-keystore-check-v1"
+    sealed = base64.b64decode(doc["keys"][0]["sealed_private_key"])
+    aad = b"relto-kas-key-v1\x00" + info.kid.encode() + b"\x00ec:secp256r1"
+    der = AESGCM(key).decrypt(sealed[:12], sealed[12:], aad)
+    private = serialization.load_der_private_key(der, password=None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    assert (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+        == info.public_key_pem
+    )
 
 
 def test_wrong_passphrase_refused(file_store: FileKeyStore) -> None:

@@ -2,11 +2,12 @@
 
 ``<folder>/keys.json`` (mode 0600, folder 0700) holds every key's public facts and
 its private key sealed with AES-256-GCM under a key derived from the store
-passphrase by scrypt; the associated data binds each sealed key to its id and
-algorithm, so a sealed key cannot be moved to another id. A check value detects a
-wrong passphrase at open. Writes are atomic (temporary file, fsync, rename) and
-serialised by a lock file; readers notice a change made by another process (the
-CLI rotating a key while the server runs) by the file's identity and reload it.
+passphrase by scrypt (both from :mod:`relto.ztdf.hazmat`); the associated data
+binds each sealed key to its id and algorithm, so a sealed key cannot be moved to
+another id. A check value detects a wrong passphrase at open. Writes are atomic
+(temporary file, fsync, rename) and serialised by a lock file; readers notice a
+change made by another process (the CLI rotating a key while the server runs) by
+the file's identity and reload it.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from relto.kas.errors import KeyRetired, KeyStoreError, UnknownKey, UnwrapFailed
 from relto.kas.keys import ALGORITHMS, Algorithm, KeyInfo, KeyState, new_kid
+from relto.ztdf import hazmat
+from relto.ztdf.errors import CryptoError
 
 __all__ = ["FileKeyStore"]
 
@@ -87,7 +87,7 @@ class FileKeyStore:
         self._lock = threading.RLock()
         self._stamp: tuple[int, int, int] | None = None
         self._doc: dict[str, Any] = {}
-        self._aead: AESGCM | None = None
+        self._sealer: hazmat.SealingCipher | None = None
         self._kdf_params: tuple[bytes, int, int, int] | None = None
         self._private: dict[str, PrivateKey] = {}
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -102,22 +102,21 @@ class FileKeyStore:
 
     def _new_document(self) -> dict[str, Any]:
         salt = os.urandom(16)
-        aead = self._derive(salt, self._scrypt_n, 8, 1)
-        nonce = os.urandom(12)
+        sealer = self._derive(salt, self._scrypt_n, 8, 1)
         return {
             "format": "relto-kas-keystore/1",
             "kdf": {"name": "scrypt", "salt": _b64(salt), "n": self._scrypt_n, "r": 8, "p": 1},
-            "check": _b64(nonce + aead.encrypt(nonce, _CHECK, b"check")),
+            "check": _b64(sealer.seal(_CHECK, b"check")),
             "keys": [],
         }
 
-    def _derive(self, salt: bytes, n: int, r: int, p: int) -> AESGCM:
-        if self._kdf_params == (salt, n, r, p) and self._aead is not None:
-            return self._aead
-        key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(self._passphrase)
-        self._aead = AESGCM(key)
+    def _derive(self, salt: bytes, n: int, r: int, p: int) -> hazmat.SealingCipher:
+        if self._kdf_params == (salt, n, r, p) and self._sealer is not None:
+            return self._sealer
+        key = hazmat.scrypt_key(self._passphrase, salt, n=n, r=r, p=p)
+        self._sealer = hazmat.SealingCipher(key)
         self._kdf_params = (salt, n, r, p)
-        return self._aead
+        return self._sealer
 
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -159,7 +158,7 @@ class FileKeyStore:
                 kdf = doc["kdf"]
                 if kdf.get("name") != "scrypt":
                     raise KeyStoreError("the key store uses an unknown key derivation")
-                aead = self._derive(
+                sealer = self._derive(
                     _unb64(kdf["salt"]), int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
                 )
                 check = _unb64(doc["check"])
@@ -168,10 +167,11 @@ class FileKeyStore:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise KeyStoreError(f"the key store at {self._path} is unreadable") from exc
             try:
-                if aead.decrypt(check[:12], check[12:], b"check") != _CHECK:
-                    raise InvalidTag
-            except InvalidTag:
-                raise KeyStoreError("the passphrase does not open the key store") from None
+                opened = sealer.unseal(check, b"check")
+            except CryptoError:
+                opened = b""
+            if opened != _CHECK:
+                raise KeyStoreError("the passphrase does not open the key store")
             self._doc = doc
             self._stamp = stamp
 
@@ -226,9 +226,8 @@ class FileKeyStore:
             kid = new_kid(algorithm)
             while any(e["kid"] == kid for e in entries):  # pragma: no cover - 40 random bits
                 kid = new_kid(algorithm)
-            assert self._aead is not None
-            nonce = os.urandom(12)
-            sealed = nonce + self._aead.encrypt(nonce, der, self._aad(kid, algorithm))
+            assert self._sealer is not None
+            sealed = self._sealer.seal(der, self._aad(kid, algorithm))
             for entry in entries:
                 if entry["algorithm"] == algorithm and entry["state"] == KeyState.ACTIVE:
                     entry["state"] = KeyState.ROTATED.value
@@ -285,9 +284,8 @@ class FileKeyStore:
             entries = self._entries()
             if any(e["kid"] == kid for e in entries):
                 raise KeyStoreError("a key with that id already exists")
-            assert self._aead is not None
-            nonce = os.urandom(12)
-            sealed = nonce + self._aead.encrypt(nonce, der, self._aad(kid, algorithm))
+            assert self._sealer is not None
+            sealed = self._sealer.seal(der, self._aad(kid, algorithm))
             if state is KeyState.ACTIVE:
                 for entry in entries:
                     if entry["algorithm"] == algorithm and entry["state"] == KeyState.ACTIVE:
@@ -341,12 +339,12 @@ class FileKeyStore:
             cached = self._private.get(kid)
             if cached is not None:
                 return cached
-            assert self._aead is not None
+            assert self._sealer is not None
             try:
                 sealed = _unb64(entry["sealed_private_key"])
-                der = self._aead.decrypt(sealed[:12], sealed[12:], self._aad(kid, algorithm))
+                der = self._sealer.unseal(sealed, self._aad(kid, algorithm))
                 key = serialization.load_der_private_key(der, password=None)
-            except (InvalidTag, ValueError, KeyError) as exc:
+            except (CryptoError, ValueError, KeyError) as exc:
                 raise KeyStoreError("a sealed private key does not open") from exc
             if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
                 raise KeyStoreError("a sealed private key has an unexpected type")

@@ -34,9 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
@@ -326,7 +324,7 @@ def protect(
 
     n_segments = max(1, -(-size // segment_size))
     payload_size = size + n_segments * hazmat.SEGMENT_OVERHEAD
-    aead = AESGCM(dek)
+    cipher = hazmat.SegmentCipher(dek)
     # Two input buffers: the next segment is read on a worker thread while this
     # one is encrypted (file reads and AES-GCM both release the GIL).
     inviews = (memoryview(bytearray(segment_size)), memoryview(bytearray(segment_size)))
@@ -361,10 +359,7 @@ def protect(
                 if i + 1 < n_segments:
                     ahead = reader.submit(fill, inviews[(i + 1) % 2], wants[i + 1])
                 (outview,) = pipe.slot(i)
-                iv = os.urandom(hazmat.GCM_IV_SIZE)
-                outview[: hazmat.GCM_IV_SIZE] = iv
-                end = hazmat.GCM_IV_SIZE + want + hazmat.GCM_TAG_SIZE
-                aead.encrypt_into(iv, inview[:want], None, outview[hazmat.GCM_IV_SIZE : end])
+                end = cipher.encrypt_into(inview[:want], outview)
                 tag = bytes(outview[end - hazmat.GCM_TAG_SIZE : end])
                 pipe.submit(i, outview[:end])
                 tags.append(tag)
@@ -661,7 +656,7 @@ def _decrypt_payload(
     largest = max(s.encrypted_segment_size for s in ii.segments)
     if largest > MAX_ENCRYPTED_SEGMENT:
         raise InvalidContainer("segment too large")
-    aead = AESGCM(dek)
+    cipher = hazmat.SegmentCipher(dek)
     alg = ii.segment_hash_alg
     legacy = m.legacy
     crc = 0
@@ -705,15 +700,9 @@ def _decrypt_payload(
                 raise InvalidContainer(f"segment {i}: {exc}") from None
             if not hmac.compare_digest(actual, expected):
                 raise InvalidContainer(f"segment {i} hash mismatch")
-            size = enc - hazmat.SEGMENT_OVERHEAD
             try:
-                aead.decrypt_into(
-                    bytes(inview[: hazmat.GCM_IV_SIZE]),
-                    inview[hazmat.GCM_IV_SIZE : enc],
-                    None,
-                    outview[:size],
-                )
-            except InvalidTag:
+                size = cipher.decrypt_into(inview[:enc], outview)
+            except CryptoError:
                 raise InvalidContainer(f"segment {i} authentication tag mismatch") from None
             pipe.submit(i, inview[:enc], outview[:size])
             total += size

@@ -13,7 +13,8 @@
 What is here, each exactly as OpenTDF's Go SDK (``lib/ocrypto``, ``sdk/tdf.go``)
 does it:
 
-- AES-256-GCM segments laid out ``IV(12) || ciphertext || tag(16)``, random IVs;
+- AES-256-GCM segments laid out ``IV(12) || ciphertext || tag(16)``, random IVs,
+  also written and read in place (:class:`SegmentCipher`) for the streaming path;
 - RSA-OAEP with SHA-1 and MGF1-SHA-1 key wrapping (``wrapped``, ``rsa:2048``);
 - EC key wrapping (``ec-wrapped``): ECDH between an ephemeral key on the
   recipient's curve and the recipient's key, HKDF-SHA256 with salt
@@ -24,6 +25,11 @@ does it:
 - the key split: one random 32-byte share per split id, DEK = XOR of the shares;
 - HS256 root signatures and segment hashes (GMAC = the GCM tag), hex before
   base64 in the legacy (pre-4.3.0) format.
+
+And, for the key access service's key store (not part of the format): sealing
+secrets at rest with AES-256-GCM under a passphrase-derived key
+(:func:`scrypt_key`, :class:`SealingCipher`), the associated data binding each
+sealed secret to what it is.
 
 Errors: failures raise :class:`relto.ztdf.errors.CryptoError` with a message
 that never contains key material; misuse (wrong sizes) raises ``ValueError``.
@@ -44,6 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from relto.ztdf.errors import CryptoError
 
@@ -53,6 +60,7 @@ __all__ = [
     "KEY_SIZE",
     "SEGMENT_OVERHEAD",
     "TDF_SALT",
+    "SealingCipher",
     "SegmentCipher",
     "compute_policy_binding",
     "decrypt_segment",
@@ -71,8 +79,10 @@ __all__ = [
     "root_signature",
     "rsa_unwrap",
     "rsa_wrap",
+    "scrypt_key",
     "segment_hash",
     "split_key",
+    "tdf_wrap_key_from_shared",
     "verify_policy_binding",
     "verify_root_signature",
 ]
@@ -156,6 +166,40 @@ class SegmentCipher:
             return self._aead.decrypt(bytes(view[:GCM_IV_SIZE]), view[GCM_IV_SIZE:], None)
         except InvalidTag:
             raise CryptoError("segment authentication tag mismatch") from None
+
+    def encrypt_into(self, plaintext: bytes | memoryview, out: memoryview) -> int:
+        """Write ``IV || ciphertext || tag`` into ``out`` without copying; return its length.
+
+        ``out`` must hold at least ``len(plaintext) + SEGMENT_OVERHEAD`` bytes; only
+        that many are written. The IV is drawn here, never by the caller.
+        """
+        end = GCM_IV_SIZE + len(plaintext) + GCM_TAG_SIZE
+        if len(out) < end:
+            raise ValueError("the output buffer is too small for the encrypted segment")
+        nonce = os.urandom(GCM_IV_SIZE)
+        out[:GCM_IV_SIZE] = nonce
+        self._aead.encrypt_into(nonce, plaintext, None, out[GCM_IV_SIZE:end])
+        return end
+
+    def decrypt_into(self, blob: bytes | memoryview, out: memoryview) -> int:
+        """Verify ``IV || ciphertext || tag`` and write the plaintext into ``out``.
+
+        Returns the plaintext length (``len(blob) - SEGMENT_OVERHEAD``); ``out`` must
+        hold at least that many bytes. :class:`CryptoError` if the tag does not
+        verify, in which case the bytes of ``out`` are unspecified and must not be
+        used.
+        """
+        if len(blob) < SEGMENT_OVERHEAD:
+            raise CryptoError("segment too short")
+        size = len(blob) - SEGMENT_OVERHEAD
+        if len(out) < size:
+            raise ValueError("the output buffer is too small for the decrypted segment")
+        view = memoryview(blob)
+        try:
+            self._aead.decrypt_into(bytes(view[:GCM_IV_SIZE]), view[GCM_IV_SIZE:], None, out[:size])
+        except InvalidTag:
+            raise CryptoError("segment authentication tag mismatch") from None
+        return size
 
 
 def encrypt_segment(key: bytes, plaintext: bytes) -> bytes:
@@ -268,7 +312,20 @@ def derive_ec_wrap_key(
         shared = private_key.exchange(ec.ECDH(), peer_public_key)
     except ValueError:
         raise CryptoError("ECDH failed") from None
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=TDF_SALT, info=b"").derive(shared)
+    return tdf_wrap_key_from_shared(shared)
+
+
+def tdf_wrap_key_from_shared(shared: bytes) -> bytes:
+    """HKDF-SHA256 (salt ``SHA256(b"TDF")``, empty info) of an ECDH shared secret to 32 bytes.
+
+    The second half of :func:`derive_ec_wrap_key`, for a caller whose private key
+    lives elsewhere (the key access service's key store performs the ECDH).
+    """
+    if not isinstance(shared, bytes | bytearray) or not shared:
+        raise ValueError("the ECDH shared secret must be non-empty bytes")
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=TDF_SALT, info=b"").derive(
+        bytes(shared)
+    )
 
 
 def ec_wrap(public_key: ec.EllipticCurvePublicKey | str | bytes, data: bytes) -> tuple[str, bytes]:
@@ -407,3 +464,47 @@ def verify_root_signature(
     """Constant-time check of ``rootSignature.sig``."""
     expected = root_signature(key, aggregate, alg, legacy=legacy)
     return hmac.compare_digest(expected.encode("ascii"), sig.encode("ascii", "replace"))
+
+
+# ------------------------------------------------------------ sealing at rest
+
+
+def scrypt_key(passphrase: bytes, salt: bytes, *, n: int, r: int, p: int) -> bytes:
+    """scrypt (RFC 7914) of ``passphrase`` to a 32-byte AES-256 key.
+
+    The cost parameters travel with what was sealed (the key store file records
+    them), so they are arguments; invalid ones (``n`` not a power of two above 1,
+    non-positive ``r`` or ``p``) raise ``ValueError``.
+    """
+    if not salt:
+        raise ValueError("scrypt needs a salt")
+    return Scrypt(salt=bytes(salt), length=KEY_SIZE, n=n, r=r, p=p).derive(bytes(passphrase))
+
+
+class SealingCipher:
+    """AES-256-GCM with one key and mandatory associated data, for secrets at rest.
+
+    A sealed blob is ``IV(12) || ciphertext || tag(16)`` with a random IV; the
+    associated data (what the secret is, e.g. a key id and algorithm) is not
+    stored, so a blob moved to another record does not open.
+    """
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        _check_key(key)
+        self._aead = AESGCM(bytes(key))
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        """Encrypt and authenticate ``plaintext`` bound to ``associated_data``."""
+        nonce = os.urandom(GCM_IV_SIZE)
+        return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
+
+    def unseal(self, blob: bytes, associated_data: bytes) -> bytes:
+        """Undo :meth:`seal`; :class:`CryptoError` if the blob or the data do not match."""
+        if len(blob) < SEGMENT_OVERHEAD:
+            raise CryptoError("sealed data too short")
+        try:
+            return self._aead.decrypt(blob[:GCM_IV_SIZE], blob[GCM_IV_SIZE:], associated_data)
+        except InvalidTag:
+            raise CryptoError("sealed data does not open") from None
