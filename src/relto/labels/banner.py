@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
+from relto.labels._builtin import NATIONS, builtin_policy
 from relto.labels.errors import MarkingError
 
 __all__ = [
@@ -123,8 +124,6 @@ def expand_rel_to(codes: Iterable[str]) -> frozenset[str]:
 
 def _national_levels(originator: str) -> dict[str, str]:
     """Classification names of the originator's built-in scheme, folded -> canonical."""
-    from relto.labels.national import NATIONS, builtin_policy
-
     if originator not in NATIONS:
         return {}
     return {

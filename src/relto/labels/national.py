@@ -1,7 +1,8 @@
 """The built-in national schemes and the partnership policy.
 
 SPIFs for USA, GBR, AUS, CAN, NZL, JPN, KOR and NATO plus the PARTNERSHIP policy
-ship under ``relto/labels/data``; each level and each equivalence in them cites its
+ship under ``relto/labels/data`` (loaded by :mod:`relto.labels._builtin`, whose
+names this module publishes); each level and each equivalence in them cites its
 public source. :func:`level_rank` and :func:`map_level` are what the decision engine
 calls per request, so they are cached.
 """
@@ -9,14 +10,12 @@ calls per request, so they are cached.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from importlib import resources
-from types import MappingProxyType
 
+from relto.labels._builtin import NATIONS, POLICIES, builtin_policy, builtin_registry
 from relto.labels.banner import Banner, rel_to_order
 from relto.labels.errors import LabelError, MarkingError
 from relto.labels.label import Label, label_from_refs, resolve_label
-from relto.labels.spif import CategoryRef, Spif, TagType, load_spif
+from relto.labels.spif import CategoryRef, Spif, TagType
 
 __all__ = [
     "NATIONS",
@@ -29,29 +28,8 @@ __all__ = [
     "map_level",
 ]
 
-#: The national (and NATO) schemes shipped with relto.
-NATIONS: tuple[str, ...] = ("USA", "GBR", "AUS", "CAN", "NZL", "JPN", "KOR", "NATO")
-#: Every built-in policy name accepted by :func:`builtin_policy`.
-POLICIES: tuple[str, ...] = (*NATIONS, "PARTNERSHIP")
-
 RELEASABLE_TO = "Releasable To"
 DISSEMINATION = "Dissemination Controls"
-
-
-@functools.cache
-def builtin_policy(name: str) -> Spif:
-    """The built-in SPIF called ``name`` (``"USA"`` ... ``"NATO"``, ``"PARTNERSHIP"``)."""
-    key = name.strip().upper()
-    if key not in POLICIES:
-        raise ValueError(f"no built-in policy {name!r}; choose one of {', '.join(POLICIES)}")
-    data = resources.files("relto.labels").joinpath("data", f"{key.lower()}.xml").read_bytes()
-    return load_spif(data, strict=True)
-
-
-@functools.lru_cache(maxsize=1)
-def builtin_registry() -> Mapping[str, Spif]:
-    """Every built-in SPIF by policy id."""
-    return MappingProxyType({builtin_policy(n).policy_id: builtin_policy(n) for n in POLICIES})
 
 
 def _nation_policy(nation: str) -> Spif:
