@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, event, insert, select, update
+from sqlalchemy import Connection, Table, event, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from relto.audit import merkle
@@ -702,35 +702,3 @@ class TransparencyLog:
                 update(_checkpoint).where(_checkpoint.c.size == cp.size).values(note=merged)
             )
             return merged
-
-    # -- bulk loading (benchmarks, migrations from another log) -------------------------
-
-    def bulk_load(self, bodies: Sequence[tuple[str, bytes]], chunk: int = 50_000) -> None:
-        """Append pre-encoded canonical bodies quickly (no per-event checks).
-
-        For loading a large log in one go; ``record`` is the normal path.
-        """
-        with self._writer(), self.db.engine.begin() as conn:
-            size, frontier = self._lock_head(conn)
-            f = frontier.copy()
-            for start in range(0, len(bodies), chunk):
-                entries: list[tuple[int, bytes, str, bytes]] = []
-                nodes: list[tuple[int, bytes]] = []
-                for i, (kind, body) in enumerate(bodies[start : start + chunk]):
-                    h = merkle.leaf_hash(body)
-                    entries.append((size + start + i, h, kind, body))
-                    for level, idx, value in f.append(h):
-                        nodes.append((node_id(level, idx), value))
-                _insert_rows(conn, entries, nodes)
-            conn.execute(update(_head).where(_head.c.id == 1).values(size=f.size, root=f.root()))
-        self._frontier = f
-
-    def _reset_for_tests(self) -> None:  # pragma: no cover - test helper
-        with self._writer(), self.db.engine.begin() as conn:
-            conn.execute(delete(_entry))
-            conn.execute(delete(_node))
-            conn.execute(delete(_checkpoint))
-            conn.execute(
-                update(_head).where(_head.c.id == 1).values(size=0, root=merkle.EMPTY_ROOT)
-            )
-        self._frontier = None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ from rich.progress import (
 )
 
 from relto.config import PLACEHOLDER_NAMESPACE, normalise_namespace
+
+if TYPE_CHECKING:
+    from relto.labels import Banner
 
 __all__ = ["register"]
 
@@ -52,29 +55,12 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
         yield lambda n: bar.advance(task, n)
 
 
-def _label_for(marking: str, nation: str, at: datetime) -> tuple[bytes, Any]:
+def _label_for(marking: str, nation: str, at: datetime) -> tuple[bytes, Banner]:
     """STANAG 4774 label XML (in ``nation``'s scheme) for a banner marking, and the banner."""
-    import relto.labels as labels
-    from relto.labels.banner import parse_banner
+    from relto.labels import banner_to_label, builtin_policy, parse_banner, write_label
 
     banner = parse_banner(marking, nation)
-    to_label = getattr(labels, "banner_to_label", None)
-    if to_label is not None:
-        from relto.labels.national import builtin_policy
-
-        label = to_label(banner, builtin_policy(nation))
-    else:  # pragma: no cover - only while relto.labels lacks banner_to_label
-        # TODO(labels): minimal label until relto.labels.banner_to_label is available.
-        cats: list[Any] = []
-        if banner.rel_to:
-            cats.append(labels.LabelCategory("Releasable To", "PERMISSIVE", tuple(banner.rel_to)))
-        controls = (("NOFORN",) if banner.noforn else ()) + tuple(banner.dissem)
-        if controls:
-            cats.append(labels.LabelCategory("Dissemination Controls", "RESTRICTIVE", controls))
-        label = labels.Label(
-            policy=nation, classification=banner.classification, categories=tuple(cats)
-        )
-    return labels.write_label(label, at), banner
+    return write_label(banner_to_label(banner, builtin_policy(nation)), at), banner
 
 
 def register(app: typer.Typer) -> None:
