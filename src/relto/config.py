@@ -4,16 +4,25 @@ Defaults give the embedded set-up: SQLite and blobs in ``./.relto-data``, the se
 on loopback port 8080. Outside demo mode relto refuses to start while a secret is
 missing or still a placeholder, and says which one; demo mode generates its secrets
 once and keeps them in the data folder (never use demo mode for real data).
+
+Who may sign people in: each trusted OIDC issuer is bound to one nation
+(``RELTO_OIDC_ISSUERS``, or the single-issuer shorthand ``RELTO_OIDC_ISSUER`` bound to
+``RELTO_NATION``); :attr:`Settings.trusted_issuers` is the one list both make.
+:meth:`Settings.check_startup` is what a server runs before it starts.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -23,7 +32,9 @@ from relto.errors import ConfigError
 __all__ = [
     "PLACEHOLDER_NAMESPACE",
     "PLACEHOLDER_SECRETS",
+    "OidcIssuer",
     "Settings",
+    "is_loopback",
     "load_settings",
     "normalise_namespace",
 ]
@@ -57,6 +68,46 @@ _MIN_SECRET_LENGTH = 16
 SECRET_FIELDS = ("secret_key", "keystore_passphrase")
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+_NATION = re.compile(r"[A-Z]{3}")
+
+
+def _http_url(value: str) -> str:
+    """An absolute http(s) URL with a host, else ``ValueError``. Not normalised:
+    OIDC compares issuer identifiers as exact strings."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname or value != value.strip():
+        raise ValueError(f"{value[:200]!r} is not an http(s) URL")
+    return value
+
+
+class OidcIssuer(BaseModel):
+    """One trusted OIDC issuer: the nation it vouches for, where its signing keys
+    are, and the audience its tokens must name (``None``: any audience -- refused
+    outside demo mode by :meth:`Settings.check_startup`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nation: str = Field(description="The one nation whose people this issuer signs in.")
+    jwks_url: str = Field(description="The issuer's JWKS (its token signing keys).")
+    audience: str | None = Field(None, description="Audience its tokens must name.")
+
+    @field_validator("nation")
+    @classmethod
+    def _nation(cls, v: str) -> str:
+        if not _NATION.fullmatch(v):
+            raise ValueError(f"nation {v[:20]!r} is not three upper-case letters (e.g. GBR)")
+        return v
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_url(cls, v: str) -> str:
+        return _http_url(v)
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, v: str | None) -> str | None:
+        return v or None
 
 
 class Settings(BaseSettings):
@@ -97,6 +148,11 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = Field(None, description="OIDC issuer whose tokens are accepted.")
     oidc_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer.")
     oidc_audience: str | None = Field(None, description="Expected audience of bearer tokens.")
+    oidc_issuers: dict[str, OidcIssuer] = Field(
+        default_factory=dict,
+        description='Trusted OIDC issuers, JSON: {"<issuer URL>": {"nation": "GBR", '
+        '"jwks_url": "...", "audience": "..."}}; each vouches for one nation only.',
+    )
     max_upload_bytes: int = Field(1 << 30, ge=1, description="Largest upload accepted.")
     attribute_namespace: str = Field(
         PLACEHOLDER_NAMESPACE,
@@ -120,6 +176,13 @@ class Settings(BaseSettings):
     def _namespace(cls, v: str) -> str:
         return normalise_namespace(v)
 
+    @field_validator("oidc_issuers")
+    @classmethod
+    def _issuer_urls(cls, v: dict[str, OidcIssuer]) -> dict[str, OidcIssuer]:
+        for url in v:
+            _http_url(url)
+        return v
+
     # -- derived values -------------------------------------------------------
 
     @property
@@ -141,7 +204,66 @@ class Settings(BaseSettings):
             )
         return Path(self.blob_store)
 
+    @property
+    def trusted_issuers(self) -> Mapping[str, OidcIssuer]:
+        """Every trusted OIDC issuer by issuer URL: ``RELTO_OIDC_ISSUERS`` and the
+        shorthand ``RELTO_OIDC_ISSUER`` / ``_JWKS_URL`` / ``_AUDIENCE``, bound to
+        ``RELTO_NATION``. Raises ``ConfigError`` when the shorthand is half set or
+        names an issuer ``RELTO_OIDC_ISSUERS`` configures differently."""
+        issuers = dict(self.oidc_issuers)
+        if self.oidc_issuer is None and self.oidc_jwks_url is None:
+            return issuers
+        if not self.oidc_issuer or not self.oidc_jwks_url:
+            raise ConfigError(
+                "RELTO_OIDC_ISSUER and RELTO_OIDC_JWKS_URL go together: set both or neither"
+            )
+        try:
+            _http_url(self.oidc_issuer)
+            short = OidcIssuer(
+                nation=self.nation, jwks_url=self.oidc_jwks_url, audience=self.oidc_audience
+            )
+        except ValueError as exc:
+            detail = str(exc).splitlines()
+            raise ConfigError(
+                f"RELTO_OIDC_ISSUER / RELTO_OIDC_JWKS_URL: {detail[-1].strip()}"
+            ) from None
+        known = issuers.get(self.oidc_issuer)
+        if known is not None and known != short:
+            raise ConfigError(
+                f"OIDC issuer {self.oidc_issuer} is configured twice with different values "
+                "(RELTO_OIDC_ISSUER and RELTO_OIDC_ISSUERS): keep one"
+            )
+        issuers[self.oidc_issuer] = short
+        return issuers
+
     # -- safety -----------------------------------------------------------------
+
+    def check_startup(self) -> None:
+        """Everything a server refuses to start with: a missing or placeholder
+        secret (:meth:`check_secrets`), a trusted issuer without an audience
+        (outside demo mode: a token the issuer minted for any other service would
+        do), and demo mode on a non-loopback address (demo mode signs anyone in
+        without a password). Raises ``ConfigError`` with one line."""
+        if self.demo and not is_loopback(self.bind):
+            raise ConfigError(
+                f"RELTO_BIND={self.bind} is not a loopback address: demo mode signs anyone "
+                "in without a password and only listens on loopback"
+            )
+        self.check_secrets()
+        issuers = self.trusted_issuers
+        if self.demo:
+            return
+        for url, issuer in issuers.items():
+            if issuer.audience:
+                continue
+            if url == self.oidc_issuer and url not in self.oidc_issuers:
+                where = "set RELTO_OIDC_AUDIENCE"
+            else:
+                where = 'set its "audience" in RELTO_OIDC_ISSUERS'
+            raise ConfigError(
+                f"OIDC issuer {url} has no audience: {where} (the client id relto's "
+                "tokens are issued for), or tokens minted for any other service would do"
+            )
 
     def check_secrets(self) -> None:
         """Refuse to start with a missing or placeholder secret (outside demo mode)."""
@@ -194,6 +316,10 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name in SECRET_FIELDS:
                 out[name] = "(not set)" if value is None else "********"
+            elif name == "oidc_issuers":
+                out[name] = json.dumps(
+                    {url: issuer.model_dump() for url, issuer in value.items()}, sort_keys=True
+                )
             else:
                 out[name] = "(default)" if value is None else str(value)
         out["effective_database_url"] = _mask_url(self.effective_database_url)
@@ -209,6 +335,17 @@ def _mask_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url.split("://", 1)[0] + "://(unreadable URL hidden)"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (``127.0.0.0/8``, ``::1``)."""
+    host = host.strip().removeprefix("[").removesuffix("]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -76,9 +76,12 @@ class CountingJwks:
 
 
 def _runtime(store: FileKeyStore, decider: Any, sink: Any, jwks: Any, replay: Any = None) -> Any:
+    # These tests drive both paths with bearer-only requests as well as DPoP ones:
+    # DPoP is relaxed explicitly (RELTO_KAS_REQUIRE_DPOP=false).
     service = KasService(store=store, sink=sink, decider=decider)
-    auth = Authenticator(AuthConfig(ISSUER, AUDIENCE), jwks, replay)
-    return KasRuntime(service=service, settings=KasSettings(), authenticator=auth)
+    auth = Authenticator(AuthConfig(ISSUER, AUDIENCE, require_dpop=False), jwks, replay)
+    settings = KasSettings(require_dpop=False)
+    return KasRuntime(service=service, settings=settings, authenticator=auth)
 
 
 def _args(

@@ -86,8 +86,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         oidc_audience=AUDIENCE,
     )
     sink = MemorySink()
-    app = create_app(settings, sink=sink)
-    rt: KasRuntime = app.state.ctx.extras["kas"]
+    with pytest.MonkeyPatch.context() as mp:
+        # otdf-python 0.11.0 sends no DPoP proof: the KAS must be told to accept that.
+        mp.setenv("RELTO_KAS_REQUIRE_DPOP", "false")
+        app = create_app(settings, sink=sink)
+    rt: KasRuntime = app.state.node.kas
+    assert rt.authenticator is not None and rt.authenticator.config.require_dpop is False
     decider = AllowDecider()
     rt.decider = decider
     with idp, ServerThread(app) as server:

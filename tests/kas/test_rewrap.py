@@ -1,4 +1,8 @@
-"""The KAS over HTTP: Connect JSON and protobuf, authentication, binding, decision, audit."""
+"""The KAS over HTTP: Connect JSON and protobuf, authentication, binding, decision, audit.
+
+The module's app is built from default settings, so its KAS requires DPoP: the
+``kas`` helper sends a proof with every rewrap unless a test says
+``bearer_only=True`` (and relaxes the requirement where it needs to pass)."""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from relto.kas import (
     StaticJwks,
     UnsafeAllowAllDecider,
 )
+from relto.kas.auth import MemoryReplayCache, TrustedIssuer
 from relto.kas.runtime import KasRuntime
 from relto.server import create_app
 
@@ -57,11 +62,36 @@ class RecordingDecider:
 
 class Kas:
     def __init__(
-        self, client: TestClient, rt: KasRuntime, sink: MemorySink, issuer: TestIssuer
+        self,
+        client: TestClient,
+        rt: KasRuntime,
+        sink: MemorySink,
+        issuer: TestIssuer,
+        config: AuthConfig | None = None,
     ) -> None:
         self.client, self.rt, self.sink, self.issuer = client, rt, sink, issuer
         self.decider = RecordingDecider()
         rt.decider = self.decider
+        # The checks the app was built with (DPoP required by default); only the
+        # issuer's keys are swapped for the test issuer's.
+        self.config = config or AuthConfig(require_dpop=True)
+        self.trust()
+
+    def trust(self, *, require_dpop: bool | None = None) -> None:
+        """Trust the test issuer (bound to GBR); ``require_dpop=False`` relaxes DPoP
+        as ``RELTO_KAS_REQUIRE_DPOP=false`` does."""
+        config = self.config
+        if require_dpop is not None:
+            config = AuthConfig(
+                leeway_seconds=config.leeway_seconds,
+                dpop_window_seconds=config.dpop_window_seconds,
+                require_dpop=require_dpop,
+            )
+        self.rt.authenticator = Authenticator(
+            config,
+            replay=MemoryReplayCache(),
+            issuers=[TrustedIssuer(ISSUER, StaticJwks(self.issuer.jwks()), AUDIENCE, "GBR")],
+        )
 
     def events(self) -> list[Any]:
         return [e for e in self.sink.events if e.kind == "kas.rewrap"]
@@ -78,8 +108,13 @@ class Kas:
         dpop: DpopKey | None = None,
         proof: str | None = None,
         srt_signer: DpopKey | None = None,
+        bearer_only: bool = False,
     ) -> Any:
+        """A rewrap with a fresh DPoP proof (``dpop``'s, or a new key's), or with the
+        bearer token alone (``bearer_only``)."""
         token = token if token is not None else self.issuer.token()
+        if dpop is None and not bearer_only:
+            dpop = DpopKey()
         signer = srt_signer or dpop or DpopKey()
         now = int(time.time())
         srt = signer.sign({"requestBody": body, "iat": now, "exp": now + 60})
@@ -89,9 +124,13 @@ class Kas:
         return self.client.post(REWRAP, json={"signedRequestToken": srt}, headers=headers)
 
 
+KasApp = tuple[TestClient, MemorySink, AuthConfig]
+
+
 @pytest.fixture(scope="module")
-def kas_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, MemorySink]]:
-    """One relto app for the module (building one costs seconds); state reset per test."""
+def kas_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KasApp]:
+    """One relto app for the module (building one costs seconds), from default KAS
+    settings; state reset per test."""
     sink = MemorySink()
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("kas-app"),
@@ -101,21 +140,23 @@ def kas_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
         oidc_jwks_url="http://127.0.0.1:9/unused",
         oidc_audience=AUDIENCE,
     )
-    app = create_app(settings, sink=sink)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RELTO_KAS_REQUIRE_DPOP", raising=False)
+        app = create_app(settings, sink=sink)
+    rt: KasRuntime = app.state.node.kas
+    assert rt.authenticator is not None
     with TestClient(app) as client:
-        yield client, sink
+        yield client, sink, rt.authenticator.config
 
 
 @pytest.fixture
-def kas(kas_app: tuple[TestClient, MemorySink]) -> Kas:
-    client, sink = kas_app
-    rt: KasRuntime = client.app.state.ctx.extras["kas"]  # type: ignore[attr-defined]
+def kas(kas_app: KasApp) -> Kas:
+    client, sink, config = kas_app
+    rt: KasRuntime = client.app.state.node.kas  # type: ignore[attr-defined]
     sink.events.clear()
     rt.service.sink = sink
     rt.settings = rt.settings.model_copy(update={"public_url": None})
-    issuer = TestIssuer()
-    rt.authenticator = Authenticator(AuthConfig(ISSUER, AUDIENCE), StaticJwks(issuer.jwks()))
-    return Kas(client, rt, sink, issuer)
+    return Kas(client, rt, sink, TestIssuer(), config)
 
 
 def _single(resp: Any) -> dict[str, Any]:
@@ -150,8 +191,10 @@ def test_rewrap_ec_kao_to_ec_client(kas: Kas) -> None:
 
 
 def test_protobuf_gzip_request_as_the_python_sdk_sends_it(kas: Kas) -> None:
+    """otdf-python 0.11.0 sends no DPoP proof: it needs RELTO_KAS_REQUIRE_DPOP=false."""
     from otdf_python_proto.kas import kas_pb2
 
+    kas.trust(require_dpop=False)
     kid, pem = kas.key()
     policy = policy_b64()
     kao, share = make_kao(pem, kid, policy)
@@ -262,8 +305,9 @@ def test_dpop_proof_checks_method_url_time_and_token(kas: Kas) -> None:
     ]
     for proof in bad_proofs:
         assert kas.rewrap(body, token=token, dpop=dpop, proof=proof).status_code == 401
-    # A DPoP-bound token without a proof is refused.
-    assert kas.rewrap(body, token=token).status_code == 401
+    # A DPoP-bound token without a proof is refused, even where DPoP is relaxed.
+    kas.trust(require_dpop=False)
+    assert kas.rewrap(body, token=token, bearer_only=True).status_code == 401
     assert kas.events() == []
 
 
@@ -277,15 +321,29 @@ def test_request_token_must_be_signed_by_the_dpop_key(kas: Kas) -> None:
     assert resp.status_code == 401
 
 
-def test_dpop_can_be_required(kas: Kas) -> None:
-    assert kas.rt.authenticator is not None
-    kas.rt.authenticator.config = AuthConfig(ISSUER, AUDIENCE, require_dpop=True)
+def test_bearer_only_rewrap_refused_by_default(kas: Kas) -> None:
+    """A stolen bearer token alone takes no key from a KAS with default settings."""
     kid, pem = kas.key()
     policy = policy_b64()
     kao, _ = make_kao(pem, kid, policy)
     body = request_body(client_keys("rsa")[1], policy, [kao])
-    assert kas.rewrap(body).status_code == 401
+    refused = kas.rewrap(body, bearer_only=True)
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthenticated"
+    assert kas.events() == [] and kas.decider.calls == []
+    conf = kas.client.get("/.well-known/opentdf-configuration").json()["configuration"]
+    assert conf["kas"]["dpop_required"] is True
     assert kas.rewrap(body, dpop=DpopKey()).status_code == 200
+
+
+def test_bearer_only_rewrap_accepted_when_relaxed(kas: Kas) -> None:
+    kas.trust(require_dpop=False)
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    body = request_body(client_keys("rsa")[1], policy, [kao])
+    assert _single(kas.rewrap(body, bearer_only=True))["status"] == "permit"
+    (event,) = kas.events()
+    assert event.payload["dpop"] is False and event.payload["request_token_verified"] is False
 
 
 def test_token_from_wrong_issuer_rejected(kas: Kas) -> None:
@@ -331,11 +389,59 @@ def test_dissem_enforced_even_when_decider_allows(kas: Kas) -> None:
     kao, share = make_kao(pem, kid, policy)
     priv, client_pem = client_keys("rsa")
     body = request_body(client_pem, policy, [kao])
-    result = _single(kas.rewrap(body, token=kas.issuer.token(email="alice@example.org")))
+    alice = kas.issuer.token(email="alice@example.org", email_verified=True)
+    result = _single(kas.rewrap(body, token=alice))
     assert result["status"] == "fail"
     assert kas.events()[-1].payload["reasons"][0]["code"] == "not_in_dissem"
-    result = _single(kas.rewrap(body, token=kas.issuer.token("bob", email="Bob@Example.org")))
+    bob = kas.issuer.token("bob", email="Bob@Example.org", email_verified=True)
+    result = _single(kas.rewrap(body, token=bob))
     assert open_result(priv, result["kasWrappedKey"]) == share
+
+
+def _dissem_outcome(kas: Kas, entity: str, token: str) -> tuple[str, str]:
+    kid, pem = kas.key()
+    policy = policy_b64(dissem=[entity])
+    kao, _ = make_kao(pem, kid, policy)
+    result = _single(kas.rewrap(request_body(client_keys("rsa")[1], policy, [kao]), token=token))
+    reasons = kas.events()[-1].payload["reasons"]
+    return result["status"], reasons[0]["code"] if reasons else ""
+
+
+def test_dissem_unverified_email_refused(kas: Kas) -> None:
+    """An issuer that did not verify an address does not make its holder its owner."""
+    entity = "bob@example.org"
+    for token in (
+        kas.issuer.token("mallory", email=entity),
+        kas.issuer.token("mallory", email=entity, email_verified=False),
+        kas.issuer.token("mallory", email=entity, email_verified="true"),  # not JSON true
+        kas.issuer.token("mallory", email=entity, email_verified=1),
+    ):
+        assert _dissem_outcome(kas, entity, token) == ("fail", "not_in_dissem")
+    verified = kas.issuer.token("bob", email=entity, email_verified=True)
+    assert _dissem_outcome(kas, entity, verified)[0] == "permit"
+
+
+def test_dissem_client_id_not_an_identity(kas: Kas) -> None:
+    """Names a client or user picks (client id, azp, username, upn) match no dissem."""
+    entity = "bob"
+    for claim in ("client_id", "azp", "preferred_username", "upn"):
+        token = kas.issuer.token("mallory", **{claim: entity})
+        assert _dissem_outcome(kas, entity, token) == ("fail", "not_in_dissem"), claim
+    assert _dissem_outcome(kas, entity, kas.issuer.token("bob"))[0] == "permit"
+
+
+def test_decider_told_the_vouching_nation_and_the_action(kas: Kas) -> None:
+    """The decider learns which nation the verifying issuer vouches for (not one the
+    token claims), and that an HTTP rewrap is a read; the audit record says both."""
+    kid, pem = kas.key()
+    policy = policy_b64()
+    kao, _ = make_kao(pem, kid, policy)
+    token = kas.issuer.token(relto_nation="USA", nation="USA")
+    _single(kas.rewrap(request_body(client_keys("rsa")[1], policy, [kao]), token=token))
+    (facts,) = kas.decider.calls
+    assert (facts.nation, facts.action) == ("GBR", "read")
+    payload = kas.events()[-1].payload
+    assert (payload["nation"], payload["action"], payload["issuer"]) == ("GBR", "read", ISSUER)
 
 
 def test_audit_failure_releases_nothing(kas: Kas) -> None:
@@ -409,7 +515,8 @@ def test_malformed_requests_are_invalid_not_errors(kas: Kas) -> None:
         == 400
     )
     now = int(time.time())
-    srt = DpopKey().sign(
+    key = DpopKey()
+    srt = key.sign(
         {
             "requestBody": json.dumps(
                 {
@@ -420,7 +527,8 @@ def test_malformed_requests_are_invalid_not_errors(kas: Kas) -> None:
             "exp": now + 60,
         }
     )
-    r = kas.client.post(REWRAP, json={"signedRequestToken": srt}, headers=hdr)
+    proof = key.proof(URL, token)
+    r = kas.client.post(REWRAP, json={"signedRequestToken": srt}, headers={**hdr, "DPoP": proof})
     assert r.status_code == 400 and r.json()["message"] == "invalid request"
 
 
@@ -456,12 +564,11 @@ def test_rewrap_through_hsm_keys(
         oidc_audience=AUDIENCE,
     )
     app = create_app(settings, sink=MemorySink())
-    rt: KasRuntime = app.state.ctx.extras["kas"]
+    rt: KasRuntime = app.state.node.kas
     from relto.kas.pkcs11store import Pkcs11KeyStore
 
     assert isinstance(rt.service.store, Pkcs11KeyStore)
     issuer = TestIssuer()
-    rt.authenticator = Authenticator(AuthConfig(ISSUER, AUDIENCE), StaticJwks(issuer.jwks()))
     with TestClient(app) as client:
         kas = Kas(client, rt, MemorySink(), issuer)
         for alg, ec_key in (("rsa:2048", False), ("ec:secp256r1", True)):
@@ -483,7 +590,7 @@ def test_dpop_replay_to_another_worker_rejected(tmp_path: Path) -> None:
     issuer = TestIssuer()
     workers = [
         Authenticator(
-            AuthConfig(ISSUER, AUDIENCE),
+            AuthConfig(ISSUER, AUDIENCE, require_dpop=True),
             StaticJwks(issuer.jwks()),
             SqliteReplayCache(tmp_path / "replay.sqlite"),
         )
@@ -509,7 +616,10 @@ def test_dpop_replay_to_another_worker_rejected(tmp_path: Path) -> None:
 
 def test_expired_token_rejected_even_after_it_was_accepted() -> None:
     issuer = TestIssuer()
-    auth = Authenticator(AuthConfig(ISSUER, AUDIENCE), StaticJwks(issuer.jwks()))
+    auth = Authenticator(
+        AuthConfig(ISSUER, AUDIENCE, require_dpop=False),  # bearer tokens, as the API takes
+        StaticJwks(issuer.jwks()),
+    )
     token = issuer.token(ttl=120)
     now = datetime.now(UTC)
     kwargs: dict[str, Any] = {
@@ -655,7 +765,7 @@ def test_failed_replay_cache_answers_unavailable(kas: Kas) -> None:
             raise OSError("replay store down")
 
     kas.rt.authenticator = Authenticator(
-        AuthConfig(ISSUER, AUDIENCE), StaticJwks(kas.issuer.jwks()), Broken()
+        AuthConfig(ISSUER, AUDIENCE, require_dpop=True), StaticJwks(kas.issuer.jwks()), Broken()
     )
     dpop = DpopKey()
     kid, pem = kas.key("ec:secp256r1")

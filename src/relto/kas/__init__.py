@@ -2,14 +2,23 @@
 
 It holds a nation's KAS key pairs (:class:`FileKeyStore` sealed at rest, or an
 HSM through :class:`Pkcs11KeyStore`), hands out public keys, and rewraps key
-shares for callers: authenticated by OIDC bearer token (and DPoP), policy binding
+shares for callers: authenticated by OIDC bearer token from a trusted issuer
+bound to one nation (and DPoP, required by default), policy binding
 verified first, the :class:`Decider` asked, the outcome audited, and only then
 the share released, encrypted to the caller's key.
 """
 
 from __future__ import annotations
 
-from relto.kas.auth import AuthConfig, Authenticator, Caller, HttpJwks, StaticJwks
+from relto.kas.auth import (
+    AuthConfig,
+    Authenticator,
+    Caller,
+    HttpJwks,
+    StaticJwks,
+    TrustedIssuer,
+    build_authenticator,
+)
 from relto.kas.decider import (
     Decider,
     DenyAllDecider,
@@ -58,10 +67,12 @@ __all__ = [
     "RewrapDenied",
     "RewrapFacts",
     "StaticJwks",
+    "TrustedIssuer",
     "Unauthenticated",
     "UnknownKey",
     "UnsafeAllowAllDecider",
     "UnwrapFailed",
+    "build_authenticator",
 ]
 
 

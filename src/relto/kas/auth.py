@@ -1,16 +1,26 @@
 """Who is calling: OIDC bearer tokens (JWKS) and DPoP proofs (RFC 9449).
 
-:meth:`Authenticator.authenticate` checks, in order: the ``Authorization``
-header's scheme; the access token's signature against the issuer's JWKS (with
-an algorithm allow-list: no ``none``, no HMAC), ``iss``, ``aud``, ``exp``,
-``nbf`` and ``iat``; then the DPoP proof when one is sent, required by the
+A node trusts several OIDC issuers, each for the people of one nation
+(:class:`TrustedIssuer`). :meth:`Authenticator.authenticate` checks, in order: the
+``Authorization`` header's scheme; which trusted issuer the token claims to come
+from (its unverified ``iss``: an issuer not trusted stops here); the token's
+signature against *that* issuer's JWKS only (with an algorithm allow-list: no
+``none``, no HMAC), ``iss``, ``aud`` (that issuer's audience), ``exp``, ``nbf``
+and ``iat``; then the DPoP proof when one is sent, required by the
 setting, or demanded by the token (``cnf.jkt`` or the ``DPoP`` scheme): its
 ``typ``, public-only ``jwk`` and signature, ``htm``, ``htu`` (without query or
 fragment), ``iat`` within a window, ``jti`` never seen before in that window,
 ``ath`` (the access token's hash) and the key's thumbprint against ``cnf.jkt``.
 
+The :class:`Caller` says who the token names (``subject``), which issuer vouched
+for it and the nation that issuer is bound to: a node believes an issuer only
+about its own nation's people. Its ``identities`` (what a policy's ``dissem`` may
+name) are only what the issuer verified: the subject, and the e-mail address when
+the token says ``email_verified: true``.
+
 Every failure is one :class:`~relto.kas.errors.Unauthenticated` outward; the
 precise reason is its ``reason`` attribute, for the log.
+:func:`build_authenticator` builds the authenticator the settings describe.
 """
 
 from __future__ import annotations
@@ -22,10 +32,11 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -37,6 +48,9 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from relto.batching import call_without_blocking
 from relto.kas.errors import ReplayCacheUnavailable, Unauthenticated
 
+if TYPE_CHECKING:
+    from relto.config import Settings
+
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "AuthConfig",
@@ -47,7 +61,9 @@ __all__ = [
     "MemoryReplayCache",
     "ReplayCache",
     "StaticJwks",
+    "TrustedIssuer",
     "access_token_hash",
+    "build_authenticator",
 ]
 
 #: Signature algorithms accepted for access tokens, DPoP proofs and request tokens.
@@ -64,7 +80,6 @@ ASYMMETRIC_ALGORITHMS: tuple[str, ...] = (
     "EdDSA",
 )
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_IDENTITY_CLAIMS = ("sub", "email", "preferred_username", "client_id", "azp", "upn")
 MAX_TOKEN_BYTES = 16 * 1024
 _CACHE_SECONDS = 60.0
 _CACHE_ENTRIES = 10_000
@@ -99,19 +114,50 @@ class Caller:
     claims: Mapping[str, Any]
     #: The DPoP proof key, when the request carried a verified proof.
     dpop_key: PublicJwk | None = None
-    #: Every identifier the token asserts (sub, email, username, client id...).
+    #: What the issuer verified this caller to be, for ``dissem``: the subject, and
+    #: the e-mail address only when the token says ``email_verified: true``. Names
+    #: a client picks for itself (``preferred_username``, ``client_id``, ``azp``,
+    #: ``upn``) are not identities.
     identities: frozenset[str] = field(default_factory=frozenset)
+    #: The issuer whose keys verified the token (empty for in-process callers).
+    issuer: str = ""
+    #: The nation that issuer is bound to: the only nation it may vouch for.
+    nation: str | None = None
 
 
 @dataclass(frozen=True)
 class AuthConfig:
-    issuer: str
+    """How tokens are checked.
+
+    ``issuer``, ``audience`` and ``nation`` describe the one trusted issuer of the
+    single-issuer form ``Authenticator(AuthConfig(issuer=...), jwks)``; with
+    ``Authenticator(AuthConfig(...), issuers=[...])`` they stay empty. They are read
+    once, when the :class:`Authenticator` is built.
+    """
+
+    issuer: str | None = None
     audience: str | None = None
     algorithms: tuple[str, ...] = ASYMMETRIC_ALGORITHMS
     leeway_seconds: int = 30
+    #: The REST API accepts bearer tokens; the KAS passes its own setting
+    #: (``RELTO_KAS_REQUIRE_DPOP``, true by default).
     require_dpop: bool = False
     #: How far a DPoP proof's ``iat`` may be from now, either way.
     dpop_window_seconds: int = 60
+    #: The nation the single issuer vouches for.
+    nation: str | None = None
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """One OIDC issuer this node believes, and only about the people of ``nation``."""
+
+    issuer: str
+    jwks: JwksSource
+    #: The audience its tokens must name (``None``: any; refused outside demo mode
+    #: by :meth:`relto.config.Settings.check_startup`).
+    audience: str | None = None
+    nation: str | None = None
 
 
 # ------------------------------------------------------------------------ JWKS
@@ -237,23 +283,77 @@ def _unverified_header(token: str) -> dict[str, Any]:
     return dict(obj.protected)
 
 
+def _unverified_issuer(token: str) -> tuple[dict[str, Any], str]:
+    """The header of a JWT, and the ``iss`` its (not yet verified) payload names, to
+    choose whose keys may verify it; nothing else is read before the signature."""
+    try:
+        obj = jws.extract_compact(token.encode("ascii"))
+        payload = json.loads(obj.payload)
+    except (JoseError, ValueError, UnicodeEncodeError) as exc:
+        raise _fail(f"malformed JWT: {type(exc).__name__}") from None
+    iss = payload.get("iss") if isinstance(payload, dict) else None
+    if not isinstance(iss, str) or not iss:
+        raise _fail("access token names no issuer")
+    return dict(obj.protected), iss
+
+
+def _identities(subject: str, claims: Mapping[str, Any]) -> frozenset[str]:
+    """What ``dissem`` may match: the subject, and the e-mail address only when the
+    issuer says it verified it (JSON ``true``, not a string)."""
+    email = claims.get("email")
+    if claims.get("email_verified") is True and isinstance(email, str) and email:
+        return frozenset({subject, email})
+    return frozenset({subject})
+
+
 class Authenticator:
-    """Validates bearer tokens and DPoP proofs."""
+    """Validates bearer tokens (from any trusted issuer) and DPoP proofs.
+
+    ``Authenticator(AuthConfig(issuer=..., audience=..., nation=...), jwks)`` trusts
+    one issuer; ``Authenticator(AuthConfig(require_dpop=...), issuers=[...])`` trusts
+    each :class:`TrustedIssuer` given (both may be combined). A token is verified
+    with the keys of the issuer it names and no other: one issuer's keys never
+    vouch for another's tokens.
+    """
 
     def __init__(
         self,
         config: AuthConfig,
-        jwks: JwksSource,
+        jwks: JwksSource | None = None,
         replay: ReplayCache | None = None,
+        *,
+        issuers: Iterable[TrustedIssuer] = (),
     ) -> None:
+        trusted = list(issuers)
+        if jwks is not None:
+            if not config.issuer:
+                raise ValueError("AuthConfig.issuer is required with a JWKS")
+            trusted.insert(0, TrustedIssuer(config.issuer, jwks, config.audience, config.nation))
+        elif config.issuer:
+            raise ValueError("AuthConfig.issuer is set but no JWKS was given for it")
+        if not trusted:
+            raise ValueError("an Authenticator needs at least one trusted issuer")
+        by_url: dict[str, TrustedIssuer] = {}
+        for item in trusted:
+            if not item.issuer or item.issuer in by_url:
+                raise ValueError(f"issuer {item.issuer!r} is empty or given twice")
+            by_url[item.issuer] = item
         self.config = config
-        self._jwks = jwks
+        self._issuers: Mapping[str, TrustedIssuer] = MappingProxyType(by_url)
+        self._local_keys = not any(getattr(i.jwks, "blocking", True) for i in by_url.values())
         self._replay = replay or MemoryReplayCache()
         # Verified access tokens, by SHA-256 of the token: clients reuse a token for
         # many requests. Entries live at most _CACHE_SECONDS (a key dropped from the
         # JWKS stops counting within that time); time claims are re-checked each use.
-        self._verified: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._verified: OrderedDict[bytes, tuple[float, dict[str, Any], TrustedIssuer]] = (
+            OrderedDict()
+        )
         self._verified_lock = threading.Lock()
+
+    @property
+    def issuers(self) -> Mapping[str, TrustedIssuer]:
+        """The trusted issuers, by issuer URL (read-only)."""
+        return self._issuers
 
     def needs_io(self, authorization: str | None, dpop: str | None) -> bool:
         """Might :meth:`authenticate` with ``defer_replay`` wait on I/O for this
@@ -262,7 +362,7 @@ class Authenticator:
         or the key set is local. (The DPoP replay-cache write is deferred to
         :meth:`record_proofs`, which never blocks the loop.) Anything unsure answers
         ``True``."""
-        if not getattr(self._jwks, "blocking", True):
+        if self._local_keys:
             return False
         _, _, token = (authorization or "").strip().partition(" ")
         token = token.strip()
@@ -312,7 +412,7 @@ class Authenticator:
             raise _fail("Authorization is not a Bearer or DPoP token")
         if len(token) > MAX_TOKEN_BYTES:
             raise _fail("access token too large")
-        claims = self._access_token_claims(token, at)
+        claims, trust = self._access_token_claims(token, at)
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
         if cnf is not None and jkt is None:
@@ -328,51 +428,62 @@ class Authenticator:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise _fail("access token has no subject")
-        identities = frozenset(
-            str(claims[c]) for c in _IDENTITY_CLAIMS if isinstance(claims.get(c), str) and claims[c]
+        return Caller(
+            subject=subject,
+            claims=claims,
+            dpop_key=dpop_key,
+            identities=_identities(subject, claims),
+            issuer=trust.issuer,
+            nation=trust.nation,
         )
-        return Caller(subject=subject, claims=claims, dpop_key=dpop_key, identities=identities)
 
-    def _access_token_claims(self, token: str, at: datetime) -> dict[str, Any]:
+    def _access_token_claims(
+        self, token: str, at: datetime
+    ) -> tuple[dict[str, Any], TrustedIssuer]:
         digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
         now = time.monotonic()
         with self._verified_lock:
             hit = self._verified.get(digest)
         if hit is not None and now - hit[0] < _CACHE_SECONDS:
-            claims = hit[1]
-            self._validate_claims(claims, at)
-            return dict(claims)
-        claims = self._verify_access_token(token, at)
+            _, claims, trust = hit
+            self._validate_claims(claims, trust, at)
+            return dict(claims), trust
+        claims, trust = self._verify_access_token(token, at)
         with self._verified_lock:
-            self._verified[digest] = (now, claims)
+            self._verified[digest] = (now, claims, trust)
             while len(self._verified) > _CACHE_ENTRIES:
                 self._verified.popitem(last=False)
-        return dict(claims)
+        return dict(claims), trust
 
-    def _verify_access_token(self, token: str, at: datetime) -> dict[str, Any]:
-        header = _unverified_header(token)
+    def _verify_access_token(
+        self, token: str, at: datetime
+    ) -> tuple[dict[str, Any], TrustedIssuer]:
+        header, iss = _unverified_issuer(token)
         if header.get("alg") not in self.config.algorithms:
             raise _fail("access token algorithm not allowed")
+        trust = self._issuers.get(iss)
+        if trust is None:
+            raise _fail(f"access token issuer is not trusted: {iss[:200]!r}")
+        algorithms = list(self.config.algorithms)
         try:
-            decoded = jwt.decode(token, self._jwks.keys(), algorithms=list(self.config.algorithms))
+            decoded = jwt.decode(token, trust.jwks.keys(), algorithms=algorithms)
         except (JoseError, ValueError) as first:
-            # An unknown key id may mean the issuer rotated: refetch the JWKS once.
+            # An unknown key id may mean the issuer rotated: refetch its JWKS once.
             try:
-                keys = self._jwks.keys(refresh=True)
-                decoded = jwt.decode(token, keys, algorithms=list(self.config.algorithms))
+                decoded = jwt.decode(token, trust.jwks.keys(refresh=True), algorithms=algorithms)
             except (JoseError, ValueError):
                 raise _fail(f"access token signature: {type(first).__name__}") from None
         claims: dict[str, Any] = dict(decoded.claims)
-        self._validate_claims(claims, at)
-        return claims
+        self._validate_claims(claims, trust, at)
+        return claims, trust
 
-    def _validate_claims(self, claims: dict[str, Any], at: datetime) -> None:
+    def _validate_claims(self, claims: dict[str, Any], trust: TrustedIssuer, at: datetime) -> None:
         options: dict[str, Any] = {
-            "iss": {"essential": True, "value": self.config.issuer},
+            "iss": {"essential": True, "value": trust.issuer},
             "exp": {"essential": True},
         }
-        if self.config.audience:
-            options["aud"] = {"essential": True, "value": self.config.audience}
+        if trust.audience:
+            options["aud"] = {"essential": True, "value": trust.audience}
         registry = jwt.JWTClaimsRegistry(
             now=int(at.timestamp()), leeway=self.config.leeway_seconds, **options
         )
@@ -438,6 +549,39 @@ class Authenticator:
         if not fresh:
             raise _fail("DPoP proof replayed")
         return key
+
+
+def build_authenticator(
+    settings: Settings,
+    *,
+    require_dpop: bool,
+    leeway_seconds: int = 30,
+    dpop_window_seconds: int = 60,
+    replay: ReplayCache | None = None,
+    jwks: Callable[[str], JwksSource] = HttpJwks,
+) -> Authenticator | None:
+    """The authenticator for every issuer the settings trust
+    (:attr:`relto.config.Settings.trusted_issuers`), each bound to its nation;
+    ``None`` when none is configured (every token is then refused).
+
+    The KAS passes ``require_dpop`` from ``RELTO_KAS_REQUIRE_DPOP`` and its
+    host-wide replay cache; the REST API passes ``require_dpop=False``. ``jwks``
+    makes the key source of a JWKS URL (tests and air-gapped nodes pass pinned
+    key sets). Raises ``ConfigError`` on inconsistent issuer settings.
+    """
+    trusted = settings.trusted_issuers
+    if not trusted:
+        return None
+    config = AuthConfig(
+        leeway_seconds=leeway_seconds,
+        require_dpop=require_dpop,
+        dpop_window_seconds=dpop_window_seconds,
+    )
+    issuers = [
+        TrustedIssuer(url, jwks(item.jwks_url), item.audience, item.nation)
+        for url, item in trusted.items()
+    ]
+    return Authenticator(config, replay=replay, issuers=issuers)
 
 
 _JWK_CACHE: OrderedDict[str, tuple[PublicJwk, str]] = OrderedDict()

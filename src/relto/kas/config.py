@@ -1,7 +1,12 @@
 """Settings of the key access service, read from ``RELTO_KAS_*`` variables.
 
-The OIDC issuer, JWKS URL and audience, and the key store passphrase, are
-relto's own settings (``RELTO_OIDC_*``, ``RELTO_KEYSTORE_PASSPHRASE``).
+The trusted OIDC issuers (``RELTO_OIDC_ISSUERS``, ``RELTO_OIDC_*``) and the key
+store passphrase are relto's own settings (:class:`relto.config.Settings`).
+
+A rewrap needs a DPoP proof unless ``RELTO_KAS_REQUIRE_DPOP=false``: without one
+the signed request token cannot be verified and a stolen bearer token is enough to
+take keys. The KAS logs ``kas_dpop_not_required`` at start when it is relaxed (for
+clients that send no proof, such as otdf-python 0.11.0).
 """
 
 from __future__ import annotations
@@ -32,7 +37,11 @@ class KasSettings(BaseSettings):
     create_keys: bool = Field(
         True, description="Create an rsa:2048 and an ec:secp256r1 key at start if none is active."
     )
-    require_dpop: bool = Field(False, description="Refuse rewrap requests without a DPoP proof.")
+    require_dpop: bool = Field(
+        True,
+        description="Refuse rewrap requests without a DPoP proof; false only for clients "
+        "that cannot send one (logged as a warning at start).",
+    )
     dpop_window_seconds: int = Field(60, ge=1, le=600, description="Accepted DPoP iat skew.")
     leeway_seconds: int = Field(30, ge=0, le=300, description="Clock skew allowed on tokens.")
     public_url: str | None = Field(

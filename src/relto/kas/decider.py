@@ -7,7 +7,8 @@ time it is built and used.
 
 Whatever the decider says, the KAS also enforces the policy's ``dissem`` list
 itself (:func:`dissem_reason`): when a policy names entities, the caller must be
-one of them.
+one of them -- one of the identities its issuer verified
+(:attr:`relto.kas.auth.Caller.identities`: the subject, and a verified e-mail).
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class RewrapFacts:
     dissem: tuple[str, ...]
     at: datetime
     key_ids: tuple[str, ...] = field(default=())
+    #: The nation the issuer that verified the caller is bound to (``None``: no
+    #: issuer vouched for a nation). A decider that knows the person's home nation
+    #: denies when they differ: an issuer vouches for its own nation's people only.
+    nation: str | None = None
+    #: What the key is for: ``"read"`` over HTTP, always; in-process callers name
+    #: their action (``"relabel"``, ...) and the decider decides that action.
+    action: str = "read"
 
 
 @runtime_checkable

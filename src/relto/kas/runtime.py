@@ -20,11 +20,10 @@ from relto.config import Settings
 from relto.errors import ConfigError
 from relto.events import AuditSink
 from relto.kas.auth import (
-    AuthConfig,
     Authenticator,
     Caller,
-    HttpJwks,
     ReplayCache,
+    build_authenticator,
     verify_request_token,
 )
 from relto.kas.config import KasSettings
@@ -241,30 +240,46 @@ def build_runtime(
         store = open_key_store(settings, kas)
     if kas.create_keys:
         ensure_active_keys(store, at=datetime.now(UTC))
-    if authenticator is None and settings.oidc_issuer and settings.oidc_jwks_url:
-        authenticator = Authenticator(
-            AuthConfig(
-                issuer=settings.oidc_issuer,
-                audience=settings.oidc_audience,
-                leeway_seconds=kas.leeway_seconds,
-                require_dpop=kas.require_dpop,
-                dpop_window_seconds=kas.dpop_window_seconds,
-            ),
-            HttpJwks(settings.oidc_jwks_url),
-            replay_cache(settings, db),
+    trusted = settings.trusted_issuers
+    if authenticator is None and trusted:
+        authenticator = build_authenticator(
+            settings,
+            require_dpop=kas.require_dpop,
+            leeway_seconds=kas.leeway_seconds,
+            dpop_window_seconds=kas.dpop_window_seconds,
+            replay=replay_cache(settings, db),
         )
     if authenticator is None:
         log.warning("kas_no_oidc", detail="no OIDC issuer configured: every rewrap is refused")
-    elif settings.oidc_issuer and not settings.oidc_audience:
+    for url, item in trusted.items():
+        if not item.audience:
+            log.warning(
+                "kas_no_audience",
+                issuer=url,
+                detail="no audience for this issuer: its tokens for any audience are accepted",
+            )
+    if not kas.require_dpop:
         log.warning(
-            "kas_no_audience",
-            detail="RELTO_OIDC_AUDIENCE is not set: tokens for any audience of the issuer "
-            "are accepted",
+            "kas_dpop_not_required",
+            detail="RELTO_KAS_REQUIRE_DPOP=false: a bearer token alone can take keys and "
+            "request tokens go unverified; only for clients that cannot send DPoP proofs",
         )
     if decider is None:
         decider = DenyAllDecider()
         log.warning("kas_deny_all", detail="no decision engine wired in: every rewrap is denied")
     service = KasService(store=store, sink=sink, decider=decider, kas_url=kas.public_url or "")
     return KasRuntime(
-        service=service, settings=kas, authenticator=authenticator, issuer=settings.oidc_issuer
+        service=service, settings=kas, authenticator=authenticator, issuer=home_issuer(settings)
     )
+
+
+def home_issuer(settings: Settings) -> str | None:
+    """The issuer advertised to SDKs (``platform_issuer``): the node's own people's
+    issuer -- ``RELTO_OIDC_ISSUER`` when set, else the first issuer bound to
+    ``RELTO_NATION``."""
+    if settings.oidc_issuer:
+        return settings.oidc_issuer
+    for url, item in settings.trusted_issuers.items():
+        if item.nation == settings.nation:
+            return url
+    return None

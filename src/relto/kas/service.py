@@ -6,7 +6,9 @@
    key never unwraps);
 2. verify the policy binding with that share -- before the policy is even
    parsed; a mismatch stops that object;
-3. parse the policy, enforce ``dissem`` and ask the :class:`Decider`;
+3. parse the policy, enforce ``dissem`` and ask the :class:`Decider` (told the
+   nation the caller's issuer vouches for and the action: ``"read"`` over HTTP,
+   named by in-process callers such as a relabel);
 4. record the outcome through the audit sink -- permitted or not;
 5. only when every record is durable, encrypt the permitted shares to the
    client's public key (RSA-OAEP, or ECDH with a fresh session key + HKDF +
@@ -32,9 +34,8 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from relto.events import AuditSink, record_async
 from relto.kas.auth import Caller
@@ -116,6 +117,8 @@ class PreparedRewrap:
     client_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey
     outcomes: list[_PolicyOutcome]
     recorded: bool = False
+    #: What the key is for (``"read"`` over HTTP); the decider decides it.
+    action: str = "read"
 
 
 def _client_key(pem: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
@@ -155,12 +158,6 @@ def _parse_policy(body: str) -> Policy:
     if len(body) <= 8192:
         return _parse_policy_small(body)
     return parse_policy(body)
-
-
-def _hkdf(shared: bytes) -> bytes:
-    return HKDF(
-        algorithm=hashes.SHA256(), length=hazmat.KEY_SIZE, salt=hazmat.TDF_SALT, info=b""
-    ).derive(shared)
 
 
 @dataclass
@@ -210,11 +207,18 @@ class KasService:
         at: datetime,
         request_verified: bool,
         request_id: str = "",
+        action: str = "read",
     ) -> RewrapResponse:
         """The whole rewrap on this thread: :meth:`prepare`, :meth:`record`,
-        :meth:`release`."""
+        :meth:`release`. ``action``: what the key is for, told to the decider and
+        recorded (over HTTP always ``"read"``; in-process callers name theirs)."""
         prepared = self.prepare(
-            body, caller, at=at, request_verified=request_verified, request_id=request_id
+            body,
+            caller,
+            at=at,
+            request_verified=request_verified,
+            request_id=request_id,
+            action=action,
         )
         self.record(prepared)
         return self.release(prepared)
@@ -227,6 +231,7 @@ class KasService:
         at: datetime,
         request_verified: bool,
         request_id: str = "",
+        action: str = "read",
     ) -> RewrapResponse:
         """:meth:`rewrap` on an event loop: the checks and the decision run on a
         worker thread when the key store or the decider may block (an HSM, a
@@ -237,6 +242,7 @@ class KasService:
             "at": at,
             "request_verified": request_verified,
             "request_id": request_id,
+            "action": action,
         }
         decide_async = getattr(self.decider, "decide_async", None)
         if getattr(self.store, "blocking", True) or (
@@ -248,7 +254,7 @@ class KasService:
         else:
             prepared = self._verified(body, caller, **args)
             for outcome in prepared.outcomes:
-                facts = self._facts(outcome, caller, at)
+                facts = self._facts(outcome, caller, at, action)
                 if facts is None:
                     continue
                 try:
@@ -267,14 +273,21 @@ class KasService:
         at: datetime,
         request_verified: bool,
         request_id: str = "",
+        action: str = "read",
     ) -> PreparedRewrap:
         """Steps 1-3 for every policy of the request: unwrap, verify the binding,
-        decide. Nothing is released and nothing is recorded yet."""
+        decide (``action``, as for :meth:`rewrap`). Nothing is released and nothing
+        is recorded yet."""
         prepared = self._verified(
-            body, caller, at=at, request_verified=request_verified, request_id=request_id
+            body,
+            caller,
+            at=at,
+            request_verified=request_verified,
+            request_id=request_id,
+            action=action,
         )
         for outcome in prepared.outcomes:
-            self._decide(outcome, caller, at)
+            self._decide(outcome, caller, at, action)
         return prepared
 
     def _verified(
@@ -285,8 +298,11 @@ class KasService:
         at: datetime,
         request_verified: bool,
         request_id: str = "",
+        action: str = "read",
     ) -> PreparedRewrap:
         """Steps 1-2: the client key, every share unwrapped and its binding checked."""
+        if not isinstance(action, str) or not action:
+            raise ValueError("action must be a non-empty string, e.g. 'read'")
         client_key = _client_key(body.client_public_key)
         outcomes = [self._verify_policy(req) for req in body.requests]
         return PreparedRewrap(
@@ -297,6 +313,7 @@ class KasService:
             request_id=request_id,
             client_key=client_key,
             outcomes=outcomes,
+            action=action,
         )
 
     def record(self, prepared: PreparedRewrap) -> None:
@@ -432,10 +449,11 @@ class KasService:
             raise CryptoError("ephemeral public key does not parse") from None
         if not isinstance(peer, ec.EllipticCurvePublicKey):
             raise CryptoError("ephemeral public key is not an EC key")
-        return hazmat.gcm_decrypt(_hkdf(self.store.ecdh(kid, peer)), wrapped)
+        wrap_key = hazmat.tdf_wrap_key_from_shared(self.store.ecdh(kid, peer))
+        return hazmat.gcm_decrypt(wrap_key, wrapped)
 
-    def _decide(self, outcome: _PolicyOutcome, caller: Caller, at: datetime) -> None:
-        facts = self._facts(outcome, caller, at)
+    def _decide(self, outcome: _PolicyOutcome, caller: Caller, at: datetime, action: str) -> None:
+        facts = self._facts(outcome, caller, at, action)
         if facts is None:
             return
         answer: object
@@ -446,7 +464,9 @@ class KasService:
         self._settle(outcome, caller, answer)
 
     @staticmethod
-    def _facts(outcome: _PolicyOutcome, caller: Caller, at: datetime) -> RewrapFacts | None:
+    def _facts(
+        outcome: _PolicyOutcome, caller: Caller, at: datetime, action: str
+    ) -> RewrapFacts | None:
         """What the decider is told about one verified policy (``None``: nothing
         verified, nothing to decide)."""
         policy = outcome.policy
@@ -459,6 +479,8 @@ class KasService:
             dissem=policy.dissem,
             at=at,
             key_ids=tuple(k.kid for k in outcome.kaos if k.share is not None),
+            nation=caller.nation,
+            action=action,
         )
 
     @staticmethod
@@ -493,6 +515,9 @@ class KasService:
                     "at": prepared.at.isoformat(),
                     "request_id": prepared.request_id,
                     "subject": caller.subject,
+                    "issuer": caller.issuer,
+                    "nation": caller.nation,
+                    "action": prepared.action,
                     "client_id": client_id,
                     "dpop": caller.dpop_key is not None,
                     "request_token_verified": prepared.request_verified,

@@ -39,11 +39,15 @@ def app_from_env() -> object:
 
 
 def run_server(settings: Settings, *, workers: int = 1) -> None:
-    """Start relto and block until interrupted."""
+    """Start relto and block until interrupted. Raises ``ConfigError`` (one line,
+    nothing started, nothing written) on unsafe settings
+    (:meth:`~relto.config.Settings.check_startup`)."""
+    # Before the data folder or demo secrets are made (demo secrets only fill what
+    # demo mode does not check).
+    settings.check_startup()
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.with_demo_secrets()
-    settings.check_secrets()
     # Worker processes rebuild the app from the environment: pass overrides along.
     os.environ["RELTO_DEMO"] = "true" if settings.demo else "false"
     os.environ["RELTO_BIND"] = settings.bind
