@@ -15,6 +15,7 @@ from relto.cli.main import app, main
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RELTO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RELTO_DEMO", "true")  # load-demo runs only in demo mode
     return tmp_path
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from relto.config import load_settings
-from relto.errors import InvalidInput
+from relto.errors import ConfigError, InvalidInput
 from relto.events import AuditSink
 from relto.store import Database
 
@@ -197,10 +197,18 @@ def load_demo_cmd(
 ) -> None:
     """Check a demo partnership file and load its partnership and people (idempotent).
 
-    Sample documents are protected by `relto serve --demo`, which runs the KAS.
+    Loading runs only in demo mode (RELTO_DEMO=true): the demo people, with their
+    clearances and roles, would otherwise become real people of this node.
+    `--check` only reads the file and runs anywhere. Sample documents are protected
+    by `relto serve --demo`, which runs the KAS.
     """
     from relto.demo import load_demo, read_demo
 
+    if not check and not load_settings().demo:
+        raise ConfigError(
+            "load-demo loads demo people, clearances and roles: it runs only in demo mode "
+            "(set RELTO_DEMO=true, on a node that holds no real data)"
+        )
     data = read_demo(file)
     if check:
         typer.echo(
