@@ -78,6 +78,7 @@ def server_app() -> Any:
 
 PRODUCT_DOCUMENT = "hyp-thermal-protection"
 PRODUCT_SUBJECT = "usa-eng-ramirez"
+PRODUCT_NATION = "USA"  # the subject's home nation, which the issuer must vouch for
 
 
 def _document_policy(app: Any) -> str:
@@ -87,12 +88,12 @@ def _document_policy(app: Any) -> str:
     import io
     import zipfile
 
-    from relto.store.partnership import DocumentRow
+    from relto.store.documents import DocumentRow
 
-    ctx = app.state.ctx
-    with ctx.db.session() as s:
+    node = app.state.node
+    with node.db.session() as s:
         key = s.get(DocumentRow, PRODUCT_DOCUMENT).blob_key
-    with ctx.blobs.open(key) as f:
+    with node.blobs.open(key) as f:
         manifest = json.loads(zipfile.ZipFile(io.BytesIO(f.read())).read("0.manifest.json"))
     policy: str = manifest["encryptionInformation"]["policy"]
     return policy
@@ -343,9 +344,17 @@ def main() -> None:
                 "RELTO_DATA_DIR": str(work / "data"),
                 "RELTO_SECRET_KEY": "bench-secret-key-0123456789",
                 "RELTO_KEYSTORE_PASSPHRASE": PASSPHRASE,
-                "RELTO_OIDC_ISSUER": issuer.issuer,
-                "RELTO_OIDC_JWKS_URL": f"{issuer.issuer}/jwks",
-                "RELTO_OIDC_AUDIENCE": AUDIENCE,
+                # The test issuer vouches for the subject's nation only (ADR 0079):
+                # the product decider denies a person whose home nation differs.
+                "RELTO_OIDC_ISSUERS": json.dumps(
+                    {
+                        issuer.issuer: {
+                            "nation": PRODUCT_NATION if args.decider == "product" else "GBR",
+                            "jwks_url": f"{issuer.issuer}/jwks",
+                            "audience": AUDIENCE,
+                        }
+                    }
+                ),
                 # The bearer mode sends no DPoP proof (see the module docstring).
                 "RELTO_KAS_REQUIRE_DPOP": "false",
                 "RELTO_LOG_LEVEL": "WARNING",
