@@ -25,7 +25,6 @@ from relto.cli.main import main
 from relto.config import Settings
 from relto.kas.auth import AuthConfig, Authenticator, StaticJwks
 from relto.server import create_app
-from relto.server.auth import request_auth
 from relto.store import create_database
 
 from .conftest import T0, fill
@@ -43,28 +42,24 @@ ISSUER = "https://idp.gbr.example"
 IDP_KEY = RSAKey.generate_key(2048, parameters={"kid": "audit-test", "alg": "RS256"})
 
 
-def _token(*roles: str, sub: str = "gbr-auditor-1") -> str:
+#: Demo people (the directory says who holds which role; tokens only say who).
+GBR_AUDITOR, GBR_OFFICER, GBR_ENGINEER = "gbr-aud-patel", "gbr-so-whitfield", "gbr-eng-harper"
+
+
+def _token(sub: str = GBR_AUDITOR) -> str:
     now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": "relto",
-        "sub": sub,
-        "iat": now,
-        "exp": now + 600,
-        "relto_nation": "GBR",
-        "relto_roles": list(roles),
-    }
+    claims = {"iss": ISSUER, "aud": "relto", "sub": sub, "iat": now, "exp": now + 600}
     return jwt.encode({"alg": "RS256", "kid": "audit-test"}, claims, IDP_KEY)
 
 
 def _trust_test_idp(app: object) -> None:
-    request_auth(app.state.ctx).authenticator = Authenticator(  # type: ignore[attr-defined]
-        AuthConfig(issuer=ISSUER, audience="relto"),
+    app.state.edge.auth.authenticator = Authenticator(  # type: ignore[attr-defined]
+        AuthConfig(issuer=ISSUER, audience="relto", nation="GBR"),
         StaticJwks({"keys": [IDP_KEY.as_dict(private=False)]}),
     )
 
 
-AUDITOR = {"Authorization": f"Bearer {_token('auditor:GBR')}"}
+AUDITOR = {"Authorization": f"Bearer {_token()}"}
 
 
 def _db_url(tmp: Path) -> str:
@@ -196,16 +191,22 @@ def test_http_checkpoint_entries_and_proofs(client: tuple[TestClient, Transparen
     assert entries[0]["entry"]["payload"]["person"] == f"p{k}"
     body = base64.b64decode(entries[0]["body"])
     assert merkle.leaf_hash(body) == base64.b64decode(entries[0]["leaf_hash"])
-    p = c.get("/api/v1/audit/proof/inclusion", params={"leaf_hash": entries[0]["leaf_hash"]})
+    # reading entries is itself recorded (an audit read), so the log has grown: ask
+    # for the proof at the size the root above was taken at
+    p = c.get(
+        "/api/v1/audit/proof/inclusion",
+        params={"leaf_hash": entries[0]["leaf_hash"], "size": total},
+    )
     proof = p.json()
     verify_inclusion(
         k, total, merkle.leaf_hash(body), [base64.b64decode(x) for x in proof["proof"]], root
     )
-    cons = c.get("/api/v1/audit/proof/consistency", params={"first": 100}).json()
+    cons = c.get("/api/v1/audit/proof/consistency", params={"first": 100, "second": total}).json()
     merkle.verify_consistency(
         100, total, [base64.b64decode(x) for x in cons["proof"]], log.root_at(100), root
     )
-    assert c.get("/api/v1/audit/proof/inclusion", params={"index": total}).status_code == 404
+    beyond = log.size()
+    assert c.get("/api/v1/audit/proof/inclusion", params={"index": beyond}).status_code == 404
     assert c.get("/api/v1/audit/proof/inclusion").status_code == 422
     bad = c.get("/api/v1/audit/entries", params={"start": 9, "end": 2}, headers=AUDITOR)
     assert bad.status_code == 422
@@ -224,15 +225,15 @@ def test_http_tiles_follow_tlog_tiles(client: tuple[TestClient, TransparencyLog]
     assert partial.status_code == 200 and len(partial.content) == 44 * 32
     level1 = c.get("/api/v1/audit/" + format_tile_path(TilePath(1, 0, n)))
     assert level1.content[:32] == log.root_at(256)
+    not_full = format_tile_path(TilePath(0, n, 256))
+    assert c.get("/api/v1/audit/" + not_full).status_code == 404
+    too_wide = format_tile_path(TilePath(0, n, 45))
+    assert c.get("/api/v1/audit/" + too_wide).status_code == 404
     bundle = c.get(
         "/api/v1/audit/" + format_tile_path(TilePath(None, n, 44)), headers=AUDITOR
     ).content
     first_len = int.from_bytes(bundle[:2], "big")
     assert merkle.leaf_hash(bundle[2 : 2 + first_len]) == partial.content[:32]
-    not_full = format_tile_path(TilePath(0, n, 256))
-    assert c.get("/api/v1/audit/" + not_full).status_code == 404
-    too_wide = format_tile_path(TilePath(0, n, 45))
-    assert c.get("/api/v1/audit/" + too_wide).status_code == 404
     assert c.get("/api/v1/audit/tile/0/1").status_code == 422
 
 
@@ -242,18 +243,20 @@ def test_entry_bodies_are_not_readable_by_anyone_who_asks(
     """Who saw what is for auditors and security officers; what a partner needs to
     check the log (checkpoints, proofs, hash tiles) stays public."""
     c, log = client
-    fill(log, 300, log.size())
-    bundle = "/api/v1/audit/" + format_tile_path(TilePath(None, 0, 256))
-    entries = "/api/v1/audit/entries?start=0&end=10"
+    base = log.size()
+    fill(log, 600, base)  # entries about nobody the node knows: GBR's (the node's)
+    first = base // 256 + 1  # a bundle of filled entries only
+    bundle = "/api/v1/audit/" + format_tile_path(TilePath(None, first, 256))
+    entries = f"/api/v1/audit/entries?start={first * 256}&end={first * 256 + 10}"
     for path in (entries, bundle):
         anonymous = c.get(path)
-        assert anonymous.status_code == 401 and "p0" not in anonymous.text
-        engineer = c.get(path, headers={"Authorization": f"Bearer {_token('engineer:GBR')}"})
-        assert engineer.status_code == 404 and "p0" not in engineer.text
-        forged = c.get(path, headers={"Authorization": f"Bearer {_token('auditor:GBR')}x"})
+        assert anonymous.status_code == 401 and f"p{first * 256}" not in anonymous.text
+        engineer = c.get(path, headers={"Authorization": f"Bearer {_token(GBR_ENGINEER)}"})
+        assert engineer.status_code == 404 and f"p{first * 256}" not in engineer.text
+        forged = c.get(path, headers={"Authorization": f"Bearer {_token()}x"})
         assert forged.status_code == 401
-        for role in ("auditor:GBR", "security_officer:GBR"):
-            ok = c.get(path, headers={"Authorization": f"Bearer {_token(role)}"})
+        for person in (GBR_AUDITOR, GBR_OFFICER):
+            ok = c.get(path, headers={"Authorization": f"Bearer {_token(person)}"})
             assert ok.status_code == 200
     assert c.get(bundle, headers=AUDITOR).headers["cache-control"].startswith("private")
     public = [
@@ -264,6 +267,26 @@ def test_entry_bodies_are_not_readable_by_anyone_who_asks(
     ]
     for path in public:
         assert c.get(path).status_code == 200, path
+
+
+def test_auditor_reads_only_entries_about_their_own_nation(
+    client: tuple[TestClient, TransparencyLog],
+) -> None:
+    """The demo load registered people of every nation: a GBR auditor sees the bodies
+    of the GBR ones, and the others only as index and leaf hash; an entry bundle
+    mixing nations is not served to them at all."""
+    c, log = client
+    got = c.get("/api/v1/audit/entries", params={"start": 0, "end": 200}, headers=AUDITOR)
+    items = got.json()["entries"]
+    shown = [e["entry"]["payload"] for e in items if e["entry"] is not None]
+    hidden = [e for e in items if e["entry"] is None]
+    assert hidden and all(e["body"] is None and e["leaf_hash"] for e in hidden)
+    people = {p.get("person_id") for p in shown if "person_id" in p}
+    assert "gbr-eng-harper" in people
+    assert not any(str(p).startswith(("jpn-", "usa-", "kor-")) for p in people)
+    bundle = "/api/v1/audit/" + format_tile_path(TilePath(None, 0, 256))
+    if log.size() >= 256:
+        assert c.get(bundle, headers=AUDITOR).status_code == 404
 
 
 def test_verify_over_http(
@@ -293,7 +316,7 @@ def test_verify_over_http(
         monkeypatch.delenv("RELTO_AUDIT_TOKEN", raising=False)
         assert main(args) != 0  # entry bodies need an auditor's token
         assert "RELTO_AUDIT_TOKEN" in capsys.readouterr().err
-        monkeypatch.setenv("RELTO_AUDIT_TOKEN", _token("auditor:GBR"))
+        monkeypatch.setenv("RELTO_AUDIT_TOKEN", _token())
         assert main(args) == 0
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE audit_entry SET body = :b WHERE idx = 1100"), {"b": b"{}"})

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from relto.authz import Principal
 from relto.config import Settings
 from relto.events import MemorySink
+from relto.node import Node
 from relto.server import create_app
 from relto.server.auth import SESSION_COOKIE
 
@@ -25,7 +27,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder with the demo loaded once; tests start from copies of it."""
     folder = tmp_path_factory.mktemp("demo-template")
     app = create_app(Settings(demo=True, data_dir=folder), sink=MemorySink())
-    app.state.ctx.db.dispose()
+    app.state.node.db.dispose()
     return folder
 
 
@@ -38,7 +40,19 @@ def demo_app(tmp_path: Path, sink: MemorySink, demo_template: Path) -> Iterator[
     app = create_app(Settings(demo=True, data_dir=data), sink=sink)
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
         yield client
-    app.state.ctx.db.dispose()
+    app.state.node.db.dispose()
+
+
+def node_of(client: TestClient) -> Node:
+    node: Node = client.app.state.node  # type: ignore[attr-defined]
+    return node
+
+
+def principal(client: TestClient, person_id: str) -> Principal:
+    """A demo person as the node's directory knows them."""
+    found = node_of(client).directory.principal(person_id, via="session")
+    assert found is not None, person_id
+    return found
 
 
 def sign_in(client: TestClient, person_id: str) -> str:
@@ -48,7 +62,7 @@ def sign_in(client: TestClient, person_id: str) -> str:
     assert r.status_code == 303, r.text
     cookie = client.cookies.get(SESSION_COOKIE)
     assert cookie
-    signer = client.app.state.ctx.extras["auth"].signer  # type: ignore[attr-defined]
+    signer = client.app.state.edge.auth.signer  # type: ignore[attr-defined]
     return str(signer.csrf(cookie))
 
 

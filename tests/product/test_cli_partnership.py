@@ -35,9 +35,7 @@ def test_load_demo_then_admit_and_end(env: Path) -> None:
             "JPN",
             "SECRET",
             "--actor",
-            "op",
-            "--actor-nation",
-            "GBR",
+            "gbr-so-whitfield",
         ],
     )
     assert r.exit_code == 0, r.output
@@ -49,9 +47,7 @@ def test_load_demo_then_admit_and_end(env: Path) -> None:
     row = next(line for line in shown.output.splitlines() if "undersea" in line)
     cells = [c.strip() for c in row.split("│")[1:9]]
     assert cells == ["undersea", "TS", "TS", "TS", "S", "-", "-", "-"]
-    r = runner.invoke(
-        app, ["partnership", "end", admission_id, "--actor", "op", "--actor-nation", "GBR"]
-    )
+    r = runner.invoke(app, ["partnership", "end", admission_id, "--actor", "gbr-so-whitfield"])
     assert r.exit_code == 0 and "ended" in r.output
     from relto.audit.config import open_log
     from relto.config import load_settings
@@ -70,12 +66,19 @@ def test_partner_nation_cannot_admit_itself(env: Path) -> None:
             "JPN",
             "SECRET",
             "--actor",
-            "x",
-            "--actor-nation",
-            "JPN",
+            "jpn-eng-sato",
         ]
     )
     assert code == 1
+
+
+def test_command_line_cannot_make_someone_an_officer(env: Path) -> None:
+    """The CLI used to take the actor's nation and role from its own arguments: now
+    an engineer, or a name the directory does not know, admits nothing."""
+    assert main(["partnership", "load-demo"]) == 0
+    for actor in ("gbr-eng-harper", "op"):
+        code = main(["partnership", "admit", "undersea", "JPN", "SECRET", "--actor", actor])
+        assert code == 1, actor
 
 
 def test_check_reports_a_broken_file(env: Path) -> None:

@@ -140,11 +140,15 @@ def test_partner_denied_until_admitted_and_released(login: Login, demo_app: Test
     assert 'id="banner-bottom"' in page.text
 
     csrf = login(demo_app, "jpn-eng-sato")
-    denied = demo_app.post(f"/console/documents/{doc_id}/open", data={"csrf": csrf})
+    hidden = demo_app.post(f"/console/documents/{doc_id}/open", data={"csrf": csrf})
+    assert hidden.status_code == 404  # not releasable to JPN: it does not exist for Sato
+    assert "Flight" not in hidden.text and "ablation" not in hidden.text
+    assert demo_app.get(f"/console/documents/{doc_id}").status_code == 404
+    denied = demo_app.post("/console/documents/undersea-autonomy-icd/open", data={"csrf": csrf})
     assert 'id="decision-denied"' in denied.text
-    assert 'data-code="NOT_RELEASABLE"' in denied.text
     assert 'data-code="NATION_NOT_ADMITTED"' in denied.text
-    assert "ablation" not in denied.text
+    assert 'data-code="NO_NEED_TO_KNOW"' in denied.text
+    assert "payload bay" not in denied.text
 
     csrf = login(demo_app, "gbr-so-whitfield")
     demo_app.post(
@@ -224,14 +228,20 @@ def test_decision_explorer_explains(login: Login, demo_app: TestClient) -> None:
     login(demo_app, "jpn-eng-sato")
     r = demo_app.get(
         "/console/decisions",
-        params={"person_id": "jpn-eng-sato", "doc_id": "hyp-thermal-protection", "action": "read"},
+        params={"person_id": "jpn-eng-sato", "doc_id": "undersea-autonomy-icd", "action": "read"},
     )
     assert r.status_code == 200
-    assert 'data-code="NOT_RELEASABLE"' in r.text and "Denied" in r.text
+    assert 'data-code="NATION_NOT_ADMITTED"' in r.text and "Denied" in r.text
+    # a document not releasable to JPN cannot even be asked about
+    r = demo_app.get(
+        "/console/decisions",
+        params={"person_id": "jpn-eng-sato", "doc_id": "hyp-thermal-protection"},
+    )
+    assert 'id="decision"' not in r.text and "Thermal protection" not in r.text
     # an engineer may not ask about someone else
     r = demo_app.get(
         "/console/decisions",
-        params={"person_id": "gbr-eng-harper", "doc_id": "hyp-thermal-protection"},
+        params={"person_id": "usa-eng-ramirez", "doc_id": "undersea-autonomy-icd"},
     )
     assert "you may not see that person" in r.text and 'id="decision"' not in r.text
 
@@ -242,8 +252,10 @@ def test_what_if_admitting_partner_shows_gains(login: Login, demo_app: TestClien
         "/console/what-if", params={"nation": "JPN", "project": "undersea", "ceiling": "SECRET"}
     )
     assert r.status_code == 200
-    gained = r.text.split('id="gained"')[1].split("</table>")[0]
-    assert "Ren Yamamoto" in gained and "Autonomous vehicle interface control document" in gained
+    # JPN people would gain: a GBR officer sees how many, not who
+    elsewhere = r.text.split('id="gained-elsewhere"')[1].split("</table>")[0]
+    assert 'data-nation="JPN"' in elsewhere
+    assert "Ren Yamamoto" not in r.text
     # nothing was changed
     m = demo_app.get("/api/v1/partnerships/aukus-p2/matrix").json()["ceilings"]
     assert m["undersea"]["JPN"] is None

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from relto.documents import ProductDecider
 from relto.kas.decider import RewrapFacts
-from relto.server.documents import ProductDecider
 
 from .test_decision_cache import (
     NOW,
@@ -24,7 +24,12 @@ from .test_decision_cache import (
 
 def _facts(person: str, policy: str = "pol-hyp") -> RewrapFacts:
     return RewrapFacts(
-        subject={"sub": person}, policy_uuid=policy, attributes=(), dissem=(), at=NOW
+        subject={"sub": person},
+        policy_uuid=policy,
+        attributes=(),
+        dissem=(),
+        at=NOW,
+        nation=person.split("-")[0].upper(),
     )
 
 
@@ -62,7 +67,7 @@ def test_change_in_another_worker_denies_the_next_async_decision(
 def test_cache_miss_reads_the_database_off_the_event_loop(workers: Workers) -> None:  # noqa: F811
     service = workers.b
     threads: list[str] = []
-    original = service.ctx.db.session
+    original = service._db.session
 
     @contextmanager
     def spy() -> Any:
@@ -70,7 +75,7 @@ def test_cache_miss_reads_the_database_off_the_event_loop(workers: Workers) -> N
         with original() as s:
             yield s
 
-    service.ctx.db.session = spy
+    service._db.session = spy  # type: ignore[method-assign]
     decider = ProductDecider(service)
 
     async def main() -> str:
@@ -128,6 +133,7 @@ def test_decision_time_still_counts_on_the_async_path(workers: Workers) -> None:
         attributes=(),
         dissem=(),
         at=NOW + timedelta(days=365 * 30),
+        nation="GBR",
     )
 
     async def main() -> tuple[bool, bool]:

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,19 +24,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event
 
-from relto.config import Settings
 from relto.demo import loader
 from relto.demo.data import read_demo
+from relto.documents import DecisionFacts, DocumentView, ProductDecider, compose_banner
+from relto.documents import document_view as view_of
 from relto.events import MemorySink
 from relto.kas.decider import RewrapFacts
 from relto.partnership import Actor, admit, end_admission
-from relto.server.documents import DocumentService, ProductDecider
 from relto.store import Database
 from relto.store.db import create_database
-from relto.store.facts import DOCUMENTS, KINDS, bump, read_versions
+from relto.store.documents import DocumentRow, SqlDocumentRepository
+from relto.store.facts import KINDS, read_versions
 from relto.store.partnership import (
     AdmissionRow,
-    DocumentRow,
     PartnershipRow,
     ProjectRow,
     SqlPartnershipRepository,
@@ -65,26 +64,26 @@ def _url(db: Database) -> str:
     return db.engine.url.render_as_string(hide_password=False)
 
 
-def _service(db: Database, tmp_path: Path) -> DocumentService:
-    """A worker's document service: nothing shared with another but the database."""
-    ctx = SimpleNamespace(
-        settings=Settings(demo=True, data_dir=tmp_path),
-        db=db,
-        sink=MemorySink(),
-        extras={},
-    )
-    return DocumentService(ctx)
+def _service(db: Database, tmp_path: Path) -> DecisionFacts:
+    """A worker's decision facts: nothing shared with another but the database."""
+    return DecisionFacts(db, VettingService(db, MemorySink()), demo=True)
+
+
+def _doc(db: Database, doc_id: str) -> DocumentView:
+    with db.session() as s:
+        row = SqlDocumentRepository(s).get(doc_id)
+        assert row is not None
+        return view_of(row)
 
 
 def _load(db: Database, tmp_path: Path) -> None:
     """The demo partnership and people, and three documents (rows only: the
     decider reads labels from the database, never the containers)."""
     loader.load_demo(db, MemorySink(), read_demo(), at=NOW)
-    composer = _service(db, tmp_path)
     with db.session() as s:
         for policy, doc_id, project, orig, cls, rel in DOCS:
-            banner, label = composer.compose_banner(orig, cls, rel)
-            s.add(
+            banner, label = compose_banner(orig, cls, rel)
+            SqlDocumentRepository(s).add(
                 DocumentRow(
                     id=doc_id,
                     title=doc_id,
@@ -101,14 +100,20 @@ def _load(db: Database, tmp_path: Path) -> None:
                     version=1,
                     created_at=NOW,
                     updated_at=NOW,
-                )
+                ),
+                {orig, *rel},
             )
-            bump(s, DOCUMENTS)
 
 
-def _ask(service: DocumentService, person: str, policy: str = "pol-hyp") -> Any:
+def _ask(service: DecisionFacts, person: str, policy: str = "pol-hyp") -> Any:
+    nation = person.split("-")[0].upper()
     facts = RewrapFacts(
-        subject={"sub": person}, policy_uuid=policy, attributes=(), dissem=(), at=NOW
+        subject={"sub": person},
+        policy_uuid=policy,
+        attributes=(),
+        dissem=(),
+        at=NOW,
+        nation=nation,
     )
     return ProductDecider(service).decide(facts)
 
@@ -116,8 +121,8 @@ def _ask(service: DocumentService, person: str, policy: str = "pol-hyp") -> Any:
 @dataclass
 class Workers:
     db: Database
-    a: DocumentService
-    b: DocumentService
+    a: DecisionFacts
+    b: DecisionFacts
     b_db: Database
 
 
@@ -149,7 +154,7 @@ def test_ended_admission_denies_in_another_worker_on_the_next_decision(
     assert _ask(workers.b, READER).allowed  # worker B has now cached its facts
     _end_gbr_admission(workers.db)  # worker A's change
     assert not _ask(workers.b, READER).allowed
-    assert not workers.b.decide(READER, "read", workers.b.get("doc-hyp"), NOW).allowed
+    assert not workers.b.decide(READER, "read", _doc(workers.db, "doc-hyp"), NOW).allowed
 
 
 def test_suspended_clearance_denies_in_another_worker_on_the_next_decision(
@@ -215,28 +220,25 @@ def test_relabel_makes_the_old_policy_unknown_in_another_worker(
     demo_app: Any, tmp_path: Path
 ) -> None:
     """A relabelled document's old container must not be opened under its old label."""
-    from relto.server.documents import document_service
+    from .conftest import node_of, principal
 
-    ctx = demo_app.app.state.ctx
-    a = document_service(ctx)
-    before = a.get("hyp-thermal-protection")
-    other = create_database(_url(ctx.db), migrate=False)
+    node = node_of(demo_app)
+    a = node.documents
+    before = a._get("hyp-thermal-protection")
+    other = create_database(_url(node.db), migrate=False)
     try:
         b = _service(other, tmp_path)
-        assert b.by_policy(before.policy_uuid) is not None  # cached in worker B
-        a.relabel(
-            person_id="gbr-so-whitfield",
-            roles=frozenset({("security_officer", "GBR")}),
-            doc_id=before.id,
-            rel_to=["USA", "AUS"],
-            at=datetime.now(UTC),
-        )
         facts = RewrapFacts(
             subject={"sub": "usa-eng-ramirez"},
             policy_uuid=before.policy_uuid,
             attributes=(),
             dissem=(),
             at=datetime.now(UTC),
+            nation="USA",
+        )
+        assert ProductDecider(b).decide(facts).allowed  # cached in worker B
+        a.relabel(
+            principal(demo_app, "gbr-so-whitfield"), before.id, ["USA", "AUS"], datetime.now(UTC)
         )
         decision = ProductDecider(b).decide(facts)
         assert not decision.allowed and decision.reasons[0].code == "unknown_object"
@@ -281,9 +283,9 @@ def test_what_if_engine_never_replaces_the_shared_one(workers: Workers) -> None:
 def test_policy_version_moves_when_an_admission_ends(workers: Workers) -> None:
     """The old ``admissions:{count}:{max id}`` stayed the same when one ended."""
     svc = workers.b
-    before = svc.decide(READER, "read", svc.get("doc-inn"), NOW).policy_version
+    before = svc.decide(READER, "read", _doc(workers.db, "doc-inn"), NOW).policy_version
     _end_gbr_admission(workers.db)
-    after = svc.decide(READER, "read", svc.get("doc-inn"), NOW).policy_version
+    after = svc.decide(READER, "read", _doc(workers.db, "doc-inn"), NOW).policy_version
     assert before != after and after.startswith("partnership:")
 
 
@@ -385,7 +387,7 @@ def _apply(db: Database, change: tuple[str, str, str, str, str], step: int) -> N
         pass  # an illegal change (wrong transition, overlap): nothing was written
 
 
-def _outcomes(service: DocumentService) -> list[tuple[bool, tuple[str, ...]]]:
+def _outcomes(service: DecisionFacts) -> list[tuple[bool, tuple[str, ...]]]:
     out = []
     for person in PEOPLE:
         for policy, *_ in DOCS:
@@ -438,7 +440,7 @@ def test_engine_rebuilt_before_its_unbounded_memo_grows_without_end(workers: Wor
     """The engine memoises recognition per ``at`` without a bound; the KAS asks with
     a new ``at`` every time, so the shared engine is replaced after a fixed number
     of uses."""
-    from relto.server.documents import ENGINE_MAX_USES
+    from relto.documents import ENGINE_MAX_USES
 
     svc = workers.b
     engine = svc.engine()

@@ -10,57 +10,67 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from relto.errors import ReltoError
-from relto.server.documents import DocumentService, document_service
-from relto.store.partnership import DocumentRow
+from relto.documents import ActionDenied, DocumentService, ProductDecider
+from relto.errors import InvalidInput, NotFound, ReltoError
+from relto.events import MemorySink
+from relto.kas.decider import RewrapFacts
+from relto.store.documents import DocumentRow
+from relto.ztdf import KeyAccessDenied
+
+from .conftest import node_of, principal
 
 
 def _svc(client: TestClient) -> DocumentService:
-    return document_service(client.app.state.ctx)  # type: ignore[attr-defined]
+    return node_of(client).documents
+
+
+def _blob_key(client: TestClient, doc_id: str) -> str:
+    with node_of(client).db.session() as s:
+        row = s.get(DocumentRow, doc_id)
+        assert row is not None
+        return row.blob_key
 
 
 def test_kas_withholds_key_even_if_the_console_check_is_skipped(demo_app: TestClient) -> None:
-    from relto.ztdf import KeyAccessDenied
-
     svc = _svc(demo_app)
-    doc = svc.get("hyp-thermal-protection")
-    unwrap = svc._kas_unwrap("jpn-eng-sato", "JPN", "Haruto Sato", datetime.now(UTC))
+    keys = svc._keys
+    doc = svc._get("hyp-thermal-protection")
     with pytest.raises(KeyAccessDenied):
-        svc._decrypt(doc, unwrap)
-    allowed = svc._kas_unwrap("usa-eng-ramirez", "USA", "Carlos Ramirez", datetime.now(UTC))
+        svc._decrypt(doc, keys.unwrap_for("jpn-eng-sato", "JPN", "read"))
+    allowed = keys.unwrap_for("usa-eng-ramirez", "USA", "read")
     assert b"ablation" in svc._decrypt(doc, allowed).lower()
 
 
-def test_tampered_container_never_decrypts(demo_app: TestClient) -> None:
-    ctx = demo_app.app.state.ctx  # type: ignore[attr-defined]
+def test_key_for_a_person_vouched_by_another_nation_is_withheld(demo_app: TestClient) -> None:
+    """An in-process caller claiming a USA engineer under GBR's vouching gets nothing."""
     svc = _svc(demo_app)
-    with ctx.db.session() as s:
-        key = s.get(DocumentRow, "hyp-thermal-protection").blob_key
-    with ctx.blobs.open(key) as f:
+    doc = svc._get("hyp-thermal-protection")
+    with pytest.raises(KeyAccessDenied):
+        svc._decrypt(doc, svc._keys.unwrap_for("usa-eng-ramirez", "GBR", "read"))
+
+
+def test_tampered_container_never_decrypts(demo_app: TestClient) -> None:
+    node = node_of(demo_app)
+    key = _blob_key(demo_app, "hyp-thermal-protection")
+    with node.blobs.open(key) as f:
         data = bytearray(f.read())
     data[len(data) // 3] ^= 0x01
-    ctx.blobs.put(key, bytes(data))
+    node.blobs.put(key, bytes(data))
     with pytest.raises(ReltoError):
-        svc.open(
-            person_id="usa-eng-ramirez",
-            nation="USA",
-            name="Carlos Ramirez",
-            doc_id="hyp-thermal-protection",
-            at=datetime.now(UTC),
+        _svc(demo_app).open(
+            principal(demo_app, "usa-eng-ramirez"), "hyp-thermal-protection", datetime.now(UTC)
         )
 
 
 def test_policy_not_protected_here_gets_no_key(demo_app: TestClient) -> None:
-    from relto.kas.decider import RewrapFacts
-    from relto.server.documents import ProductDecider
-
-    decision = ProductDecider(_svc(demo_app)).decide(
+    decision = ProductDecider(node_of(demo_app).facts).decide(
         RewrapFacts(
             subject={"sub": "usa-eng-ramirez"},
             policy_uuid="00000000-0000-4000-8000-000000000000",
             attributes=(),
             dissem=(),
             at=datetime.now(UTC),
+            nation="USA",
         )
     )
     assert not decision.allowed
@@ -69,48 +79,96 @@ def test_policy_not_protected_here_gets_no_key(demo_app: TestClient) -> None:
 
 def test_unknown_person_is_denied_with_a_reason(demo_app: TestClient) -> None:
     svc = _svc(demo_app)
-    decision = svc.decide("mallory", "read", svc.get("innovation-challenge"), datetime.now(UTC))
+    decision = svc.facts.decide(
+        "mallory", "read", svc._get("innovation-challenge"), datetime.now(UTC)
+    )
     assert not decision.allowed and decision.reasons[0].code == "CLEARANCE_MISSING"
 
 
 def test_relabel_keeps_old_version_and_changes_policy(demo_app: TestClient) -> None:
-    ctx = demo_app.app.state.ctx  # type: ignore[attr-defined]
     svc = _svc(demo_app)
-    before = svc.get("hyp-thermal-protection")
+    before = svc._get("hyp-thermal-protection")
     after = svc.relabel(
-        person_id="gbr-so-whitfield",
-        roles=frozenset({("security_officer", "GBR")}),
-        doc_id=before.id,
-        rel_to=["USA", "AUS", "JPN"],
-        at=datetime.now(UTC),
+        principal(demo_app, "gbr-so-whitfield"),
+        before.id,
+        ["USA", "AUS", "JPN"],
+        datetime.now(UTC),
     )
     assert after.version == before.version + 1
     assert after.policy_uuid != before.policy_uuid
     assert "JPN" in after.rel_to
-    assert ctx.blobs.exists(f"document-{before.id}-v{before.version}.tdf")
-    with pytest.raises(ReltoError):
+    assert node_of(demo_app).blobs.exists(f"document-{before.id}-v{before.version}.tdf")
+
+
+def test_officer_of_another_nation_cannot_relabel(demo_app: TestClient, sink: MemorySink) -> None:
+    """A USA security officer cleared for a GBR document may not widen its Releasable
+    To: the engine's relabel rules say no, and the denial is recorded."""
+    svc = _svc(demo_app)
+    with pytest.raises(ActionDenied) as denied:
         svc.relabel(
-            person_id="usa-so-bennett",
-            roles=frozenset({("security_officer", "USA")}),  # not the originator's officer
-            doc_id=before.id,
-            rel_to=["USA", "AUS"],
-            at=datetime.now(UTC),
+            principal(demo_app, "usa-so-bennett"),
+            "hyp-thermal-protection",
+            ["USA", "AUS", "JPN"],
+            datetime.now(UTC),
         )
+    assert "ORIGINATOR_CONTROLLED" in denied.value.decision.codes or (
+        "NO_NEED_TO_KNOW" in denied.value.decision.codes
+    )
+    assert "JPN" not in svc._get("hyp-thermal-protection").banner
+    last = [e for e in sink.events if e.kind == "decision"][-1]
+    assert last.payload["action"] == "relabel" and last.payload["allowed"] is False
+
+
+def test_relabel_needs_clearance_for_the_object(demo_app: TestClient) -> None:
+    """An officer of the originating nation whose own clearance does not cover the
+    object cannot relabel it (the old role check alone let them)."""
+    svc = _svc(demo_app)
+    node = node_of(demo_app)
+    officer = principal(demo_app, "gbr-so-whitfield")
+    for c in node.vetting.list_clearances(limit=200, person_id=officer.person_id).items:
+        node.vetting.transition(
+            c.id,
+            "suspended",  # type: ignore[arg-type]
+            at=datetime.now(UTC),
+            actor="gbr-vo-test",
+            reason="test: suspended",
+        )
+    with pytest.raises(ActionDenied) as denied:
+        svc.relabel(officer, "hyp-thermal-protection", ["USA", "AUS", "JPN"], datetime.now(UTC))
+    assert "CLEARANCE_NOT_CURRENT" in denied.value.decision.codes
+
+
+def test_relabel_takes_the_key_through_the_kas(demo_app: TestClient, sink: MemorySink) -> None:
+    _svc(demo_app).relabel(
+        principal(demo_app, "gbr-so-whitfield"),
+        "hyp-thermal-protection",
+        ["USA", "AUS", "JPN"],
+        datetime.now(UTC),
+    )
+    rewraps = [e for e in sink.events if e.kind == "kas.rewrap"]
+    assert rewraps and rewraps[-1].payload["action"] == "relabel"
+    assert rewraps[-1].payload["subject"] == "gbr-so-whitfield"
+    assert rewraps[-1].payload["allowed"] is True
 
 
 def test_relabel_cannot_release_outside_the_partnership(demo_app: TestClient) -> None:
-    from relto.errors import InvalidInput
-
     svc = _svc(demo_app)
     with pytest.raises(InvalidInput, match="not a nation of the partnership: FRA"):
         svc.relabel(
-            person_id="gbr-so-whitfield",
-            roles=frozenset({("security_officer", "GBR")}),
-            doc_id="hyp-thermal-protection",
-            rel_to=["USA", "FRA"],
-            at=datetime.now(UTC),
+            principal(demo_app, "gbr-so-whitfield"),
+            "hyp-thermal-protection",
+            ["USA", "FRA"],
+            datetime.now(UTC),
         )
-    assert "FRA" not in svc.get("hyp-thermal-protection").banner
+    assert "FRA" not in svc._get("hyp-thermal-protection").banner
+
+
+def test_document_not_releasable_to_the_person_is_not_found(demo_app: TestClient) -> None:
+    svc = _svc(demo_app)
+    sato = principal(demo_app, "jpn-eng-sato")
+    with pytest.raises(NotFound):
+        svc.visible(sato, "hyp-thermal-protection")
+    assert "hyp-thermal-protection" not in {d.id for d in svc.page(sato)}
 
 
 def test_oversized_upload_refused_before_parsing(demo_app: TestClient) -> None:
@@ -128,7 +186,6 @@ def test_containers_carry_the_deployments_attribute_namespace(tmp_path: Path) ->
     """Policies must name attributes under an authority the deployment controls, not
     the placeholder: a peer KAS or PDP matches FQNs as strings."""
     from relto.config import Settings
-    from relto.events import MemorySink
     from relto.server import create_app
     from relto.ztdf import inspect
 
@@ -140,17 +197,15 @@ def test_containers_carry_the_deployments_attribute_namespace(tmp_path: Path) ->
         ),
         sink=MemorySink(),
     )
-    with TestClient(app):
-        ctx = app.state.ctx
-        with ctx.db.session() as s:
-            key = s.get(DocumentRow, "hyp-thermal-protection").blob_key
+    with TestClient(app) as client:
+        key = _blob_key(client, "hyp-thermal-protection")
         copy = tmp_path / "doc.tdf"
-        with ctx.blobs.open(key) as f:
+        with node_of(client).blobs.open(key) as f:
             copy.write_bytes(f.read())
     summary = json.dumps(inspect(copy))
     assert "https://attributes.gbr.example/relto/attr/classification/value/" in summary
     assert "relto.example/attr" not in summary
-    app.state.ctx.db.dispose()
+    app.state.node.db.dispose()
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ def _headers() -> dict[str, str]:
         assert cookie
         return {
             "Cookie": f"{SESSION_COOKIE}={cookie}",
-            "X-CSRF-Token": APP.state.ctx.extras["auth"].signer.csrf(cookie),
+            "X-CSRF-Token": APP.state.edge.auth.signer.csrf(cookie),
         }
 
 
@@ -44,7 +44,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 def teardown_module() -> None:
-    APP.state.ctx.db.dispose()
+    APP.state.node.db.dispose()
     shutil.rmtree(_DATA, ignore_errors=True)
 
 

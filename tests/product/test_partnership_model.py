@@ -82,7 +82,9 @@ def test_partner_security_officer_cannot_admit_itself() -> None:
             actor=GBR_ENG,
             at=T0,
         )
-    assert len(sink.events) == before
+    refusals = sink.events[before:]
+    assert [e.kind for e in refusals] == ["authz.decision", "authz.decision"]
+    assert all(e.payload["allowed"] is False for e in refusals)  # recorded, not admitted
     assert repo.admissions == {}
 
 

@@ -20,7 +20,7 @@ while not go.exists():
 from relto.config import load_settings
 from relto.server import create_app
 app = create_app(load_settings())
-report = app.state.ctx.extras["console"]["load_report"]
+report = app.state.demo_report
 print(json.dumps({"people": report.people, "partnerships": report.partnerships,
                   "documents": report.documents}))
 """

@@ -39,7 +39,7 @@ def clock() -> Clock:
 @pytest.fixture
 def client(tmp_path: Path, sink: MemorySink, clock: Clock) -> Iterator[TestClient]:
     app = create_app(Settings(demo=True, data_dir=tmp_path), sink=sink)
-    app.state.ctx.extras["vetting"].clock = clock
+    app.state.edge.clock = clock
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as c:
         yield c
 
@@ -49,7 +49,7 @@ def as_(client: TestClient, person_id: str) -> dict[str, str]:
     r = client.post("/login", data={"person_id": person_id, "next": "/console"})
     assert r.status_code == 303, r.text
     cookie = client.cookies.get(SESSION_COOKIE)
-    signer = client.app.state.ctx.extras["auth"].signer  # type: ignore[attr-defined]
+    signer = client.app.state.edge.auth.signer  # type: ignore[attr-defined]
     return {"X-CSRF-Token": signer.csrf(cookie)}
 
 
@@ -170,7 +170,8 @@ def test_security_officer_suspension_effective_immediately(
         "suspended",
     ]
     assert events[-1]["actor"] == "gbr-so-whitfield"
-    assert sink.kinds()[-1] == "vetting.clearance.transition"
+    # the officer's refused grant is recorded too, after the suspension
+    assert sink.kinds()[-2:] == ["vetting.clearance.transition", "authz.decision"]
 
 
 def test_incident_puts_clearance_under_review(client: TestClient, clock: Clock) -> None:

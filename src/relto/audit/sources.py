@@ -36,8 +36,10 @@ class DatabaseSource:
 class HttpSource:
     """Reads rows from a relto server's ``/api/v1/audit/entries`` (no stored nodes).
 
-    Entry bodies are for auditors and security officers: ``token`` is an OIDC
-    access token of one, sent as a bearer token to this server only.
+    Entry bodies are for auditors and security officers, each for the entries that
+    concern their nation: ``token`` is an OIDC access token of one, sent as a
+    bearer token to this server only. Entries about other nations come as their
+    leaf hash alone, and are checked by it.
     """
 
     def __init__(
@@ -50,10 +52,14 @@ class HttpSource:
         self.client = client or httpx.Client(timeout=30.0, headers=headers, follow_redirects=False)
 
     def rows(self) -> Iterator[LogRow]:
+        """The rows up to the log's size when reading starts (reading entries is
+        itself recorded, so the log grows while it is read)."""
+        size = int(self.checkpoint().split("\n")[1])
         start = 0
-        while True:
+        while start < size:
             resp = self.client.get(
-                f"{self.base}/entries", params={"start": start, "end": start + MAX_PAGE}
+                f"{self.base}/entries",
+                params={"start": start, "end": min(size, start + MAX_PAGE)},
             )
             if resp.status_code in (401, 404) and start == 0:
                 raise AuditError(
@@ -66,10 +72,11 @@ class HttpSource:
             if not items:
                 return
             for item in items:
+                body = item.get("body")
                 yield LogRow(
                     int(item["index"]),
                     base64.b64decode(item["leaf_hash"]),
-                    base64.b64decode(item["body"]),
+                    None if body is None else base64.b64decode(body),
                 )
             start = int(items[-1]["index"]) + 1
 

@@ -1,9 +1,10 @@
 """``relto partnership``: the projects × nations matrix, admissions, the demo file.
 
 Changes are recorded in the node's transparency log, like every other change.
-Whoever runs these commands has the node's database in hand; ``--actor`` and
-``--actor-nation`` say on whose authority (a security officer of that member
-nation), and that is what the log records.
+Whoever runs these commands has the node's database in hand; ``--actor`` names
+the person on whose authority the change is made, and the authorisation point
+decides from the directory's record of them (a security officer of a member
+nation), exactly as for the API. That is what the log records.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from relto.authz import Principal
 from relto.config import load_settings
 from relto.errors import ConfigError, InvalidInput
 from relto.events import AuditSink
 from relto.store import Database
+from relto.vetting.directory import Directory
+from relto.vetting.service import VettingService
 
 __all__ = ["register"]
 
@@ -32,9 +36,13 @@ Db = Annotated[
     typer.Option("--db", help="Database URL [default: settings.effective_database_url]."),
 ]
 At = Annotated[str | None, typer.Option("--at", help="When (ISO 8601 with timezone); default now.")]
-ActorId = Annotated[str, typer.Option("--actor", help="Who is making the change (person id).")]
-ActorNation = Annotated[
-    str, typer.Option("--actor-nation", help="The member nation whose security officer acts.")
+ActorId = Annotated[
+    str,
+    typer.Option(
+        "--actor",
+        help="Who is making the change: a person id in this node's directory; their "
+        "nation and roles are the directory's, never the command line's.",
+    ),
 ]
 
 
@@ -57,6 +65,14 @@ def _when(at: str | None) -> dt.datetime:
     if value.tzinfo is None:
         raise InvalidInput("--at must include a timezone, e.g. Z or +09:00")
     return value
+
+
+def _actor(database: Database, sink: AuditSink, person_id: str) -> Principal:
+    """The acting person as the node's directory records them."""
+    found = Directory(VettingService(database, sink)).principal(person_id, via="node")
+    if found is None:
+        raise InvalidInput(f"no person {person_id[:64]!r} in this node's directory")
+    return found
 
 
 def _open(db: str | None) -> tuple[Database, AuditSink]:
@@ -133,7 +149,6 @@ def admit_cmd(
     nation: Annotated[str, typer.Argument(help="Nation to admit, e.g. JPN.")],
     ceiling: Annotated[str, typer.Argument(help="Ceiling on the common scale, e.g. SECRET.")],
     actor: ActorId,
-    actor_nation: ActorNation,
     until: Annotated[
         str | None, typer.Option(help="End of the admission (ISO 8601 with timezone).")
     ] = None,
@@ -142,13 +157,11 @@ def admit_cmd(
     at: At = None,
 ) -> None:
     """Admit a nation to a project up to a ceiling."""
-    from relto.partnership import Actor, admit
+    from relto.partnership import admit
     from relto.store.partnership import SqlPartnershipRepository
 
     database, sink = _open(db)
-    who = Actor(
-        actor, actor_nation.upper(), frozenset({("security_officer", actor_nation.upper())})
-    )
+    who = _actor(database, sink, actor)
     with database.session() as s:
         a = admit(
             SqlPartnershipRepository(s),
@@ -168,18 +181,15 @@ def admit_cmd(
 def end_cmd(
     admission_id: Annotated[str, typer.Argument(help="Admission id (see `admissions`).")],
     actor: ActorId,
-    actor_nation: ActorNation,
     db: Db = None,
     at: At = None,
 ) -> None:
     """End an admission now (or at --at)."""
-    from relto.partnership import Actor, end_admission
+    from relto.partnership import end_admission
     from relto.store.partnership import SqlPartnershipRepository
 
     database, sink = _open(db)
-    who = Actor(
-        actor, actor_nation.upper(), frozenset({("security_officer", actor_nation.upper())})
-    )
+    who = _actor(database, sink, actor)
     with database.session() as s:
         a = end_admission(
             SqlPartnershipRepository(s), sink, admission_id=admission_id, actor=who, at=_when(at)

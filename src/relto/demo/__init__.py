@@ -17,7 +17,7 @@ from relto.demo.data import (
     parse_demo,
     read_demo,
 )
-from relto.demo.loader import LoadReport, load_demo
+from relto.demo.loader import LoadReport, load_demo, load_demo_documents
 
 __all__ = [
     "DEMO_FILE",
@@ -29,6 +29,7 @@ __all__ = [
     "LoadReport",
     "demo_file",
     "load_demo",
+    "load_demo_documents",
     "parse_demo",
     "read_demo",
 ]

@@ -11,13 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
+import structlog
+
 from relto.demo.data import DemoData
+from relto.documents import DocumentService
+from relto.errors import NotFound, ReltoError
 from relto.events import AuditSink
+from relto.labels import parse_banner
 from relto.partnership import Actor, admit, create_partnership, create_project
 from relto.store import Database
 from relto.store.partnership import SqlPartnershipRepository
+from relto.vetting import Person, ProjectMembership, Role, Status
+from relto.vetting.directory import Directory
+from relto.vetting.service import VettingService
 
-__all__ = ["DEMO_EPOCH", "LoadReport", "load_demo", "loader_actor"]
+__all__ = ["DEMO_EPOCH", "LoadReport", "load_demo", "load_demo_documents", "loader_actor"]
+
+log = structlog.stdlib.get_logger("relto.demo")
 
 #: When the demo admissions start.
 DEMO_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -83,10 +93,6 @@ def _load_people(
     db: Database, sink: AuditSink, data: DemoData, at: datetime, report: LoadReport
 ) -> None:
     """People and clearances, through relto.vetting (the only way they change)."""
-    from relto.errors import NotFound
-    from relto.vetting import Person, ProjectMembership, Role, Status
-    from relto.vetting.service import VettingService
-
     service = VettingService(db, sink)
     actor = "demo-loader"
     for p in data.people:
@@ -177,3 +183,40 @@ def _load_people(
                     reason="demo: review opened after a change of circumstances",
                 )
             report.clearances += 1
+
+
+def load_demo_documents(
+    documents: DocumentService,
+    directory: Directory,
+    data: DemoData,
+    report: LoadReport,
+    *,
+    at: datetime,
+) -> None:
+    """Protect the demo file's sample documents (once each), as their owners: each
+    upload is decided and recorded like any other."""
+    for d in data.documents:
+        if documents.exists(d.id):
+            continue
+        owner = directory.principal(d.owner, via="node")
+        if owner is None:
+            report.skipped.append(f"document {d.id}: no person {d.owner}")
+            continue
+        banner = parse_banner(d.label, originator=d.originator)
+        try:
+            documents.upload(
+                owner,
+                title=d.title,
+                project_id=d.project,
+                classification=banner.classification,
+                rel_to=list(banner.rel_to),
+                filename=f"{d.id}.txt",
+                media_type="text/plain",
+                data=d.text.encode(),
+                at=at,
+                doc_id=d.id,
+            )
+            report.documents += 1
+        except ReltoError as exc:
+            report.skipped.append(f"document {d.id}: {exc}")
+            log.warning("demo_document_skipped", document=d.id, owner=d.owner, error=str(exc))

@@ -6,8 +6,10 @@ Each function takes a :class:`PartnershipRepository` (the SQL one in
 written and before the caller commits, so a change the audit log did not accept is
 rolled back with the transaction.
 
-Who may change a partnership is decided here, not in a route: only a security
-officer of a member nation may create projects and admit or end admissions.
+Who may change a partnership is decided by :mod:`relto.authz` (the one
+authorisation point), asked here, never in a route: only a security officer of a
+member nation may create projects and admit or end admissions; a refusal is
+recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from relto.authz import Authorizer, Grantee, Permission, Scope
 from relto.events import AuditSink
 from relto.partnership.errors import (
     AdmissionConflict,
@@ -61,9 +64,11 @@ class Actor:
     person_id: str
     nation: str
     roles: frozenset[tuple[str, str]] = frozenset()  # (role, nation)
+    nationalities: frozenset[str] = frozenset()
 
-    def holds(self, role: str, nation: str | None = None) -> bool:
-        return any(r == role and (nation is None or n == nation) for r, n in self.roles)
+    @property
+    def home_nation(self) -> str:
+        return self.nation
 
 
 T = TypeVar("T")
@@ -175,8 +180,20 @@ def _page(items: Sequence[T], offset: int, limit: int) -> Page[T]:
 # -- permission -------------------------------------------------------------------
 
 
-def _require_security_officer(actor: Actor, partnership: Partnership) -> None:
-    if not any(actor.holds("security_officer", n) for n in partnership.members):
+def _require(
+    sink: AuditSink,
+    actor: Grantee,
+    permission: Permission,
+    partnership: Partnership,
+    target: str,
+    at: datetime,
+) -> None:
+    """The authorisation point's answer for a change to ``partnership`` (its member
+    nations' officers decide), recorded; a refusal raises :class:`NotPermitted`."""
+    decision = Authorizer(sink, clock=lambda: at).check(
+        actor, permission, Scope.of(partnership.members), target=target
+    )
+    if not decision.allowed:
         raise NotPermitted(
             f"{actor.person_id} is not a security officer of a member nation of {partnership.id}"
         )
@@ -200,12 +217,12 @@ def create_partnership(
     sink: AuditSink,
     *,
     partnership: Partnership,
-    actor: Actor,
+    actor: Grantee,
     at: datetime,
 ) -> Partnership:
     """Define a partnership. Only a security officer of one of its members may."""
     require_aware(at)
-    _require_security_officer(actor, partnership)
+    _require(sink, actor, Permission.ADMIN_PARTNERSHIPS_WRITE, partnership, partnership.id, at)
     if repo.get_partnership(partnership.id) is not None:
         raise InvalidPartnership(f"partnership {partnership.id!r} already exists")
     repo.add_partnership(partnership)
@@ -228,7 +245,7 @@ def create_project(
     sink: AuditSink,
     *,
     project: Project,
-    actor: Actor,
+    actor: Grantee,
     at: datetime,
 ) -> Project:
     """Add a project (workstream) to a partnership."""
@@ -236,7 +253,7 @@ def create_project(
     partnership = repo.get_partnership(project.partnership_id)
     if partnership is None:
         raise UnknownRecord(f"no partnership {project.partnership_id!r}")
-    _require_security_officer(actor, partnership)
+    _require(sink, actor, Permission.ADMIN_PROJECTS_WRITE, partnership, project.id, at)
     if repo.get_project(project.id) is not None:
         raise InvalidPartnership(f"project {project.id!r} already exists")
     repo.add_project(project)
@@ -260,7 +277,7 @@ def admit(
     project_id: str,
     nation: str,
     ceiling: str,
-    actor: Actor,
+    actor: Grantee,
     at: datetime,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
@@ -276,7 +293,7 @@ def admit(
     check_nation(nation)
     check_ceiling(ceiling)
     project, partnership = _partnership_of(repo, project_id)
-    _require_security_officer(actor, partnership)
+    _require(sink, actor, Permission.ADMIN_ADMISSIONS_WRITE, partnership, project.id, at)
     if nation not in partnership.nations:
         raise InvalidPartnership(f"{nation} is not a nation of partnership {partnership.id}")
     start = valid_from or at
@@ -317,7 +334,7 @@ def end_admission(
     sink: AuditSink,
     *,
     admission_id: str,
-    actor: Actor,
+    actor: Grantee,
     at: datetime,
     note: str = "",
 ) -> Admission:
@@ -327,7 +344,7 @@ def end_admission(
     if current is None:
         raise UnknownRecord("no such admission")
     _project, partnership = _partnership_of(repo, current.project_id)
-    _require_security_officer(actor, partnership)
+    _require(sink, actor, Permission.ADMIN_ADMISSIONS_WRITE, partnership, admission_id, at)
     if current.end is not None and current.end <= at:
         raise InvalidPartnership("the admission has already ended")
     end = max(at, current.valid_from)

@@ -1,5 +1,9 @@
-"""The HTTP server: REST API, the KAS endpoints and the web console (FastAPI)."""
+"""The HTTP server: REST API, the KAS endpoints and the web console (FastAPI).
 
-from relto.server.app import AppContext, create_app
+Adapters only: every route parses, calls one service of the node
+(:class:`relto.node.Node`), and renders.
+"""
 
-__all__ = ["AppContext", "create_app"]
+from relto.server.app import create_app
+
+__all__ = ["create_app"]

@@ -1,13 +1,15 @@
-"""Who is calling the API and the console, and what roles they hold.
+"""Who is calling the API and the console.
 
-Two ways in:
+A credential proves only *who* is calling; everything else comes from the node's
+directory (:class:`relto.vetting.directory.Directory`): name, home nation,
+nationalities and roles. Two ways in:
 
-* **OIDC bearer tokens** (every mode): validated against the configured issuer's
-  JWKS by :class:`relto.kas.auth.Authenticator` (signature with an asymmetric
-  algorithm allow-list, ``iss``, ``aud``, ``exp``, ``nbf``, DPoP when bound). The
-  token's ``sub`` is the person id; ``relto_nation`` (or the person's nationality
-  in the directory) is their nation; ``relto_roles`` lists ``"role:NAT"`` grants
-  (a bare ``"role"`` is held for the person's own nation).
+* **OIDC bearer tokens** (every mode): verified by :class:`relto.kas.auth.Authenticator`
+  against the JWKS of the issuer that signed them; each trusted issuer is bound to
+  one nation (``RELTO_OIDC_ISSUERS``). The token's ``sub`` is the person id, and the
+  token is accepted only when the directory knows that person with the issuer's
+  nation as home nation. Claims such as ``relto_roles`` or ``relto_nation`` are
+  never read: a token cannot grant a role or change a nation.
 * **Demo sessions** (demo mode only): ``/login`` lets a visitor pick a demo
   person; the choice is kept in a cookie signed (HMAC-SHA256) with
   ``settings.secret_key``. Outside demo mode the login routes are not mounted and
@@ -24,87 +26,25 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 import structlog
 from fastapi import HTTPException, Request
 
+from relto.authz import Principal
 from relto.config import Settings
-from relto.partnership import ROLES, Actor
+from relto.kas.auth import Authenticator
+from relto.kas.errors import ReplayCacheUnavailable, Unauthenticated
+from relto.vetting.directory import Directory
 
-__all__ = [
-    "SESSION_COOKIE",
-    "Directory",
-    "DirectoryEntry",
-    "Principal",
-    "RequestAuth",
-    "SessionSigner",
-    "request_auth",
-    "roles_from_claims",
-]
+__all__ = ["SESSION_COOKIE", "SESSION_SECONDS", "RequestAuth", "SessionSigner"]
 
 log = structlog.stdlib.get_logger("relto.auth")
 
 SESSION_COOKIE = "relto_session"
 SESSION_SECONDS = 8 * 3600
 _MAX_COOKIE = 2048
-
-
-@dataclass(frozen=True)
-class DirectoryEntry:
-    person_id: str
-    name: str
-    nationality: str
-    organisation: str = ""
-    roles: frozenset[tuple[str, str]] = frozenset()
-
-
-class Directory(Protocol):
-    """Looks people up by id (the demo file in demo mode; relto.vetting otherwise)."""
-
-    def lookup(self, person_id: str) -> DirectoryEntry | None: ...
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated person, their nation and their roles (each for one nation)."""
-
-    person_id: str
-    name: str
-    nation: str
-    roles: frozenset[tuple[str, str]]
-    via: str  # "bearer" or "session"
-
-    def holds(self, role: str, nation: str | None = None) -> bool:
-        return any(r == role and (nation is None or n == nation) for r, n in self.roles)
-
-    def actor(self) -> Actor:
-        return Actor(self.person_id, self.nation, self.roles)
-
-    @property
-    def role_names(self) -> list[str]:
-        return sorted({r for r, _ in self.roles})
-
-
-def roles_from_claims(claims: Mapping[str, Any], nation: str) -> frozenset[tuple[str, str]]:
-    """``relto_roles``: ``["security_officer:GBR", "engineer"]``; unknown roles are dropped."""
-    raw = claims.get("relto_roles", [])
-    if isinstance(raw, str):
-        raw = raw.split()
-    grants: set[tuple[str, str]] = set()
-    if not isinstance(raw, list):
-        return frozenset()
-    for item in raw[:50]:
-        if not isinstance(item, str):
-            continue
-        role, _, where = item.partition(":")
-        where = where or nation
-        if role in ROLES and len(where) == 3 and where.isalpha() and where.isupper():
-            grants.add((role, where))
-    return frozenset(grants)
 
 
 class SessionSigner:
@@ -159,24 +99,16 @@ class RequestAuth:
         self,
         settings: Settings,
         directory: Directory,
+        authenticator: Authenticator | None,
         *,
-        authenticator: Any | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.settings = settings
         self.directory = directory
         self.demo = settings.demo
         secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
         self.signer = SessionSigner(secret)
-        self._clock = clock
         self.authenticator = authenticator
-        if authenticator is None and settings.oidc_issuer and settings.oidc_jwks_url:
-            from relto.kas.auth import AuthConfig, Authenticator, HttpJwks
-
-            self.authenticator = Authenticator(
-                AuthConfig(issuer=settings.oidc_issuer, audience=settings.oidc_audience),
-                HttpJwks(settings.oidc_jwks_url),
-            )
+        self._clock = clock
 
     def principal(self, request: Request) -> Principal | None:
         authorization = request.headers.get("authorization")
@@ -185,44 +117,38 @@ class RequestAuth:
         if self.demo:
             person_id = self.signer.verify(request.cookies.get(SESSION_COOKIE))
             if person_id is not None:
-                entry = self.directory.lookup(person_id)
-                if entry is not None:
-                    return Principal(
-                        entry.person_id, entry.name, entry.nationality, entry.roles, "session"
-                    )
+                return self.directory.principal(person_id, via="session")
         return None
 
     def _bearer(self, request: Request, authorization: str) -> Principal:
         if self.authenticator is None:
             raise _unauthenticated()
-        from relto.errors import AccessDenied
-
         try:
             caller = self.authenticator.authenticate(
                 authorization=authorization,
                 dpop=request.headers.get("dpop"),
                 method=request.method,
-                urls=[str(request.url)],
+                urls=[str(request.url.replace(query="", fragment=""))],
                 at=self._clock(),
             )
-        except AccessDenied as exc:
+        except Unauthenticated as exc:
             log.info("bearer_rejected", reason=getattr(exc, "reason", "unauthenticated"))
             raise _unauthenticated() from None
-        claims = caller.claims
-        entry = self.directory.lookup(caller.subject)
-        nation = claims.get("relto_nation") or (entry.nationality if entry else None)
-        if not isinstance(nation, str) or len(nation) != 3 or not nation.isalpha():
-            log.info("bearer_rejected", reason="no nation for subject")
+        except ReplayCacheUnavailable:
+            raise HTTPException(503, "authentication is unavailable") from None
+        principal = self.directory.principal(caller.subject, via="bearer")
+        if principal is None:
+            log.info("bearer_rejected", reason="subject not in the directory")
             raise _unauthenticated()
-        nation = nation.upper()
-        name = claims.get("name") if isinstance(claims.get("name"), str) else None
-        return Principal(
-            caller.subject,
-            name or (entry.name if entry else caller.subject),
-            nation,
-            roles_from_claims(claims, nation),
-            "bearer",
-        )
+        if caller.nation is None or principal.home_nation != caller.nation:
+            log.info(
+                "bearer_rejected",
+                reason="the token's issuer does not vouch for the person's home nation",
+                issuer_nation=caller.nation,
+                home_nation=principal.home_nation,
+            )
+            raise _unauthenticated()
+        return principal
 
     def require(self, request: Request) -> Principal:
         """The principal, or a 401 with ``WWW-Authenticate: Bearer``.
@@ -243,55 +169,3 @@ def _unauthenticated() -> HTTPException:
     return HTTPException(
         401, "authentication required", headers={"WWW-Authenticate": 'Bearer realm="relto"'}
     )
-
-
-class _VettingDirectory:
-    """People as :mod:`relto.vetting` records them; roles held for the home nation."""
-
-    def __init__(self, ctx: Any) -> None:
-        self._ctx = ctx
-
-    def _service(self) -> Any:
-        from relto.server.routes.console import vetting_service
-
-        return vetting_service(self._ctx)
-
-    @staticmethod
-    def _entry(p: Any) -> DirectoryEntry:
-        return DirectoryEntry(
-            p.id,
-            p.name,
-            p.home_nation,
-            p.organisation,
-            frozenset((str(getattr(r, "value", r)), p.home_nation) for r in p.roles),
-        )
-
-    def lookup(self, person_id: str) -> DirectoryEntry | None:
-        from relto.errors import ReltoError
-
-        try:
-            return self._entry(self._service().get_person(person_id[:64]))
-        except ReltoError:
-            return None
-
-    def entries(self, limit: int = 1000) -> list[DirectoryEntry]:
-        out: list[DirectoryEntry] = []
-        after: str | None = None
-        service = self._service()
-        while len(out) < limit:
-            page = service.list_people(limit=200, after=after)
-            out.extend(self._entry(p) for p in page.items)
-            if page.next_after is None:
-                break
-            after = page.next_after
-        return out[:limit]
-
-
-def request_auth(ctx: Any) -> RequestAuth:
-    """The app's :class:`RequestAuth`, built once and kept in ``ctx.extras["auth"]``."""
-    existing = ctx.extras.get("auth")
-    if isinstance(existing, RequestAuth):
-        return existing
-    made = RequestAuth(ctx.settings, _VettingDirectory(ctx))
-    ctx.extras["auth"] = made
-    return made

@@ -21,7 +21,6 @@ from relto.store.facts import PARTNERSHIP, bump
 
 __all__ = [
     "AdmissionRow",
-    "DocumentRow",
     "PartnershipRow",
     "ProjectRow",
     "SqlPartnershipRepository",
@@ -214,32 +213,3 @@ class SqlPartnershipRepository:
         row.note = a.note
         bump(self.s, PARTNERSHIP)
         self.s.flush()
-
-
-class DocumentRow(Base):
-    """A protected document: its label and where its ZTDF container is kept.
-
-    The payload never touches the database: only the container's blob key. The
-    banner and label are copies of what the container's label assertion says,
-    kept so lists can be filtered and shown without opening containers.
-    """
-
-    __tablename__ = "partnership_document"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    title: Mapped[str] = mapped_column(String(200), nullable=False)
-    project_id: Mapped[str] = mapped_column(
-        String(63), ForeignKey("partnership_project.id"), nullable=False, index=True
-    )
-    originator: Mapped[str] = mapped_column(String(3), nullable=False)
-    banner: Mapped[str] = mapped_column(String(500), nullable=False)
-    label_xml: Mapped[str] = mapped_column(Text, nullable=False)
-    owner: Mapped[str] = mapped_column(String(64), nullable=False)
-    filename: Mapped[str] = mapped_column(String(200), nullable=False)
-    media_type: Mapped[str] = mapped_column(String(100), nullable=False)
-    blob_key: Mapped[str] = mapped_column(String(200), nullable=False)
-    policy_uuid: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    plaintext_size: Mapped[int] = mapped_column(nullable=False)
-    version: Mapped[int] = mapped_column(nullable=False, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -30,10 +30,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from relto.authz import Grantee, Permission, Scope, decide
 from relto.errors import AccessDenied
 from relto.vetting._lifecycle import Status
 
-__all__ = ["Action", "Caller", "authorise"]
+__all__ = ["PERMISSIONS", "Action", "Caller", "authorise"]
 
 
 class Action(StrEnum):
@@ -44,26 +45,32 @@ class Action(StrEnum):
     SUPERVISE = "supervise"
     FILE_REPORT = "file_report"
     READ = "read"
+    READ_PERSON = "read_person"
 
 
-_OFFICERS = frozenset({"security_officer", "vetting_officer"})
-_ALLOWED: dict[Action, frozenset[str]] = {
-    Action.WRITE_PERSON: _OFFICERS,
-    Action.SPONSOR: _OFFICERS,
-    Action.ADJUDICATE: frozenset({"vetting_officer"}),
-    Action.RESTRICT: _OFFICERS,
-    Action.SUPERVISE: _OFFICERS,
-    Action.FILE_REPORT: _OFFICERS,
-    Action.READ: _OFFICERS | {"auditor"},
+#: Each vetting action is one of relto's named permissions; the rule table in
+#: :mod:`relto.authz` says who holds it.
+PERMISSIONS: dict[Action, Permission] = {
+    Action.WRITE_PERSON: Permission.PEOPLE_WRITE,
+    Action.SPONSOR: Permission.CLEARANCES_SPONSOR,
+    Action.ADJUDICATE: Permission.CLEARANCES_ADJUDICATE,
+    Action.RESTRICT: Permission.CLEARANCES_RESTRICT,
+    Action.SUPERVISE: Permission.CLEARANCES_SUPERVISE,
+    Action.FILE_REPORT: Permission.CLEARANCES_REPORT,
+    Action.READ: Permission.CLEARANCES_READ,
+    Action.READ_PERSON: Permission.PEOPLE_READ,
 }
 
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated caller: their person id and ``(role, nation)`` grants."""
+    """An authenticated caller: their person id and ``(role, nation)`` grants, as
+    the directory records them (any :class:`relto.authz.Grantee` will do)."""
 
     person_id: str
     roles: frozenset[tuple[str, str]]
+    home_nation: str = ""
+    nationalities: frozenset[str] = frozenset()
 
 
 def action_for(to: Status) -> Action:
@@ -72,19 +79,14 @@ def action_for(to: Status) -> Action:
 
 
 def authorise(
-    caller: Caller, action: Action, nations: frozenset[str], subject: str | None = None
+    caller: Grantee, action: Action, nations: frozenset[str], subject: str | None = None
 ) -> None:
-    """Raise :class:`AccessDenied` unless ``caller`` may do ``action``.
+    """Raise :class:`AccessDenied` unless ``caller`` may do ``action`` (pure: the
+    service records its denials through :class:`relto.authz.Authorizer`).
 
     ``nations`` are the nations whose officers may act (issuing nation, or home nation
     of a person); ``subject`` is the person the record is about.
     """
-    if subject is not None and caller.person_id == subject:
-        if action in (Action.READ, Action.FILE_REPORT):
-            return
-        if action in (Action.SPONSOR, Action.ADJUDICATE):
-            raise AccessDenied(f"{caller.person_id} may not vet themself")
-    allowed = _ALLOWED[action]
-    if any(role in allowed and nation in nations for role, nation in caller.roles):
-        return
-    raise AccessDenied(f"{caller.person_id} may not {action.value} here")
+    decision = decide(caller, PERMISSIONS[action], Scope(nations, subject))
+    if not decision.allowed:
+        raise AccessDenied(f"{caller.person_id} may not {action.value} here")

@@ -23,11 +23,12 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from relto.authz import Authorizer, Grantee, Scope
 from relto.errors import AccessDenied, NotFound, ReltoError
 from relto.events import AuditSink
 from relto.store.db import Database
 from relto.store.vetting import SqlVettingRepository
-from relto.vetting._access import Action, Caller, action_for, authorise
+from relto.vetting._access import PERMISSIONS, Action, action_for, authorise
 from relto.vetting._clearance import (
     Clearance,
     ClearanceEvent,
@@ -119,14 +120,15 @@ class VettingService:
         self.db = db
         self.sink = sink
         self.policy = policy or default_policy()
+        self._authz = Authorizer(sink)
 
     # -- people -----------------------------------------------------------------------
 
     def register_person(
-        self, person: Person, *, at: dt.datetime, actor: str, caller: Caller | None = None
+        self, person: Person, *, at: dt.datetime, actor: str, caller: Grantee | None = None
     ) -> Person:
         """Add a person; an existing id is refused (use :meth:`update_person`)."""
-        actor = _who(actor, caller, Action.WRITE_PERSON, frozenset({person.home_nation}))
+        actor = self._who(actor, caller, Action.WRITE_PERSON, frozenset({person.home_nation}))
         with self.db.session() as s:
             repo = SqlVettingRepository(s)
             if repo.get_person(person.id) is not None:
@@ -136,7 +138,7 @@ class VettingService:
         return person
 
     def update_person(
-        self, person: Person, *, at: dt.datetime, actor: str, caller: Caller | None = None
+        self, person: Person, *, at: dt.datetime, actor: str, caller: Grantee | None = None
     ) -> Person:
         """Replace a person's details (nationalities, roles, projects...)."""
         with self.db.session() as s:
@@ -146,22 +148,22 @@ class VettingService:
                 raise NotFound("no such person")
             # Authority over the record as it stands: no taking over another nation's person.
             nations = frozenset({old.home_nation})
-            actor = _who(actor, caller, Action.WRITE_PERSON, nations)
+            actor = self._who(actor, caller, Action.WRITE_PERSON, nations)
             repo.put_person(person, at)
             self.sink.record("vetting.person.updated", _person_payload(person, at, actor))
         return person
 
-    def get_person(self, person_id: str, *, caller: Caller | None = None) -> Person:
+    def get_person(self, person_id: str, *, caller: Grantee | None = None) -> Person:
         with self.db.session() as s:
             p = SqlVettingRepository(s).get_person(person_id)
         if p is None:
             raise NotFound("no such person")
         if caller is not None:
-            authorise(caller, Action.READ, _person_nations(p), p.id)
+            self._require(caller, Action.READ_PERSON, _person_nations(p), p.id)
         return p
 
     def list_people(
-        self, *, limit: int | None = None, after: str | None = None, caller: Caller | None = None
+        self, *, limit: int | None = None, after: str | None = None, caller: Grantee | None = None
     ) -> Page:
         """A page of people (only those ``caller`` may read, when given)."""
         n = page_limit(limit)
@@ -169,7 +171,7 @@ class VettingService:
             items = SqlVettingRepository(s).list_people(limit=n, after=after)
         nxt = items[-1].id if len(items) == n else None
         if caller is not None:
-            items = [p for p in items if _may(caller, Action.READ, _person_nations(p), p.id)]
+            items = [p for p in items if _may(caller, Action.READ_PERSON, _person_nations(p), p.id)]
         return Page(items, nxt)
 
     # -- clearances -------------------------------------------------------------------
@@ -186,10 +188,10 @@ class VettingService:
         reason: str,
         caveats: frozenset[str] = frozenset(),
         clearance_id: str | None = None,
-        caller: Caller | None = None,
+        caller: Grantee | None = None,
     ) -> Clearance:
         """Open a clearance at ``sponsored`` for an existing person."""
-        actor = _who(actor, caller, Action.SPONSOR, frozenset({nation}), person_id)
+        actor = self._who(actor, caller, Action.SPONSOR, frozenset({nation}), person_id)
         c = Clearance.sponsor_new(
             id=clearance_id or _new_id("clr"),
             person_id=person_id,
@@ -209,7 +211,7 @@ class VettingService:
                 raise NotFound("no such person")
             if caller is not None:
                 # Only for a person the caller's nation manages (or who is its national).
-                authorise(caller, Action.READ, _person_nations(holder), holder.id)
+                self._require(caller, Action.READ_PERSON, _person_nations(holder), holder.id)
             if repo.get_clearance(c.id) is not None:
                 raise VettingInputError(f"clearance {c.id} already exists")
             repo.add_clearance(c)
@@ -220,14 +222,14 @@ class VettingService:
             self.sink.record("vetting.clearance.sponsored", payload)
         return c
 
-    def get_clearance(self, clearance_id: str, *, caller: Caller | None = None) -> Clearance:
+    def get_clearance(self, clearance_id: str, *, caller: Grantee | None = None) -> Clearance:
         with self.db.session() as s:
             repo = SqlVettingRepository(s)
             c = repo.get_clearance(clearance_id)
             if c is None:
                 raise NotFound("no such clearance")
             if caller is not None:
-                authorise(caller, Action.READ, self._read_nations(repo, c), c.person_id)
+                self._require(caller, Action.READ, self._read_nations(repo, c), c.person_id)
         return c
 
     @staticmethod
@@ -241,7 +243,7 @@ class VettingService:
         limit: int | None = None,
         after: str | None = None,
         person_id: str | None = None,
-        caller: Caller | None = None,
+        caller: Grantee | None = None,
     ) -> Page:
         """A page of clearances (only those ``caller`` may read, when given)."""
         n = page_limit(limit)
@@ -260,7 +262,7 @@ class VettingService:
         return Page(items, nxt)
 
     def history(
-        self, clearance_id: str, *, caller: Caller | None = None
+        self, clearance_id: str, *, caller: Grantee | None = None
     ) -> tuple[ClearanceEvent, ...]:
         return self.get_clearance(clearance_id, caller=caller).events
 
@@ -273,7 +275,7 @@ class VettingService:
         actor: str,
         reason: str,
         valid_until: dt.datetime | None = None,
-        caller: Caller | None = None,
+        caller: Grantee | None = None,
     ) -> Clearance:
         """Move a clearance through its lifecycle (see the transition table)."""
         to = Status(to)
@@ -296,7 +298,7 @@ class VettingService:
         at: dt.datetime,
         actor: str,
         reason: str,
-        caller: Caller | None = None,
+        caller: Grantee | None = None,
     ) -> Clearance:
         """Record that a report is owed; unfiled by its deadline it puts the clearance
         under review at decision time."""
@@ -321,7 +323,7 @@ class VettingService:
         actor: str,
         reason: str,
         ref: int | None = None,
-        caller: Caller | None = None,
+        caller: Grantee | None = None,
     ) -> Clearance:
         """File a foreign travel / contact / change-of-circumstances report."""
         kind = ObligationKind(kind)
@@ -349,7 +351,7 @@ class VettingService:
         at: dt.datetime,
         actor: str,
         reason: str,
-        caller: Caller | None = None,
+        caller: Grantee | None = None,
     ) -> Clearance:
         """Record a security breach, infringement or violation."""
         kind = IncidentKind(kind)
@@ -362,7 +364,7 @@ class VettingService:
         )
 
     def _change(
-        self, clearance_id: str, caller: Caller | None, action: Action, actor: str, step: Any
+        self, clearance_id: str, caller: Grantee | None, action: Action, actor: str, step: Any
     ) -> Clearance:
         try:
             with self.db.session() as s:
@@ -372,10 +374,10 @@ class VettingService:
                     raise NotFound("no such clearance")
                 if caller is not None:
                     # Someone who may not even read it learns nothing ("not found").
-                    authorise(
+                    self._require(
                         caller, Action.READ, self._read_nations(repo, before), before.person_id
                     )
-                who = _who(actor, caller, action, frozenset({before.nation}), before.person_id)
+                who = self._who(actor, caller, action, frozenset({before.nation}), before.person_id)
                 after: Clearance = step(before, who)
                 new = after.events[len(before.events) :]
                 repo.append_events(after.id, new)
@@ -387,31 +389,39 @@ class VettingService:
             ) from None
         return after
 
+    def _require(
+        self, caller: Grantee, action: Action, nations: frozenset[str], subject: str | None
+    ) -> None:
+        """The authorisation point's answer, recorded; a denial raises AccessDenied."""
+        self._authz.require(
+            caller, PERMISSIONS[action], Scope(nations, subject), target=subject or ""
+        )
+
+    def _who(
+        self,
+        actor: str,
+        caller: Grantee | None,
+        action: Action,
+        nations: frozenset[str],
+        subject: str | None = None,
+    ) -> str:
+        """The actor to record: the authenticated caller when there is one."""
+        if caller is None:
+            return check_id(actor, "actor")
+        self._require(caller, action, nations, subject)
+        return caller.person_id
+
 
 def _person_nations(p: Person) -> frozenset[str]:
     return frozenset({p.home_nation}) | p.nationalities
 
 
-def _may(caller: Caller, action: Action, nations: frozenset[str], subject: str | None) -> bool:
+def _may(caller: Grantee, action: Action, nations: frozenset[str], subject: str | None) -> bool:
     try:
         authorise(caller, action, nations, subject)
     except AccessDenied:
         return False
     return True
-
-
-def _who(
-    actor: str,
-    caller: Caller | None,
-    action: Action,
-    nations: frozenset[str],
-    subject: str | None = None,
-) -> str:
-    """The actor to record: the authenticated caller when there is one."""
-    if caller is None:
-        return check_id(actor, "actor")
-    authorise(caller, action, nations, subject)
-    return caller.person_id
 
 
 def _person_payload(p: Person, at: dt.datetime, actor: str) -> dict[str, Any]:

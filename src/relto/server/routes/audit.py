@@ -11,9 +11,12 @@
 
 Who may read what: everything a partner needs to check that the log only grows
 and that an entry is in it -- checkpoints, inclusion and consistency proofs, hash
-tiles -- is public. Entry bodies say who saw or changed what: ``/entries`` and
-the entry-bundle tiles need an authenticated auditor or security officer (as the
-console's audit page does); anyone else gets the uniform 401 or 404.
+tiles -- is public (``audit:log:read``). Entry bodies say who saw or changed what
+(``audit:entries:read``, :mod:`relto.audit.access`): ``/entries`` gives a nation's
+auditors and security officers the bodies of the entries that concern their
+nation, and every other entry as its index and leaf hash only; an entry bundle is
+served only when every entry in it concerns the reader. Anyone else gets the
+uniform 401 or 404.
 """
 
 from __future__ import annotations
@@ -26,9 +29,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
 
-from relto.audit.access import may_read_entries
-from relto.audit.config import node_signer, node_witness, open_log
-from relto.audit.entries import decode_entry
+from relto.audit.config import node_signer, node_witness
 from relto.audit.errors import (
     ForkRefused,
     InvalidNote,
@@ -36,12 +37,12 @@ from relto.audit.errors import (
     RollbackRefused,
     SizeConflict,
 )
-from relto.audit.service import MAX_PAGE, TransparencyLog
-from relto.audit.tiles import parse_tile_path
+from relto.audit.service import MAX_PAGE
+from relto.audit.tiles import TILE_WIDTH, parse_tile_path
 from relto.audit.witness import Witness, parse_add_checkpoint
-from relto.errors import AccessDenied, InvalidInput
-from relto.server.app import AppContext
-from relto.server.auth import Principal, request_auth
+from relto.authz import Permission
+from relto.errors import InvalidInput, NotFound
+from relto.server.edge import Edge, needs
 
 __all__ = ["PREFIX", "mount"]
 
@@ -52,64 +53,60 @@ def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
 
 
-def log_for(ctx: AppContext) -> TransparencyLog:
-    """The app's log: the sink when it is one, else a log on the app's database."""
-    log = ctx.extras.get("audit")
-    if log is None:
-        log = ctx.sink if isinstance(ctx.sink, TransparencyLog) else open_log(ctx.settings)
-        ctx.extras["audit"] = log
-    assert isinstance(log, TransparencyLog)
-    return log
+def mount(app: FastAPI, edge: Edge) -> None:
+    log = edge.node.log
+    reader = edge.node.audit
+    settings = edge.node.settings
 
-
-def mount(app: FastAPI, ctx: AppContext) -> None:
-    log = log_for(ctx)
-    auth = request_auth(ctx)
-
-    def entry_reader(request: Request) -> Principal:
-        """An auditor or security officer; else 401 (nobody) or the uniform 404."""
-        who = auth.require(request)
-        if not may_read_entries(who.roles):
-            raise AccessDenied("audit entries are for auditors and security officers")
-        return who
-
-    @app.get(f"{PREFIX}/checkpoint", tags=["audit"], summary="Latest signed checkpoint")
+    @app.get(
+        f"{PREFIX}/checkpoint",
+        tags=["audit"],
+        summary="Latest signed checkpoint",
+        **needs(Permission.AUDIT_LOG_READ),
+    )
     def checkpoint() -> Response:
-        note = log.sign_checkpoint(node_signer(ctx.settings))
+        note = log.sign_checkpoint(node_signer(settings))
         return Response(
             note,
             media_type="text/plain; charset=utf-8",
             headers={"cache-control": "no-cache, max-age=5"},
         )
 
-    @app.get(f"{PREFIX}/entries", tags=["audit"], summary="Entries by index range")
+    @app.get(
+        f"{PREFIX}/entries",
+        tags=["audit"],
+        summary="Entries by index range (bodies of those concerning the caller's nation)",
+        **needs(Permission.AUDIT_ENTRIES_READ),
+    )
     def entries(
         start: Annotated[int, Query(ge=0, lt=1 << 62)],
         end: Annotated[int, Query(ge=0, lt=1 << 62)],
         request: Request,
     ) -> dict[str, Any]:
-        entry_reader(request)
+        who = edge.who(request)
         if end < start:
             raise InvalidInput("end must not be before start")
-        rows = log.entries(start, min(end, start + MAX_PAGE))
+        end = min(end, start + MAX_PAGE)
+        reader.require(who, f"entries {start}-{end}")
         out = []
-        for e in rows:
-            try:
-                entry: Any = json.loads(e.body)
-                decode_entry(e.body)
-            except (ValueError, InvalidProof):
-                entry = None
+        for e in reader.page(who, start, end):
+            shown = e.readable
             out.append(
                 {
-                    "index": e.index,
-                    "leaf_hash": _b64(e.leaf_hash),
-                    "body": _b64(e.body),
-                    "entry": entry,
+                    "index": e.stored.index,
+                    "leaf_hash": _b64(e.stored.leaf_hash),
+                    "body": _b64(e.stored.body) if shown else None,
+                    "entry": json.loads(e.stored.body) if e.entry is not None else None,
                 }
             )
         return {"entries": out}
 
-    @app.get(f"{PREFIX}/proof/inclusion", tags=["audit"], summary="Inclusion proof")
+    @app.get(
+        f"{PREFIX}/proof/inclusion",
+        tags=["audit"],
+        summary="Inclusion proof",
+        **needs(Permission.AUDIT_LOG_READ),
+    )
     def inclusion(
         index: Annotated[int | None, Query(ge=0, lt=1 << 62)] = None,
         leaf_hash: Annotated[str | None, Query(max_length=64)] = None,
@@ -134,7 +131,12 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             "root": _b64(p.root),
         }
 
-    @app.get(f"{PREFIX}/proof/consistency", tags=["audit"], summary="Consistency proof")
+    @app.get(
+        f"{PREFIX}/proof/consistency",
+        tags=["audit"],
+        summary="Consistency proof",
+        **needs(Permission.AUDIT_LOG_READ),
+    )
     def consistency(
         first: Annotated[int, Query(ge=1, lt=1 << 62)],
         second: Annotated[int | None, Query(ge=1, lt=1 << 62)] = None,
@@ -148,29 +150,59 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             "second_root": _b64(c.second_root),
         }
 
-    witness = node_witness(ctx.settings)
+    witness = node_witness(settings)
     if witness is not None:
         _mount_witness(app, witness)
 
-    @app.get(f"{PREFIX}/tile/{{path:path}}", tags=["audit"], summary="tlog-tiles")
-    def tile(path: str, request: Request) -> Response:
+    @app.get(
+        f"{PREFIX}/tile/entries/{{path:path}}",
+        tags=["audit"],
+        summary="tlog-tiles entry bundle (every entry must concern the caller's nation)",
+        **needs(Permission.AUDIT_ENTRIES_READ),
+    )
+    def entry_bundle(path: str, request: Request) -> Response:
+        who = edge.who(request)
+        try:
+            t = parse_tile_path(f"entries/{path}")
+        except InvalidProof:
+            raise InvalidInput("not a tlog-tiles path") from None
+        reader.require(who, f"entry bundle {path[:40]}")
+        start = t.index * TILE_WIDTH
+        bodies = [e.body for e in log.entries(start, start + t.width)]
+        if not reader.may_read_all(who, bodies):
+            raise NotFound("no such tile")
+        return Response(
+            log.tile(t),
+            media_type="application/octet-stream",
+            headers={"cache-control": "private, max-age=31536000, immutable"},
+        )
+
+    @app.get(
+        f"{PREFIX}/tile/{{path:path}}",
+        tags=["audit"],
+        summary="tlog-tiles hash tile",
+        **needs(Permission.AUDIT_LOG_READ),
+    )
+    def tile(path: str) -> Response:
         try:
             t = parse_tile_path(path)
         except InvalidProof:
             raise InvalidInput("not a tlog-tiles path") from None
-        if t.level is None:  # an entry bundle: the bodies themselves
-            entry_reader(request)
-            cache = "private, max-age=31536000, immutable"
-        else:
-            cache = "public, max-age=31536000, immutable"
+        if t.level is None:
+            raise NotFound("no such tile")
         return Response(
-            log.tile(t), media_type="application/octet-stream", headers={"cache-control": cache}
+            log.tile(t),
+            media_type="application/octet-stream",
+            headers={"cache-control": "public, max-age=31536000, immutable"},
         )
 
 
 def _mount_witness(app: FastAPI, witness: Witness) -> None:
     @app.post(
-        f"{PREFIX}/witness/add-checkpoint", tags=["audit"], summary="tlog-witness add-checkpoint"
+        f"{PREFIX}/witness/add-checkpoint",
+        tags=["audit"],
+        summary="tlog-witness add-checkpoint",
+        **needs(Permission.AUDIT_WITNESS_WRITE),
     )
     async def add_checkpoint(request: Request) -> Response:
         body = await request.body()

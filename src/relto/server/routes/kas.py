@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import zlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from relto.authz import Permission
 from relto.errors import InvalidInput, NotFound, ReltoError
 from relto.kas import wire
 from relto.kas.errors import (
@@ -27,11 +28,8 @@ from relto.kas.errors import (
     Unauthenticated,
     UnknownKey,
 )
-from relto.kas.runtime import KasRuntime, build_runtime
-from relto.server.app import ReltoApp
-
-if TYPE_CHECKING:
-    from relto.server.app import AppContext
+from relto.server.edge import Edge, needs
+from relto.server.front import ReltoApp
 
 __all__ = ["mount"]
 
@@ -105,22 +103,16 @@ def _failure(exc: Exception) -> Response:
     return _connect_error("internal", "internal error")
 
 
-def mount(app: FastAPI, ctx: AppContext) -> None:
-    """Serve the KAS; its state lives in ``ctx.extras["kas"]`` (a :class:`KasRuntime`)."""
-    if "kas" not in ctx.extras:
-        ctx.extras["kas"] = build_runtime(
-            ctx.settings, ctx.sink, ctx.extras.get("decider"), db=ctx.db
-        )
-
-    def runtime() -> KasRuntime:
-        rt: KasRuntime = ctx.extras["kas"]
-        return rt
+def mount(app: FastAPI, edge: Edge) -> None:
+    """Serve the node's KAS (:attr:`relto.node.Node.kas`)."""
+    rt = edge.node.kas
 
     @app.post(
         "/kas.AccessService/PublicKey",
         tags=["kas"],
         include_in_schema=True,
         summary="KAS public key (Connect unary, JSON or protobuf)",
+        **needs(Permission.KAS_KEYS_READ),
     )
     async def public_key(request: Request) -> Response:
         codec = _codec(request.headers.get("content-type"))
@@ -128,7 +120,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             return Response(status_code=415)
         try:
             req = wire.decode_public_key_request(await _read(request), codec)
-            service = runtime().service
+            service = rt.service
             if getattr(service.store, "blocking", True):  # an HSM: not on the event loop
                 resp = await asyncio.to_thread(service.public_key, req)
             else:
@@ -141,12 +133,12 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
         "/kas.AccessService/Rewrap",
         tags=["kas"],
         summary="Rewrap key access objects for the caller (Connect unary)",
+        **needs(Permission.KAS_REWRAP),
     )
     async def rewrap(request: Request) -> Response:
         codec = _codec(request.headers.get("content-type"))
         if codec is None:
             return Response(status_code=415)
-        rt = runtime()
         rid = getattr(request.state, "request_id", "")
         try:
             body = await _read(request)
@@ -184,7 +176,8 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
         "/.well-known/opentdf-configuration",
         tags=["kas"],
         summary="OpenTDF platform discovery document",
+        **needs(Permission.KAS_KEYS_READ),
     )
     def well_known(request: Request) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
-        return {"configuration": runtime().well_known(base)}
+        return {"configuration": rt.well_known(base)}

@@ -3,24 +3,19 @@
 Thin edges: parse, call one :class:`relto.vetting.service.VettingService` method,
 render. Every route takes the authenticated caller (``Depends``); the service
 checks what the caller may do (``relto.vetting._access``) and refusals look like
-"not found". The time of a change is the server's clock (``VettingApi.clock``,
+"not found". The time of a change is the server's clock (``Edge.clock``,
 replaceable in tests); reads accept ``?at=`` to ask "as of when".
 """
 
-from __future__ import annotations
-
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from relto.server.app import AppContext
-from relto.server.auth import Principal, request_auth
+from relto.authz import Permission, Principal
+from relto.server.edge import Edge, needs
 from relto.vetting import (
-    Caller,
     Clearance,
     ClearanceEvent,
     IncidentKind,
@@ -33,7 +28,7 @@ from relto.vetting import (
 )
 from relto.vetting.service import MAX_PAGE, VettingService
 
-__all__ = ["VettingApi", "mount"]
+__all__ = ["mount"]
 
 Nation = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
@@ -42,14 +37,6 @@ Reason = Annotated[str, Field(min_length=1, max_length=1000)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 After = Annotated[str | None, Query(max_length=64)]
 AsOf = Annotated[AwareDatetime | None, Query(description="Evaluate status as of this instant")]
-
-
-@dataclass
-class VettingApi:
-    """Capability state kept in ``ctx.extras["vetting"]``."""
-
-    service: VettingService
-    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
 class _Strict(BaseModel):
@@ -173,8 +160,8 @@ def _person(p: Person) -> PersonOut:
     )
 
 
-def _clearance(c: Clearance, at: dt.datetime, api: VettingApi) -> ClearanceOut:
-    cur = c.currency(at, api.service.policy)
+def _clearance(c: Clearance, at: dt.datetime, service: VettingService) -> ClearanceOut:
+    cur = c.currency(at, service.policy)
     recorded = c.recorded_status_at(at)
     return ClearanceOut(
         id=c.id,
@@ -213,61 +200,59 @@ def _event(e: ClearanceEvent) -> EventOut:
     )
 
 
-def _caller(request: Request) -> Caller:
-    """The authenticated caller (401 without credentials)."""
-    principal: Principal = request_auth(request.app.state.ctx).require(request)
-    return Caller(principal.person_id, principal.roles)
-
-
-Who = Annotated[Caller, Depends(_caller)]
-
-
-def mount(app: FastAPI, ctx: AppContext) -> None:
-    request_auth(ctx)
-    api = ctx.extras.get("vetting")
-    if not isinstance(api, VettingApi):
-        api = VettingApi(VettingService(ctx.db, ctx.sink))
-        ctx.extras["vetting"] = api
+def mount(app: FastAPI, edge: Edge) -> None:
+    service = edge.node.vetting
+    Who = Annotated[Principal, Depends(edge.who)]
     router = APIRouter(prefix="/api/v1", tags=["vetting"])
 
     def now() -> dt.datetime:
-        return api.clock()
+        return edge.clock()
 
-    @router.get("/people", summary="People the caller may see")
+    @router.get("/people", summary="People the caller may see", **needs(Permission.PEOPLE_READ))
     def list_people(who: Who, limit: Limit = 50, after: After = None) -> PeoplePage:
-        page = api.service.list_people(limit=limit, after=after, caller=who)
+        page = service.list_people(limit=limit, after=after, caller=who)
         return PeoplePage(items=[_person(p) for p in page.items], next_after=page.next_after)
 
-    @router.post("/people", status_code=201, summary="Register a person")
+    @router.post(
+        "/people", status_code=201, summary="Register a person", **needs(Permission.PEOPLE_WRITE)
+    )
     def post_person(body: PersonIn, who: Who) -> PersonOut:
         p = _person_from(body)
-        return _person(api.service.register_person(p, at=now(), actor=who.person_id, caller=who))
+        return _person(service.register_person(p, at=now(), actor=who.person_id, caller=who))
 
-    @router.put("/people/{person_id}", summary="Replace a person's details")
+    @router.put(
+        "/people/{person_id}",
+        summary="Replace a person's details",
+        **needs(Permission.PEOPLE_WRITE),
+    )
     def put_person(person_id: Ident, body: PersonIn, who: Who) -> PersonOut:
         if body.id != person_id:
             raise VettingInputError("the id in the body must match the URL")
         p = _person_from(body)
-        return _person(api.service.update_person(p, at=now(), actor=who.person_id, caller=who))
+        return _person(service.update_person(p, at=now(), actor=who.person_id, caller=who))
 
-    @router.get("/people/{person_id}", summary="One person")
+    @router.get("/people/{person_id}", summary="One person", **needs(Permission.PEOPLE_READ))
     def get_person(person_id: Ident, who: Who) -> PersonOut:
-        return _person(api.service.get_person(person_id, caller=who))
+        return _person(service.get_person(person_id, caller=who))
 
-    @router.get("/people/{person_id}/clearances", summary="A person's clearances")
+    @router.get(
+        "/people/{person_id}/clearances",
+        summary="A person's clearances",
+        **needs(Permission.CLEARANCES_READ),
+    )
     def person_clearances(
         person_id: Ident, who: Who, at: AsOf = None, limit: Limit = 50, after: After = None
     ) -> ClearancePage:
-        api.service.get_person(person_id, caller=who)
+        service.get_person(person_id, caller=who)
         when = at or now()
-        page = api.service.list_clearances(
-            limit=limit, after=after, person_id=person_id, caller=who
-        )
+        page = service.list_clearances(limit=limit, after=after, person_id=person_id, caller=who)
         return ClearancePage(
-            items=[_clearance(c, when, api) for c in page.items], next_after=page.next_after
+            items=[_clearance(c, when, service) for c in page.items], next_after=page.next_after
         )
 
-    @router.get("/clearances", summary="Clearances the caller may see")
+    @router.get(
+        "/clearances", summary="Clearances the caller may see", **needs(Permission.CLEARANCES_READ)
+    )
     def list_clearances(
         who: Who,
         at: AsOf = None,
@@ -276,17 +261,20 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
         person_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> ClearancePage:
         when = at or now()
-        page = api.service.list_clearances(
-            limit=limit, after=after, person_id=person_id, caller=who
-        )
+        page = service.list_clearances(limit=limit, after=after, person_id=person_id, caller=who)
         return ClearancePage(
-            items=[_clearance(c, when, api) for c in page.items], next_after=page.next_after
+            items=[_clearance(c, when, service) for c in page.items], next_after=page.next_after
         )
 
-    @router.post("/clearances", status_code=201, summary="Sponsor a clearance")
+    @router.post(
+        "/clearances",
+        status_code=201,
+        summary="Sponsor a clearance",
+        **needs(Permission.CLEARANCES_SPONSOR),
+    )
     def post_clearance(body: ClearanceIn, who: Who) -> ClearanceOut:
         at = now()
-        c = api.service.sponsor_clearance(
+        c = service.sponsor_clearance(
             person_id=body.person_id,
             nation=body.nation,
             level=body.level,
@@ -298,17 +286,25 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             clearance_id=body.id,
             caller=who,
         )
-        return _clearance(c, at, api)
+        return _clearance(c, at, service)
 
-    @router.get("/clearances/{clearance_id}", summary="One clearance and its status")
+    @router.get(
+        "/clearances/{clearance_id}",
+        summary="One clearance and its status",
+        **needs(Permission.CLEARANCES_READ),
+    )
     def get_clearance(clearance_id: Ident, who: Who, at: AsOf = None) -> ClearanceOut:
-        c = api.service.get_clearance(clearance_id, caller=who)
-        return _clearance(c, at or now(), api)
+        c = service.get_clearance(clearance_id, caller=who)
+        return _clearance(c, at or now(), service)
 
-    @router.post("/clearances/{clearance_id}/transitions", summary="Move a clearance")
+    @router.post(
+        "/clearances/{clearance_id}/transitions",
+        summary="Move a clearance",
+        **needs(Permission.CLEARANCES_ADJUDICATE),
+    )
     def post_transition(clearance_id: Ident, body: TransitionIn, who: Who) -> ClearanceOut:
         at = now()
-        c = api.service.transition(
+        c = service.transition(
             clearance_id,
             body.to,
             at=at,
@@ -317,13 +313,17 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
             valid_until=body.valid_until,
             caller=who,
         )
-        return _clearance(c, at, api)
+        return _clearance(c, at, service)
 
-    @router.post("/clearances/{clearance_id}/reports", summary="File or expect a report")
+    @router.post(
+        "/clearances/{clearance_id}/reports",
+        summary="File or expect a report",
+        **needs(Permission.CLEARANCES_REPORT),
+    )
     def post_report(clearance_id: Ident, body: ReportIn, who: Who) -> ClearanceOut:
         at = now()
         if body.expected:
-            c = api.service.expect_report(
+            c = service.expect_report(
                 clearance_id,
                 body.kind,
                 occurred_on=body.occurred_on,
@@ -333,7 +333,7 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
                 caller=who,
             )
         else:
-            c = api.service.file_report(
+            c = service.file_report(
                 clearance_id,
                 body.kind,
                 occurred_on=body.occurred_on,
@@ -343,19 +343,27 @@ def mount(app: FastAPI, ctx: AppContext) -> None:
                 ref=body.ref,
                 caller=who,
             )
-        return _clearance(c, at, api)
+        return _clearance(c, at, service)
 
-    @router.post("/clearances/{clearance_id}/incidents", summary="Record a security incident")
+    @router.post(
+        "/clearances/{clearance_id}/incidents",
+        summary="Record a security incident",
+        **needs(Permission.CLEARANCES_SUPERVISE),
+    )
     def post_incident(clearance_id: Ident, body: IncidentIn, who: Who) -> ClearanceOut:
         at = now()
-        c = api.service.record_incident(
+        c = service.record_incident(
             clearance_id, body.kind, at=at, actor=who.person_id, reason=body.reason, caller=who
         )
-        return _clearance(c, at, api)
+        return _clearance(c, at, service)
 
-    @router.get("/clearances/{clearance_id}/history", summary="Every event, in order")
+    @router.get(
+        "/clearances/{clearance_id}/history",
+        summary="Every event, in order",
+        **needs(Permission.CLEARANCES_READ),
+    )
     def get_history(clearance_id: Ident, who: Who) -> HistoryOut:
-        events = api.service.history(clearance_id, caller=who)
+        events = service.history(clearance_id, caller=who)
         return HistoryOut(clearance_id=clearance_id, events=[_event(e) for e in events])
 
     app.include_router(router)

@@ -1,0 +1,34 @@
+"""The signed-in person as the directory records them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Principal"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated person: who the credential proved, and everything else
+    (name, nation, nationalities, roles) from this node's directory -- never from
+    the credential's own claims.
+
+    ``home_nation`` is the nation that vouches for the person and for which their
+    roles are held; ``via`` says how they proved who they are (``bearer``,
+    ``session`` or ``node`` for the node's own in-process calls).
+    """
+
+    person_id: str
+    name: str
+    home_nation: str
+    nationalities: frozenset[str]
+    roles: frozenset[tuple[str, str]]
+    via: str = "bearer"
+
+    @property
+    def nation(self) -> str:
+        return self.home_nation
+
+    @property
+    def role_names(self) -> list[str]:
+        return sorted({r for r, _ in self.roles})

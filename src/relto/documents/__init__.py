@@ -1,0 +1,36 @@
+"""Sharing: protect on upload, open through the KAS, relabel, list and explain
+protected documents, decided on this node's facts (see ``docs/console.md`` and
+``docs/authz.md``).
+
+:class:`DocumentService` is the capability; :class:`DecisionFacts` holds the
+per-process decision caches (ADR 0078) and :class:`ProductDecider` lets this
+node's key access service decide with them. Keys come only through a
+:class:`KeyAccessPort` (this node's KAS, in-process: :class:`InProcessKas`).
+"""
+
+from relto.documents._decider import ProductDecider
+from relto.documents._facts import ENGINE_MAX_USES, DecisionFacts, SharedEngine, document_view
+from relto.documents._keys import InProcessKas, KeyAccessPort
+from relto.documents._labels import ProductLevelMapper, common_level, compose_banner
+from relto.documents._model import MAX_DOCUMENT_BYTES, DocumentView, LabelChoice
+from relto.documents.errors import ActionDenied
+from relto.documents.service import DocumentService, WhatIfView
+
+__all__ = [
+    "ENGINE_MAX_USES",
+    "MAX_DOCUMENT_BYTES",
+    "ActionDenied",
+    "DecisionFacts",
+    "DocumentService",
+    "DocumentView",
+    "InProcessKas",
+    "KeyAccessPort",
+    "LabelChoice",
+    "ProductDecider",
+    "ProductLevelMapper",
+    "SharedEngine",
+    "WhatIfView",
+    "common_level",
+    "compose_banner",
+    "document_view",
+]

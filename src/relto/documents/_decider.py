@@ -1,0 +1,67 @@
+"""The KAS decider of this node: the decision engine over this node's facts."""
+
+from __future__ import annotations
+
+from relto.decisions import Decision
+from relto.documents._facts import DecisionFacts
+from relto.documents._model import DocumentView
+from relto.kas.decider import KasDecision, Reason, RewrapFacts
+from relto.vetting import Person
+
+__all__ = ["ProductDecider"]
+
+
+class ProductDecider:
+    """Decides a rewrap with the decision engine, on facts this node verified.
+
+    The key access service hands over the verified token's subject, the nation
+    its issuer is bound to, the action and the policy; the document is found by
+    its policy UUID (so the label, originator and project are those recorded when
+    it was protected), the person in this node's directory. Denied: a policy this
+    node did not protect, a person the directory does not know, and a person
+    whose home nation is not the nation whose issuer vouched for the token.
+    Facts come from per-process caches checked against the database's change
+    counters on every call (one query when nothing changed).
+    """
+
+    #: It reads the document and the person from the database.
+    blocking = True
+
+    def __init__(self, facts: DecisionFacts) -> None:
+        self.facts = facts
+
+    def decide(self, facts: RewrapFacts) -> KasDecision:
+        subject = str(facts.subject.get("sub", ""))
+        doc, decision, person = self.facts.decide_policy(
+            subject, facts.action, facts.policy_uuid, facts.at
+        )
+        return _answer(doc, decision, person, facts.nation)
+
+    async def decide_async(self, facts: RewrapFacts) -> KasDecision:
+        """:meth:`decide` for the KAS's event loop (never waits on the database)."""
+        subject = str(facts.subject.get("sub", ""))
+        doc, decision, person = await self.facts.decide_policy_async(
+            subject, facts.action, facts.policy_uuid, facts.at
+        )
+        return _answer(doc, decision, person, facts.nation)
+
+
+def _answer(
+    doc: DocumentView | None,
+    decision: Decision | None,
+    person: Person | None,
+    nation: str | None,
+) -> KasDecision:
+    if doc is None or decision is None:
+        return KasDecision(
+            False, (Reason("unknown_object", "this node did not protect that object"),)
+        )
+    reasons = tuple(Reason(r.code, r.sentence) for r in decision.reasons)
+    if person is not None and (nation is None or person.home_nation != nation):
+        vouch = Reason(
+            "not_vouched",
+            "the identity provider that signed the token does not vouch for this person's "
+            "home nation",
+        )
+        return KasDecision(False, (vouch, *reasons))
+    return KasDecision(bool(decision.allowed), reasons, tuple(o.kind for o in decision.obligations))

@@ -1,0 +1,99 @@
+"""Keys of protected documents: where new containers are wrapped to, and how an
+existing container's key is obtained -- always through this node's key access
+service, which decides and records every release (never the raw key store)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from relto.kas.auth import Caller
+from relto.kas.service import KasService
+from relto.kas.wire import parse_request_body
+from relto.ztdf import KasTarget, KeyAccess, KeyAccessDenied, Unwrap, hazmat
+
+__all__ = ["InProcessKas", "KeyAccessPort"]
+
+
+class KeyAccessPort(Protocol):
+    """What the sharing capability needs from a key access service."""
+
+    def target(self) -> KasTarget:
+        """The KAS (URL, public key, key id) new containers are wrapped for."""
+        ...
+
+    def unwrap_for(self, person_id: str, nation: str, action: str) -> Unwrap:
+        """An :data:`~relto.ztdf.Unwrap` that asks the KAS for ``person_id`` (vouched
+        for by ``nation``) to do ``action``; the KAS decides and records."""
+        ...
+
+
+class InProcessKas:
+    """This node's KAS, called in-process exactly as a remote client calls it over
+    HTTP: a fresh ephemeral key per unwrap, a Rewrap request, the share unwrapped
+    from the response. The KAS's decider and audit record apply unchanged."""
+
+    def __init__(self, service: KasService, default_url: str) -> None:
+        self._service = service
+        self._default_url = default_url
+
+    def target(self) -> KasTarget:
+        info = self._service.store.active("rsa:2048")
+        url = self._service.kas_url or self._default_url
+        return KasTarget(url=url, public_key_pem=info.public_key_pem, kid=info.kid)
+
+    def unwrap_for(self, person_id: str, nation: str, action: str) -> Unwrap:
+        caller = Caller(
+            subject=person_id,
+            claims={"sub": person_id},
+            identities=frozenset({person_id}),
+            nation=nation,
+        )
+        service = self._service
+
+        def unwrap(ka: KeyAccess, policy_b64: str) -> bytes:
+            priv = ec.generate_private_key(ec.SECP256R1())
+            body = parse_request_body(json.dumps(_rewrap_request(ka, policy_b64, priv)))
+            response = service.rewrap(
+                body, caller, at=datetime.now(UTC), request_verified=False, action=action
+            )
+            result = response.responses[0].results[0]
+            if result.status != "permit":
+                raise KeyAccessDenied("the key access service did not release the key")
+            return bytes(
+                hazmat.ec_unwrap(priv, response.session_public_key, result.kas_wrapped_key)
+            )
+
+        return unwrap
+
+
+def _rewrap_request(
+    ka: KeyAccess, policy_b64: str, priv: ec.EllipticCurvePrivateKey
+) -> dict[str, Any]:
+    kao: dict[str, Any] = {
+        "type": ka.type,
+        "url": ka.url,
+        "protocol": ka.protocol,
+        "wrappedKey": ka.wrapped_key,
+        "policyBinding": {"alg": ka.policy_binding.alg, "hash": ka.policy_binding.hash},
+    }
+    for key, value in (
+        ("kid", ka.kid),
+        ("sid", ka.sid),
+        ("encryptedMetadata", ka.encrypted_metadata),
+        ("ephemeralPublicKey", ka.ephemeral_public_key),
+    ):
+        if value:
+            kao[key] = value
+    return {
+        "clientPublicKey": hazmat.public_key_pem(priv),
+        "requests": [
+            {
+                "policy": {"id": "policy", "body": policy_b64},
+                "keyAccessObjects": [{"keyAccessObjectId": "kao-0", "keyAccessObject": kao}],
+            }
+        ],
+    }

@@ -1,0 +1,127 @@
+"""The composition root: one node's services, built once, in dependency order.
+
+:func:`build_node` is the only place that knows how relto's capabilities fit
+together; adapters (the HTTP app, the console, the CLI) receive the
+:class:`Node` and call its services. Nothing is looked up by name later.
+
+Order: settings checked -> storage (database, blobs) -> audit sink and log ->
+authorisation point -> partnerships -> vetting and its directory -> decision facts -> key access
+service (deciding with those facts) -> sharing (keys through that KAS) -> audit
+reader (entries filtered by the people and documents above).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from relto.audit.access import AuditReader
+from relto.audit.config import open_log
+from relto.audit.service import TransparencyLog
+from relto.authz import Authorizer
+from relto.config import Settings
+from relto.documents import DecisionFacts, DocumentService, InProcessKas, ProductDecider
+from relto.events import AuditSink
+from relto.kas.runtime import KasRuntime, build_runtime
+from relto.partnership.registry import PartnershipRegistry
+from relto.store import BlobStore, Database, LocalBlobStore, create_database
+from relto.vetting.directory import Directory
+from relto.vetting.service import VettingService
+
+__all__ = ["Node", "build_node"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """Everything one relto node runs, wired."""
+
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    #: Where every decision and change is recorded (the log itself by default).
+    sink: AuditSink
+    #: The node's transparency log, served under /api/v1/audit.
+    log: TransparencyLog
+    authorizer: Authorizer
+    partnerships: PartnershipRegistry
+    vetting: VettingService
+    directory: Directory
+    facts: DecisionFacts
+    kas: KasRuntime
+    documents: DocumentService
+    audit: AuditReader
+
+
+class _Nations:
+    """Home nations and originators for the audit reader, from this node's records."""
+
+    def __init__(self, directory: Directory, documents: DocumentService) -> None:
+        self._directory = directory
+        self._documents = documents
+
+    def home_nations(self, person_ids: Iterable[str]) -> Mapping[str, str]:
+        return self._directory.home_nations(person_ids)
+
+    def originators(
+        self, document_ids: Iterable[str], policy_uuids: Iterable[str]
+    ) -> Mapping[str, str]:
+        return self._documents.originators(document_ids, policy_uuids)
+
+
+def build_node(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    blobs: BlobStore | None = None,
+    sink: AuditSink | None = None,
+) -> Node:
+    """Build a node. Raises ``ConfigError`` on unsafe settings.
+
+    Without ``sink`` the node's transparency log records every event (ADR 0072);
+    tests pass a :class:`~relto.events.MemorySink` or a
+    :class:`~relto.events.NullSink`.
+    """
+    settings = settings.with_demo_secrets()
+    settings.check_startup()
+    db = db or create_database(settings.effective_database_url)
+    blobs = blobs or LocalBlobStore(settings.blob_dir)
+    if sink is None:
+        log = open_log(settings)
+        sink = log
+    else:
+        log = sink if isinstance(sink, TransparencyLog) else open_log(settings)
+    authorizer = Authorizer(sink)
+    partnerships = PartnershipRegistry(db, sink, authorizer)
+    vetting = VettingService(db, sink)
+    directory = Directory(vetting)
+    facts = DecisionFacts(db, vetting, demo=settings.demo)
+    kas = build_runtime(settings, sink, ProductDecider(facts), db=db)
+    documents = DocumentService(
+        facts=facts,
+        keys=InProcessKas(kas.service, default_url=f"http://{settings.bind}:{settings.port}/kas"),
+        db=db,
+        blobs=blobs,
+        sink=sink,
+        vetting=vetting,
+        authorizer=authorizer,
+        attribute_namespace=settings.attribute_namespace,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    audit = AuditReader(
+        log, authorizer, _Nations(directory, documents), node_nation=settings.nation
+    )
+    return Node(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        sink=sink,
+        log=log,
+        authorizer=authorizer,
+        partnerships=partnerships,
+        vetting=vetting,
+        directory=directory,
+        facts=facts,
+        kas=kas,
+        documents=documents,
+        audit=audit,
+    )

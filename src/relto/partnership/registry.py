@@ -1,0 +1,188 @@
+"""The node's partnerships as a person may see and change them.
+
+Reads show only the partnerships the person's nation belongs to
+(``partnership:read``); anything else is "not found". Changes go through the
+service functions of :mod:`relto.partnership.service`, which ask the
+authorisation point and record every change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from relto.authz import Authorizer, Grantee, Permission, Scope
+from relto.events import AuditSink
+from relto.partnership.errors import UnknownRecord
+from relto.partnership.model import Admission, Partnership, Project
+from relto.partnership.service import (
+    MAX_PAGE,
+    Page,
+    admit,
+    create_partnership,
+    create_project,
+    end_admission,
+    matrix,
+)
+from relto.store import Database
+from relto.store.partnership import SqlPartnershipRepository
+
+__all__ = ["Overview", "PartnershipRegistry"]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """A partnership with its projects, admissions and the ceiling matrix at a time."""
+
+    partnership: Partnership
+    projects: tuple[Project, ...]
+    admissions: tuple[Admission, ...]
+    ceilings: dict[str, dict[str, str | None]]
+    at: datetime
+
+
+class PartnershipRegistry:
+    def __init__(self, db: Database, sink: AuditSink, authorizer: Authorizer) -> None:
+        self._db = db
+        self._sink = sink
+        self._authz = authorizer
+
+    # -- reading -------------------------------------------------------------------
+
+    def _sees(self, who: Grantee, p: Partnership) -> bool:
+        return self._authz.allows(who, Permission.PARTNERSHIP_READ, Scope.of(p.nations))
+
+    def _visible(self, repo: SqlPartnershipRepository, who: Grantee, pid: str) -> Partnership:
+        p = repo.get_partnership(pid)
+        if p is None or not self._sees(who, p):
+            raise UnknownRecord("no such partnership")
+        return p
+
+    def _visible_project(
+        self, repo: SqlPartnershipRepository, who: Grantee, project_id: str
+    ) -> Project:
+        project = repo.get_project(project_id)
+        if project is None:
+            raise UnknownRecord("no such project")
+        self._visible(repo, who, project.partnership_id)
+        return project
+
+    def partnerships(self, who: Grantee) -> list[Partnership]:
+        with self._db.session() as s:
+            items = SqlPartnershipRepository(s).list_partnerships(0, MAX_PAGE).items
+        return [p for p in items if self._sees(who, p)]
+
+    def partnership(self, who: Grantee, partnership_id: str) -> Partnership:
+        with self._db.session() as s:
+            return self._visible(SqlPartnershipRepository(s), who, partnership_id)
+
+    def overview(self, who: Grantee, partnership_id: str | None, at: datetime) -> Overview | None:
+        """One partnership (default: the first of the person's) with its projects,
+        admissions and ceilings at ``at``; ``None`` when the person has none."""
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            if partnership_id is None:
+                mine = [p for p in repo.list_partnerships(0, MAX_PAGE).items if self._sees(who, p)]
+                if not mine:
+                    return None
+                p = mine[0]
+            else:
+                p = self._visible(repo, who, partnership_id)
+            projects = tuple(repo.list_projects(p.id, 0, MAX_PAGE).items)
+            admissions = tuple(a for pr in projects for a in repo.admissions_for(pr.id))
+        return Overview(p, projects, admissions, matrix(p, projects, admissions, at), at)
+
+    def may_admit(self, who: Grantee, p: Partnership) -> bool:
+        """Whether to offer the admission forms (the change itself is decided again)."""
+        return self._authz.allows(who, Permission.ADMIN_ADMISSIONS_WRITE, Scope.of(p.members))
+
+    def projects(self, who: Grantee, partnership_id: str | None) -> list[Project]:
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            visible = {
+                p.id for p in repo.list_partnerships(0, MAX_PAGE).items if self._sees(who, p)
+            }
+            items = repo.list_projects(partnership_id, 0, MAX_PAGE).items
+        return [p for p in items if p.partnership_id in visible]
+
+    def project(self, who: Grantee, project_id: str) -> Project:
+        with self._db.session() as s:
+            return self._visible_project(SqlPartnershipRepository(s), who, project_id)
+
+    def admissions(
+        self,
+        who: Grantee,
+        *,
+        project_id: str | None,
+        nation: str | None,
+        offset: int,
+        limit: int,
+    ) -> Page[Admission]:
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            if project_id is not None:
+                self._visible_project(repo, who, project_id)
+            visible = {
+                pr.id
+                for p in repo.list_partnerships(0, MAX_PAGE).items
+                if self._sees(who, p)
+                for pr in repo.list_projects(p.id, 0, MAX_PAGE).items
+            }
+            page = repo.list_admissions(
+                project_id=project_id, nation=nation, offset=offset, limit=limit
+            )
+        items = tuple(a for a in page.items if a.project_id in visible)
+        return Page(items, page.total, page.offset, page.limit)
+
+    # -- changing ------------------------------------------------------------------
+
+    def create_partnership(self, who: Grantee, p: Partnership, at: datetime) -> Partnership:
+        with self._db.session() as s:
+            return create_partnership(
+                SqlPartnershipRepository(s), self._sink, partnership=p, actor=who, at=at
+            )
+
+    def create_project(self, who: Grantee, project: Project, at: datetime) -> Project:
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            self._visible(repo, who, project.partnership_id)
+            return create_project(repo, self._sink, project=project, actor=who, at=at)
+
+    def admit(
+        self,
+        who: Grantee,
+        *,
+        project_id: str,
+        nation: str,
+        ceiling: str,
+        at: datetime,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        note: str = "",
+    ) -> Admission:
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            self._visible_project(repo, who, project_id)
+            return admit(
+                repo,
+                self._sink,
+                project_id=project_id,
+                nation=nation,
+                ceiling=ceiling,
+                actor=who,
+                at=at,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                note=note,
+            )
+
+    def end(self, who: Grantee, admission_id: str, at: datetime, note: str = "") -> Admission:
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            current = repo.get_admission(admission_id[:64])
+            if current is None:
+                raise UnknownRecord("no such admission")
+            self._visible_project(repo, who, current.project_id)
+            return end_admission(
+                repo, self._sink, admission_id=current.id, actor=who, at=at, note=note
+            )

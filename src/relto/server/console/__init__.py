@@ -1,0 +1,32 @@
+"""The web console: server-rendered pages for security officers, engineers and
+auditors, one module per page (shared helpers in :mod:`._pages`).
+
+No front-end build step: Jinja2 templates and one stylesheet. Every page needs a
+signed-in person (a bearer token, or a demo session in demo mode);
+state-changing forms carry a CSRF token. The demo sign-in page exists only in
+demo mode.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from relto.server.console import audit, dashboard, decisions, documents, login, people, whatif
+from relto.server.console._pages import HERE, STATIC_URL, Pages
+from relto.server.console.guard import FORM_OVERHEAD, ConsoleGuard
+from relto.server.edge import Edge
+
+__all__ = ["mount"]
+
+
+def mount(app: FastAPI, edge: Edge) -> None:
+    pages = Pages(edge)
+    pages.install(app)
+    app.mount(STATIC_URL, StaticFiles(directory=str(HERE / "static")), name="static")
+    limit = edge.node.documents.max_upload_bytes + FORM_OVERHEAD
+    app.add_middleware(ConsoleGuard, upload_limit=limit)
+    if edge.node.settings.demo:
+        login.mount(app, pages)
+    for page in (dashboard, people, documents, decisions, whatif, audit):
+        page.mount(app, pages)

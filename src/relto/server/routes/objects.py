@@ -1,0 +1,259 @@
+"""REST API for protected objects, explained decisions and what-if (``/api/v1``).
+
+Thin edges: parse, call one :class:`relto.documents.DocumentService` method,
+render. An object releasable to none of the caller's nationalities is "not found"
+on every route, exactly like one that does not exist.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Response, UploadFile
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from relto.authz import Permission, Principal
+from relto.documents import DocumentView
+from relto.errors import AccessDenied, InvalidInput
+from relto.server.edge import Edge, needs
+from relto.server.routes.partnership import Limit, Nation, Offset, PageOut, Strict
+
+__all__ = ["mount"]
+
+
+class ObjectOut(BaseModel):
+    id: str
+    title: str
+    project_id: str
+    originator: str
+    banner: str
+    classification: str
+    rel_to: list[str]
+    owner: str
+    filename: str
+    media_type: str
+    size: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    policy_uuid: str
+
+
+class ReasonOut(BaseModel):
+    code: str
+    sentence: str
+
+
+class DecisionOut(BaseModel):
+    person_id: str
+    object_id: str
+    action: str
+    allowed: bool
+    reasons: list[ReasonOut]
+    rule: str
+    policy_version: str
+    obligations: list[str]
+
+
+class RelToIn(Strict):
+    rel_to: Annotated[list[Nation], Field(max_length=50)]
+
+
+class WhatIfIn(Strict):
+    changes: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=500)]],
+        Field(min_length=1, max_length=20),
+    ]
+
+
+class PairOut(BaseModel):
+    person_id: str
+    name: str
+    object_id: str
+
+
+class WhatIfOut(BaseModel):
+    changes: list[str]
+    gained: list[PairOut] = Field(description="People of the caller's nation who would gain")
+    lost: list[PairOut] = Field(description="People of the caller's nation who would lose")
+    gained_elsewhere: dict[str, int] = Field(
+        description="Other nations' people: how many (person, object) pairs, per home nation"
+    )
+    lost_elsewhere: dict[str, int]
+    gained_by_nation: dict[str, int]
+    gained_by_project: dict[str, int]
+    lost_by_nation: dict[str, int]
+    lost_by_project: dict[str, int]
+
+
+Action = Literal["read", "download", "share", "relabel"]
+
+
+def _o(d: DocumentView) -> ObjectOut:
+    return ObjectOut(
+        id=d.id,
+        title=d.title,
+        project_id=d.project_id,
+        originator=d.originator,
+        banner=d.banner,
+        classification=d.classification,
+        rel_to=list(d.rel_to),
+        owner=d.owner,
+        filename=d.filename,
+        media_type=d.media_type,
+        size=d.plaintext_size,
+        version=d.version,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+        policy_uuid=d.policy_uuid,
+    )
+
+
+def mount(app: FastAPI, edge: Edge) -> None:
+    service = edge.node.documents
+    Who = Annotated[Principal, Depends(edge.who)]
+    router = APIRouter(prefix="/api/v1", tags=["objects"])
+
+    @router.get(
+        "/objects",
+        summary="Protected objects the caller may know of (metadata)",
+        **needs(Permission.OBJECTS_LIST),
+    )
+    def list_objects(
+        who: Who,
+        offset: Offset = 0,
+        limit: Limit = 50,
+        readable: Annotated[
+            bool, Query(description="Only objects the caller may read now")
+        ] = False,
+    ) -> PageOut[ObjectOut]:
+        if not readable:
+            docs = service.page(who, limit=limit, offset=offset)
+            return PageOut(
+                items=[_o(d) for d in docs], total=service.count(who), offset=offset, limit=limit
+            )
+        found = service.readable(who, datetime.now(UTC))
+        return PageOut(
+            items=[_o(d) for d in found[offset : offset + limit]],
+            total=len(found),
+            offset=offset,
+            limit=limit,
+        )
+
+    @router.post(
+        "/objects",
+        status_code=201,
+        summary="Protect a file: label it and encrypt it into a ZTDF container",
+        **needs(Permission.OBJECTS_CREATE),
+    )
+    async def post_object(
+        who: Who,
+        title: Annotated[str, Form(min_length=1, max_length=200)],
+        project_id: Annotated[str, Form(max_length=63)],
+        classification: Annotated[str, Form(max_length=60)],
+        file: Annotated[UploadFile, File()],
+        rel_to: Annotated[list[str] | None, Form(max_length=50)] = None,
+    ) -> ObjectOut:
+        limit = service.max_upload_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise InvalidInput(f"the file is larger than {limit} bytes")
+        doc = await run_in_threadpool(
+            lambda: service.upload(
+                who,
+                title=title,
+                project_id=project_id,
+                classification=classification,
+                rel_to=[n for n in (rel_to or []) if isinstance(n, str)][:50],
+                filename=file.filename or "document",
+                media_type=file.content_type or "application/octet-stream",
+                data=data,
+                at=datetime.now(UTC),
+            )
+        )
+        return _o(doc)
+
+    @router.get(
+        "/objects/{object_id}",
+        summary="One object's metadata",
+        **needs(Permission.OBJECTS_METADATA_READ),
+    )
+    def get_object(object_id: str, who: Who) -> ObjectOut:
+        return _o(service.visible(who, object_id))
+
+    @router.get(
+        "/objects/{object_id}/content",
+        summary="Download: decide, rewrap the key through the KAS, return the plaintext",
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+        **needs(Permission.OBJECTS_DOWNLOAD),
+    )
+    def get_content(object_id: str, who: Who) -> Response:
+        doc, _decision, plaintext = service.open(
+            who, object_id, datetime.now(UTC), action="download"
+        )
+        if plaintext is None:
+            raise AccessDenied("denied")  # opaque outward; the reasons are in the audit log
+        return Response(
+            plaintext,
+            media_type="application/octet-stream",
+            headers={
+                "Content-Disposition": f'attachment; filename="{doc.filename}"',
+                "X-Relto-Marking": doc.banner,
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @router.get(
+        "/objects/{object_id}/decision",
+        summary="The explained decision for a person (default: the caller)",
+        **needs(Permission.DECISIONS_EXPLAIN),
+    )
+    def get_decision(
+        object_id: str,
+        who: Who,
+        person_id: Annotated[str | None, Query(max_length=64)] = None,
+        action: Action = "read",
+    ) -> DecisionOut:
+        target = person_id or who.person_id
+        doc, d = service.explain(who, target, object_id, action, datetime.now(UTC))
+        return DecisionOut(
+            person_id=target,
+            object_id=doc.id,
+            action=action,
+            allowed=bool(d.allowed),
+            reasons=[ReasonOut(code=r.code, sentence=r.sentence) for r in d.reasons],
+            rule=d.rule,
+            policy_version=d.policy_version,
+            obligations=[o.kind for o in d.obligations],
+        )
+
+    @router.put(
+        "/objects/{object_id}/rel-to",
+        summary="Change Releasable To (decided by the engine's relabel rules)",
+        **needs(Permission.OBJECTS_RELABEL),
+    )
+    def put_rel_to(object_id: str, body: RelToIn, who: Who) -> ObjectOut:
+        return _o(service.relabel(who, object_id, body.rel_to, datetime.now(UTC)))
+
+    @router.post(
+        "/what-if",
+        tags=["decisions"],
+        summary="Who would gain or lose access if these changes were made (nothing is changed)",
+        **needs(Permission.DECISIONS_WHAT_IF),
+    )
+    def post_what_if(body: WhatIfIn, who: Who) -> WhatIfOut:
+        r = service.what_if(who, body.changes, datetime.now(UTC))
+        return WhatIfOut(
+            changes=list(r.changes),
+            gained=[PairOut(person_id=p, name=r.names.get(p, p), object_id=o) for p, o in r.gained],
+            lost=[PairOut(person_id=p, name=r.names.get(p, p), object_id=o) for p, o in r.lost],
+            gained_elsewhere=r.gained_elsewhere,
+            lost_elsewhere=r.lost_elsewhere,
+            gained_by_nation=r.gained_by_nation,
+            gained_by_project=r.gained_by_project,
+            lost_by_nation=r.lost_by_nation,
+            lost_by_project=r.lost_by_project,
+        )
+
+    app.include_router(router)
