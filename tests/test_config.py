@@ -138,3 +138,39 @@ def test_config_show_renders_issuers_as_json(tmp_path: Path) -> None:
     s = _settings(tmp_path, oidc_issuers={USA: {"nation": "USA", "jwks_url": f"{USA}/j"}})
     shown = json.loads(s.masked()["oidc_issuers"])
     assert shown == {USA: {"nation": "USA", "jwks_url": f"{USA}/j", "audience": None}}
+
+
+_DEMO_SECRETS_WORKER = """
+import sys, time
+from pathlib import Path
+from relto.config import Settings
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.001)
+s = Settings(demo=True, data_dir=Path(sys.argv[2])).with_demo_secrets()
+print(s.keystore_passphrase.get_secret_value(), s.secret_key.get_secret_value())
+"""
+
+
+def test_workers_starting_together_share_one_set_of_demo_secrets(tmp_path: Path) -> None:
+    """Each worker used to generate and keep its own secrets when none existed yet,
+    so the key store opened for one and refused the others (a flaky start)."""
+    import subprocess
+    import sys
+    import time
+
+    go = tmp_path / "go"
+    data = tmp_path / "data"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _DEMO_SECRETS_WORKER, str(go), str(data)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    time.sleep(1.0)
+    go.touch()
+    outputs = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert len(outputs) == 1 and all(p.returncode == 0 for p in procs)
+    assert (data / "demo-secrets").stat().st_mode & 0o077 == 0

@@ -13,8 +13,10 @@ Who may sign people in: each trusted OIDC issuer is bound to one nation
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
+import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -287,23 +289,22 @@ class Settings(BaseSettings):
         if not self.demo:
             return self
         path = self.data_dir / "demo-secrets"
-        values: dict[str, str] = {}
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                key, _, val = line.partition("=")
-                if key and val:
-                    values[key] = val
-        changed = False
-        for name in SECRET_FIELDS:
-            if name not in values:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Server workers start together: they take turns, so all of them end up with
+        # the secrets the first one wrote (not each its own).
+        with (self.data_dir / "demo-secrets.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            values = _read_secrets(path)
+            missing = [name for name in SECRET_FIELDS if name not in values]
+            for name in missing:
                 values[name] = secrets.token_urlsafe(32)
-                changed = True
-        if changed:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
-            tmp.chmod(0o600)
-            tmp.replace(path)
+            if missing:
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                with open(tmp, "w", encoding="utf-8", opener=_private) as f:
+                    f.write("".join(f"{k}={v}\n" for k, v in values.items()))
+                    f.flush()
+                    os.fsync(f.fileno())
+                tmp.replace(path)
         update = {
             name: SecretStr(values[name]) for name in SECRET_FIELDS if getattr(self, name) is None
         }
@@ -325,6 +326,21 @@ class Settings(BaseSettings):
         out["effective_database_url"] = _mask_url(self.effective_database_url)
         out["database_url"] = _mask_url(out["database_url"])
         return out
+
+
+def _read_secrets(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            key, _, val = line.partition("=")
+            if key and val:
+                values[key] = val
+    return values
+
+
+def _private(path: str, flags: int) -> int:
+    """Open a new file readable by its owner only (no window at a wider mode)."""
+    return os.open(path, flags, 0o600)
 
 
 def _mask_url(url: str) -> str:
