@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -72,8 +72,8 @@ class InProcessKas:
 
 def _rewrap_request(
     ka: KeyAccess, policy_b64: str, priv: ec.EllipticCurvePrivateKey
-) -> dict[str, Any]:
-    kao: dict[str, Any] = {
+) -> dict[str, object]:
+    kao: dict[str, object] = {
         "type": ka.type,
         "url": ka.url,
         "protocol": ka.protocol,

@@ -3,19 +3,19 @@ and how a route declares the permission it needs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Request
-from starlette.routing import BaseRoute
+from fastapi import FastAPI, Request
+from starlette.routing import BaseRoute, Mount
 
 from relto.authz import Permission, Principal
 from relto.node import Node
 from relto.server.auth import RequestAuth
 
-__all__ = ["PERMISSION_KEY", "Edge", "declared_permission", "needs"]
+__all__ = ["PERMISSION_KEY", "Edge", "RouteEntry", "declared_permission", "needs", "routes_of"]
 
 #: Where a route's permission is kept (also shown in the OpenAPI document).
 PERMISSION_KEY = "x-relto-permission"
@@ -46,3 +46,43 @@ def declared_permission(route: BaseRoute) -> Permission | None:
     extra = getattr(route, "openapi_extra", None) or {}
     value = extra.get(PERMISSION_KEY)
     return Permission(value) if isinstance(value, str) else None
+
+
+#: Routes the framework adds (the OpenAPI document and its viewers) and the
+#: console's static files: public, like /healthz.
+_FRAMEWORK: dict[str, Permission] = {
+    "/openapi.json": Permission.NODE_OPERATE,
+    "/docs": Permission.NODE_OPERATE,
+    "/docs/oauth2-redirect": Permission.NODE_OPERATE,
+    "/redoc": Permission.NODE_OPERATE,
+    "/static": Permission.NODE_OPERATE,
+}
+
+
+@dataclass(frozen=True)
+class RouteEntry:
+    """One method and path the app answers, and the permission it declares."""
+
+    method: str
+    path: str
+    permission: Permission | None
+
+
+def _flatten(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:  # FastAPI keeps included routers as a branch
+            yield from _flatten(included.routes)
+        else:
+            yield route
+
+
+def routes_of(app: FastAPI) -> list[RouteEntry]:
+    """Every route of ``app`` (included routers flattened), with its permission."""
+    out: list[RouteEntry] = []
+    for route in _flatten(app.routes):
+        path = str(getattr(route, "path", ""))
+        permission = declared_permission(route) or _FRAMEWORK.get(path)
+        methods = ["*"] if isinstance(route, Mount) else sorted(getattr(route, "methods", ()))
+        out.extend(RouteEntry(m, path, permission) for m in methods if m != "HEAD")
+    return out
