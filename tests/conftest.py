@@ -24,7 +24,8 @@ import pytest
 from relto.store import Database, create_database
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
+#: Public conformance data, carried by the repository with its licences.
+CONFORMANCE = ROOT / "tests" / "data" / "conformance"
 
 
 @pytest.fixture(scope="session")

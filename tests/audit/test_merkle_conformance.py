@@ -12,7 +12,7 @@ import pytest
 from relto.audit import merkle
 from relto.audit.errors import InvalidProof
 
-CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "merkle"
+CONFORMANCE = Path(__file__).resolve().parents[2] / "tests" / "data" / "conformance" / "merkle"
 
 
 def _cases(kind: str) -> list[Any]:

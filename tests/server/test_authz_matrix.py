@@ -724,3 +724,8 @@ def test_matrix(
     if r.status_code == 404:
         for title in ("Matrix hidden", "Matrix shared"):
             assert title not in r.text  # a refusal names nothing
+
+
+def test_every_permission_is_documented() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "authz.md").read_text()
+    assert [p.value for p in Permission if f"`{p.value}`" not in text] == []
