@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from relto.audit.config import open_log
 from relto.cli.main import main
+from relto.config import load_settings
+from relto.events import NullSink
+from relto.store import create_database
+from relto.vetting import Person, Role
+from relto.vetting.service import VettingService
+
+OFFICER = ["--actor", "gbr-so-keys"]
 
 
 @pytest.fixture
@@ -16,19 +25,30 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RELTO_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("RELTO_KEYSTORE_PASSPHRASE", "cli test passphrase 0123")
     monkeypatch.delenv("RELTO_DEMO", raising=False)
+    monkeypatch.delenv("RELTO_DATABASE_URL", raising=False)
+    settings = load_settings()
+    db = create_database(settings.effective_database_url)
+    vetting = VettingService(db, NullSink())
+    for pid, role in (("gbr-so-keys", Role.SECURITY_OFFICER), ("gbr-eng-keys", Role.ENGINEER)):
+        vetting.register_person(
+            Person(pid, pid, frozenset({"GBR"}), "MOD", "GBR", frozenset({role})),
+            at=datetime.now(UTC),
+            actor="test-setup",
+        )
+    db.dispose()
     return tmp_path
 
 
 def test_rotate_list_retire(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["kas", "keys", "rotate", "-a", "ec:secp256r1"]) == 0
+    assert main(["kas", "keys", "rotate", "-a", "ec:secp256r1", *OFFICER]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["state"] == "active" and first["algorithm"] == "ec:secp256r1"
-    assert main(["kas", "keys", "rotate", "--algorithm", "ec"]) == 0
+    assert main(["kas", "keys", "rotate", "--algorithm", "ec", *OFFICER]) == 0
     second = json.loads(capsys.readouterr().out)
     assert main(["kas", "keys", "list"]) == 0
     states = {k["kid"]: k["state"] for k in json.loads(capsys.readouterr().out)}
     assert states == {first["kid"]: "rotated", second["kid"]: "active"}
-    assert main(["kas", "keys", "retire", first["kid"]]) == 0
+    assert main(["kas", "keys", "retire", first["kid"], *OFFICER]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "retired"
     assert main(["kas", "public-key", "-a", "ec:secp256r1", "--kid"]) == 0
     assert capsys.readouterr().out.strip() == second["kid"]
@@ -40,11 +60,11 @@ def test_rotate_list_retire(env: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_retiring_active_key_or_unknown_key_fails(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["kas", "keys", "rotate"]) == 0
+    assert main(["kas", "keys", "rotate", *OFFICER]) == 0
     kid = json.loads(capsys.readouterr().out)["kid"]
-    assert main(["kas", "keys", "retire", kid]) == 1
+    assert main(["kas", "keys", "retire", kid, *OFFICER]) == 1
     assert "rotate first" in capsys.readouterr().err
-    assert main(["kas", "keys", "retire", "nope"]) == 1
+    assert main(["kas", "keys", "retire", "nope", *OFFICER]) == 1
     assert main(["kas", "public-key", "-a", "ec"]) == 1
 
 
@@ -64,8 +84,26 @@ def test_import_key_from_another_kas(
     keys = json.loads((conformance_dir / "opentdf" / "extra-keys.json").read_text())
     pem = env / "golden.pem"
     pem.write_text(next(k["privateKey"] for k in keys if k["kid"] == "golden-r1"))
-    assert main(["kas", "keys", "import", str(pem), "--kid", "golden-r1"]) == 0
+    assert main(["kas", "keys", "import", str(pem), "--kid", "golden-r1", *OFFICER]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["kid"] == "golden-r1" and row["state"] == "rotated"
-    assert main(["kas", "keys", "import", str(pem), "--kid", "golden-r1"]) == 1
-    assert main(["kas", "keys", "import", str(env / "missing.pem"), "--kid", "k2"]) == 1
+    assert main(["kas", "keys", "import", str(pem), "--kid", "golden-r1", *OFFICER]) == 1
+    assert main(["kas", "keys", "import", str(env / "missing.pem"), "--kid", "k2", *OFFICER]) == 1
+
+
+def test_only_a_security_officer_of_the_node_changes_keys(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Key management is decided from the directory and recorded either way."""
+    assert main(["kas", "keys", "rotate", "--actor", "gbr-eng-keys"]) == 1
+    assert main(["kas", "keys", "rotate", "--actor", "nobody"]) == 1
+    assert "no person 'nobody'" in capsys.readouterr().err
+    assert main(["kas", "keys", "list"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # nothing was created
+    assert main(["kas", "keys", "rotate", *OFFICER]) == 0
+    kid = json.loads(capsys.readouterr().out)["kid"]
+    entries = [json.loads(e.body) for e in open_log(load_settings()).iter_entries()]
+    kinds = [(e["kind"], e["payload"].get("by")) for e in entries]
+    assert ("authz.decision", "gbr-eng-keys") in kinds  # the refusal
+    assert ("kas.key.rotated", "gbr-so-keys") in kinds
+    assert any(e["payload"].get("kid") == kid for e in entries)

@@ -667,10 +667,10 @@ def test_every_route_has_an_entry_and_declares_its_permission(
     assert not wrong, f"declared vs expected permission: {wrong}"
 
 
-#: Permissions a route applies by what is asked rather than by its path: moving a
-#: clearance to suspended or under review is ``clearances:restrict`` on the
-#: transitions route (tests/vetting/test_api.py covers it).
-BY_REQUEST = {P.CLEARANCES_RESTRICT}
+#: Permissions no route declares: moving a clearance to suspended or under review
+#: is ``clearances:restrict`` on the transitions route (tests/vetting/test_api.py);
+#: key management is the command line's (tests/kas/test_kas_cli.py).
+BY_REQUEST = {P.CLEARANCES_RESTRICT, P.KAS_KEYS_WRITE}
 
 
 def test_every_permission_is_declared_by_a_route() -> None:

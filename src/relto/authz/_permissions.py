@@ -32,6 +32,7 @@ class Permission(StrEnum):
     DECISIONS_EXPLAIN = "decisions:explain"
     DECISIONS_WHAT_IF = "decisions:what-if"
     KAS_KEYS_READ = "kas:keys:read"
+    KAS_KEYS_WRITE = "kas:keys:write"
     KAS_REWRAP = "kas:rewrap"
     NODE_OPERATE = "node:operate"
     OBJECTS_CREATE = "objects:create"

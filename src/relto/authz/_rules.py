@@ -123,6 +123,7 @@ RULES: dict[Permission, Rule] = {
     ),
     P.DECISIONS_WHAT_IF: _role("security_officer", audit_allowed=True),
     P.KAS_KEYS_READ: Rule(RuleKind.PUBLIC),
+    P.KAS_KEYS_WRITE: _role("security_officer", audit_allowed=True),
     P.KAS_REWRAP: Rule(RuleKind.SIGNED_IN),
     P.NODE_OPERATE: Rule(RuleKind.PUBLIC),
     P.OBJECTS_CREATE: Rule(RuleKind.SIGNED_IN),
