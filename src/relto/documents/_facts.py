@@ -309,14 +309,7 @@ class DecisionFacts:
 
     def subjects(self, at: datetime) -> list[Subject]:
         """Every person on this node as decision facts (what-if)."""
-        people: list[Person] = []
-        after: str | None = None
-        while len(people) < _MAX_SUBJECTS:
-            page = self._vetting.list_people(limit=200, after=after)
-            people.extend(page.items)
-            if page.next_after is None:
-                break
-            after = page.next_after
+        people = self._vetting.all_people(_MAX_SUBJECTS)
         out = []
         for p in people:
             clearances = self._vetting.list_clearances(limit=200, person_id=p.id).items

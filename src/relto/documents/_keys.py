@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from relto.kas.auth import Caller
 from relto.kas.service import KasService
-from relto.kas.wire import parse_request_body
+from relto.kas.wire import parse_request_body, rewrap_request_body
 from relto.ztdf import KasTarget, KeyAccess, KeyAccessDenied, Unwrap, hazmat
 
 __all__ = ["InProcessKas", "KeyAccessPort"]
@@ -56,7 +56,8 @@ class InProcessKas:
 
         def unwrap(ka: KeyAccess, policy_b64: str) -> bytes:
             priv = ec.generate_private_key(ec.SECP256R1())
-            body = parse_request_body(json.dumps(_rewrap_request(ka, policy_b64, priv)))
+            request = rewrap_request_body(ka, policy_b64, hazmat.public_key_pem(priv))
+            body = parse_request_body(json.dumps(request))
             response = service.rewrap(
                 body, caller, at=datetime.now(UTC), request_verified=False, action=action
             )
@@ -68,32 +69,3 @@ class InProcessKas:
             )
 
         return unwrap
-
-
-def _rewrap_request(
-    ka: KeyAccess, policy_b64: str, priv: ec.EllipticCurvePrivateKey
-) -> dict[str, object]:
-    kao: dict[str, object] = {
-        "type": ka.type,
-        "url": ka.url,
-        "protocol": ka.protocol,
-        "wrappedKey": ka.wrapped_key,
-        "policyBinding": {"alg": ka.policy_binding.alg, "hash": ka.policy_binding.hash},
-    }
-    for key, value in (
-        ("kid", ka.kid),
-        ("sid", ka.sid),
-        ("encryptedMetadata", ka.encrypted_metadata),
-        ("ephemeralPublicKey", ka.ephemeral_public_key),
-    ):
-        if value:
-            kao[key] = value
-    return {
-        "clientPublicKey": hazmat.public_key_pem(priv),
-        "requests": [
-            {
-                "policy": {"id": "policy", "body": policy_b64},
-                "keyAccessObjects": [{"keyAccessObjectId": "kao-0", "keyAccessObject": kao}],
-            }
-        ],
-    }

@@ -33,6 +33,7 @@ from joserfc.jwk import ECKey
 
 from relto.kas.auth import access_token_hash
 from relto.kas.errors import KasError
+from relto.kas.wire import rewrap_request_body
 from relto.ztdf import hazmat
 from relto.ztdf.errors import CryptoError, KeyAccessDenied
 from relto.ztdf.manifest import KeyAccess
@@ -172,30 +173,7 @@ class KasClient:
             if self._client_key == "ec"
             else rsa.generate_private_key(65537, 2048)
         )
-        kao: dict[str, Any] = {
-            "type": ka.type,
-            "url": ka.url,
-            "protocol": ka.protocol,
-            "wrappedKey": ka.wrapped_key,
-            "policyBinding": {"alg": ka.policy_binding.alg, "hash": ka.policy_binding.hash},
-        }
-        for name, value in (
-            ("kid", ka.kid),
-            ("sid", ka.sid),
-            ("encryptedMetadata", ka.encrypted_metadata),
-            ("ephemeralPublicKey", ka.ephemeral_public_key),
-        ):
-            if value:
-                kao[name] = value
-        body = {
-            "clientPublicKey": hazmat.public_key_pem(priv),
-            "requests": [
-                {
-                    "policy": {"id": "policy", "body": policy_b64},
-                    "keyAccessObjects": [{"keyAccessObjectId": "kao-0", "keyAccessObject": kao}],
-                }
-            ],
-        }
+        body = rewrap_request_body(ka, policy_b64, hazmat.public_key_pem(priv))
         now = int(time.time())
         srt = jwt.encode(
             {"alg": "ES256"},

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relto.kas.errors import KasInvalidRequest
+from relto.ztdf.manifest import KeyAccess
 
 __all__ = [
     "MAX_KAOS",
@@ -42,6 +43,7 @@ __all__ = [
     "encode_public_key_response",
     "encode_rewrap_response",
     "parse_request_body",
+    "rewrap_request_body",
 ]
 
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -321,6 +323,35 @@ def _list(value: Any, where: str, limit: int) -> list[Any]:
     if len(value) > limit:
         raise _bad(f"{where} has too many entries")
     return value
+
+
+def rewrap_request_body(ka: KeyAccess, policy_b64: str, client_public_pem: str) -> dict[str, Any]:
+    """The ``requestBody`` of a Rewrap for one key access object of a container
+    (OpenTDF's v2 form: one policy, one key access object)."""
+    kao: dict[str, Any] = {
+        "type": ka.type,
+        "url": ka.url,
+        "protocol": ka.protocol,
+        "wrappedKey": ka.wrapped_key,
+        "policyBinding": {"alg": ka.policy_binding.alg, "hash": ka.policy_binding.hash},
+    }
+    for name, value in (
+        ("kid", ka.kid),
+        ("sid", ka.sid),
+        ("encryptedMetadata", ka.encrypted_metadata),
+        ("ephemeralPublicKey", ka.ephemeral_public_key),
+    ):
+        if value:
+            kao[name] = value
+    return {
+        "clientPublicKey": client_public_pem,
+        "requests": [
+            {
+                "policy": {"id": "policy", "body": policy_b64},
+                "keyAccessObjects": [{"keyAccessObjectId": "kao-0", "keyAccessObject": kao}],
+            }
+        ],
+    }
 
 
 def parse_request_body(text: str) -> UnsignedRewrap:

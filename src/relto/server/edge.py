@@ -8,14 +8,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from starlette.routing import BaseRoute, Mount
 
 from relto.authz import Permission, Principal
+from relto.documents import DocumentView
 from relto.node import Node
 from relto.server.auth import RequestAuth
 
-__all__ = ["PERMISSION_KEY", "Edge", "RouteEntry", "declared_permission", "needs", "routes_of"]
+__all__ = [
+    "PERMISSION_KEY",
+    "Edge",
+    "RouteEntry",
+    "declared_permission",
+    "download_response",
+    "needs",
+    "routes_of",
+]
 
 #: Where a route's permission is kept (also shown in the OpenAPI document).
 PERMISSION_KEY = "x-relto-permission"
@@ -86,3 +95,16 @@ def routes_of(app: FastAPI) -> list[RouteEntry]:
         methods = ["*"] if isinstance(route, Mount) else sorted(getattr(route, "methods", ()))
         out.extend(RouteEntry(m, path, permission) for m in methods if m != "HEAD")
     return out
+
+
+def download_response(doc: DocumentView, plaintext: bytes) -> Response:
+    """A released copy as a download: its marking in a header, never cached."""
+    return Response(
+        plaintext,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{doc.filename}"',
+            "X-Relto-Marking": doc.banner,
+            "Cache-Control": "no-store",
+        },
+    )

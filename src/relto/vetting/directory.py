@@ -48,15 +48,7 @@ class Directory:
         return principal_of(person, via)
 
     def people(self, limit: int = MAX_ENTRIES) -> list[Person]:
-        out: list[Person] = []
-        after: str | None = None
-        while len(out) < limit:
-            page = self._vetting.list_people(limit=200, after=after)
-            out.extend(page.items)
-            if page.next_after is None:
-                break
-            after = page.next_after
-        return out[:limit]
+        return self._vetting.all_people(limit)
 
     def home_nations(self, person_ids: Iterable[str]) -> Mapping[str, str]:
         """Person id -> home nation, for the people this node knows (one query)."""

@@ -174,6 +174,18 @@ class VettingService:
             items = [p for p in items if _may(caller, Action.READ_PERSON, _person_nations(p), p.id)]
         return Page(items, nxt)
 
+    def all_people(self, cap: int = 10_000) -> list[Person]:
+        """Every person on this node (the node itself asks: no caller), up to ``cap``."""
+        people: list[Person] = []
+        after: str | None = None
+        while len(people) < cap:
+            page = self.list_people(limit=MAX_PAGE, after=after)
+            people.extend(page.items)
+            if page.next_after is None:
+                break
+            after = page.next_after
+        return people[:cap]
+
     # -- clearances -------------------------------------------------------------------
 
     def sponsor_clearance(

@@ -18,7 +18,7 @@ from relto.decisions import Decision
 from relto.documents import ActionDenied, DocumentView
 from relto.errors import AccessDenied, InvalidInput, NotFound
 from relto.server.console._pages import NOT_ALLOWED, Pages
-from relto.server.edge import needs
+from relto.server.edge import download_response, needs
 
 __all__ = ["mount"]
 
@@ -185,15 +185,7 @@ def mount(app: FastAPI, pages: Pages) -> None:
             return pages.not_found(request, who, "documents", _NO_DOCUMENT)
         if plaintext is None:
             return doc_page(request, who, doc, decision)
-        return Response(
-            plaintext,
-            media_type="application/octet-stream",
-            headers={
-                "Content-Disposition": f'attachment; filename="{doc.filename}"',
-                "X-Relto-Marking": doc.banner,
-                "Cache-Control": "no-store",
-            },
-        )
+        return download_response(doc, plaintext)
 
     @app.post(
         "/console/documents/{doc_id}/relabel",

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from relto.authz import Permission, Principal
 from relto.documents import DocumentView
 from relto.errors import AccessDenied, InvalidInput
-from relto.server.edge import Edge, needs
+from relto.server.edge import Edge, download_response, needs
 from relto.server.routes.partnership import Limit, Nation, Offset, PageOut, Strict
 
 __all__ = ["mount"]
@@ -194,15 +194,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
         )
         if plaintext is None:
             raise AccessDenied("denied")  # opaque outward; the reasons are in the audit log
-        return Response(
-            plaintext,
-            media_type="application/octet-stream",
-            headers={
-                "Content-Disposition": f'attachment; filename="{doc.filename}"',
-                "X-Relto-Marking": doc.banner,
-                "Cache-Control": "no-store",
-            },
-        )
+        return download_response(doc, plaintext)
 
     @router.get(
         "/objects/{object_id}/decision",
