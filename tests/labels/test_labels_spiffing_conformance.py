@@ -22,7 +22,7 @@ from lxml import etree
 from relto.cli.main import main
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-SUITE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "spiffing"
+SUITE = Path(__file__).resolve().parents[1] / "data" / "conformance" / "spiffing"
 
 
 @dataclass(frozen=True)
