@@ -1,6 +1,6 @@
 """Wiring of the key access service from settings: key store, authenticator, decider.
 
-:class:`KasRuntime` is what the HTTP edge holds (in ``ctx.extras["kas"]``): it
+:class:`KasRuntime` is what the HTTP edge holds (as ``Node.kas``, built by :func:`relto.node.build_node`): it
 runs one rewrap in the required order -- authenticate the caller, verify the
 signed request token, then hand over to :meth:`KasService.rewrap` (policy
 binding, decision, audit, release).
