@@ -69,6 +69,11 @@ class ZipStreamWriter:
     Usage: ``begin(name, size)``, ``write(...)`` exactly ``size`` bytes, ``end()``;
     after the last entry ``finish()``. The declared size decides zip64 up front,
     as the Go SDK's writer does, so nothing ever has to seek back.
+
+    ``begin(name, bound, at_most=True)`` opens an entry whose size is only known to
+    be at most ``bound`` (a payload still arriving): its local header carries no
+    sizes (the data descriptor and central directory do), so the bound must fit a
+    classic entry.
     """
 
     def __init__(self, out: BinaryIO, *, at: datetime, force_zip64: bool = False) -> None:
@@ -79,6 +84,7 @@ class ZipStreamWriter:
         self._entries: list[_Written] = []
         self._current: _Written | None = None
         self._declared = 0
+        self._at_most = False
         self._crc = 0
         self._written = 0
 
@@ -95,13 +101,16 @@ class ZipStreamWriter:
         self._out.write(data)
         self._offset += len(data)
 
-    def begin(self, name: str, size: int) -> None:
+    def begin(self, name: str, size: int, *, at_most: bool = False) -> None:
         if self._current is not None:
             raise ValueError("an entry is already open")
         if size < 0:
             raise ValueError("negative entry size")
         if size > 0xFFFFFFFE or self._offset > 0xFFFFFFFE:
             self._zip64 = True
+        if at_most and self._zip64:
+            raise ValueError("an entry of unknown size must fit a classic (non-zip64) entry")
+        self._at_most = at_most
         raw = name.encode("ascii")
         self._current = _Written(raw, self._offset, size, 0)
         self._declared = size
@@ -152,7 +161,9 @@ class ZipStreamWriter:
         cur = self._current
         if cur is None:
             raise ValueError("no entry is open")
-        if self._written != self._declared:
+        if self._at_most:
+            cur.size = self._written
+        elif self._written != self._declared:
             raise ValueError("entry shorter than declared")
         cur.crc = self._crc
         if self._zip64:
