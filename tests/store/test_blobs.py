@@ -72,3 +72,57 @@ def test_delete(store: LocalBlobStore) -> None:
     store.delete("doc")
     store.delete("doc")
     assert not store.exists("doc")
+
+
+def test_staged_blob_is_private_and_never_listed(store: LocalBlobStore) -> None:
+    with store.stage() as staged:
+        staged.file.write(b"ciphertext")
+        (tmp,) = [p for p in store.root.iterdir() if p.name.startswith(".tmp-")]
+        assert tmp.stat().st_mode & 0o777 == 0o600
+        assert list(store.keys()) == []
+    assert list(store.root.iterdir()) == []  # left without release: discarded
+
+
+def test_live_staged_file_survives_another_workers_sweep(store: LocalBlobStore) -> None:
+    with store.stage() as staged:
+        staged.file.write(b"ciphertext")
+        assert LocalBlobStore(store.root).sweep_staging() == []
+        staged.publish("doc-v1", b'{"kind": "x"}')
+        assert list(LocalBlobStore(store.root).stale_claims()) == []
+        assert not LocalBlobStore(store.root).delete_unclaimed("doc-v1", lambda: True)
+        staged.release()
+    with store.open("doc-v1") as f:
+        assert f.read() == b"ciphertext"
+    assert [p.name for p in store.root.iterdir()] == ["doc-v1"]
+
+
+def test_dead_writers_leftovers_are_swept(store: LocalBlobStore) -> None:
+    """A writer killed mid-upload leaves a staged file and a claim: both go at start-up,
+    and the claim says what the writer meant to record."""
+    import os
+
+    staged = store.stage()
+    staged.file.write(b"half")
+    staged.file.flush()
+    dead = store.stage()
+    dead.file.write(b"whole")
+    dead.publish("doc-v2", b"intent")
+    # The process dies: its descriptors close and the kernel drops its locks.
+    os.close(staged.file.fileno())
+    assert dead._claim is not None
+    os.close(dead._claim)
+    os.close(dead.file.fileno())
+    assert len(store.sweep_staging()) == 1
+    (claim,) = list(store.stale_claims())
+    assert (claim.key, claim.intent, claim.published) == ("doc-v2", b"intent", True)
+    claim.resolve(delete_blob=True)
+    assert list(store.root.iterdir()) == []
+
+
+def test_orphan_deleted_only_when_still_orphan(store: LocalBlobStore) -> None:
+    store.put("doc-v1", b"x")
+    assert not store.delete_unclaimed("doc-v1", lambda: False)
+    assert store.exists("doc-v1")
+    assert store.delete_unclaimed("doc-v1", lambda: True)
+    assert not store.exists("doc-v1")
+    assert list(store.root.iterdir()) == []
