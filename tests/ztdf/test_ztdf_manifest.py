@@ -174,12 +174,13 @@ def _valid() -> dict[str, Any]:
     )
 
 
-def test_unknown_top_level_field_rejected() -> None:
+def test_unknown_top_level_field_dropped_never_kept() -> None:
+    """The manifest root is open (spec, Go SDK): an unknown field is dropped, so it can
+    neither steer verification nor be written back out."""
     doc = _valid()
     doc["extra"] = 1
-    with pytest.raises(InvalidContainer) as exc:
-        parse_manifest(json.dumps(doc))
-    assert "unknown field" in exc.value.reason
+    m = parse_manifest(json.dumps(doc))
+    assert b"extra" not in serialize_manifest(m)
 
 
 def test_unknown_assertion_field_rejected() -> None:
@@ -275,3 +276,57 @@ def test_policy_with_unknown_field_rejected() -> None:
 def test_policy_parser_total(data: bytes) -> None:
     with contextlib.suppress(InvalidContainer):
         parse_policy(base64.b64encode(data).decode())
+
+
+def test_unknown_payload_field_dropped_never_kept() -> None:
+    """``payload`` is open in the spec (the JavaScript client writes ``schemaVersion``
+    there, the JSON schema names ``tdf_spec_version``): read, dropped, not written."""
+    doc = _valid()
+    doc["payload"]["schemaVersion"] = "3.0.0"
+    doc["payload"]["tdf_spec_version"] = "4.3.0"
+    m = parse_manifest(json.dumps(doc))
+    assert m.payload == Payload()
+    assert b"3.0.0" not in serialize_manifest(m)
+
+
+def _at(doc: dict[str, Any], path: str) -> dict[str, Any]:
+    node: Any = doc
+    for part in path.split("."):
+        node = node[int(part)] if part.isdigit() else node[part]
+    assert isinstance(node, dict)
+    return node
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "encryptionInformation",
+        "encryptionInformation.method",
+        "encryptionInformation.keyAccess.0",
+        "encryptionInformation.keyAccess.0.policyBinding",
+        "encryptionInformation.integrityInformation",
+        "encryptionInformation.integrityInformation.rootSignature",
+        "encryptionInformation.integrityInformation.segments.0",
+    ],
+)
+def test_unknown_field_in_integrity_or_key_data_rejected(path: str) -> None:
+    """Where a field could change how the container is verified or decrypted, one
+    relto does not understand is refused (fail closed), never ignored."""
+    doc = _valid()
+    _at(doc, path)["alg2"] = "none"
+    with pytest.raises(InvalidContainer) as exc:
+        parse_manifest(json.dumps(doc))
+    assert "unknown field" in exc.value.reason
+
+
+def test_zipstream_payload_protocol_accepted() -> None:
+    doc = _valid()
+    doc["payload"]["protocol"] = "zipstream"
+    assert parse_manifest(json.dumps(doc)).payload.protocol == "zipstream"
+
+
+def test_payload_protocol_outside_the_spec_rejected() -> None:
+    doc = _valid()
+    doc["payload"]["protocol"] = "http"
+    with pytest.raises(InvalidContainer):
+        parse_manifest(json.dumps(doc))

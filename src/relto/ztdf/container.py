@@ -42,7 +42,13 @@ from joserfc.jwk import OctKey
 from relto.errors import AccessDenied, InvalidInput, ReltoError
 from relto.ztdf import hazmat
 from relto.ztdf._zip import ZipEntry, ZipStreamWriter, read_zip_index
-from relto.ztdf.errors import CryptoError, InvalidContainer, KeyAccessDenied
+from relto.ztdf.errors import (
+    CryptoError,
+    FailureKind,
+    InvalidContainer,
+    KeyAccessDenied,
+    KeyAccessFailure,
+)
 from relto.ztdf.manifest import (
     KEY_ACCESS_SCHEMA_VERSION,
     MAX_ENCRYPTED_SEGMENT,
@@ -467,9 +473,33 @@ def private_key_unwrapper(*private_keys: str | bytes | hazmat.PrivateKey) -> Unw
                     return hazmat.ec_unwrap(key, ka.ephemeral_public_key, wrapped)
             except CryptoError:
                 continue
-        raise KeyAccessDenied()
+        kinds = "RSA" if ka.type == "wrapped" else "EC"
+        raise KeyAccessDenied(
+            kind=FailureKind.WRONG_KEY,
+            detail=(
+                f"no {kinds} private key given unwraps this key share"
+                + (f" (it is wrapped for key id {ka.kid!r})" if ka.kid else "")
+            ),
+        )
 
     return unwrap
+
+
+def _failure_of(ka: KeyAccess, exc: Exception) -> KeyAccessFailure:
+    """Classify why ``unwrap`` gave nothing for ``ka`` (for the person opening)."""
+    if isinstance(exc, KeyAccessDenied):
+        return KeyAccessFailure(ka.url, exc.kind, exc.detail)
+    if isinstance(exc, AccessDenied):
+        return KeyAccessFailure(ka.url, FailureKind.DENIED, str(exc))
+    if isinstance(exc, CryptoError):
+        return KeyAccessFailure(ka.url, FailureKind.WRONG_KEY, str(exc))
+    if isinstance(exc, ReltoError):
+        unreachable = exc.code in ("kas_unreachable", "kas_unavailable")
+        kind = FailureKind.UNREACHABLE if unreachable else FailureKind.KAS_FAILED
+        return KeyAccessFailure(ka.url, kind, str(exc))
+    if isinstance(exc, OSError):
+        return KeyAccessFailure(ka.url, FailureKind.UNREACHABLE, type(exc).__name__)
+    return KeyAccessFailure(ka.url, FailureKind.ERROR, type(exc).__name__)
 
 
 def _recover_dek(m: Manifest, unwrap: Unwrap) -> bytes:
@@ -481,6 +511,7 @@ def _recover_dek(m: Manifest, unwrap: Unwrap) -> bytes:
     for sid, entries in groups.items():
         share: bytes | None = None
         tampered = False
+        failures: list[KeyAccessFailure] = []
         for ka in entries:
             try:
                 candidate = unwrap(ka, ei.policy)
@@ -488,19 +519,16 @@ def _recover_dek(m: Manifest, unwrap: Unwrap) -> bytes:
                 log.warning("ztdf open: KAS %s reported a bad container: %s", ka.url, exc.reason)
                 tampered = True
                 continue
-            except (AccessDenied, CryptoError) as exc:
+            except Exception as exc:  # an unreachable KAS is just one failed alternative
+                failure = _failure_of(ka, exc)
+                failures.append(failure)
                 log.info(
-                    "ztdf open: key access via %s (sid %r) refused: %s",
+                    "ztdf open: key access via %s (sid %r) gave nothing: %s: %s",
                     ka.url,
                     sid,
-                    type(exc).__name__,
+                    failure.kind,
+                    failure.detail[:300],
                 )
-                continue
-            except ReltoError as exc:
-                log.warning("ztdf open: key access via %s failed: %s", ka.url, type(exc).__name__)
-                continue
-            except Exception as exc:  # an unreachable KAS is just one failed alternative
-                log.warning("ztdf open: key access via %s failed: %s", ka.url, type(exc).__name__)
                 continue
             if not isinstance(candidate, bytes) or len(candidate) != hazmat.KEY_SIZE:
                 log.warning("ztdf open: key access via %s returned a malformed share", ka.url)
@@ -517,7 +545,7 @@ def _recover_dek(m: Manifest, unwrap: Unwrap) -> bytes:
         if share is None:
             if tampered:
                 raise InvalidContainer("policy binding does not verify")
-            raise KeyAccessDenied()
+            raise KeyAccessDenied(failures=tuple(failures))
         shares.append(share)
     return hazmat.join_key_shares(shares)
 
@@ -592,9 +620,18 @@ def _read_manifest(f: BinaryIO) -> tuple[Manifest, dict[str, ZipEntry]]:
     return parse_manifest(raw), index
 
 
+@contextlib.contextmanager
+def _source(src: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryIO]:
+    if isinstance(src, str | os.PathLike):
+        with Path(src).open("rb") as f:
+            yield f
+    else:
+        yield src
+
+
 def open_container(
-    src: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
+    src: str | os.PathLike[str] | BinaryIO,
+    dst: str | os.PathLike[str] | BinaryIO,
     *,
     unwrap: Unwrap,
     overwrite: bool = False,
@@ -604,10 +641,14 @@ def open_container(
 
     ``unwrap`` recovers a key share from one key access entry (online KAS rewrap or
     :func:`private_key_unwrapper`); entries sharing a ``sid`` are tried in order.
+    ``src`` may be an open, seekable file and ``dst`` a writable file object: an
+    ``io.BytesIO`` decrypts into memory, nothing on disk (it receives each segment
+    once verified; on an error the caller discards it).
     """
-    src_path, dst_path = Path(src), Path(dst)
+    src_path = Path(src if isinstance(src, str | os.PathLike) else getattr(src, "name", "-"))
+    dst_path = Path(dst) if isinstance(dst, str | os.PathLike) else dst
     try:
-        with src_path.open("rb") as f:
+        with _source(src) as f:
             unverified_manifest, index = _read_manifest(f)
             m = unverified_manifest
             ei = m.encryption_information
@@ -648,12 +689,14 @@ def _decrypt_payload(
     crc_expected: int,
     m: Manifest,
     dek: bytes,
-    dst: Path,
+    dst: Path | BinaryIO,
     overwrite: bool,
     progress: Progress | None,
 ) -> int:
     ii = m.encryption_information.integrity_information
-    largest = max(s.encrypted_segment_size for s in ii.segments)
+    # Zero segments (an empty payload; its root signature over zero segment hashes was
+    # verified before we got here) runs the loop below zero times: an empty output.
+    largest = max((s.encrypted_segment_size for s in ii.segments), default=hazmat.SEGMENT_OVERHEAD)
     if largest > MAX_ENCRYPTED_SEGMENT:
         raise InvalidContainer("segment too large")
     cipher = hazmat.SegmentCipher(dek)
@@ -676,8 +719,13 @@ def _decrypt_payload(
     f.seek(offset)
     segs = ii.segments
     sizes = (largest, max(largest - hazmat.SEGMENT_OVERHEAD, 1))
+    output = (
+        _atomic_output(dst, overwrite=overwrite)
+        if isinstance(dst, Path)
+        else contextlib.nullcontext(dst)
+    )
     with (
-        _atomic_output(dst, overwrite=overwrite) as out,
+        output as out,
         _Pipeline((checksum, write), sizes, depth=4) as pipe,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="ztdf-read") as reader,
     ):

@@ -11,9 +11,19 @@ verified:
 - size bounded (:data:`MAX_MANIFEST_BYTES`, as the Go SDK's default), entry counts and
   string lengths bounded, JSON nesting bounded;
 - duplicate keys are refused; keys match case-insensitively, as Go's
-  ``encoding/json`` does (old Java SDKs wrote ``IsStreamable``), but a key known to
-  no OpenTDF SDK is refused: nothing unknown is silently kept. Unknown fields are
-  refused in assertions too, since the assertion hash only covers known fields;
+  ``encoding/json`` does (old Java SDKs wrote ``IsStreamable``);
+- unknown fields: the two descriptive objects the spec leaves open, the manifest
+  root and ``payload`` (the JavaScript client writes ``payload.schemaVersion``, the
+  spec's JSON schema names ``payload.tdf_spec_version``), may carry fields relto
+  does not know; they are dropped, never kept or acted on (:data:`OPEN_OBJECTS`).
+  Everything that says how to verify or decrypt -- ``encryptionInformation``,
+  ``method``, ``keyAccess`` and its ``policyBinding``, ``integrityInformation``, its
+  ``rootSignature`` and ``segments``, the policy, the assertions (whose hash only
+  covers known fields) -- refuses an unknown field: a field relto does not
+  understand there could change what a signature means, so it fails closed;
+- ``segments`` may be empty: an empty payload (the JavaScript client and
+  otdf-python write ``[]``; the Go SDK writes one segment of 0 plaintext bytes). The
+  root signature over zero segment hashes is still required and checked;
 - types are checked (a size is a non-negative integer, never a bool or float).
 
 Every failure raises :class:`relto.ztdf.errors.InvalidContainer` whose ``reason``
@@ -26,6 +36,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +48,7 @@ from relto.ztdf.errors import InvalidContainer
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
+    "OPEN_OBJECTS",
     "SCHEMA_VERSION",
     "Assertion",
     "AssertionBinding",
@@ -82,6 +94,14 @@ MAX_DEPTH: Final = 32
 MAX_ENCRYPTED_SEGMENT: Final = 16 * 1024 * 1024 + 28
 #: Largest plaintext (the Go SDK's limit, 64 GiB).
 MAX_PAYLOAD_BYTES: Final = 64 * 1024**3
+#: The manifest objects whose unknown fields are dropped instead of refused: the
+#: spec leaves them open and nothing in them is signed or steers verification.
+OPEN_OBJECTS: Final = frozenset({"manifest", "manifest.payload"})
+#: Payload protocols: the spec names ``zip`` and ``zipstream`` (older JavaScript
+#: clients); both are the same stored zip archive to a reader.
+PAYLOAD_PROTOCOLS: Final = frozenset({"zip", "zipstream"})
+
+log = logging.getLogger("relto.ztdf")
 
 
 # ----------------------------------------------------------------------- model
@@ -325,6 +345,9 @@ class _Obj:
         for key, value in raw.items():
             name = canon.get(key.lower())
             if name is None:
+                if where in OPEN_OBJECTS:  # dropped: never kept, never acted on
+                    log.debug("ztdf manifest: ignoring unknown field %s.%.64s", where, key)
+                    continue
                 raise _fail(f"unknown field {where}.{key}")
             if name in items:
                 raise _fail(f"duplicate field {where}.{name}")
@@ -545,6 +568,8 @@ def parse_manifest(data: bytes | str) -> Manifest:
     rs = ii.child("rootSignature", ("alg", "sig"))
     assert rs is not None
     root_sig = RootSignature(alg=rs.text("alg") or "HS256", sig=rs.text("sig", required=True))
+    if not root_sig.sig:
+        raise _fail("rootSignature.sig is empty")
     if root_sig.alg.upper() not in ("HS256", "GMAC"):
         raise _fail(f"rootSignature.alg {root_sig.alg!r} is not supported")
     seg_alg = ii.text("segmentHashAlg") or "GMAC"
@@ -573,8 +598,8 @@ def parse_manifest(data: bytes | str) -> Manifest:
                 hash=so.text("hash", required=True), segment_size=size, encrypted_segment_size=enc
             )
         )
-    if not segments:
-        raise _fail("no segments")
+    # Zero segments is an empty payload: still bound, by the root signature over zero
+    # segment hashes (HMAC of the empty string), which open_container checks.
     integrity = IntegrityInformation(
         root_signature=root_sig,
         segment_hash_alg=seg_alg,
@@ -592,7 +617,11 @@ def parse_manifest(data: bytes | str) -> Manifest:
         mime_type=p.text("mimeType"),
         is_encrypted=p.flag("isEncrypted"),
     )
-    if payload.type != "reference" or payload.protocol != "zip" or not payload.is_encrypted:
+    if (
+        payload.type != "reference"
+        or payload.protocol not in PAYLOAD_PROTOCOLS
+        or not payload.is_encrypted
+    ):
         raise _fail("payload is not an encrypted zip reference")
     assertions = tuple(
         _parse_assertion(item, f"assertions[{i}]")
