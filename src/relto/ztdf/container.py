@@ -683,9 +683,7 @@ def _decrypt_payload(
     ii = m.encryption_information.integrity_information
     # Zero segments (an empty payload; its root signature over zero segment hashes was
     # verified before we got here) runs the loop below zero times: an empty output.
-    largest = max(
-        (s.encrypted_segment_size for s in ii.segments), default=hazmat.SEGMENT_OVERHEAD
-    )
+    largest = max((s.encrypted_segment_size for s in ii.segments), default=hazmat.SEGMENT_OVERHEAD)
     if largest > MAX_ENCRYPTED_SEGMENT:
         raise InvalidContainer("segment too large")
     cipher = hazmat.SegmentCipher(dek)
