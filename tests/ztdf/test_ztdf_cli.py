@@ -266,3 +266,93 @@ def test_online_protect_fetches_the_kas_public_key(
     out = tmp_path / "o"
     assert main(["open", str(tdf), "-o", str(out), "--private-key", str(keys[0])]) == 0
     assert out.read_bytes() == b"online"
+
+
+def _protect_offline(src: Path, out: Path, pub: Path, *extra: str) -> int:
+    label = "SECRET//REL TO USA, GBR"
+    return main(
+        [
+            "protect",
+            str(src),
+            "--label",
+            label,
+            "-o",
+            str(out),
+            "--kas-public-key",
+            str(pub),
+            *extra,
+        ]
+    )
+
+
+def test_offline_protect_without_kas_url_refused_not_pointed_at_a_placeholder(
+    tmp_path: Path,
+    keys: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container naming a made-up KAS (``http://localhost:8080/kas``) could never be
+    opened online, and nobody would notice until it mattered."""
+    monkeypatch.delenv("RELTO_KAS_URL", raising=False)
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    capsys.readouterr()
+    assert _protect_offline(src, tmp_path / "o.tdf", keys[1]) == 2
+    err = capsys.readouterr().err
+    assert "--kas-public-key needs --kas-url (or RELTO_KAS_URL)" in err
+    assert not (tmp_path / "o.tdf").exists()
+
+
+def test_offline_protect_names_the_configured_kas(
+    tmp_path: Path,
+    keys: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RELTO_KAS_URL", "https://kas.gbr.example/kas")
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    assert _protect_offline(src, tmp_path / "o.tdf", keys[1]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "o.tdf")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [ka["url"] for ka in info["keyAccess"]] == ["https://kas.gbr.example/kas"]
+
+
+def test_offline_protect_refuses_an_ambiguous_kas_setting(
+    tmp_path: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELTO_KAS_URL", "https://a.example/kas,https://b.example/kas")
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    assert _protect_offline(src, tmp_path / "o.tdf", keys[1]) == 2
+    assert not (tmp_path / "o.tdf").exists()
+
+
+def test_inspect_prints_the_readable_marking(
+    tmp_path: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    assert _protect(src, tmp_path / "o.tdf", keys[1], "--originator", "USA") == 0
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "o.tdf")]) == 0
+    captured = capsys.readouterr()
+    info = json.loads(captured.out)
+    assert info["unverified_marking"] == "SECRET//REL TO USA, GBR"
+    assert "marking (unverified): SECRET//REL TO USA, GBR" in captured.err
+
+
+def test_inspect_of_a_foreign_label_says_why_there_is_no_marking(tmp_path: Path) -> None:
+    """A label in a scheme relto does not ship is shown as XML, with the reason."""
+    from relto.cli.ztdf import _unverified_marking
+
+    foreign = (
+        '<originatorConfidentialityLabel xmlns="urn:nato:stanag:4774:'
+        'confidentialitymetadatalabel:1:0"><ConfidentialityInformation>'
+        "<PolicyIdentifier>ACME</PolicyIdentifier><Classification>SECRET</Classification>"
+        "</ConfidentialityInformation></originatorConfidentialityLabel>"
+    )
+    marking, why_not = _unverified_marking(foreign)
+    assert marking is None
+    assert why_not is not None and "ACME" in why_not

@@ -28,11 +28,11 @@ from relto.config import PLACEHOLDER_NAMESPACE, normalise_namespace
 
 if TYPE_CHECKING:
     from relto.labels import Banner
+    from relto.ztdf import KeyAccessDenied
 
 __all__ = ["register"]
 
 _PROGRESS_THRESHOLD = 32 * 1024 * 1024
-_DEFAULT_KAS_URL = "http://localhost:8080/kas"
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -63,6 +63,68 @@ def _label_for(marking: str, nation: str, at: datetime) -> tuple[bytes, Banner]:
     return write_label(banner_to_label(banner, builtin_policy(nation)), at), banner
 
 
+def _kas_url_for_protect(kas_url: str | None) -> str | None:
+    """``--kas-url``, else ``RELTO_KAS_URL`` when it names exactly one KAS."""
+    if kas_url is None:
+        configured = [u.strip() for u in os.environ.get("RELTO_KAS_URL", "").split(",")]
+        configured = [u for u in configured if u]
+        if len(configured) > 1:
+            raise typer.BadParameter(
+                "RELTO_KAS_URL names several KAS URLs; give the one to write with --kas-url"
+            )
+        kas_url = configured[0] if configured else None
+    if kas_url is not None and not kas_url.startswith(("https://", "http://")):
+        raise typer.BadParameter("--kas-url must be an http(s) URL")
+    return kas_url
+
+
+def _unverified_marking(label_xml: str | None) -> tuple[str | None, str | None]:
+    """(banner, None) for a label in a built-in scheme, else (None, why not)."""
+    if label_xml is None:
+        return None, None
+    from relto.errors import ReltoError
+    from relto.labels import builtin_registry, label_to_banner, read_label
+
+    try:
+        label = read_label(label_xml.encode("utf-8"), lenient=True)
+        registry = builtin_registry()
+        spif = registry.get(label.policy_id or "") or next(
+            (s for s in registry.values() if s.name.casefold() == label.policy.casefold()), None
+        )
+        if spif is None:
+            return None, f"the label's policy {label.policy[:80]!r} is not a built-in scheme"
+        return label_to_banner(label, spif).render(), None
+    except (ReltoError, ValueError) as exc:
+        return None, f"the label does not read as a marking: {str(exc)[:200]}"
+
+
+_FAILURE_TEXT = {
+    "unauthenticated": (
+        "not authenticated by the KAS ({detail}); give an access token (--token or "
+        "RELTO_ACCESS_TOKEN) from an identity provider this KAS trusts"
+    ),
+    "denied": "refused by the KAS's policy ({detail})",
+    "wrong_key": "wrong key: {detail}",
+    "kas_failed": "the KAS did not release the key: {detail}",
+    "unreachable": "KAS unreachable: {detail}",
+    "kas_not_allowed": (
+        "not asked: the container names this KAS, which you have not allowed "
+        "(give it with --kas-url or RELTO_KAS_URL to send it your token)"
+    ),
+    "error": "failed: {detail}",
+}
+
+
+def _explain_denial(exc: KeyAccessDenied) -> None:
+    """Say, per key access entry tried, why the container key was not recovered."""
+    _err.print("relto: error: could not recover the container key", markup=False)
+    for f in exc.failures:
+        text = _FAILURE_TEXT.get(str(f.kind), "failed: {detail}").format(detail=f.detail)
+        _err.print(f"  {f.kas_url}: {text}", markup=False)
+    if not exc.failures:
+        _err.print(f"  {exc.detail}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``protect``, ``open`` and ``inspect`` to the ``relto`` command."""
 
@@ -82,7 +144,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         kas_url: Annotated[
             str | None,
-            typer.Option("--kas-url", help="KAS URL (online: its public key is fetched from it)."),
+            typer.Option(
+                "--kas-url",
+                help="KAS URL written into the container (online: its public key is fetched"
+                " from it). Default: RELTO_KAS_URL when it names one KAS.",
+            ),
         ] = None,
         kas_public_key: Annotated[
             Path | None,
@@ -128,10 +194,15 @@ def register(app: typer.Typer) -> None:
         at = datetime.now(UTC)
         projects = list(project or [])
         label_xml, banner = _label_for(label, originator.strip().upper(), at)
+        kas_url = _kas_url_for_protect(kas_url)
         if kas_public_key is not None:
+            if kas_url is None:
+                raise typer.BadParameter(
+                    "--kas-public-key needs --kas-url (or RELTO_KAS_URL): the container must"
+                    " name the KAS that holds the private key"
+                )
             pem = kas_public_key.read_text(encoding="ascii", errors="replace")
-            url = kas_url or _DEFAULT_KAS_URL
-            key_id = kid
+            url, key_id = kas_url, kid
         elif kas_url is not None:
             pem, served_kid = fetch_kas_public_key(kas_url, kid=kid)
             url, key_id = kas_url, kid or served_kid
@@ -184,7 +255,7 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
     ) -> None:
         """Verify and decrypt a ZTDF container (offline with --private-key, or online)."""
-        from relto.ztdf import open_container, private_key_unwrapper
+        from relto.ztdf import KeyAccessDenied, open_container, private_key_unwrapper
         from relto.ztdf.online import online_unwrapper
 
         if private_key:
@@ -194,8 +265,14 @@ def register(app: typer.Typer) -> None:
         else:
             unwrap = online_unwrapper(kas_url=kas_url, token=token)
         size = file.stat().st_size
-        with _progress("opening", size) as progress:
-            result = open_container(file, output, unwrap=unwrap, overwrite=force, progress=progress)
+        try:
+            with _progress("opening", size) as progress:
+                result = open_container(
+                    file, output, unwrap=unwrap, overwrite=force, progress=progress
+                )
+        except KeyAccessDenied as exc:
+            _explain_denial(exc)
+            raise typer.Exit(1) from None
         _err.print(
             f"opened {file.name} -> {output} ({result.plaintext_size} bytes, verified)",
             markup=False,
@@ -208,7 +285,15 @@ def register(app: typer.Typer) -> None:
             typer.Argument(exists=True, dir_okay=False, readable=True, help="Container (.tdf)."),
         ],
     ) -> None:
-        """Print the manifest summary and label as JSON (nothing decrypted or verified)."""
+        """Print the manifest summary, marking and label as JSON (nothing decrypted or
+        verified)."""
         from relto.ztdf import inspect
 
-        typer.echo(json.dumps(inspect(file), indent=2))
+        info = inspect(file)
+        marking, why_not = _unverified_marking(info.get("unverified_label_xml"))
+        info["unverified_marking"] = marking
+        if why_not is not None:
+            info["unverified_marking_error"] = why_not
+        if marking is not None:
+            _err.print(f"marking (unverified): {marking}", markup=False)
+        typer.echo(json.dumps(info, indent=2))

@@ -35,7 +35,7 @@ from relto.kas.auth import access_token_hash
 from relto.kas.errors import KasError
 from relto.kas.wire import rewrap_request_body
 from relto.ztdf import hazmat
-from relto.ztdf.errors import CryptoError, KeyAccessDenied
+from relto.ztdf.errors import CryptoError, FailureKind, KeyAccessDenied
 from relto.ztdf.manifest import KeyAccess
 
 __all__ = [
@@ -104,7 +104,10 @@ class KasClient:
 
     def _check_allowed(self, kas_url: str) -> None:
         if _origin_path(kas_url) not in self._allowed:
-            raise KeyAccessDenied(f"the container names a KAS that is not allowed: {kas_url[:200]}")
+            raise KeyAccessDenied(
+                f"the container names a KAS that is not allowed: {kas_url[:200]}",
+                kind=FailureKind.KAS_NOT_ALLOWED,
+            )
 
     def _bearer(self) -> str | None:
         if self._token is None:
@@ -136,12 +139,23 @@ class KasClient:
         try:
             data = resp.json()
         except ValueError:
-            raise KasUnreachable(f"KAS at {url[:200]} did not answer JSON") from None
+            if resp.status_code in (401, 403):
+                raise _refusal(resp.status_code, {}) from None
+            raise KasUnreachable(
+                f"KAS at {url[:200]} did not answer JSON (HTTP {resp.status_code})"
+            ) from None
         if resp.status_code != 200:
-            code = data.get("code", "") if isinstance(data, dict) else ""
-            if code in ("permission_denied", "unauthenticated", "not_found"):
-                raise KeyAccessDenied(f"the KAS refused: {code}")
-            raise KasUnreachable(f"KAS error {resp.status_code} {str(code)[:40]}")
+            error = data if isinstance(data, dict) else {}
+            code = error.get("code", "")
+            if resp.status_code in (401, 403) or code in ("permission_denied", "unauthenticated"):
+                raise _refusal(resp.status_code, error)
+            if code == "not_found":
+                raise KeyAccessDenied(
+                    f"the KAS refused: {code}",
+                    kind=FailureKind.KAS_FAILED,
+                    detail=f"HTTP {resp.status_code} {_said(error)}",
+                )
+            raise KasUnreachable(f"KAS error HTTP {resp.status_code} {_said(error)}")
         if not isinstance(data, dict):
             raise KasUnreachable("KAS answered something that is not an object")
         return data
@@ -185,15 +199,70 @@ class KasClient:
             result = data["responses"][0]["results"][0]
         except (KeyError, IndexError, TypeError):
             raise KasUnreachable("KAS rewrap answer is malformed") from None
+        if not isinstance(result, dict):
+            raise KasUnreachable("KAS rewrap answer is malformed")
         if result.get("status") != "permit" or "kasWrappedKey" not in result:
-            raise KeyAccessDenied("the KAS did not release the key")
+            error = _clean(result.get("error", ""))
+            if error.lower() in ("forbidden", "permission_denied", "permission denied"):
+                raise KeyAccessDenied(
+                    "the KAS did not release the key",
+                    kind=FailureKind.DENIED,
+                    detail=f"the KAS answered {error!r}",
+                )
+            raise KeyAccessDenied(
+                "the KAS did not release the key",
+                kind=FailureKind.KAS_FAILED,
+                detail=(
+                    f"the KAS could not unwrap the key share ({error or 'no reason given'}): "
+                    "the container is wrapped for a key this KAS does not hold, or was altered"
+                ),
+            )
         try:
             wrapped = base64.b64decode(result["kasWrappedKey"], validate=True)
             if isinstance(priv, rsa.RSAPrivateKey):
                 return hazmat.rsa_unwrap(priv, wrapped)
             return hazmat.ec_unwrap(priv, str(data.get("sessionPublicKey", "")), wrapped)
         except (ValueError, CryptoError):
-            raise KasUnreachable("the KAS answer does not decrypt") from None
+            raise KeyAccessDenied(
+                "the KAS answer does not decrypt",
+                kind=FailureKind.WRONG_KEY,
+                detail="this client's session key cannot decrypt the key the KAS rewrapped",
+            ) from None
+
+
+def _clean(value: object, limit: int = 300) -> str:
+    """A KAS-supplied string fit to print: no control characters, bounded."""
+    text = value if isinstance(value, str) else ""
+    return "".join(ch if ch.isprintable() else " " for ch in text[:limit]).strip()
+
+
+def _said(error: dict[str, Any]) -> str:
+    """What a Connect error body says: ``code: message`` and any detail texts."""
+    code, message = _clean(error.get("code", ""), 60), _clean(error.get("message", ""))
+    parts = [": ".join(p for p in (code, message) if p)]
+    details = error.get("details")
+    if isinstance(details, list):
+        for d in details[:5]:
+            if isinstance(d, dict):
+                text = d.get("debug", d.get("value", ""))
+                parts.append(_clean(text if isinstance(text, str) else json.dumps(text)))
+    return "; ".join(p for p in parts if p) or "no message"
+
+
+def _refusal(status: int, error: dict[str, Any]) -> KeyAccessDenied:
+    """A 401 (not authenticated) or 403 (refused by policy), with what the KAS said."""
+    said = _said(error)
+    if status == 401 or error.get("code") == "unauthenticated":
+        return KeyAccessDenied(
+            "the KAS did not authenticate this caller",
+            kind=FailureKind.UNAUTHENTICATED,
+            detail=f"HTTP {status} {said}",
+        )
+    return KeyAccessDenied(
+        "the KAS refused by policy",
+        kind=FailureKind.DENIED,
+        detail=f"HTTP {status} {said}",
+    )
 
 
 def client_from_env(allowed_urls: Sequence[str] = (), *, token: str | None = None) -> KasClient:
