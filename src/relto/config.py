@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     bind: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8080, ge=1, le=65535, description="Port the server listens on.")
     log_level: LogLevel = Field("INFO", description="Log level.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token a scraper must send for /metrics (from any address). "
+        "Unset: /metrics answers loopback peers only.",
+    )
     demo: bool = Field(
         False, description="Demo mode: demo partnership, demo login, generated secrets."
     )
@@ -252,6 +257,7 @@ class Settings(BaseSettings):
                 "in without a password and only listens on loopback"
             )
         self.check_secrets()
+        self.check_metrics_token()
         issuers = self.trusted_issuers
         if self.demo:
             return
@@ -283,6 +289,20 @@ class Settings(BaseSettings):
                 raise ConfigError(
                     f"{env} is too short; use at least {_MIN_SECRET_LENGTH} characters"
                 )
+
+    def check_metrics_token(self) -> None:
+        """Refuse a placeholder or short ``RELTO_METRICS_TOKEN`` (demo mode too: a
+        token is only ever set to let remote scrapers in)."""
+        if self.metrics_token is None:
+            return
+        raw = self.metrics_token.get_secret_value()
+        if raw.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError("RELTO_METRICS_TOKEN is a placeholder value; set a real secret")
+        if len(raw) < _MIN_SECRET_LENGTH or raw != raw.strip() or " " in raw:
+            raise ConfigError(
+                f"RELTO_METRICS_TOKEN must be at least {_MIN_SECRET_LENGTH} characters, "
+                "without spaces"
+            )
 
     def with_demo_secrets(self) -> Settings:
         """Demo mode: fill missing secrets from ``<data_dir>/demo-secrets`` (made once)."""

@@ -20,9 +20,11 @@ from relto.audit.config import open_log
 from relto.audit.service import TransparencyLog
 from relto.authz import Authorizer
 from relto.config import Settings
+from relto.decisions import CODES
 from relto.documents import DecisionFacts, DocumentService, InProcessKas, ProductDecider
 from relto.events import AuditSink
 from relto.kas.runtime import KasRuntime, build_runtime
+from relto.metrics import DomainMetrics, NodeStateCollector, ScrapeAccess
 from relto.partnership.registry import PartnershipRegistry
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
 from relto.vetting.directory import Directory
@@ -49,6 +51,8 @@ class Node:
     facts: DecisionFacts
     kas: KasRuntime
     documents: DocumentService
+    #: The domain metrics the services count into, and who may scrape them.
+    metrics: DomainMetrics
     audit: AuditReader
 
 
@@ -68,6 +72,18 @@ class _Nations:
         return self._documents.originators(document_ids, policy_uuids)
 
 
+#: The reason codes the key access service and this node's decider give besides
+#: the decision engine's (:data:`relto.decisions.CODES`): bounded metric labels.
+_KAS_REASONS = (
+    "decider_error",
+    "no_decider",
+    "not_in_dissem",
+    "not_vouched",
+    "unknown_object",
+    "unsafe_allow_all",
+)
+
+
 def build_node(
     settings: Settings,
     *,
@@ -85,17 +101,22 @@ def build_node(
     settings.check_startup()
     db = db or create_database(settings.effective_database_url)
     blobs = blobs or LocalBlobStore(settings.blob_dir)
+    token = settings.metrics_token
+    metrics = DomainMetrics(
+        reasons=(*CODES, *_KAS_REASONS),
+        access=ScrapeAccess(None if token is None else token.get_secret_value()),
+    )
     if sink is None:
-        log = open_log(settings)
+        log = open_log(settings, metrics=metrics)
         sink = log
     else:
-        log = sink if isinstance(sink, TransparencyLog) else open_log(settings)
+        log = sink if isinstance(sink, TransparencyLog) else open_log(settings, metrics=metrics)
     authorizer = Authorizer(sink)
     partnerships = PartnershipRegistry(db, sink, authorizer)
     vetting = VettingService(db, sink)
     directory = Directory(vetting)
     facts = DecisionFacts(db, vetting, demo=settings.demo)
-    kas = build_runtime(settings, sink, ProductDecider(facts), db=db)
+    kas = build_runtime(settings, sink, ProductDecider(facts), db=db, metrics=metrics)
     documents = DocumentService(
         facts=facts,
         keys=InProcessKas(kas.service, default_url=f"http://{settings.bind}:{settings.port}/kas"),
@@ -106,9 +127,13 @@ def build_node(
         authorizer=authorizer,
         attribute_namespace=settings.attribute_namespace,
         max_upload_bytes=settings.max_upload_bytes,
+        metrics=metrics,
     )
     audit = AuditReader(
         log, authorizer, _Nations(directory, documents), node_nation=settings.nation
+    )
+    metrics.registry.register(
+        NodeStateCollector(checkpoint=log.checkpoint_state, expiries=vetting.clearance_expiries)
     )
     return Node(
         settings=settings,
@@ -123,5 +148,6 @@ def build_node(
         facts=facts,
         kas=kas,
         documents=documents,
+        metrics=metrics,
         audit=audit,
     )

@@ -52,7 +52,8 @@ def test_healthz_reports_unavailable_database(tmp_path: Path) -> None:
 
 def test_metrics_are_prometheus(app_client: TestClient) -> None:
     app_client.get("/healthz")
-    r = app_client.get("/metrics")
+    # Only a loopback peer may scrape without RELTO_METRICS_TOKEN (test_metrics.py).
+    r = TestClient(app_client.app, client=("127.0.0.1", 50000)).get("/metrics")
     assert r.status_code == 200
     assert 'relto_http_requests_total{method="GET",route="/healthz",status="200"}' in r.text
 

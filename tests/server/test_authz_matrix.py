@@ -202,7 +202,9 @@ def own_officer_or_self(c: Caller, v: str) -> bool:
 TABLE: dict[tuple[str, str], Row] = {
     # -- operations and the framework: public ------------------------------------------
     ("GET", "/healthz"): Row(P.NODE_OPERATE, get("/healthz"), always(200)),
-    ("GET", "/metrics"): Row(P.NODE_OPERATE, get("/metrics"), always(200)),
+    # Public to persons, but only a loopback peer or RELTO_METRICS_TOKEN may scrape:
+    # this client is remote (tests/server/test_metrics.py has both).
+    ("GET", "/metrics"): Row(P.NODE_OPERATE, get("/metrics"), always(401)),
     ("GET", "/openapi.json"): Row(P.NODE_OPERATE, get("/openapi.json"), always(200)),
     ("GET", "/docs"): Row(P.NODE_OPERATE, get("/docs"), always(200)),
     ("GET", "/docs/oauth2-redirect"): Row(

@@ -28,6 +28,7 @@ from relto.audit.service import TransparencyLog
 from relto.audit.witness import FileWitnessState, Witness
 from relto.config import Settings
 from relto.errors import ConfigError
+from relto.metrics import DomainMetrics
 from relto.store import create_database
 
 __all__ = [
@@ -76,15 +77,21 @@ def database_url(settings: Settings, audit: AuditSettings | None = None) -> str:
     return main
 
 
-def open_log(settings: Settings, audit: AuditSettings | None = None) -> TransparencyLog:
+def open_log(
+    settings: Settings,
+    audit: AuditSettings | None = None,
+    *,
+    metrics: DomainMetrics | None = None,
+) -> TransparencyLog:
     """The node's transparency log, on its configured database (migrated).
 
     A SQLite file of its own is opened with fsync on every commit: a key is released
-    only after its entry is on disk. Group commit amortises the cost.
+    only after its entry is on disk. Group commit amortises the cost. ``metrics``:
+    where its appends are counted (the node's :class:`~relto.metrics.DomainMetrics`).
     """
     url = database_url(settings, audit)
     own = url != settings.effective_database_url
-    return TransparencyLog(create_database(url), sync_commits=own)
+    return TransparencyLog(create_database(url), sync_commits=own, metrics=metrics)
 
 
 def node_witness(settings: Settings, audit: AuditSettings | None = None) -> Witness | None:

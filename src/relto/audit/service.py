@@ -21,6 +21,7 @@ import fcntl
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from relto.audit.note import Note, NoteSigner, Signature, add_signatures, parse_
 from relto.audit.tiles import TILE_HEIGHT, TILE_WIDTH, TilePath
 from relto.batching import settle_futures
 from relto.errors import NotFound, StorageError
+from relto.metrics import CheckpointState, DomainMetrics
 from relto.store import Database
 from relto.store.audit import (
     NODE_LEVEL_SHIFT,
@@ -245,12 +247,14 @@ class TransparencyLog:
         *,
         clock: Callable[[], datetime] = _utcnow,
         sync_commits: bool = False,
+        metrics: DomainMetrics | None = None,
     ) -> None:
         """``sync_commits``: on SQLite, fsync every commit (``synchronous=FULL``) so an
         entry survives power loss, not only a crash. Only for a database the log owns
         (it changes the setting for every connection of the engine); PostgreSQL
-        commits are synchronous by default."""
+        commits are synchronous by default. ``metrics``: where appends are counted."""
         self.db = db
+        self._metrics = metrics
         if sync_commits and db.dialect == "sqlite":
             event.listen(db.engine, "connect", _sqlite_full_sync)
             db.engine.dispose()  # pooled connections pick the setting up on reconnect
@@ -411,6 +415,7 @@ class TransparencyLog:
         self, events: Sequence[tuple[str, Mapping[str, Any], datetime]]
     ) -> list[int]:
         """:meth:`append_many` with :meth:`_writer` already held."""
+        started = time.perf_counter()
         try:
             with self.db.engine.begin() as conn:
                 size, frontier = self._lock_head(conn)
@@ -432,10 +437,14 @@ class TransparencyLog:
                 )
         except SQLAlchemyError as exc:
             self._frontier = None
+            if self._metrics is not None:
+                self._metrics.append_failed(len(events))
             raise StorageError(f"audit log append failed: {type(exc).__name__}") from exc
         except BaseException:
             self._frontier = None
             raise
+        if self._metrics is not None:
+            self._metrics.appended(len(events), time.perf_counter() - started)
         self._frontier = f
         self._known_size = max(self._known_size, f.size)
         return list(range(size, size + len(events)))
@@ -680,6 +689,22 @@ class TransparencyLog:
                 select(_checkpoint.c.note).order_by(_checkpoint.c.size.desc()).limit(1)
             ).scalar()
         return None if note is None else str(note)
+
+    def checkpoint_state(self) -> CheckpointState:
+        """The log's size and its latest checkpoint's size and signing time (for
+        the scrape-time gauges): two indexed reads."""
+        with self.db.engine.connect() as conn:
+            size = int(conn.execute(select(_head.c.size).where(_head.c.id == 1)).scalar_one())
+            last = conn.execute(
+                select(_checkpoint.c.size, _checkpoint.c.created_at)
+                .order_by(_checkpoint.c.size.desc())
+                .limit(1)
+            ).first()
+        if last is None:
+            return CheckpointState(size, None, None)
+        at = last.created_at
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        return CheckpointState(size, int(last.size), at)
 
     def checkpoints(self) -> list[str]:
         with self.db.engine.connect() as conn:

@@ -49,6 +49,7 @@ from relto.documents.errors import ActionDenied
 from relto.errors import AccessDenied, InvalidInput, NotFound
 from relto.events import AuditSink
 from relto.labels import builtin_policy
+from relto.metrics import DomainMetrics
 from relto.partnership import MAX_PAGE, Partnership
 from relto.store import BlobStore, Database
 from relto.store.documents import DocumentRow, SqlDocumentRepository
@@ -100,8 +101,10 @@ class DocumentService:
         authorizer: Authorizer,
         attribute_namespace: str,
         max_upload_bytes: int,
+        metrics: DomainMetrics | None = None,
     ) -> None:
         self.facts = facts
+        self._metrics = metrics
         self._keys = keys
         self._db = db
         self._blobs = blobs
@@ -295,6 +298,8 @@ class DocumentService:
                 "policy_version": decision.policy_version,
             },
         )
+        if self._metrics is not None:  # counted once recorded; codes only, never ids
+            self._metrics.decided(action, decision.allowed, decision.codes)
 
     def explain(
         self, who: Principal, person_id: str, doc_id: str, action: str, at: datetime

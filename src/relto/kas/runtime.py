@@ -1,9 +1,9 @@
 """Wiring of the key access service from settings: key store, authenticator, decider.
 
-:class:`KasRuntime` is what the HTTP edge holds (as ``Node.kas``, built by :func:`relto.node.build_node`): it
-runs one rewrap in the required order -- authenticate the caller, verify the
-signed request token, then hand over to :meth:`KasService.rewrap` (policy
-binding, decision, audit, release).
+:class:`KasRuntime` is what the HTTP edge holds (as ``Node.kas``, built by
+:func:`relto.node.build_node`): it runs one rewrap in the required order --
+authenticate the caller, verify the signed request token, then hand over to
+:meth:`KasService.rewrap` (policy binding, decision, audit, release).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from relto.kas.keys import ALGORITHMS, KeyStore
 from relto.kas.replay import DatabaseReplayCache, SqliteReplayCache
 from relto.kas.service import KasService
 from relto.kas.wire import RewrapResponse, UnsignedRewrap, parse_request_body
+from relto.metrics import DomainMetrics
 from relto.store import Database
 
 __all__ = ["KasRuntime", "build_runtime", "open_key_store", "replay_cache"]
@@ -234,6 +235,7 @@ def build_runtime(
     store: KeyStore | None = None,
     authenticator: Authenticator | None = None,
     db: Database | None = None,
+    metrics: DomainMetrics | None = None,
 ) -> KasRuntime:
     kas = kas_settings or KasSettings()  # type: ignore[call-arg]
     if store is None:
@@ -267,7 +269,9 @@ def build_runtime(
     if decider is None:
         decider = DenyAllDecider()
         log.warning("kas_deny_all", detail="no decision engine wired in: every rewrap is denied")
-    service = KasService(store=store, sink=sink, decider=decider, kas_url=kas.public_url or "")
+    service = KasService(
+        store=store, sink=sink, decider=decider, kas_url=kas.public_url or "", metrics=metrics
+    )
     return KasRuntime(
         service=service, settings=kas, authenticator=authenticator, issuer=home_issuer(settings)
     )

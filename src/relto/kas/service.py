@@ -65,6 +65,7 @@ from relto.kas.wire import (
     RewrapResponse,
     UnsignedRewrap,
 )
+from relto.metrics import DomainMetrics
 from relto.ztdf import hazmat
 from relto.ztdf.errors import CryptoError, InvalidContainer
 from relto.ztdf.manifest import Policy, parse_policy
@@ -169,6 +170,8 @@ class KasService:
     decider: Decider = field(default_factory=DenyAllDecider)
     #: The KAS URL written into key access objects (``https://host/kas``).
     kas_url: str = ""
+    #: Where each recorded outcome is counted (``None``: not counted).
+    metrics: DomainMetrics | None = None
 
     # -- PublicKey ------------------------------------------------------------
 
@@ -325,6 +328,7 @@ class KasService:
             except Exception as exc:
                 raise self._audit_failed(prepared, exc) from None
         self._recorded(prepared)
+        self._count(prepared)
 
     async def record_async(self, prepared: PreparedRewrap) -> None:
         """:meth:`record` without blocking the event loop."""
@@ -334,6 +338,7 @@ class KasService:
             except Exception as exc:
                 raise self._audit_failed(prepared, exc) from None
         self._recorded(prepared)
+        self._count(prepared)
 
     def release(self, prepared: PreparedRewrap) -> RewrapResponse:
         """Step 5: encrypt the permitted shares to the client's key. Refuses to run
@@ -549,6 +554,21 @@ class KasService:
                 }
             )
         return payloads
+
+    def _count(self, prepared: PreparedRewrap) -> None:
+        """Count each recorded policy outcome (action, outcome and reason codes
+        only: no subject, policy or key id)."""
+        metrics = self.metrics
+        if metrics is None:
+            return
+        for outcome in prepared.outcomes:
+            decision = outcome.decision
+            if decision is None:
+                metrics.rewrapped(prepared.action, "fail")
+            elif decision.allowed and any(k.share is not None for k in outcome.kaos):
+                metrics.rewrapped(prepared.action, "permit")
+            else:
+                metrics.rewrapped(prepared.action, "deny", [r.code for r in decision.reasons])
 
     @staticmethod
     def _audit_failed(prepared: PreparedRewrap, exc: Exception) -> AuditUnavailable:

@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import structlog
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from relto import __version__
 from relto.authz import Permission
@@ -25,6 +25,7 @@ from relto.config import PLACEHOLDER_NAMESPACE, Settings
 from relto.demo import LoadReport, load_demo, load_demo_documents, read_demo
 from relto.events import AuditSink
 from relto.kas.auth import build_authenticator
+from relto.metrics import ScrapeRefused
 from relto.node import Node, build_node
 from relto.server import console
 from relto.server.auth import RequestAuth
@@ -111,8 +112,18 @@ def create_app(
         response_class=PlainTextResponse,
         **needs(Permission.NODE_OPERATE),
     )
-    def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    def prometheus(request: Request) -> Response:
+        """HTTP and domain metrics, for a loopback peer or a scraper with
+        ``RELTO_METRICS_TOKEN`` (:class:`relto.metrics.ScrapeAccess`)."""
+        peer = request.client.host if request.client else None
+        try:
+            body = node.metrics.scrape(peer, request.headers.get("authorization"), metrics.registry)
+        except ScrapeRefused as exc:
+            log.info("metrics_refused", reason=str(exc))
+            raise HTTPException(
+                401, "authentication required", headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     for mount in _ADAPTERS:
         mount(app, edge)

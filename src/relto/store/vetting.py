@@ -19,12 +19,13 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, case, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relto.store.db import Base
 from relto.store.facts import VETTING, bump
 from relto.vetting import (
+    ACTIVE,
     Clearance,
     ClearanceEvent,
     EventKind,
@@ -257,6 +258,33 @@ class SqlVettingRepository:
         ):
             events[e.clearance_id].append(e)
         return [_clearance(r, events[r.id]) for r in rows]
+
+    def expiry_counts(self, at: datetime, until: datetime) -> tuple[int, int]:
+        """``(expired, expiring)``: clearances whose last recorded transition is to
+        an active status (granted, interim) with a validity date at or before
+        ``at`` (expired, not renewed or closed), and after ``at`` but at or before
+        ``until``. One aggregate query over each clearance's last transition."""
+        e = ClearanceEventRow
+        last = (
+            select(e.clearance_id, func.max(e.seq).label("seq"))
+            .where(e.kind == EventKind.TRANSITION.value)
+            .group_by(e.clearance_id)
+            .subquery()
+        )
+        row = self.s.execute(
+            select(
+                func.sum(case((e.valid_until <= at, 1), else_=0)),
+                func.sum(case((e.valid_until > at, 1), else_=0)),
+            )
+            .select_from(e)
+            .join(last, (e.clearance_id == last.c.clearance_id) & (e.seq == last.c.seq))
+            .where(
+                e.to_status.in_([s.value for s in ACTIVE]),
+                e.valid_until.is_not(None),
+                e.valid_until <= until,
+            )
+        ).one()
+        return int(row[0] or 0), int(row[1] or 0)
 
 
 def _clearance(row: ClearanceRow, events: Iterable[ClearanceEventRow]) -> Clearance:

@@ -273,6 +273,14 @@ class VettingService:
                 items = [c for c in items if _may(caller, Action.READ, nations(c), c.person_id)]
         return Page(items, nxt)
 
+    def clearance_expiries(self, at: dt.datetime, within: dt.timedelta) -> tuple[int, int]:
+        """``(expired, expiring)`` as of ``at``: granted or interim clearances past
+        their validity date that nobody renewed or closed, and those whose validity
+        ends within ``within``. Counts only -- for the node's metrics, which name
+        no one -- so no caller is asked for."""
+        with self.db.session() as s:
+            return SqlVettingRepository(s).expiry_counts(at, at + within)
+
     def history(
         self, clearance_id: str, *, caller: Grantee | None = None
     ) -> tuple[ClearanceEvent, ...]:
