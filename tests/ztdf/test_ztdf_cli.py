@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import zipfile
 from pathlib import Path
@@ -356,3 +357,34 @@ def test_inspect_of_a_foreign_label_says_why_there_is_no_marking(tmp_path: Path)
     marking, why_not = _unverified_marking(foreign)
     assert marking is None
     assert why_not is not None and "ACME" in why_not
+
+
+@pytest.mark.parametrize("encoding", ["raw", "hex"])
+def test_both_integrity_encodings_round_trip(
+    encoding: str, tmp_path: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(bytes(range(256)) * 300)
+    tdf, out = tmp_path / "doc.tdf", tmp_path / "doc.out"
+    assert _protect(src, tdf, keys[1], "--integrity-encoding", encoding) == 0
+    with zipfile.ZipFile(tdf) as z:
+        m = json.loads(z.read("0.manifest.json"))
+    ii = m["encryptionInformation"]["integrityInformation"]
+    seg_hash = base64.b64decode(ii["segments"][0]["hash"])
+    root_sig = base64.b64decode(ii["rootSignature"]["sig"])
+    if encoding == "hex":
+        assert "schemaVersion" not in m
+        assert len(seg_hash) == 32 and bytes.fromhex(seg_hash.decode())  # hex of a GCM tag
+        assert len(root_sig) == 64 and bytes.fromhex(root_sig.decode())  # hex of HMAC-SHA256
+    else:
+        assert m["schemaVersion"] == "4.3.0"
+        assert (len(seg_hash), len(root_sig)) == (16, 32)
+    assert main(["open", str(tdf), "-o", str(out), "--private-key", str(keys[0])]) == 0
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_unknown_integrity_encoding_refused(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_bytes(b"x")
+    assert _protect(src, tmp_path / "o.tdf", keys[1], "--integrity-encoding", "b64") == 2
+    assert not (tmp_path / "o.tdf").exists()

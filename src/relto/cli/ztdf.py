@@ -172,6 +172,14 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--segment-size", help="Segment size in bytes.")
         ] = 2 * 1024 * 1024,
         mime_type: Annotated[str, typer.Option("--mime-type")] = "application/octet-stream",
+        integrity_encoding: Annotated[
+            str,
+            typer.Option(
+                "--integrity-encoding",
+                help="raw: schema 4.3.0, what current OpenTDF SDKs write. hex: the legacy"
+                " form (no schemaVersion, hex before base64) for readers that know only it.",
+            ),
+        ] = "raw",
         force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
         namespace: Annotated[
             str,
@@ -185,6 +193,7 @@ def register(app: typer.Typer) -> None:
         """Encrypt FILE into an OpenTDF-compatible ZTDF container labelled with MARKING."""
         from relto.ztdf import KasTarget, protect
         from relto.ztdf.attributes import marking_attributes
+        from relto.ztdf.container import INTEGRITY_ENCODINGS
         from relto.ztdf.online import fetch_kas_public_key
 
         try:  # the same checks as the server's setting
@@ -194,6 +203,10 @@ def register(app: typer.Typer) -> None:
         at = datetime.now(UTC)
         projects = list(project or [])
         label_xml, banner = _label_for(label, originator.strip().upper(), at)
+        if integrity_encoding not in INTEGRITY_ENCODINGS:
+            raise typer.BadParameter(
+                f"--integrity-encoding must be one of {', '.join(INTEGRITY_ENCODINGS)}"
+            )
         kas_url = _kas_url_for_protect(kas_url)
         if kas_public_key is not None:
             if kas_url is None:
@@ -224,6 +237,7 @@ def register(app: typer.Typer) -> None:
                 mime_type=mime_type,
                 overwrite=force,
                 progress=progress,
+                integrity_encoding=integrity_encoding,
             )
         _err.print(
             f"protected {file.name} -> {output} ({result.plaintext_size} bytes, {banner.render()})",

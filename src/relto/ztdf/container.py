@@ -78,6 +78,7 @@ from relto.ztdf.manifest import (
 
 __all__ = [
     "DEFAULT_SEGMENT_SIZE",
+    "INTEGRITY_ENCODINGS",
     "LABEL_ASSERTION_ID",
     "LABEL_SCHEMA",
     "KasTarget",
@@ -101,6 +102,9 @@ MANIFEST_NAME: Final = "0.manifest.json"
 LABEL_ASSERTION_ID: Final = "relto-confidentiality-label"
 LABEL_SCHEMA: Final = "urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"
 LABEL_FORMAT: Final = "xml"
+#: How ``protect`` encodes segment hashes and signatures: ``raw`` bytes (schema 4.3.0)
+#: or the legacy ``hex`` text.
+INTEGRITY_ENCODINGS: Final = ("raw", "hex")
 MAX_LABEL_BYTES: Final = 256 * 1024
 
 #: ``unwrap(key_access, policy_b64) -> key share``: where an online KAS (rewrap) or an
@@ -270,6 +274,7 @@ def protect(
     overwrite: bool = False,
     progress: Progress | None = None,
     force_zip64: bool = False,
+    integrity_encoding: str = "raw",
 ) -> ProtectResult:
     """Encrypt ``src`` into the ZTDF container ``dst`` (written atomically).
 
@@ -277,8 +282,15 @@ def protect(
     share is wrapped for every target with that ``sid`` (RSA-OAEP for RSA keys,
     ``ec-wrapped`` for EC keys) and bound to the policy. ``label_xml`` (the object's
     STANAG 4774 label) goes into a ``handling`` assertion bound with the DEK.
+
+    ``integrity_encoding`` is ``"raw"`` (schema 4.3.0, what current SDKs write) or
+    ``"hex"``: the legacy form (no ``schemaVersion``; segment hashes, root signature
+    and assertion signature over hex text) for readers that know only that one.
     """
     _check_at(at)
+    if integrity_encoding not in INTEGRITY_ENCODINGS:
+        raise ValueError(f"integrity_encoding must be one of {', '.join(INTEGRITY_ENCODINGS)}")
+    legacy = integrity_encoding == "hex"
     if not kas:
         raise ValueError("at least one KAS target is needed")
     if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
@@ -368,6 +380,8 @@ def protect(
                 end = cipher.encrypt_into(inview[:want], outview)
                 tag = bytes(outview[end - hazmat.GCM_TAG_SIZE : end])
                 pipe.submit(i, outview[:end])
+                if legacy:  # the legacy form hashes and signs the hex text of each tag
+                    tag = tag.hex().encode("ascii")
                 tags.append(tag)
                 segments.append(
                     Segment(hash=_b64(tag), segment_size=want, encrypted_segment_size=end)
@@ -380,7 +394,7 @@ def protect(
         zw.end()
 
         aggregate = b"".join(tags)
-        root_sig = hazmat.root_signature(dek, aggregate, "HS256", legacy=False)
+        root_sig = hazmat.root_signature(dek, aggregate, "HS256", legacy=legacy)
         assertions: tuple[Assertion, ...] = ()
         if label_xml is not None:
             try:
@@ -399,7 +413,7 @@ def protect(
                 dek,
                 {
                     "assertionHash": a_hash,
-                    "assertionSig": _assertion_sig(aggregate, a_hash, legacy=False),
+                    "assertionSig": _assertion_sig(aggregate, a_hash, legacy=legacy),
                 },
             )
             assertions = (
@@ -428,7 +442,7 @@ def protect(
             ),
             payload=Payload(mime_type=mime_type),
             assertions=assertions,
-            schema_version=SCHEMA_VERSION,
+            schema_version="" if legacy else SCHEMA_VERSION,
         )
         manifest_bytes = serialize_manifest(manifest)
         if len(manifest_bytes) > MAX_MANIFEST_BYTES:
