@@ -15,7 +15,15 @@ from decisions_testing import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relto.decisions import CODES, ClearanceFact, Engine, Resource, Subject, TableLevelMapper
+from relto.decisions import (
+    CLEARANCE_STATUSES,
+    CODES,
+    ClearanceFact,
+    Engine,
+    Resource,
+    Subject,
+    TableLevelMapper,
+)
 
 ACTIONS = st.sampled_from(["read", "download", "share", "relabel"])
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -46,11 +54,16 @@ def restrict_object(o: Resource, how: int, rng: random.Random) -> Resource:
 
 
 def restrict_subject(s: Subject, how: int, rng: random.Random) -> Subject:
-    if how == 0 and s.clearances:
-        i = rng.randrange(len(s.clearances))
+    readable = [
+        i
+        for i, c in enumerate(s.clearances)
+        if c.status in CLEARANCE_STATUSES and TableLevelMapper().rank(c.nation, c.level) is not None
+    ]
+    if how == 0 and readable:  # dropping an unreadable clearance would remove a failure
+        i = rng.choice(readable)
         return dataclasses.replace(s, clearances=s.clearances[:i] + s.clearances[i + 1 :])
-    if how == 1 and s.clearances:
-        i = rng.randrange(len(s.clearances))
+    if how == 1 and readable:
+        i = rng.choice(readable)
         c = s.clearances[i]
         revoked = ClearanceFact(c.id, c.nation, c.level, "revoked", "revoked")
         return dataclasses.replace(

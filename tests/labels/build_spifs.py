@@ -153,14 +153,17 @@ KRUS_SRC = (
     "trilateral information sharing arrangement): 군사Ⅰ급비밀 = TOP SECRET, "
     "군사Ⅱ급비밀 = SECRET, 군사Ⅲ급비밀 = CONFIDENTIAL"
 )
+# Verified in /work/shared/research/agreements-export-sources.md section 1a ([V]) and
+# confirmed by Japan's Ministry of Foreign Affairs (issue 13): Art. 4(2) pairs 極秘 and
+# 特定秘密 with 군사II급비밀 (SECRET) and 秘 with 군사III급비밀 (CONFIDENTIAL); no TOP SECRET
+# tier. 特定秘密 is a designation under Act No. 108 of 2013, not a level of relto's JPN
+# scheme, so only 極秘 (GOKUHI) and 秘 (HI) carry the equivalence here.
 JPKR_SRC = (
-    "Japan-Republic of Korea GSOMIA (signed 23 Nov 2016): equivalent security levels "
-    "ROK 군사Ⅱ급·Ⅲ급비밀 = Japan 極秘 (Gokuhi, and 防衛秘密) / 秘 (Hi), per the ROK MOFA press "
-    "release of 3 Jul 2012 on the agreement's contents "
-    "(https://www.mofa.go.kr/eng/brd/m_5676/view.do?seq=311283); the signed 2016 text, Art. 4, as "
-    "reported by Seoul Shinmun on 23 Nov 2016 "
-    "(https://www.seoul.co.kr/news/politics/2016/11/23/20161123800046): 군사 Ⅱ급 비밀 = "
-    "極秘 (Gokuhi) and 特定秘密, 군사 Ⅲ급 비밀 = 秘 (Hi); Ⅰ급비밀 and 機密 are not covered"
+    "Japan-Republic of Korea GSOMIA (signed Seoul 23 Nov 2016), Art. 4(2) correspondence "
+    "table of the Japanese text (https://ja.wikisource.org/wiki/Page:Japan-Korea_GSOMIA_"
+    "(Japanese_Text).pdf/3): 極秘 (Gokuhi) and 特定秘密 = 군사Ⅱ급비밀 = SECRET, 秘 (Hi) = "
+    "군사Ⅲ급비밀 = CONFIDENTIAL; Art. 4(1) lists no 機密 or 군사Ⅰ급비밀, so there is no TOP "
+    "SECRET tier"
 )
 
 # Bilateral agreements whose classification article has not been read (JPN-AUS 2012,

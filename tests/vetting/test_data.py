@@ -40,6 +40,10 @@ def test_issue_agreement_dates(policy: VettingPolicy) -> None:
     assert by["JPN-USA-GSOMIA-2007"].signed.isoformat() == "2007-08-10"  # type: ignore[union-attr]
     assert by["AUS-JPN-ISA-2012"].signed.isoformat() == "2012-05-17"  # type: ignore[union-attr]
     assert by["AUS-JPN-ISA-2012"].in_force.year == 2013  # type: ignore[union-attr]
+    # corrections from Japan's Ministry of Foreign Affairs (issue 13), as verified in
+    # the research notes: JPN-USA in force on signature, JPN-AUS on 22 March 2013
+    assert by["JPN-USA-GSOMIA-2007"].in_force.isoformat() == "2007-08-10"  # type: ignore[union-attr]
+    assert by["AUS-JPN-ISA-2012"].in_force.isoformat() == "2013-03-22"  # type: ignore[union-attr]
     assert by["JPN-KOR-GSOMIA-2016"].signed.isoformat() == "2016-11-23"  # type: ignore[union-attr]
     assert by["AUS-KOR-CMI-2009"].signed.year == 2009  # type: ignore[union-attr]
     assert by["CAN-JPN-ISA-2025"].signed.year == 2025  # type: ignore[union-attr]
@@ -72,7 +76,7 @@ def test_malformed_agreement_file_rejected(text: str) -> None:
 
 
 def test_agreement_in_force_before_signature_rejected() -> None:
-    bad = _read("agreements.yaml").replace("in_force: 2013-03-26", "in_force: 2011-01-01", 1)
+    bad = _read("agreements.yaml").replace("in_force: 2013-03-22", "in_force: 2011-01-01", 1)
     with pytest.raises(VettingDataError, match="before signature"):
         load_policy(agreements=bad)
 

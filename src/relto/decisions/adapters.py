@@ -14,6 +14,7 @@ that does, and it converts at the edge:
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterable
 from datetime import datetime
@@ -57,6 +58,19 @@ _COMMON_LEVELS: tuple[str, ...] = (
 )
 
 
+#: Where a national level sits on the common scale when no equivalence in
+#: relto.labels' partnership SPIF (and no level of the same name) places it: the
+#: ranks of the engine's own table (:data:`relto.decisions.protocols.DEFAULT_SCHEMES`),
+#: so that admission ceilings mean the same with either mapper (ADR 0085).
+_UNSOURCED_COMMON: dict[tuple[str, str], str] = {
+    ("GBR", "OFFICIAL"): "UNCLASSIFIED",
+    ("AUS", "UNOFFICIAL"): "UNCLASSIFIED",
+    ("AUS", "OFFICIAL"): "UNCLASSIFIED",
+    ("AUS", "OFFICIAL: Sensitive"): "RESTRICTED",
+    ("AUS", "PROTECTED"): "CONFIDENTIAL",
+}
+
+
 #: CAPCO portion abbreviations, read as the full names.
 _ABBREVIATIONS = {"TS": "TOP SECRET", "S": "SECRET", "C": "CONFIDENTIAL", "R": "RESTRICTED"}
 _ABBREVIATIONS["U"] = "UNCLASSIFIED"
@@ -91,11 +105,19 @@ class LabelsLevelMapper:
 
     Forgiving about names, strict about meaning: a level a nation's SPIF does not
     have is read as the CAPCO (USA) level of that name mapped into the nation's
-    scheme (``JPN SECRET`` is ``GOKUHI``). The partnership's common scale
-    (:data:`COMMON_SCHEME`, ``relto.partnership.CLASSIFICATIONS``) maps into a
-    nation's scheme through the same equivalences, downwards when a level has no
-    equivalent (a ceiling never grows in translation). Anything else unknown is
-    ``None`` and the engine denies.
+    scheme (``JPN SECRET`` is ``GOKUHI``). Anything else unknown is ``None`` and
+    the engine denies.
+
+    The partnership's common scale (:data:`COMMON_SCHEME`,
+    ``relto.partnership.CLASSIFICATIONS``) is where admission ceilings are written.
+    Each national level has a common equivalent (:meth:`common_level`): its own
+    name when that is a common level, else its equivalence to the USA or NATO
+    scheme, else the engine table's rank (:data:`_UNSOURCED_COMMON`, for GBR
+    OFFICIAL and AUS's levels below SECRET). A ceiling maps to the *highest*
+    national level whose common equivalent it dominates, so a ceiling admits an
+    object exactly when the object's common equivalent is at or below it (a
+    CONFIDENTIAL ceiling is GBR OFFICIAL and AUS PROTECTED; a RESTRICTED ceiling on
+    a JPN object is nothing, JPN's lowest level being CONFIDENTIAL). ADR 0085.
     """
 
     def __init__(self) -> None:
@@ -155,18 +177,50 @@ class LabelsLevelMapper:
             return None
         return None if mapped is None else str(mapped)
 
+    def common_level(self, nation: str, level: str) -> str | None:
+        """The common-scale level equivalent to ``level`` of ``nation`` (``None``: none)."""
+        name = self._canonical(nation, level)
+        if name is None:
+            return None
+        folded = " ".join(name.split()).upper()
+        if folded in _COMMON_LEVELS:
+            return folded
+        for pivot in ("USA", "NATO"):
+            try:
+                mapped = self._labels.map_level(nation, name, pivot)
+            except Exception:
+                mapped = None
+            if mapped is not None and str(mapped) in _COMMON_LEVELS:
+                return str(mapped)
+        return _UNSOURCED_COMMON.get((nation, name))
+
     def _from_common(self, level: str, to_nation: str) -> str | None:
+        """The highest level of ``to_nation`` whose common equivalent ``level`` dominates."""
         key = (level, to_nation)
         if key in self._common:
             return self._common[key]
         out: str | None = None
         if level in _COMMON_LEVELS:
-            for lower in reversed(_COMMON_LEVELS[: _COMMON_LEVELS.index(level) + 1]):
-                out = self._canonical(to_nation, lower)
-                if out is not None:
-                    break
+            ceiling = _COMMON_LEVELS.index(level)
+            try:
+                levels = sorted(
+                    self._labels.builtin_policy(to_nation).classifications,
+                    key=lambda c: c.hierarchy,
+                )
+            except Exception:  # no scheme for that nation: the ceiling admits nothing
+                levels = []
+            for cls in levels:
+                common = self.common_level(to_nation, cls.name)
+                if common is not None and _COMMON_LEVELS.index(common) <= ceiling:
+                    out = cls.name
         self._common[key] = out
         return out
+
+
+@functools.cache
+def _level_reader() -> LabelsLevelMapper:
+    """How relto.labels reads a level name in a nation's scheme (for markings)."""
+    return LabelsLevelMapper()
 
 
 def default_mapper() -> LevelMapper:
@@ -205,7 +259,9 @@ def subject_from_vetting(
 
     A clearance that did not exist yet at ``at`` is left out; the rest carry the
     status at ``at`` (expiry applied) and vetting's sentence as the cause. Caveats
-    held are those of the person's clearances.
+    held are those of the person's clearances that are current at ``at``
+    (vetting's ``is_current``: granted or interim, not expired, under review only
+    where the issuing nation keeps access): access a clearance granted ends with it.
     """
     policy = policy if policy is not None else _vetting().default_policy()
     facts = []
@@ -216,7 +272,8 @@ def subject_from_vetting(
             continue
         cause = c.not_current_reason(at, policy) or ""
         facts.append(ClearanceFact(c.id, c.nation, c.classification, str(status.value), cause))
-        caveats.update(c.caveats)
+        if c.is_current(at, policy):
+            caveats.update(c.caveats)
     return Subject(
         id=person.id,
         nationalities=frozenset(person.nationalities),
@@ -231,54 +288,6 @@ def _labels() -> Any:
     return importlib.import_module("relto.labels")
 
 
-def _split_categories(text: str) -> tuple[str, list[str]]:
-    """Take restrictive-category tokens (SI, TK, ATOMAL, ...) out of a banner.
-
-    ``relto.labels.parse_banner`` reads classifications and dissemination controls
-    (the CAPCO register); compartments and other restrictive categories are not
-    part of its grammar. Tokens that are neither REL TO nor a control relto.labels
-    knows become categories here (an unknown one then denies with
-    UNKNOWN_ATTRIBUTE); everything else is left to relto.labels.
-    """
-    from relto.labels.banner import DISSEMINATION_CONTROLS
-
-    controls = set(DISSEMINATION_CONTROLS) | set(DISSEMINATION_CONTROLS.values()) | {"NF"}
-    segments = text.strip().split("//")
-    kept = [segments[0]]
-    cats: list[str] = []
-    for seg in segments[1:]:
-        tokens = seg.split("/")
-        keep: list[str] = []
-        for tok in tokens:
-            word = " ".join(tok.split()).upper()
-            if word.startswith("REL") or word in controls or not word:
-                keep.append(tok)
-            else:
-                cats.append(" ".join(tok.split()))
-        if keep:
-            kept.append("/".join(keep))
-    return "//".join(kept), cats
-
-
-def _single_rel_to(text: str, originator: str | None) -> str:
-    """``REL TO <originator>`` alone means NOFORN (relto.labels asks for NOFORN)."""
-    segments = text.split("//")
-    out = []
-    for seg in segments:
-        words = seg.replace(",", " ").split()
-        if (
-            len(words) == 3
-            and words[0].upper() == "REL"
-            and words[1].upper() == "TO"
-            and originator is not None
-            and words[2].upper() == originator
-        ):
-            out.append("NOFORN")
-        else:
-            out.append(seg)
-    return "//".join(out)
-
-
 def resource_from_banner(
     id: str,
     banner: str,
@@ -289,21 +298,23 @@ def resource_from_banner(
     categories: Iterable[str] = (),
     export: ExportFacts | None = None,
 ) -> Resource:
-    """A banner marking as engine facts, read with ``relto.labels.parse_banner``.
+    """A banner or portion marking as engine facts, read by ``relto.labels.read_marking``.
 
-    NOFORN, or no REL TO at all, makes the object releasable to its originator
-    only; ORCON sets originator control; restrictive categories (compartments,
-    ATOMAL, ...) and the restrictive dissemination controls (IMCON, PROPIN, RSEN,
-    DSEN, FISA) must be held as caveats. A marking relto.labels refuses gives an
-    object every request on which is denied with UNKNOWN_ATTRIBUTE.
+    Every marking ``relto.labels.parse_banner`` reads means the same here: the
+    ``//GBR SECRET//...`` form names the originator, portion marks (``(S//NF)``)
+    read like banners, and controls mean the same in any order or separator.
+    NOFORN, REL TO of the originator alone, or no REL TO at all make the object
+    releasable to its originator only; ORCON sets originator control; restrictive
+    categories (compartments, ATOMAL, ...) and the restrictive dissemination
+    controls (IMCON, PROPIN, RSEN, DSEN, FISA) must be held as caveats. A marking
+    relto.labels refuses, or one that names no originator, gives an object every
+    request on which is denied with UNKNOWN_ATTRIBUTE and the marking error.
     """
     labels = _labels()
     orig = originator.strip().upper() if originator else None
-    rest, cats = _split_categories(banner)
-    rest = _single_rel_to(rest, orig)
     try:
-        b = labels.parse_banner(rest, originator=orig)
-    except Exception as exc:
+        m = labels.read_marking(banner, originator=orig)
+    except labels.MarkingError as exc:
         return Resource(
             id=id,
             originator=orig or "",
@@ -314,6 +325,7 @@ def resource_from_banner(
             export=export,
             marking_error=str(exc)[:200] or type(exc).__name__,
         )
+    b = m.banner
     orig = b.originator or orig
     if not orig:
         return Resource(
@@ -325,8 +337,21 @@ def resource_from_banner(
             export=export,
             marking_error="the banner names no originator and none was given",
         )
+    if _level_reader().rank(orig, b.classification) is None:
+        return Resource(
+            id=id,
+            originator=orig,
+            classification=b.classification,
+            rel_to=frozenset(),
+            project=project,
+            export=export,
+            marking_error=(
+                f"{b.classification} is not a level of {orig}'s classification scheme "
+                "and no equivalence gives one"
+            ),
+        )
     dissem = {str(d) for d in b.dissem}
-    cats_all = set(cats) | set(categories) | (dissem & _RESTRICTIVE_CONTROLS)
+    cats_all = set(m.categories) | set(categories) | (dissem & _RESTRICTIVE_CONTROLS)
     rel = frozenset(b.releasable_to())
     if b.noforn or not rel:
         rel = frozenset({orig})

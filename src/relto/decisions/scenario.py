@@ -43,6 +43,7 @@ from relto.decisions.protocols import (
     Recognition,
     TableRecognition,
 )
+from relto.decisions.rules import CURRENT_STATUSES, UNDER_REVIEW
 from relto.decisions.whatif import Population
 
 __all__ = ["MAX_BYTES", "MAX_ITEMS", "Request", "Scenario", "decide_scenario", "load_scenario"]
@@ -141,7 +142,10 @@ class Scenario:
             f = c.fact_at(at)
             if f is not None:
                 facts.append(f)
-                caveats.update(c.caveats)
+                if f.status in CURRENT_STATUSES or (
+                    f.status == UNDER_REVIEW and f.nation in self.world.review_keeps_access
+                ):  # a caveat is held only through a current clearance
+                    caveats.update(c.caveats)
         return Subject(p.id, p.nationalities, tuple(facts), frozenset(caveats), p.projects, p.roles)
 
     def engine(self) -> Engine:

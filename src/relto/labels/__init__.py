@@ -3,7 +3,7 @@ labels, SPIF markings, CAPCO-style banner and portion markings, and the equivale
 between national classification schemes. See docs/labels.md.
 """
 
-from relto.labels.banner import Banner, expand_rel_to, parse_banner
+from relto.labels.banner import Banner, Marking, expand_rel_to, parse_banner, read_marking
 from relto.labels.engine import (
     ValidationResult,
     access_check,
@@ -44,6 +44,7 @@ __all__ = [
     "Label",
     "LabelCategory",
     "LabelKind",
+    "Marking",
     "MarkingError",
     "Spif",
     "ValidationResult",
@@ -63,6 +64,7 @@ __all__ = [
     "read_clearance",
     "read_label",
     "read_label_any",
+    "read_marking",
     "translate",
     "validate_label",
     "write_clearance",

@@ -8,6 +8,13 @@ contradictions; :class:`Banner` is always canonical, so rendering is canonical a
 REL TO order: the originating nation first, then the other trigraphs alphabetically,
 then tetragraphs alphabetically (for USA this is the IC-ISM CVEnumISMRelTo rule).
 Without an originator, USA goes first when present (the IC-ISM rule).
+
+:func:`parse_banner` reads canonical-able markings for people and labels;
+:func:`read_marking` reads the same grammar with the same meaning for the decision
+engine, which also needs the restrictive categories (``SI``, ``TK``, ``ATOMAL``)
+outside the dissemination register and reads ``REL TO`` of the originator alone
+as the NOFORN it stands for. One parser serves both, so a marking cannot mean one
+thing to the labels and another to a decision.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ __all__ = [
     "DISSEMINATION_CONTROLS",
     "TETRAGRAPHS",
     "Banner",
+    "Marking",
     "expand_rel_to",
     "is_country_code",
     "parse_banner",
+    "read_marking",
     "rel_to_order",
 ]
 
@@ -176,12 +185,10 @@ class Banner:
             raise MarkingError("NOFORN contradicts REL TO: a marking cannot be both")
         if self.noforn and "RELIDO" in dissem:
             raise MarkingError("RELIDO contradicts NOFORN")
-        if len(ordered) == 1 and len(ordered[0]) == 3:
-            raise MarkingError(
-                f"REL TO lists only {ordered[0]}: a list of one is not a release (use NOFORN)"
-            )
-        if originator is not None and ordered and originator not in expand_rel_to(ordered):
-            raise MarkingError(f"REL TO must include the originating nation {originator}")
+        if ordered:
+            refusal = _rel_to_refusal(cls, ordered, dissem, originator)
+            if refusal is not None:
+                raise refusal
         object.__setattr__(self, "classification", cls)
         object.__setattr__(self, "originator", originator)
         object.__setattr__(self, "rel_to", ordered)
@@ -224,28 +231,135 @@ class Banner:
         return expand_rel_to(self.rel_to)
 
 
+@dataclass(frozen=True)
+class Marking:
+    """A marking as the decision engine reads it (see :func:`read_marking`).
+
+    ``banner`` is the canonical :class:`Banner` (its meaning is the one
+    :func:`parse_banner` gives); ``categories`` are the restrictive categories and
+    compartments outside the dissemination register (``SI``, ``TK``, ``ATOMAL``),
+    upper-cased; whether each is known is for the reader to decide.
+    """
+
+    banner: Banner
+    categories: frozenset[str] = frozenset()
+
+
 _SEGMENT_SPLIT = re.compile(r"//")
 _WORD = re.compile(r"[^\s,]+")
+#: A category or compartment token (the shape relto.vetting accepts for a caveat).
+_CATEGORY = re.compile(r"[A-Z0-9][A-Z0-9 _-]{0,31}")
 
 
 def _fail(what: str, offset: int) -> MarkingError:
     return MarkingError(f"{what} at offset {offset}")
 
 
+def _suggest(
+    cls: str,
+    rel_to: Iterable[str],
+    noforn: bool,
+    dissem: Iterable[str],
+    originator: str,
+    style: tuple[bool, bool] = (False, False),
+) -> str | None:
+    """A valid marking of the same classification and controls (``None``: none).
+
+    ``style`` is (portion, foreign): a portion input gets a portion, and a marking
+    that named its originator in the ``//GBR ...`` form keeps naming it."""
+    kept = [d for d in dissem if not (noforn and d == "RELIDO")]
+    try:
+        b = Banner(
+            cls, rel_to=tuple(rel_to), noforn=noforn, originator=originator, dissem=tuple(kept)
+        )
+    except MarkingError:
+        return None
+    portion, foreign = style
+    text = b.render_portion()[1:-1] if portion else b.render()
+    if foreign:
+        text = f"//{originator} {text}"
+    return f"({text})" if portion else text
+
+
+def _rel_to_refusal(
+    cls: str,
+    rel_to: Iterable[str],
+    dissem: Iterable[str],
+    originator: str | None,
+    offset: int | None = None,
+    style: tuple[bool, bool] = (False, False),
+) -> MarkingError | None:
+    """Why a REL TO list is not a release, with advice that keeps its readers.
+
+    A REL TO without the originating nation was meant for the nations it names
+    and the originator: the advice adds the originator. A REL TO naming the
+    originator alone releases to nobody else: the advice is NOFORN. Without a known
+    originator a single nation could be either, and the advice says so. NOFORN is
+    never advised for a list that names another nation: it would withhold the
+    object from that nation.
+    """
+    codes = tuple(rel_to)
+    where = "" if offset is None else f" (at offset {offset})"
+    if originator is not None and originator not in expand_rel_to(codes):
+        fixed = _suggest(cls, (originator, *codes), False, dissem, originator, style)
+        advice = f"mark it {fixed}" if fixed else f"add {originator} to the list"
+        return MarkingError(
+            f"REL TO must include the originating nation {originator}{where}: {advice}",
+            suggestion=fixed,
+        )
+    if len(codes) == 1 and len(codes[0]) == 3:
+        only = codes[0]
+        if originator is not None:  # the originator itself, by the check above
+            fixed = _suggest(cls, (), True, dissem, originator, style)
+            return MarkingError(
+                f"REL TO lists only {only}, the originating nation{where}: a list of one "
+                f"is not a release; mark it {fixed or 'NOFORN'}",
+                suggestion=fixed,
+            )
+        return MarkingError(
+            f"REL TO lists only {only}{where}: a list of one is not a release; if {only} "
+            f"originated it, mark it NOFORN, otherwise name the originating nation too "
+            f"(REL TO <originator>, {only})"
+        )
+    return None
+
+
 def parse_banner(text: str, originator: str | None = None) -> Banner:
     """Parse a banner or portion marking into its canonical :class:`Banner`.
 
-    Raises :class:`MarkingError` saying what is wrong and at which character offset.
+    Raises :class:`MarkingError` saying what is wrong and at which character offset
+    (and, for a REL TO that is not a release, a ``suggestion`` with the same readers).
     """
     if not isinstance(text, str):
         raise TypeError("parse_banner expects a str")
+    return _parse(text, originator, lenient=False).banner
+
+
+def read_marking(text: str, originator: str | None = None) -> Marking:
+    """Read a banner or portion marking for a decision: :func:`parse_banner`'s
+    grammar and meaning, plus two readings it refuses as not canonical.
+
+    - A token outside the dissemination register that has the shape of a category
+      (``SI``, ``TK``, ``ATOMAL``) is a restrictive category, in any position.
+    - ``REL TO`` naming only the originating nation (from ``originator`` or the
+      ``//GBR ...`` form) is NOFORN, in any position: who may read is the same.
+
+    Anything else :func:`parse_banner` refuses is refused here too.
+    """
+    if not isinstance(text, str):
+        raise TypeError("read_marking expects a str")
+    return _parse(text, originator, lenient=True)
+
+
+def _parse(text: str, originator: str | None, *, lenient: bool) -> Marking:
     if len(text) > 4096:
         raise MarkingError("marking is longer than 4096 characters")
     start = len(text) - len(text.lstrip())
     body = text.strip()
     if not body:
         raise MarkingError("empty marking")
-    if body.startswith("("):
+    portion = body.startswith("(")
+    if portion:
         if not body.endswith(")"):
             raise _fail("unbalanced '(': the portion marking has no closing ')'", start)
         body = body[1:-1]
@@ -265,6 +379,7 @@ def parse_banner(text: str, originator: str | None = None) -> Banner:
     orig = originator.strip().upper() if originator else None
     if orig is not None and orig not in _trigraphs():
         raise MarkingError(f"unknown originator country code {originator!r}")
+    foreign = False
     if len(segments) > 1 and not segments[0][1].strip():
         # CAPCO foreign-government form: //GBR SECRET//REL TO ...
         segments = segments[1:]
@@ -279,6 +394,7 @@ def parse_banner(text: str, originator: str | None = None) -> Banner:
         if orig is not None and orig != nat:
             raise _fail(f"the marking names originator {nat} but {orig} was given", f_off + lead)
         orig = nat
+        foreign = True
         segments[0] = (f_off + lead + len(nat) + 1, rest)
     off0, cls_text = segments[0]
     if not cls_text.strip():
@@ -294,6 +410,7 @@ def parse_banner(text: str, originator: str | None = None) -> Banner:
     noforn_at: int | None = None
     relido_at: int | None = None
     dissem: list[str] = []
+    categories: set[str] = set()
     for seg_off, seg in segments[1:]:
         if not seg.strip():
             raise _fail("empty control between '//' separators", seg_off)
@@ -326,6 +443,9 @@ def parse_banner(text: str, originator: str | None = None) -> Banner:
                         rel_to.append(code)
                 continue
             name = _CONTROL_ALIASES.get(word)
+            if name is None and lenient and _CATEGORY.fullmatch(word):
+                categories.add(word)
+                continue
             if name is None:
                 raise _fail(f"unknown dissemination control {token.strip()!r}", at)
             if name == "NOFORN":
@@ -335,6 +455,11 @@ def parse_banner(text: str, originator: str | None = None) -> Banner:
                     relido_at = at
                 if name not in dissem:
                     dissem.append(name)
+    if lenient and orig is not None and rel_at is not None and expand_rel_to(rel_to) == {orig}:
+        # REL TO the originator alone releases to nobody else: the NOFORN it stands for
+        rel_to = []
+        noforn_at = rel_at if noforn_at is None else noforn_at
+        rel_at = None
     if noforn_at is not None and rel_at is not None:
         raise MarkingError(
             f"NOFORN at offset {noforn_at} contradicts REL TO at offset {rel_at}: "
@@ -342,16 +467,15 @@ def parse_banner(text: str, originator: str | None = None) -> Banner:
         )
     if noforn_at is not None and relido_at is not None:
         raise _fail("RELIDO contradicts NOFORN", relido_at)
-    if rel_at is not None and len(rel_to) == 1 and len(rel_to[0]) == 3:
-        raise _fail(
-            f"REL TO lists only {rel_to[0]}: a list of one is not a release (use NOFORN)", rel_at
-        )
-    if orig is not None and rel_at is not None and orig not in expand_rel_to(rel_to):
-        raise _fail(f"REL TO must include the originating nation {orig}", rel_at)
-    return Banner(
+    if rel_at is not None:
+        refusal = _rel_to_refusal(cls, rel_to, dissem, orig, rel_at, (portion, foreign))
+        if refusal is not None:
+            raise refusal
+    banner = Banner(
         classification=cls,
         rel_to=tuple(rel_to),
         noforn=noforn_at is not None,
         originator=orig,
         dissem=tuple(dissem),
     )
+    return Marking(banner, frozenset(categories))

@@ -86,6 +86,14 @@ class TranslationError(LabelsError):
 
 
 class MarkingError(LabelsError):
-    """A banner or portion marking that cannot be parsed; says what and where."""
+    """A banner or portion marking that cannot be parsed; says what and where.
+
+    ``suggestion``, when set, is a valid marking with the meaning the refused one
+    evidently intended (the same nations may read it); the message quotes it.
+    """
 
     code = "marking_error"
+
+    def __init__(self, message: str, *, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
