@@ -167,6 +167,28 @@ class Settings(BaseSettings):
         "(<namespace>/attr/<name>/value/<value>): an https URL of an authority this "
         "deployment controls. The default is a placeholder.",
     )
+    public_url: str | None = Field(
+        None,
+        description="The address people use to reach this node (https://relto.gbr.example). "
+        "https makes console cookies Secure, with the __Host- prefix.",
+    )
+    trust_forwarded_proto: bool = Field(
+        False,
+        description="Believe X-Forwarded-Proto: https (set only behind a TLS proxy that "
+        "always sets or strips it); console cookies are then Secure for such requests.",
+    )
+    console_marking_floor: Literal[
+        "UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP SECRET"
+    ] = Field(
+        "UNCLASSIFIED",
+        description="Banner of console pages showing no marked document, and the lowest "
+        "banner of every page (the partnership's common scale).",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        return _http_url(v) if v else None
 
     @field_validator("log_level", mode="before")
     @classmethod

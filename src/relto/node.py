@@ -26,6 +26,7 @@ from relto.events import AuditSink
 from relto.kas.runtime import KasRuntime, build_runtime
 from relto.metrics import DomainMetrics, NodeStateCollector, ScrapeAccess
 from relto.partnership.registry import PartnershipRegistry
+from relto.sessions import DatabaseSessionStore, SessionStore
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
 from relto.vetting.directory import Directory
 from relto.vetting.service import VettingService
@@ -54,6 +55,8 @@ class Node:
     #: The domain metrics the services count into, and who may scrape them.
     metrics: DomainMetrics
     audit: AuditReader
+    #: Console sign-in sessions (revocable: signing out ends them on the node).
+    sessions: SessionStore
 
 
 class _Nations:
@@ -150,4 +153,5 @@ def build_node(
         documents=documents,
         metrics=metrics,
         audit=audit,
+        sessions=DatabaseSessionStore(db),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,20 @@ def principal(client: TestClient, person_id: str) -> Principal:
     return found
 
 
+def login_form_token(client: TestClient) -> str:
+    """Fetch the sign-in form (its cookie stays in ``client``); its form token."""
+    page = client.get("/login")
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert found, "the sign-in form carries no token"
+    return found.group(1)
+
+
 def sign_in(client: TestClient, person_id: str) -> str:
     """Sign in as a demo person; return the CSRF token for forms and API calls."""
     client.cookies.clear()
-    r = client.post("/login", data={"person_id": person_id, "next": "/console"})
+    token = login_form_token(client)
+    r = client.post("/login", data={"person_id": person_id, "next": "/console", "csrf": token})
     assert r.status_code == 303, r.text
     cookie = client.cookies.get(SESSION_COOKIE)
     assert cookie

@@ -63,10 +63,16 @@ def test_partner_story_end_to_end(live_server: str, browser: Any, tmp_path: Path
     page.wait_for_url("**/console/documents/*")
     top = page.locator("#banner-top").inner_text()
     bottom = page.locator("#banner-bottom").inner_text()
-    assert "SECRET" in top and "SECRET" in bottom
+    # one marking, the document's own, at the very top and the very bottom of the page
+    assert top == bottom == page.locator("#doc-banner").inner_text()
+    assert top.startswith("SECRET//REL TO ")
     for nation in ("USA", "AUS", "GBR"):
         assert nation in top
     assert "JPN" not in top
+    edges = page.evaluate(
+        """() => [document.body.firstElementChild.id, document.body.lastElementChild.id]"""
+    )
+    assert edges == ["banner-top", "banner-bottom"]
     doc_url = page.url.split("?")[0]
     _shot(page, "03-document-protected")
 
@@ -127,6 +133,31 @@ def test_partner_story_end_to_end(live_server: str, browser: Any, tmp_path: Path
     table = page.locator("#audit-entries").inner_text()
     assert "denied" in table and "allowed" in table
     _shot(page, "08-audit-log")
+    page.context.close()
+
+
+@pytest.mark.timeout(60)
+def test_copied_session_cookie_dies_with_sign_out(live_server: str, browser: Any) -> None:
+    """Sign in, copy the session cookie, sign out: the copy signs nobody in, neither
+    in the console nor on the API."""
+    page = _page(browser, live_server)
+    _sign_in(page, "gbr-so-whitfield")
+    assert "James Whitfield" in page.locator(".who").inner_text()
+    copied = [c for c in page.context.cookies() if c["name"].endswith("relto_session")]
+    assert len(copied) == 1 and copied[0]["httpOnly"] and copied[0]["sameSite"] == "Lax"
+    page.locator("#sign-out").click()
+    page.wait_for_url("**/login**")
+    assert not [c for c in page.context.cookies() if c["name"].endswith("relto_session")]
+    _shot(page, "09-signed-out")
+
+    replay = browser.new_context(base_url=live_server)
+    replay.add_cookies(copied)
+    other = replay.new_page()
+    other.goto("/console")
+    assert "/login" in other.url
+    api = replay.request.get("/api/v1/projects")
+    assert api.status == 401
+    replay.close()
     page.context.close()
 
 

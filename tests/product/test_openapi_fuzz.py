@@ -8,6 +8,7 @@ authentication. Examples per operation are bounded to keep the run short.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,7 +30,9 @@ APP = create_app(Settings(demo=True, data_dir=_DATA), sink=MemorySink())
 
 def _headers() -> dict[str, str]:
     with TestClient(APP, follow_redirects=False) as client:
-        r = client.post("/login", data={"person_id": "gbr-so-whitfield"})
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/login").text)
+        assert found
+        r = client.post("/login", data={"person_id": "gbr-so-whitfield", "csrf": found.group(1)})
         assert r.status_code == 303
         cookie = client.cookies.get(SESSION_COOKIE)
         assert cookie

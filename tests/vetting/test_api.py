@@ -4,6 +4,7 @@ look like "not found", status as of the server clock, bounded pages."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,9 +45,17 @@ def client(tmp_path: Path, sink: MemorySink, clock: Clock) -> Iterator[TestClien
         yield c
 
 
+def _login_token(client: TestClient) -> str:
+    """The sign-in form's token (its cookie stays in ``client``)."""
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/login").text)
+    assert found
+    return found.group(1)
+
+
 def as_(client: TestClient, person_id: str) -> dict[str, str]:
     client.cookies.clear()
-    r = client.post("/login", data={"person_id": person_id, "next": "/console"})
+    token = _login_token(client)
+    r = client.post("/login", data={"person_id": person_id, "next": "/console", "csrf": token})
     assert r.status_code == 303, r.text
     cookie = client.cookies.get(SESSION_COOKIE)
     signer = client.app.state.edge.auth.signer  # type: ignore[attr-defined]

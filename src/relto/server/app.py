@@ -64,7 +64,12 @@ def create_app(
             f"{PLACEHOLDER_NAMESPACE}: containers need an authority this deployment controls",
         )
     demo_report = _load_demo(node) if settings.demo else None
-    auth = RequestAuth(settings, node.directory, build_authenticator(settings, require_dpop=False))
+    auth = RequestAuth(
+        settings,
+        node.directory,
+        build_authenticator(settings, require_dpop=False),
+        node.sessions,
+    )
     edge = Edge(node=node, auth=auth)
     metrics = Metrics()
 

@@ -9,4 +9,5 @@ import relto.store.facts
 import relto.store.kas
 import relto.store.meta
 import relto.store.partnership
+import relto.store.sessions
 import relto.store.vetting  # noqa: F401

@@ -1,11 +1,19 @@
-"""What every console page shares: templates, the signed-in person, CSRF, flash
-messages and the uniform "not found" page."""
+"""What every console page shares: templates, the signed-in person, CSRF, the
+page's marking banner, flash messages and the uniform "not found" page.
+
+Flash messages ("JPN admitted to hypersonic up to SECRET.") are never read from
+the URL: :meth:`Pages.back` seals one into a short-lived cookie signed by the
+node and bound to the session (or, for a bearer token, the person) of the
+request that made it; the next page rendered for that session shows it once and
+clears it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,8 +21,10 @@ from fastapi.templating import Jinja2Templates
 
 from relto import __version__
 from relto.authz import Principal
+from relto.documents import DocumentView
 from relto.errors import AccessDenied, NotFound, ReltoError
-from relto.server.auth import SESSION_COOKIE
+from relto.server.auth import FLASH_COOKIE, FLASH_SECONDS
+from relto.server.console._marking import PageMarking, page_marking
 from relto.server.edge import Edge
 
 __all__ = [
@@ -49,6 +59,12 @@ NAV: tuple[tuple[str, str, str], ...] = (
 )
 
 NOT_ALLOWED = "Not found, or you may not make this change."
+
+#: The request being answered and who sent it, once :meth:`Pages.who` knows
+#: (each request runs in its own context, so requests never see each other's).
+_ANSWERING: ContextVar[tuple[Request, Principal] | None] = ContextVar(
+    "relto_console_answering", default=None
+)
 
 
 class LoginRequired(Exception):
@@ -91,16 +107,19 @@ class Pages:
         principal = self.edge.auth.principal(request)
         if principal is None:
             raise LoginRequired()
+        _ANSWERING.set((request, principal))
         return principal
 
     def posted_by(self, request: Request, csrf: str) -> Principal:
         """The signed-in person sending a form, with its CSRF token checked."""
         principal = self.who(request)
-        if principal.via == "session" and not self.edge.auth.signer.check_csrf(
-            request.cookies.get(SESSION_COOKIE), csrf
-        ):
+        if principal.via == "session" and not self.edge.auth.check_session_csrf(request, csrf):
             raise HTTPException(403, "missing or invalid CSRF token")
         return principal
+
+    def marking(self, documents: Iterable[DocumentView]) -> PageMarking:
+        """The banner of a page showing ``documents`` (:mod:`._marking`)."""
+        return page_marking(documents, self.node.settings.console_marking_floor)
 
     def render(
         self,
@@ -109,25 +128,44 @@ class Pages:
         who: Principal | None,
         active: str = "",
         status_code: int = 200,
+        *,
+        marked: Iterable[DocumentView] = (),
         **context: Any,
     ) -> HTMLResponse:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        flash = request.query_params.get("flash")
+        """Render template ``name``. ``marked``: the documents the page shows
+        (titles, banners, contents): the page's banner is the highest of their
+        markings. Documents passed in the context itself (one, or a list of them)
+        count too."""
+        auth = self.edge.auth
+        shown = list(marked)
+        for value in context.values():
+            if isinstance(value, DocumentView):
+                shown.append(value)
+            elif isinstance(value, list | tuple):
+                shown.extend(v for v in value if isinstance(v, DocumentView))
+        flash_cookie = auth.cookie(request, FLASH_COOKIE)
+        flash = None
+        if flash_cookie and who is not None:
+            flash = auth.signer.open_flash(flash_cookie, auth.flash_binding(request, who))
         base = {
             "who": who,
             "nav": NAV,
             "active": active,
             "demo": self.node.settings.demo,
-            "csrf": self.edge.auth.signer.csrf(cookie) if cookie else "",
+            "csrf": auth.session_csrf(request),
             "static_url": STATIC_URL,
             "version": __version__,
             "node_nation": self.node.settings.nation,
             "nation_names": NATION_NAMES,
-            "flash": flash[:300] if flash else None,
-            "flash_kind": "bad" if request.query_params.get("kind") == "bad" else "ok",
+            "flash": flash[0] if flash else None,
+            "flash_kind": flash[1] if flash else "ok",
+            "marking": self.marking(shown),
         }
         base.update(context)
-        return self.templates.TemplateResponse(request, name, base, status_code=status_code)
+        response = self.templates.TemplateResponse(request, name, base, status_code=status_code)
+        if flash_cookie:
+            auth.clear_cookie(request, response, FLASH_COOKIE)
+        return response
 
     def not_found(
         self, request: Request, who: Principal, active: str, message: str
@@ -142,12 +180,20 @@ class Pages:
             message=message,
         )
 
-    @staticmethod
-    def back(path: str, message: str, *, bad: bool = False) -> RedirectResponse:
-        query = {"flash": message}
-        if bad:
-            query["kind"] = "bad"
-        return RedirectResponse(f"{path}?{urlencode(query)}", status_code=303)
+    def back(self, path: str, message: str, *, bad: bool = False) -> RedirectResponse:
+        """Back to ``path`` (a console page) with ``message`` shown there once, to
+        the person this request was answered for (after :meth:`who`)."""
+        answering = _ANSWERING.get()
+        if answering is None:
+            raise RuntimeError("Pages.back() answers a request Pages.who() has identified")
+        request, principal = answering
+        auth = self.edge.auth
+        response = RedirectResponse(path, status_code=303)
+        sealed = auth.signer.seal_flash(
+            auth.flash_binding(request, principal), message, "bad" if bad else "ok"
+        )
+        auth.set_cookie(request, response, FLASH_COOKIE, sealed, FLASH_SECONDS)
+        return response
 
     @staticmethod
     def explain(exc: ReltoError) -> str:

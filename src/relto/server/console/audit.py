@@ -125,4 +125,6 @@ def mount(app: FastAPI, pages: Pages) -> None:
             vkey=signer.verifier().vkey,
             entries=rows,
             size=size,
+            # entries may name any document the reader may know of: marked as the highest
+            marked=pages.node.documents.all_visible(who),
         )

@@ -58,12 +58,16 @@ def mount(app: FastAPI, pages: Pages) -> None:
     )
     def documents(request: Request) -> HTMLResponse:
         who = pages.who(request)
-        rows = [
-            {"doc": d, "decision": decision}
-            for d, decision in service.with_decisions(who, datetime.now(UTC))
-        ]
+        with_decisions = service.with_decisions(who, datetime.now(UTC))
+        rows = [{"doc": d, "decision": decision} for d, decision in with_decisions]
         return pages.render(
-            request, "documents.html", who, "documents", title="Documents", rows=rows
+            request,
+            "documents.html",
+            who,
+            "documents",
+            title="Documents",
+            rows=rows,
+            marked=[d for d, _ in with_decisions],
         )
 
     def new_form(

@@ -1,4 +1,11 @@
-"""Demo sign-in (demo mode only: never mounted otherwise)."""
+"""Demo sign-in and sign-out (demo mode only: never mounted otherwise).
+
+Signing in records a session on the node (:mod:`relto.sessions`); signing out
+deletes it, so the cookie is worthless afterwards wherever it was copied to.
+"Sign out everywhere" ends every session of the signed-in person. The sign-in
+form carries a token bound to a short-lived cookie set with the form, so another
+site cannot sign a visitor in as someone of its choosing (login CSRF).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from relto.authz import Permission
-from relto.server.auth import SESSION_COOKIE, SESSION_SECONDS
+from relto.server.auth import LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE
 from relto.server.console._pages import NATION_NAMES, Pages, safe_next
 from relto.server.edge import needs
 
@@ -20,7 +27,7 @@ log = structlog.stdlib.get_logger("relto.console")
 
 def mount(app: FastAPI, pages: Pages) -> None:
     directory = pages.node.directory
-    signer = pages.edge.auth.signer
+    auth = pages.edge.auth
 
     @app.get(
         "/login",
@@ -43,32 +50,53 @@ def mount(app: FastAPI, pages: Pages) -> None:
         ordered = sorted(
             groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99
         )
-        return pages.render(
-            request, "login.html", None, title="Sign in", groups=ordered, next=safe_next(next)
+        cookie, token = auth.signer.login_form()
+        response = pages.render(
+            request,
+            "login.html",
+            None,
+            title="Sign in",
+            groups=ordered,
+            next=safe_next(next),
+            login_token=token,
         )
+        auth.set_cookie(request, response, LOGIN_COOKIE, cookie, LOGIN_SECONDS)
+        return response
 
     @app.post("/login", include_in_schema=False, **needs(Permission.SESSION_MANAGE))
     def login(
+        request: Request,
         person_id: Annotated[str, Form(max_length=100)],
         next: Annotated[str, Form(max_length=500)] = "/console",
+        csrf: Annotated[str, Form(max_length=200)] = "",
     ) -> Response:
+        if not auth.signer.check_login_form(auth.cookie(request, LOGIN_COOKIE), csrf):
+            log.info("demo_login_refused", reason="sign-in form token missing, wrong or expired")
+            return RedirectResponse("/login", status_code=303)
         if directory.principal(person_id, via="session") is None:
             return RedirectResponse("/login", status_code=303)
         response = RedirectResponse(safe_next(next), status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            signer.sign(person_id),
-            max_age=SESSION_SECONDS,
-            httponly=True,
-            samesite="lax",
-            path="/",
-        )
+        auth.start_session(request, response, person_id)
+        auth.clear_cookie(request, response, LOGIN_COOKIE)
         log.info("demo_login", person=person_id)
         return response
 
     @app.post("/logout", include_in_schema=False, **needs(Permission.SESSION_MANAGE))
     def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
         response = RedirectResponse("/login", status_code=303)
-        if signer.check_csrf(request.cookies.get(SESSION_COOKIE), csrf):
-            response.delete_cookie(SESSION_COOKIE, path="/")
+        if auth.check_session_csrf(request, csrf):
+            person_id = auth.end_session(request)
+            auth.clear_cookie(request, response, SESSION_COOKIE)
+            log.info("demo_logout", person=person_id)
+        return response
+
+    @app.post("/logout/everywhere", include_in_schema=False, **needs(Permission.SESSION_MANAGE))
+    def logout_everywhere(
+        request: Request, csrf: Annotated[str, Form(max_length=200)] = ""
+    ) -> Response:
+        who = pages.posted_by(request, csrf)
+        ended = auth.end_all_sessions(who.person_id)
+        response = RedirectResponse("/login", status_code=303)
+        auth.clear_cookie(request, response, SESSION_COOKIE)
+        log.info("demo_logout_everywhere", person=who.person_id, sessions=ended)
         return response
