@@ -24,6 +24,11 @@ import pytest
 from relto.store import Database, create_database
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The suite drives each app from one address, far faster than any person would:
+# rate limits are off unless a test sets its own (tests/server/test_limits.py).
+for _limit in ("RELTO_RATE_LIMIT_LOGIN", "RELTO_RATE_LIMIT_API", "RELTO_RATE_LIMIT_KAS"):
+    os.environ.setdefault(_limit, "off")
 #: Public conformance data, carried by the repository with its licences.
 CONFORMANCE = ROOT / "tests" / "data" / "conformance"
 

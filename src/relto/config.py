@@ -16,16 +16,19 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
+import math
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from limits import parse as parse_rate
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -39,6 +42,7 @@ __all__ = [
     "is_loopback",
     "load_settings",
     "normalise_namespace",
+    "secret_weakness",
 ]
 
 #: The placeholder attribute namespace (``relto.ztdf.attributes.DEFAULT_NAMESPACE``
@@ -62,6 +66,15 @@ PLACEHOLDER_SECRETS = frozenset(
         "todo",
         "placeholder",
         "default",
+        "changeit",
+        "passw0rd",
+        "letmein",
+        "insecure",
+        "dummy",
+        "sample",
+        "qwerty",
+        "admin",
+        "relto",
     }
 )
 _MIN_SECRET_LENGTH = 16
@@ -161,6 +174,35 @@ class Settings(BaseSettings):
         '"jwks_url": "...", "audience": "..."}}; each vouches for one nation only.',
     )
     max_upload_bytes: int = Field(1 << 30, ge=1, description="Largest upload accepted.")
+    max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Largest request body of every route but the uploads (JSON APIs, the "
+        "KAS, forms); larger ones are refused with 413 before they are read.",
+    )
+    rate_limit_login: str = Field(
+        "10/minute", description='Sign-ins per client address ("N/second|minute|hour", or "off").'
+    )
+    rate_limit_api: str = Field(
+        "600/minute",
+        description='/api requests per client address and per credential (or "off").',
+    )
+    rate_limit_kas: str = Field(
+        "100000/minute",
+        description='KAS requests per client address and per credential (or "off").',
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (IP addresses or networks, comma-separated) whose "
+        "X-Forwarded-For is believed; otherwise the client address is the socket peer.",
+    )
+    audit_checkpoint_interval: float = Field(
+        1.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds between two signings of the public audit checkpoint "
+        "(a new one only when the log grew).",
+    )
     attribute_namespace: str = Field(
         PLACEHOLDER_NAMESPACE,
         description="Namespace of the policy attribute FQNs written into containers "
@@ -204,6 +246,28 @@ class Settings(BaseSettings):
     @classmethod
     def _namespace(cls, v: str) -> str:
         return normalise_namespace(v)
+
+    @field_validator("rate_limit_login", "rate_limit_api", "rate_limit_kas")
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        v = v.strip()
+        if v.lower() in ("off", ""):
+            return "off"
+        try:
+            parse_rate(v)
+        except ValueError:
+            raise ValueError(f"{v[:40]!r} is not a rate like 10/minute (or off)") from None
+        return v
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = [part.strip() for part in v.split(",") if part.strip()]
+        if isinstance(v, list):
+            for item in v:
+                ipaddress.ip_network(str(item), strict=False)  # ValueError if not an address
+        return v
 
     @field_validator("oidc_issuers")
     @classmethod
@@ -296,7 +360,8 @@ class Settings(BaseSettings):
             )
 
     def check_secrets(self) -> None:
-        """Refuse to start with a missing or placeholder secret (outside demo mode)."""
+        """Refuse to start with a missing, placeholder or weak secret (outside demo
+        mode; :func:`secret_weakness` says what weak means)."""
         if self.demo:
             return
         for name in SECRET_FIELDS:
@@ -310,6 +375,12 @@ class Settings(BaseSettings):
             if len(raw) < _MIN_SECRET_LENGTH:
                 raise ConfigError(
                     f"{env} is too short; use at least {_MIN_SECRET_LENGTH} characters"
+                )
+            weakness = secret_weakness(raw)
+            if weakness is not None:
+                raise ConfigError(
+                    f"{env} is too weak ({weakness}); use a random value such as the "
+                    "output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
 
     def check_metrics_token(self) -> None:
@@ -368,6 +439,60 @@ class Settings(BaseSettings):
         out["effective_database_url"] = _mask_url(self.effective_database_url)
         out["database_url"] = _mask_url(out["database_url"])
         return out
+
+
+#: Fewest distinct characters a secret may have.
+_MIN_DISTINCT = 8
+#: Least estimated entropy of a secret, in bits (length x Shannon entropy per character).
+_MIN_ENTROPY_BITS = 48.0
+
+
+def _period(text: str) -> int:
+    """The length of the shortest unit that ``text`` repeats ("abab" -> 2)."""
+    n = len(text)
+    for p in range(1, n // 2 + 1):
+        if n % p == 0 and text[:p] * (n // p) == text:
+            return p
+    return n
+
+
+def _only_placeholder_words(text: str) -> bool:
+    """Whether ``text`` (letters only) is nothing but placeholder words run together."""
+    words = {"".join(c for c in w if c.isalpha()) for w in PLACEHOLDER_SECRETS} - {""}
+    reachable = [True] + [False] * len(text)
+    for i in range(len(text)):
+        if reachable[i]:
+            for w in words:
+                if text.startswith(w, i):
+                    reachable[i + len(w)] = True
+    return reachable[len(text)]
+
+
+def secret_weakness(value: str) -> str | None:
+    """Why ``value`` is too weak to be a secret, or ``None``.
+
+    The rule (ADR 0081): at least 16 characters; no short unit repeated
+    (``changemechangeme``, ``aaaaaaaaaaaaaaaa``); not made of placeholder words with
+    digits or punctuation (``changeme-12345678``); at least 8 distinct characters;
+    and at least 48 bits by a Shannon estimate (length x entropy per character of
+    the value's own character frequencies). 32 random URL-safe bytes pass with
+    ~200 bits. The reason never quotes the value.
+    """
+    if len(value) < _MIN_SECRET_LENGTH:
+        return f"shorter than {_MIN_SECRET_LENGTH} characters"
+    lowered = value.lower()
+    if _period(lowered) <= len(lowered) // 2:
+        return "a short pattern repeated"
+    letters = "".join(c for c in lowered if c.isalpha())
+    if not letters or _only_placeholder_words(letters):
+        return "placeholder words, digits and punctuation"
+    if len(set(value)) < _MIN_DISTINCT:
+        return f"fewer than {_MIN_DISTINCT} different characters"
+    counts = Counter(value)
+    per_char = -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+    if per_char * len(value) < _MIN_ENTROPY_BITS:
+        return f"less than {_MIN_ENTROPY_BITS:.0f} bits by estimate"
+    return None
 
 
 def _read_secrets(path: Path) -> dict[str, str]:

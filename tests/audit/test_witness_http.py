@@ -29,7 +29,11 @@ def partner(
     data = tmp_path / "aus"
     db = create_database(f"sqlite:///{data / 'relto.db'}")
     settings = Settings(
-        demo=False, data_dir=data, nation="AUS", secret_key="x" * 32, keystore_passphrase="y" * 32
+        demo=False,
+        data_dir=data,
+        nation="AUS",
+        secret_key="witness-http-secret-key-8c41",
+        keystore_passphrase="witness-http-keystore-passphrase",
     )
     app = create_app(settings, db=db)
     with TestClient(app) as c:

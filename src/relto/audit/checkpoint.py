@@ -2,6 +2,8 @@
 
 :func:`open_checkpoint` verifies the log's signature before it parses the body;
 a :class:`Checkpoint` obtained any other way is unverified and named so.
+:class:`CheckpointPublisher` is what a node serves: the latest signed checkpoint,
+re-signed at most once per interval.
 """
 
 from __future__ import annotations
@@ -9,13 +11,22 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from relto.audit.errors import InvalidNote
 from relto.audit.merkle import HASH_SIZE
 from relto.audit.note import Note, NoteVerifier, VerifiedNote, Verifier, open_note, parse_note
 
-__all__ = ["Checkpoint", "SignedCheckpoint", "open_checkpoint", "parse_checkpoint_body"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointPublisher",
+    "SignedCheckpoint",
+    "open_checkpoint",
+    "parse_checkpoint_body",
+]
 
 _SIZE = re.compile(r"^(0|[1-9][0-9]{0,18})$")
 
@@ -98,3 +109,54 @@ def open_checkpoint(
     if cp.origin != want:
         raise InvalidNote("checkpoint origin does not match the log")
     return SignedCheckpoint(cp, note, verified)
+
+
+def _note_size(note: str) -> int:
+    """The tree size of a checkpoint note this node signed (its body's second line)."""
+    return int(note.split("\n", 2)[1])
+
+
+class CheckpointPublisher:
+    """The checkpoint a node serves to anyone: the latest one it signed.
+
+    Signing takes the log's write lock and a database write, so a public route
+    must not do it per request. A new checkpoint is signed at most once per
+    ``interval`` seconds, and only when the log has grown since the last one;
+    otherwise the last note is served as it is. A failure to sign (a full disk,
+    say) propagates: the caller answers "unavailable" and the next request tries
+    again. ``size`` and ``sign`` are the log's (:meth:`TransparencyLog.size`, and
+    ``sign_checkpoint`` with the node's signer); ``clock`` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        size: Callable[[], int],
+        sign: Callable[[], str],
+        *,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if interval < 0:
+            raise ValueError("interval must not be negative")
+        self._size = size
+        self._sign = sign
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._note: str | None = None
+        self._signed_size = -1
+        self._checked = 0.0
+
+    def current(self) -> str:
+        """The checkpoint to serve now."""
+        with self._lock:
+            now = self._clock()
+            if self._note is not None:
+                if now - self._checked < self._interval:
+                    return self._note
+                if self._size() == self._signed_size:
+                    self._checked = now
+                    return self._note
+            note = self._sign()
+            self._note, self._signed_size, self._checked = note, _note_size(note), now
+            return note

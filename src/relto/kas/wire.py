@@ -9,7 +9,7 @@ The signed request token's ``requestBody`` is proto-JSON of
 unknown members are ignored there, as OpenTDF's KAS does.
 
 Everything is bounded: message size, string sizes, counts of policies and key
-access objects. A malformed message raises
+access objects, nesting depth. A malformed message raises
 :class:`~relto.kas.errors.KasInvalidRequest`.
 """
 
@@ -231,6 +231,10 @@ def _json_object(body: bytes) -> dict[str, Any]:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise _bad("body is not JSON") from None
+    except RecursionError:
+        # The C decoder gives up on deep nesting cleanly; nothing here needs
+        # more than three levels.
+        raise _bad("body is nested too deeply") from None
     if not isinstance(value, dict):
         raise _bad("body is not a JSON object")
     return value

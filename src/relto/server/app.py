@@ -32,6 +32,8 @@ from relto.server.auth import RequestAuth
 from relto.server.edge import Edge, needs
 from relto.server.errors import install_error_handlers
 from relto.server.front import Metrics, ReltoApp, RequestContextMiddleware
+from relto.server.health import probe_node
+from relto.server.limits import FORM_OVERHEAD, Guard, RequestGuard
 from relto.server.routes import audit, kas, objects, partnership, vetting
 from relto.store import BlobStore, Database
 
@@ -102,12 +104,10 @@ def create_app(
         **needs(Permission.NODE_OPERATE),
     )
     def healthz() -> JSONResponse:
-        ok = node.db.ping()
-        body = {
-            "status": "ok" if ok else "unavailable",
-            "database": "ok" if ok else "down",
-            "version": __version__,
-        }
+        """Each part probed with a real write (:mod:`relto.server.health`)."""
+        parts = probe_node(node)
+        ok = all(v == "ok" for v in parts.values())
+        body = {"status": "ok" if ok else "unavailable", **parts, "version": __version__}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get(
@@ -132,6 +132,11 @@ def create_app(
 
     for mount in _ADAPTERS:
         mount(app, edge)
+    # Bounds on every request (rate, body size, sign-in before the body is read),
+    # from the routes as mounted; in front of the whole stack and of the front door.
+    guard = Guard(settings, app.routes, max_upload=node.documents.max_upload_bytes + FORM_OVERHEAD)
+    app.add_middleware(RequestGuard, guard=guard)
+    app.guard_front_door(lambda inner: RequestGuard(inner, guard=guard))
     # Added last, so it is the outermost middleware: every response, even one that
     # another middleware answers early, carries the request id and is counted.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

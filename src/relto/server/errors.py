@@ -2,22 +2,28 @@
 
 Every error response is ``{"error": {"code": ..., "message": ..., "request_id": ...}}``.
 Unknown failures become a 500 with a generic message; the detail goes to the log
-under the same request id.
+under the same request id. Storage that fails -- a full disk (``ENOSPC``), a
+read-only or broken file system, "database or disk is full", a database that does
+not answer -- is 503 ``unavailable`` "storage unavailable" on every route
+(:func:`storage_failure`), never a path, a statement or a driver message.
 """
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relto.errors import AccessDenied, ConfigError, InvalidInput, NotFound, ReltoError, StorageError
 
-__all__ = ["error_body", "install_error_handlers"]
+__all__ = ["error_body", "install_error_handlers", "storage_failure", "storage_unavailable"]
 
 log = structlog.stdlib.get_logger("relto.server")
 
@@ -30,6 +36,35 @@ _STATUS: list[tuple[type[ReltoError], int, str, str]] = [
     (ConfigError, 500, "internal_error", "internal error"),
     (StorageError, 503, "unavailable", "storage unavailable"),
 ]
+
+
+#: OS errors that mean the storage itself failed (not a bug, not a missing file).
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is storage failing: a full disk, a
+    read-only or broken file system, or the database refusing or not answering."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, StorageError | SQLAlchemyOperationalError | sqlite3.OperationalError):
+            return True
+        if isinstance(seen, OSError) and seen.errno in _STORAGE_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def storage_unavailable(request: Request, exc: BaseException) -> JSONResponse:
+    """The 503 for a storage failure; the detail goes to the log only."""
+    log.warning("storage_unavailable", error=type(exc).__name__, reason=str(exc)[:300])
+    return JSONResponse(
+        error_body("unavailable", "storage unavailable", request),
+        status_code=503,
+        headers={"retry-after": "30"},
+    )
 
 
 def error_body(code: str, message: str, request: Request, **extra: Any) -> dict[str, Any]:
@@ -75,8 +110,21 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code, message, request), status_code=exc.status_code, headers=headers
         )
 
+    async def _storage(request: Request, exc: Exception) -> JSONResponse:
+        if storage_failure(exc):
+            return storage_unavailable(request, exc)
+        log.exception("unhandled_error", error=type(exc).__name__)
+        return JSONResponse(
+            error_body("internal_error", "internal error", request), status_code=500
+        )
+
+    for cls in (SQLAlchemyOperationalError, sqlite3.OperationalError, OSError):
+        app.add_exception_handler(cls, _storage)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if storage_failure(exc):
+            return storage_unavailable(request, exc)
         log.exception("unhandled_error", error=type(exc).__name__)
         return JSONResponse(
             error_body("internal_error", "internal error", request), status_code=500

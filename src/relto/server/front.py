@@ -17,7 +17,7 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from relto.server.errors import error_body
+from relto.server.errors import error_body, storage_failure, storage_unavailable
 
 __all__ = ["FrontEndpoint", "Metrics", "ReltoApp", "RequestContextMiddleware"]
 
@@ -53,7 +53,8 @@ class ReltoApp(FastAPI):
 
     A request whose method and path are in :attr:`front` is handed to its handler
     directly, wrapped only in :class:`RequestContextMiddleware` (request id,
-    metrics, log line, last-resort 500): no routing, no dependency layer, no other
+    metrics, log line, last-resort 500) and the request bounds
+    (:meth:`guard_front_door`): no routing, no dependency layer, no other
     middleware. Such handlers parse, bound and check their own bodies and render
     their own errors. Every other request goes through the whole FastAPI stack.
     """
@@ -63,6 +64,11 @@ class ReltoApp(FastAPI):
         self.metrics = metrics
         self.front: dict[tuple[str, str], FrontEndpoint] = {}
         self._front_door = RequestContextMiddleware(self._serve_front, metrics)
+
+    def guard_front_door(self, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Put ``middleware`` (the request bounds, :mod:`relto.server.limits`) in
+        front of the hot endpoints too, inside their request context."""
+        self._front_door = RequestContextMiddleware(middleware(self._serve_front), self.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.front:
@@ -120,10 +126,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled_error")
+        except Exception as exc:
             if started:
+                log.exception("unhandled_error")
                 raise
+            if storage_failure(exc):
+                await storage_unavailable(Request(scope), exc)(scope, receive, send_with_id)
+                return
+            log.exception("unhandled_error")
             body = error_body("internal_error", "internal error", Request(scope))
             await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:

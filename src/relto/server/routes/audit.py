@@ -1,7 +1,9 @@
 """Transparency log API under ``/api/v1/audit`` (read-only).
 
-- ``GET /checkpoint``: the latest signed checkpoint (text, C2SP tlog-checkpoint),
-  signing a new one first if the log grew.
+- ``GET /checkpoint``: the latest signed checkpoint (text, C2SP tlog-checkpoint);
+  a new one is signed at most once per ``RELTO_AUDIT_CHECKPOINT_INTERVAL`` seconds,
+  and only if the log grew (:class:`~relto.audit.checkpoint.CheckpointPublisher`);
+  503 when storage fails.
 - ``GET /entries?start=&end=``: entries (at most 1000), with leaf hashes and bodies.
 - ``GET /proof/inclusion?index=[&size=]`` or ``?leaf_hash=`` (base64).
 - ``GET /proof/consistency?first=[&second=]``.
@@ -29,6 +31,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
 
+from relto.audit.checkpoint import CheckpointPublisher
 from relto.audit.config import node_signer, node_witness
 from relto.audit.errors import (
     ForkRefused,
@@ -58,6 +61,12 @@ def mount(app: FastAPI, edge: Edge) -> None:
     reader = edge.node.audit
     settings = edge.node.settings
 
+    publisher = CheckpointPublisher(
+        log.size,
+        lambda: log.sign_checkpoint(node_signer(settings)),
+        interval=settings.audit_checkpoint_interval,
+    )
+
     @app.get(
         f"{PREFIX}/checkpoint",
         tags=["audit"],
@@ -65,7 +74,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
         **needs(Permission.AUDIT_LOG_READ),
     )
     def checkpoint() -> Response:
-        note = log.sign_checkpoint(node_signer(settings))
+        note = publisher.current()
         return Response(
             note,
             media_type="text/plain; charset=utf-8",
