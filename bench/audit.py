@@ -8,6 +8,11 @@
 
 Run: ``.venv/bin/python bench/audit.py``. Needs PostgreSQL binaries
 (scripts/system-deps.sh) for the PostgreSQL rows.
+
+``.venv/bin/python bench/audit.py console [N]`` measures only the console's audit
+page (``/console/audit``, an auditor, demo node) over a log of ``N`` entries
+(default 100,000): the first view, the views after it, and one view asking for a
+full re-verification.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import platform
 import pwd
 import random
+import re
 import shutil
 import socket
 import sqlite3
@@ -412,5 +418,77 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def console_page(n: int = 100_000, views: int = 5) -> None:
+    """Time ``GET /console/audit`` for an auditor over a log of ``n`` entries."""
+    from fastapi.testclient import TestClient
+
+    from relto.config import Settings
+    from relto.server import create_app
+    from relto.server.auth import SESSION_COOKIE
+
+    print(f"machine: nproc={os.cpu_count()} python={platform.python_version()}")
+    print(f"load average at start: {os.getloadavg()[0]:.1f}")
+    tmp = Path(tempfile.mkdtemp(prefix="relto-bench-console-"))
+    try:
+        app = create_app(Settings(demo=True, data_dir=tmp))
+        log = app.state.node.log
+        people = ("gbr-eng-harper", "gbr-so-whitfield", "usa-eng-ramirez", "jpn-eng-sato")
+        docs = ("hyp-thermal-protection", "undersea-autonomy-icd")
+        t = time.perf_counter()
+        while log.size() < n:
+            batch = min(MAX_BATCH_BENCH, n - log.size())
+            log.append_many(
+                [
+                    (
+                        "decision",
+                        {
+                            "subject": people[i % len(people)],
+                            "object": docs[i % len(docs)],
+                            "action": "read",
+                            "allowed": i % 3 != 0,
+                        },
+                        AT,
+                    )
+                    for i in range(batch)
+                ]
+            )
+        print(f"log filled to {log.size():,} entries in {time.perf_counter() - t:.1f} s")
+        with TestClient(app, follow_redirects=False) as client:
+            form = re.search(r'name="csrf" value="([^"]*)"', client.get("/login").text)
+            r = client.post(
+                "/login",
+                data={
+                    "person_id": "gbr-aud-patel",
+                    "next": "/console",
+                    "csrf": form.group(1) if form else "",
+                },
+            )
+            assert r.status_code == 303 and client.cookies.get(SESSION_COOKIE)
+            times = []
+            for i in range(views):
+                t = time.perf_counter()
+                page = client.get("/console/audit")
+                times.append(time.perf_counter() - t)
+                assert page.status_code == 200 and "ok: " in page.text, page.text[-2000:]
+                print(f"  view {i + 1}: {times[-1] * 1000:,.0f} ms")
+            t = time.perf_counter()
+            page = client.get("/console/audit", params={"verify": "full"})
+            full = time.perf_counter() - t
+            print(f"  view asking for a full re-verification: {full * 1000:,.0f} ms")
+            later = statistics.median(times[1:]) if len(times) > 1 else times[0]
+            print(
+                f"audit page at {n:,} entries: first view {times[0] * 1000:,.0f} ms, "
+                f"median of the next {len(times) - 1}: {later * 1000:,.1f} ms"
+            )
+        app.state.node.db.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+MAX_BATCH_BENCH = 5000
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "console":
+        console_page(int(sys.argv[2]) if len(sys.argv) > 2 else 100_000)
+        sys.exit(0)
     sys.exit(main())

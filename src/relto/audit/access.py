@@ -19,20 +19,43 @@ The rule is :data:`relto.authz.Permission.AUDIT_ENTRIES_READ` with the entry's
 nations as scope; :class:`AuditReader` applies it to a page and to an entry
 bundle (served only when every entry in it concerns the reader). Other entries
 are shown as their index and leaf hash, which anyone may already see.
+
+:meth:`AuditReader.search` pages through the readable entries newest first with
+an :class:`EntryFilter` (kind, person, document, time range), reading at most a
+bounded number of entries per call and saying where to go on.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from relto.audit.entries import Entry, decode_entry
 from relto.audit.errors import InvalidProof
-from relto.audit.service import StoredEntry, TransparencyLog
+from relto.audit.service import MAX_PAGE, StoredEntry, TransparencyLog
 from relto.authz import Authorizer, Grantee, Permission, Scope, decide
 
-__all__ = ["AuditReader", "EntryRefs", "NationResolver", "ReadableEntry", "entry_refs"]
+__all__ = [
+    "MAX_SCAN",
+    "MAX_SEARCH_PAGE",
+    "AuditReader",
+    "EntryFilter",
+    "EntryRefs",
+    "NationResolver",
+    "ReadableEntry",
+    "SearchPage",
+    "entry_refs",
+]
+
+#: Most entries one :meth:`AuditReader.search` returns.
+MAX_SEARCH_PAGE = 100
+#: Most log entries one search reads (filters that match little stop here and
+#: say where to continue).
+MAX_SCAN = 20_000
+_FILTER_TEXT = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
 
 _PEOPLE_KEYS = ("by", "actor", "subject", "person_id")
 _DOCUMENT_KEYS = ("document", "object", "target")
@@ -67,6 +90,78 @@ def entry_refs(payload: Mapping[str, Any]) -> EntryRefs:
         policies=frozenset(_strings(payload.get("policy_uuid"))),
         nations=frozenset(nations),
     )
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """What to look for: ``kind`` (exact, or a prefix ending in ``.`` such as
+    ``partnership.``), a ``person`` or ``document`` the entry names, and a time
+    range ``since <= time < until`` (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS]``,
+    UTC). Empty means any. Bad values raise ``ValueError``."""
+
+    kind: str = ""
+    person: str = ""
+    document: str = ""
+    since: str = ""
+    until: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("kind", "person", "document"):
+            value = getattr(self, name)
+            if value and not _FILTER_TEXT.match(value):
+                raise ValueError(f"{name} is not a valid id or kind")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value and not _TIME.match(value):
+                raise ValueError(f"{name} is not a date (YYYY-MM-DD) or time")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.kind or self.person or self.document or self.since or self.until)
+
+    @staticmethod
+    def _stamp(value: str) -> str:
+        """A bound comparable with entry times (``2026-11-29T12:00:00.000000Z``)."""
+        return value.replace(" ", "T")
+
+    def matches(self, entry: Entry) -> bool:
+        if self.kind:
+            if self.kind.endswith("."):
+                if not entry.kind.startswith(self.kind):
+                    return False
+            elif entry.kind != self.kind:
+                return False
+        if self.since and entry.time < self._stamp(self.since):
+            return False
+        if self.until and entry.time >= self._stamp(self.until):
+            return False
+        if self.person or self.document:
+            refs = entry_refs(entry.payload)
+            if self.person and self.person not in refs.people:
+                return False
+            if self.document and not (
+                self.document in refs.documents or self.document in refs.policies
+            ):
+                return False
+        return True
+
+    def before_range(self, entry: Entry) -> bool:
+        """Whether ``entry`` is older than ``since`` (a newest-first scan can stop:
+        entries are appended in time order)."""
+        return bool(self.since) and entry.time < self._stamp(self.since)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """Readable entries matching a filter, newest first. ``next_before``: pass it
+    as ``before`` for the next (older) page; ``None`` when the log start was
+    reached. ``scanned_from``: the oldest index this call read."""
+
+    entries: tuple[ReadableEntry, ...]
+    next_before: int | None
+    scanned_from: int
+    #: The scan stopped at :data:`MAX_SCAN` before the page was full.
+    scan_limited: bool
 
 
 class NationResolver(Protocol):
@@ -158,6 +253,42 @@ class AuditReader:
             ok = decide(who, Permission.AUDIT_ENTRIES_READ, scope).allowed
             out.append(ReadableEntry(s, d if ok else None, ok))
         return out
+
+    def search(
+        self,
+        who: Grantee,
+        where: EntryFilter,
+        *,
+        before: int,
+        limit: int = 30,
+        max_scan: int = MAX_SCAN,
+    ) -> SearchPage:
+        """Entries below index ``before`` that concern ``who``'s nation and match
+        ``where``, newest first, at most ``limit`` (bounded by
+        :data:`MAX_SEARCH_PAGE`), reading at most ``max_scan`` entries (bounded by
+        :data:`MAX_SCAN`). Call :meth:`require` first."""
+        limit = max(1, min(limit, MAX_SEARCH_PAGE))
+        max_scan = max(1, min(max_scan, MAX_SCAN))
+        end = max(0, before)
+        floor = max(0, end - max_scan)
+        found: list[ReadableEntry] = []
+        while end > floor:
+            start = max(floor, end - MAX_PAGE)
+            batch = self.page(who, start, end)
+            for e in reversed(batch):
+                index = e.stored.index
+                if e.entry is not None and where.before_range(e.entry):
+                    return SearchPage(tuple(found), None, index, False)
+                if e.readable and (
+                    (e.entry is not None and where.matches(e.entry))
+                    or (e.entry is None and where.empty)
+                ):
+                    found.append(e)
+                    if len(found) >= limit:
+                        more = index if index > 0 else None
+                        return SearchPage(tuple(found), more, index, False)
+            end = start
+        return SearchPage(tuple(found), end if end > 0 else None, end, end > 0)
 
     def may_read_all(self, who: Grantee, bodies: Sequence[bytes]) -> bool:
         """Whether every entry body in ``bodies`` (an entry bundle) concerns ``who``'s

@@ -577,10 +577,13 @@ class TransparencyLog:
             )
             return [StoredEntry(int(i), _as_bytes(h), _as_bytes(b)) for i, h, b in rows]
 
-    def iter_rows(self, chunk: int = MAX_PAGE) -> Iterator[tuple[int, bytes, bytes, str]]:
-        """Every stored row ``(index, leaf hash, body, kind)`` in index order, exactly
-        as stored, for verification (values of a wrong type are coerced, not trusted)."""
-        last: int | None = None
+    def iter_rows(
+        self, chunk: int = MAX_PAGE, start: int = 0
+    ) -> Iterator[tuple[int, bytes, bytes, str]]:
+        """Every stored row ``(index, leaf hash, body, kind)`` from index ``start`` on,
+        in index order, exactly as stored, for verification (values of a wrong type
+        are coerced, not trusted)."""
+        last: int | None = start - 1 if start > 0 else None
         while True:
             with self.db.engine.connect() as conn:
                 query = select(_entry.c.idx, _entry.c.leaf_hash, _entry.c.body, _entry.c.kind)

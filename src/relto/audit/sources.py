@@ -4,14 +4,15 @@ server's audit API (``http(s)://host[:port]``)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
 
-from relto.audit.errors import AuditError
+from relto.audit.errors import AuditError, InvalidProof
 from relto.audit.service import MAX_PAGE, TransparencyLog
 from relto.audit.verify import LogRow, LogSource
+from relto.errors import NotFound
 from relto.store import create_database
 
 __all__ = ["API_PREFIX", "DatabaseSource", "HttpSource", "open_source"]
@@ -26,8 +27,18 @@ class DatabaseSource:
         self.log = log
 
     def rows(self) -> Iterator[LogRow]:
-        for index, leaf_hash, body, kind in self.log.iter_rows():
+        return self.rows_from(0)
+
+    def rows_from(self, start: int) -> Iterator[LogRow]:
+        for index, leaf_hash, body, kind in self.log.iter_rows(start=start):
             yield LogRow(index, leaf_hash, body, kind)
+
+    def consistency(self, first: int, second: int) -> Sequence[bytes]:
+        """The proof as computed from the stored nodes (the caller checks it)."""
+        try:
+            return self.log.consistency_path(first, second)
+        except NotFound:
+            raise InvalidProof(f"the stored tree holds no tree of size {second}") from None
 
     def nodes(self, level: int, start: int, end: int) -> Mapping[int, bytes] | None:
         return self.log.stored_nodes(level, start, end)

@@ -10,13 +10,23 @@ names the *first* index where the stored log stops matching and what it looks li
 Only checkpoints the caller trusts (verified signatures, ideally cosigned by
 witnesses) are anchors: the host's own stored checkpoints are signed with a key
 its administrators hold, so they prove nothing against those administrators.
+
+:class:`IncrementalVerifier` keeps the last tree head it verified (size, root and
+the right edge of the tree it recomputed itself) and, for a newer checkpoint,
+checks a consistency proof from that head to the checkpoint and re-derives only
+the entries added since; a full re-verification is asked for explicitly
+(``full=True``, ``relto audit verify``). It cannot see an *old* entry edited
+after it was verified once without the roots changing: only a full
+re-verification reads old rows again.
 """
 
 from __future__ import annotations
 
 import hmac
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from relto.audit import merkle
@@ -24,7 +34,16 @@ from relto.audit.checkpoint import Checkpoint
 from relto.audit.entries import decode_entry
 from relto.audit.errors import InvalidProof
 
-__all__ = ["Finding", "LogRow", "LogSource", "VerifyReport", "verify_log"]
+__all__ = [
+    "Finding",
+    "IncrementalSource",
+    "IncrementalVerifier",
+    "LogRow",
+    "LogSource",
+    "VerifiedHead",
+    "VerifyReport",
+    "verify_log",
+]
 
 _CHUNK = 4096
 
@@ -53,6 +72,20 @@ class LogSource(Protocol):
         ...
 
 
+class IncrementalSource(LogSource, Protocol):
+    """A source that can start reading at an index and serve consistency proofs
+    (a database; a server would serve ``/proof/consistency``)."""
+
+    def rows_from(self, start: int) -> Iterator[LogRow]:
+        """Stored rows from index ``start`` on, in index order."""
+        ...
+
+    def consistency(self, first: int, second: int) -> Sequence[bytes]:
+        """The RFC 9162 consistency proof between trees of ``first`` and ``second``
+        leaves, as the source serves it (it is checked, never trusted)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Finding:
     index: int
@@ -67,12 +100,23 @@ class VerifyReport:
     finding: Finding | None
     #: Entries checked by their leaf hash alone (bodies this reader may not read).
     hashes_only: int = 0
+    #: For an incremental check: the size of the tree head verified before, from
+    #: which a consistency proof was checked and entries were re-derived
+    #: (``None``: a full re-verification from index 0).
+    since: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.finding is None
 
     def describe(self) -> str:
+        if self.finding is None and self.since is not None:
+            added = self.checkpoint_size - self.since
+            return (
+                f"ok: the checkpoint of size {self.checkpoint_size} extends the tree head "
+                f"of size {self.since} verified before (consistency proof checked) and the "
+                f"{added} entries added since were re-derived"
+            )
         if self.finding is None:
             hidden = (
                 f", {self.hashes_only} of them by leaf hash only: their bodies concern "
@@ -93,17 +137,32 @@ def verify_log(source: LogSource, trusted: Sequence[Checkpoint]) -> VerifyReport
     if not trusted:
         raise ValueError("at least one trusted checkpoint is needed")
     anchors = sorted({(c.size, c.root) for c in trusted})
+    return _verify(source.rows(), source, anchors, merkle.Frontier())[0]
+
+
+def _verify(
+    rows: Iterator[LogRow],
+    source: LogSource,
+    anchors: Sequence[tuple[int, bytes]],
+    frontier: merkle.Frontier,
+) -> tuple[VerifyReport, merkle.Frontier | None]:
+    """Check ``rows`` (starting at ``frontier.size``, whose tree is already trusted)
+    against ``anchors``; also returns the recomputed frontier at the largest anchor."""
     target = anchors[-1][0]
-    frontier = merkle.Frontier()
-    good_anchor = 0
+    start = frontier.size
+    at_target = frontier.copy() if start == target else None
+    good_anchor = start
     next_anchor = 0
-    while next_anchor < len(anchors) and anchors[next_anchor][0] == 0:
-        if not hmac.compare_digest(anchors[next_anchor][1], merkle.EMPTY_ROOT):
-            return VerifyReport(target, 0, Finding(0, "rewritten", "empty-tree root differs"))
+    while next_anchor < len(anchors) and anchors[next_anchor][0] <= start:
+        size, root = anchors[next_anchor]
+        if size == 0 and not hmac.compare_digest(root, merkle.EMPTY_ROOT):
+            return VerifyReport(target, 0, Finding(0, "rewritten", "empty-tree root differs")), None
+        if size == start and start and not hmac.compare_digest(root, frontier.root()):
+            differs = Finding(start, "rewritten", "the root differs from the one verified before")
+            return VerifyReport(target, 0, differs), None
         next_anchor += 1
 
-    rows = source.rows()
-    position = 0
+    position = start
     hidden = 0
     exhausted = False
     # Rows past the largest checkpoint are not covered by a trusted root, but each
@@ -140,19 +199,125 @@ def verify_log(source: LogSource, trusted: Sequence[Checkpoint]) -> VerifyReport
                 good_anchor = size
                 next_anchor += 1
         if finding is not None:
-            return VerifyReport(target, min(finding.index, position + len(chunk)), finding)
+            checked = min(finding.index, position + len(chunk)) - start
+            return VerifyReport(target, checked, finding), None
         position += len(chunk)
+        if position == target:
+            at_target = frontier.copy()
     if position < target:
         return VerifyReport(
             target,
-            position,
+            position - start,
             Finding(
                 position,
                 "deleted",
                 f"the log holds {position} entries but the checkpoint commits to {target}",
             ),
+        ), None
+    return VerifyReport(target, position - start, None, hidden), at_target
+
+
+@dataclass(frozen=True)
+class VerifiedHead:
+    """A tree head this process verified: its size and root, the right edge of the
+    tree as recomputed from the entries (never read from storage), and when."""
+
+    size: int
+    root: bytes
+    frontier: tuple[bytes, ...]
+    at: datetime
+    #: The size the last *full* re-verification covered, and when it ran.
+    full_size: int
+    full_at: datetime
+
+
+class IncrementalVerifier:
+    """Verifies a log against a trusted checkpoint, from the last verified head on.
+
+    The first check (and any ``full=True`` one) re-derives the whole log
+    (:func:`verify_log`); later ones check a consistency proof from the remembered
+    head to the new checkpoint, then re-derive the entries added since, starting
+    from the remembered right edge of the tree, so the new root is recomputed from
+    hashes this verifier computed itself. A failed check forgets the head: the next
+    check is a full one again. Thread-safe; one per process (memory only).
+    """
+
+    def __init__(self) -> None:
+        self._head: VerifiedHead | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def head(self) -> VerifiedHead | None:
+        return self._head
+
+    def verify(
+        self,
+        source: IncrementalSource,
+        checkpoint: Checkpoint,
+        *,
+        full: bool = False,
+        now: datetime | None = None,
+    ) -> VerifyReport:
+        now = now or datetime.now(UTC)
+        with self._lock:
+            head = None if full else self._head
+            if head is None:
+                report, frontier = _verify(
+                    source.rows(), source, [(checkpoint.size, checkpoint.root)], merkle.Frontier()
+                )
+                full_size, full_at = checkpoint.size, now
+            else:
+                report, frontier = self._since(source, checkpoint, head)
+                full_size, full_at = head.full_size, head.full_at
+            if not report.ok or frontier is None:
+                self._head = None
+                return report
+            self._head = VerifiedHead(
+                checkpoint.size,
+                checkpoint.root,
+                tuple(frontier.hashes),
+                now,
+                full_size,
+                full_at,
+            )
+            return report
+
+    @staticmethod
+    def _since(
+        source: IncrementalSource, checkpoint: Checkpoint, head: VerifiedHead
+    ) -> tuple[VerifyReport, merkle.Frontier | None]:
+        size = checkpoint.size
+        if size < head.size:
+            detail = (
+                f"the checkpoint commits to {size} entries but a tree head of {head.size} "
+                "was verified before: entries were removed or the log rolled back"
+            )
+            return VerifyReport(size, 0, Finding(size, "deleted", detail), since=head.size), None
+        if head.size:
+            try:
+                proof = source.consistency(head.size, size)
+                merkle.verify_consistency(head.size, size, proof, head.root, checkpoint.root)
+            except InvalidProof as exc:
+                detail = (
+                    f"the checkpoint of size {size} does not extend the tree head of size "
+                    f"{head.size} verified before ({exc}): history was rewritten"
+                )
+                finding = Finding(head.size, "rewritten", detail)
+                return VerifyReport(size, 0, finding, since=head.size), None
+        frontier = merkle.Frontier(head.size, list(head.frontier))
+        report, at_target = _verify(
+            source.rows_from(head.size), source, [(size, checkpoint.root)], frontier
         )
-    return VerifyReport(target, position, None, hidden)
+        return (
+            VerifyReport(
+                report.checkpoint_size,
+                report.checked,
+                report.finding,
+                report.hashes_only,
+                since=head.size,
+            ),
+            at_target,
+        )
 
 
 def _root_at(
