@@ -678,8 +678,9 @@ def test_every_route_has_an_entry_and_declares_its_permission(
 
 #: Permissions no route declares: moving a clearance to suspended or under review
 #: is ``clearances:restrict`` on the transitions route (tests/vetting/test_api.py);
-#: key management is the command line's (tests/kas/test_kas_cli.py).
-BY_REQUEST = {P.CLEARANCES_RESTRICT, P.KAS_KEYS_WRITE}
+#: key management and trust in partner nodes are the command line's
+#: (tests/kas/test_kas_cli.py, tests/federation/test_cli.py).
+BY_REQUEST = {P.CLEARANCES_RESTRICT, P.FEDERATION_TRUST_WRITE, P.KAS_KEYS_WRITE}
 
 
 def test_every_permission_is_declared_by_a_route() -> None:

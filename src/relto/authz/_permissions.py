@@ -31,6 +31,7 @@ class Permission(StrEnum):
     CONSOLE_USE = "console:use"
     DECISIONS_EXPLAIN = "decisions:explain"
     DECISIONS_WHAT_IF = "decisions:what-if"
+    FEDERATION_TRUST_WRITE = "federation:trust:write"
     KAS_KEYS_READ = "kas:keys:read"
     KAS_KEYS_WRITE = "kas:keys:write"
     KAS_REWRAP = "kas:rewrap"
