@@ -212,6 +212,9 @@ TABLE: dict[tuple[str, str], Row] = {
         P.NODE_OPERATE, get("/docs/oauth2-redirect"), always(200)
     ),
     ("GET", "/redoc"): Row(P.NODE_OPERATE, get("/redoc"), always(200)),
+    ("GET", "/docs/assets/{name}"): Row(
+        P.NODE_OPERATE, get("/docs/assets/swagger-ui-bundle.js"), always(200)
+    ),
     ("*", "/static"): Row(P.NODE_OPERATE, get("/static/console.css"), always(200)),
     # -- the transparency log ----------------------------------------------------------
     ("GET", "/api/v1/audit/checkpoint"): Row(

@@ -27,7 +27,7 @@ from relto.events import AuditSink
 from relto.kas.auth import build_authenticator
 from relto.metrics import ScrapeRefused
 from relto.node import Node, build_node
-from relto.server import console
+from relto.server import apidocs, console
 from relto.server.auth import RequestAuth
 from relto.server.edge import Edge, needs
 from relto.server.errors import install_error_handlers
@@ -42,7 +42,15 @@ __all__ = ["create_app"]
 log = structlog.stdlib.get_logger("relto.server")
 
 #: The HTTP adapters; each mounts its own routes, in any order.
-_ADAPTERS = (partnership.mount, objects.mount, vetting.mount, audit.mount, kas.mount, console.mount)
+_ADAPTERS = (
+    partnership.mount,
+    objects.mount,
+    vetting.mount,
+    audit.mount,
+    kas.mount,
+    console.mount,
+    apidocs.mount,
+)
 
 
 def create_app(
@@ -91,6 +99,9 @@ def create_app(
             "transparency log."
         ),
         lifespan=lifespan,
+        # /docs and /redoc are served from this node's own assets (relto.server.apidocs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.node = node
     app.state.edge = edge
