@@ -249,7 +249,8 @@ class RequestGuard:
                 has_session = has_session or _SESSION_COOKIE in value
             elif name == b"x-forwarded-for":
                 forwarded = value
-        has_credential = bool(authorization) or (guard.demo and has_session)
+        # Any session cookie counts (also "__Host-relto_session"): only presence is checked.
+        has_credential = bool(authorization) or has_session
 
         if policy.rate is not None:
             client = scope.get("client")
