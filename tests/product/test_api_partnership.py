@@ -14,6 +14,8 @@ from relto.config import Settings
 from relto.events import MemorySink
 from relto.server import create_app
 
+WHY = "JPN joins the flight-test analysis"
+
 
 def test_demo_partnership_loaded_once(
     login: Callable[[TestClient, str], str], demo_app: TestClient, tmp_path: Path
@@ -74,7 +76,12 @@ def test_unknown_and_forbidden_look_the_same(
     csrf = login(demo_app, "jpn-eng-sato")
     forbidden = demo_app.post(
         "/api/v1/admissions",
-        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"},
+        json={
+            "project_id": "hypersonic",
+            "nation": "JPN",
+            "ceiling": "SECRET",
+            "justification": WHY,
+        },
         headers={"x-csrf-token": csrf},
     )
     assert forbidden.status_code == 404
@@ -88,7 +95,12 @@ def test_cookie_session_without_csrf_cannot_change_state(
     login(demo_app, "gbr-so-whitfield")
     r = demo_app.post(
         "/api/v1/admissions",
-        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"},
+        json={
+            "project_id": "hypersonic",
+            "nation": "JPN",
+            "ceiling": "SECRET",
+            "justification": WHY,
+        },
     )
     assert r.status_code == 403
 
@@ -100,7 +112,12 @@ def test_security_officer_admits_and_ends(
     h = {"x-csrf-token": csrf}
     r = demo_app.post(
         "/api/v1/admissions",
-        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"},
+        json={
+            "project_id": "hypersonic",
+            "nation": "JPN",
+            "ceiling": "SECRET",
+            "justification": WHY,
+        },
         headers=h,
     )
     assert r.status_code == 201, r.text
@@ -111,12 +128,17 @@ def test_security_officer_admits_and_ends(
     assert m["hypersonic"]["JPN"] == "SECRET"
     dup = demo_app.post(
         "/api/v1/admissions",
-        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"},
+        json={
+            "project_id": "hypersonic",
+            "nation": "JPN",
+            "ceiling": "SECRET",
+            "justification": WHY,
+        },
         headers=h,
     )
     assert dup.status_code == 400
     assert dup.json()["error"]["code"] == "admission_conflict"
-    r = demo_app.post(f"/api/v1/admissions/{adm['id']}/end", json={}, headers=h)
+    r = demo_app.post(f"/api/v1/admissions/{adm['id']}/end", json={"justification": WHY}, headers=h)
     assert r.status_code == 200
     assert r.json()["status"] in ("ended", "expired")
     m = demo_app.get("/api/v1/partnerships/aukus-p2/matrix").json()["ceilings"]
@@ -189,13 +211,70 @@ def test_objects_api_story(login: Callable[[TestClient, str], str], demo_app: Te
     assert "jpn-eng-sato" not in json.dumps(gain)
     demo_app.post(
         "/api/v1/admissions",
-        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"},
+        json={
+            "project_id": "hypersonic",
+            "nation": "JPN",
+            "ceiling": "SECRET",
+            "justification": WHY,
+        },
         headers=h,
     )
     r = demo_app.put(
-        f"/api/v1/objects/{obj['id']}/rel-to", json={"rel_to": ["USA", "AUS", "JPN"]}, headers=h
+        f"/api/v1/objects/{obj['id']}/rel-to",
+        json={"rel_to": ["USA", "AUS", "JPN"], "justification": WHY},
+        headers=h,
     )
     assert r.status_code == 200 and "JPN" in r.json()["rel_to"]
 
     login(demo_app, "jpn-eng-sato")
     assert demo_app.get(f"/api/v1/objects/{obj['id']}/content").content == b"flight 8 plan"
+
+
+def test_unjustified_admission_refused_and_nothing_changes(
+    login: Callable[[TestClient, str], str], demo_app: TestClient, sink: MemorySink
+) -> None:
+    csrf = login(demo_app, "gbr-so-whitfield")
+    h = {"x-csrf-token": csrf}
+    body = {"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"}
+    for extra in ({}, {"justification": "because"}, {"justification": "x" * 501}):
+        r = demo_app.post("/api/v1/admissions", json={**body, **extra}, headers=h)
+        assert r.status_code == 422, (extra, r.text)
+    assert "partnership.admitted" not in sink.kinds()
+    m = demo_app.get("/api/v1/partnerships/aukus-p2/matrix").json()["ceilings"]
+    assert m["hypersonic"]["JPN"] is None
+
+
+def test_justification_recorded_with_admission_end_and_relabel(
+    login: Callable[[TestClient, str], str], demo_app: TestClient, sink: MemorySink
+) -> None:
+    csrf = login(demo_app, "gbr-so-whitfield")
+    h = {"x-csrf-token": csrf}
+    r = demo_app.post(
+        "/api/v1/admissions",
+        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET",
+              "justification": "  Trilateral flight-test analysis  "},
+        headers=h,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    admitted = sink.events[-1]
+    assert admitted.kind == "partnership.admitted"
+    assert admitted.payload["justification"] == "Trilateral flight-test analysis"
+    r = demo_app.post(
+        f"/api/v1/admissions/{r.json()['id']}/end",
+        json={"justification": "Analysis done"},
+        headers=h,
+    )
+    assert r.status_code == 200
+    assert sink.events[-1].payload["justification"] == "Analysis done"
+    r = demo_app.put(
+        "/api/v1/objects/hyp-thermal-protection/rel-to",
+        json={"rel_to": ["USA", "AUS"], "justification": "Narrowed after the release review"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    relabelled = [e for e in sink.events if e.kind == "document.relabelled"][-1]
+    assert relabelled.payload["justification"] == "Narrowed after the release review"
+    r = demo_app.put(
+        "/api/v1/objects/hyp-thermal-protection/rel-to", json={"rel_to": ["USA"]}, headers=h
+    )
+    assert r.status_code == 422

@@ -99,6 +99,13 @@ def test_partner_story_end_to_end(live_server: str, browser: Any, tmp_path: Path
     page.get_by_label("Nation", exact=True).select_option("JPN")
     page.locator("#admit-ceiling").select_option("SECRET")
     page.locator("#admit-note").fill("JPN joins flight-test analysis")
+    page.get_by_role("button", name="Preview the effect").click()
+    page.wait_for_load_state()
+    # nothing changes yet: the effect first, then a justification to confirm
+    assert "person–document pair(s)" in page.locator("#effect-summary").inner_text()
+    assert "Haruto Sato" not in page.content()  # JPN people are counts for a GBR officer
+    _shot(page, "05a-admission-preview")
+    page.get_by_label("Justification").fill("JPN joins the flight-test analysis")
     page.get_by_role("button", name="Admit").click()
     page.wait_for_load_state()
     assert "JPN admitted to hypersonic up to SECRET" in page.get_by_role("status").inner_text()
@@ -107,6 +114,11 @@ def test_partner_story_end_to_end(live_server: str, browser: Any, tmp_path: Path
     _shot(page, "05-jpn-admitted")
     page.goto(doc_url)
     page.get_by_role("checkbox", name="JPN", exact=True).check()
+    page.get_by_role("button", name="Preview the effect").click()
+    page.wait_for_load_state()
+    assert page.locator('#gained-elsewhere tr[data-nation="JPN"]').count() == 1
+    _shot(page, "05b-relabel-preview")
+    page.get_by_label("Justification").fill("Flight 7 results for the JPN analysts")
     page.get_by_role("button", name="Save Releasable To").click()
     page.wait_for_load_state()
     assert "JPN" in page.locator("#banner-top").inner_text()
@@ -122,7 +134,7 @@ def test_partner_story_end_to_end(live_server: str, browser: Any, tmp_path: Path
 
     # 5. the audit page shows all of it, under a verified checkpoint
     _sign_in(page, "gbr-aud-patel")
-    page.goto("/console/audit")
+    page.goto("/console/audit?size=100")
     assert "verified" in page.locator("#verification").inner_text()
     kinds = page.locator("#audit-entries tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.kind)"
@@ -132,6 +144,10 @@ def test_partner_story_end_to_end(live_server: str, browser: Any, tmp_path: Path
     assert kinds.count("decision") >= 2 and "kas.rewrap" in kinds
     table = page.locator("#audit-entries").inner_text()
     assert "denied" in table and "allowed" in table
+    # each change with its justification, people and documents by name
+    assert "JPN joins the flight-test analysis" in table
+    assert "Flight 7 results for the JPN analysts" in table
+    assert "James Whitfield (gbr-so-whitfield)" in table
     _shot(page, "08-audit-log")
     page.context.close()
 

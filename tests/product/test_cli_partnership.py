@@ -36,6 +36,8 @@ def test_load_demo_then_admit_and_end(env: Path) -> None:
             "SECRET",
             "--actor",
             "gbr-so-whitfield",
+            "--justification",
+            "JPN joins the undersea sensor trials",
         ],
     )
     assert r.exit_code == 0, r.output
@@ -47,13 +49,17 @@ def test_load_demo_then_admit_and_end(env: Path) -> None:
     row = next(line for line in shown.output.splitlines() if "undersea" in line)
     cells = [c.strip() for c in row.split("│")[1:9]]
     assert cells == ["undersea", "TS", "TS", "TS", "S", "-", "-", "-"]
-    r = runner.invoke(app, ["partnership", "end", admission_id, "--actor", "gbr-so-whitfield"])
+    end = ["partnership", "end", admission_id, "--actor", "gbr-so-whitfield"]
+    r = runner.invoke(app, end)
+    assert r.exit_code != 0  # no justification, no change
+    r = runner.invoke(app, [*end, "--justification", "The trials are over"])
     assert r.exit_code == 0 and "ended" in r.output
     from relto.audit.config import open_log
     from relto.config import load_settings
 
     kinds = [e.body for e in open_log(load_settings()).iter_entries()]
-    assert any(b"partnership.admission_ended" in b for b in kinds)
+    assert any(b"partnership.admission_ended" in b and b"The trials are over" in b for b in kinds)
+    assert any(b"partnership.admitted" in b and b"undersea sensor trials" in b for b in kinds)
 
 
 def test_partner_nation_cannot_admit_itself(env: Path) -> None:
@@ -67,6 +73,8 @@ def test_partner_nation_cannot_admit_itself(env: Path) -> None:
             "SECRET",
             "--actor",
             "jpn-eng-sato",
+            "--justification",
+            "we would like to take part",
         ]
     )
     assert code == 1
@@ -77,8 +85,16 @@ def test_command_line_cannot_make_someone_an_officer(env: Path) -> None:
     an engineer, or a name the directory does not know, admits nothing."""
     assert main(["partnership", "load-demo"]) == 0
     for actor in ("gbr-eng-harper", "op"):
-        code = main(["partnership", "admit", "undersea", "JPN", "SECRET", "--actor", actor])
+        why = ["--justification", "needed for the trials"]
+        code = main(["partnership", "admit", "undersea", "JPN", "SECRET", "--actor", actor, *why])
         assert code == 1, actor
+
+
+def test_cli_admission_without_justification_refused(env: Path) -> None:
+    assert main(["partnership", "load-demo"]) == 0
+    base = ["partnership", "admit", "undersea", "JPN", "SECRET", "--actor", "gbr-so-whitfield"]
+    assert main(base) != 0
+    assert main([*base, "--justification", "too short"]) == 1  # 9 characters
 
 
 def test_check_reports_a_broken_file(env: Path) -> None:

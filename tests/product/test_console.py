@@ -10,6 +10,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from .console_steps import confirm_change, went_back_bad
+
 Login = Callable[[TestClient, str], str]
 
 
@@ -68,8 +70,9 @@ def test_console_admission_needs_csrf(login: Login, demo_app: TestClient) -> Non
     r = demo_app.post("/console/admissions", data=form)
     assert r.status_code == 403
     csrf = login(demo_app, "gbr-so-whitfield")
-    r = demo_app.post("/console/admissions", data={**form, "csrf": csrf})
-    assert r.status_code == 303 and not flashed_bad(demo_app, r)
+    assert demo_app.post("/console/admissions/preview", data=form).status_code == 403
+    r = confirm_change(demo_app, "/console/admissions/preview", form, csrf, "JPN joins the trials")
+    assert not went_back_bad(demo_app, r)
     page = demo_app.get("/console")
     assert 'data-project="undersea"' in page.text
     row = page.text.split('data-project="undersea"')[1].split("</tr>")[0]
@@ -170,15 +173,19 @@ def test_partner_denied_until_admitted_and_released(login: Login, demo_app: Test
     assert "payload bay" not in denied.text
 
     csrf = login(demo_app, "gbr-so-whitfield")
-    demo_app.post(
-        "/console/admissions",
-        data={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET", "csrf": csrf},
+    admit = {"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"}
+    r = confirm_change(
+        demo_app, "/console/admissions/preview", admit, csrf, "JPN joins the flight-test analysis"
     )
-    r = demo_app.post(
-        f"/console/documents/{doc_id}/relabel",
-        data={"csrf": csrf, "rel_to": ["USA", "AUS", "JPN"]},
+    assert not went_back_bad(demo_app, r)
+    r = confirm_change(
+        demo_app,
+        f"/console/documents/{doc_id}/relabel/preview",
+        {"rel_to": ["USA", "AUS", "JPN"]},
+        csrf,
+        "Release flight 7 to JPN for the analysis",
     )
-    assert not flashed_bad(demo_app, r)
+    assert not went_back_bad(demo_app, r)
 
     csrf = login(demo_app, "jpn-eng-sato")
     opened = demo_app.post(f"/console/documents/{doc_id}/open", data={"csrf": csrf})
@@ -295,11 +302,12 @@ def test_console_pages_cannot_be_framed_or_cached(login: Login, demo_app: TestCl
 def test_security_officer_ends_admission_in_console(login: Login, demo_app: TestClient) -> None:
     csrf = login(demo_app, "aus-so-campbell")
     page = demo_app.get("/console").text
-    action = page.split('action="/console/admissions/demo-innovation-kor/end"')
+    action = page.split('action="/console/admissions/demo-innovation-kor/end/preview"')
     assert len(action) == 2  # the End button of KOR's innovation admission
-    r = demo_app.post("/console/admissions/demo-innovation-kor/end", data={"csrf": csrf})
-    assert not flashed_bad(demo_app, r)
+    preview = "/console/admissions/demo-innovation-kor/end/preview"
+    r = confirm_change(demo_app, preview, {}, csrf, "The innovation challenge is over")
+    assert not went_back_bad(demo_app, r)
     m = demo_app.get("/api/v1/partnerships/aukus-p2/matrix").json()["ceilings"]
     assert m["innovation"]["KOR"] is None
-    again = demo_app.post("/console/admissions/demo-innovation-kor/end", data={"csrf": csrf})
-    assert flashed_bad(demo_app, again)  # already ended
+    again = confirm_change(demo_app, preview, {}, csrf, "The innovation challenge is over")
+    assert went_back_bad(demo_app, again)  # already ended

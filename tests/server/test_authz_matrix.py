@@ -33,6 +33,7 @@ from relto.node import Node
 from relto.partnership import Project
 from relto.server import create_app
 from relto.server.auth import SESSION_COOKIE
+from relto.server.console._confirm import confirm_tokens
 from relto.server.edge import routes_of
 from relto.vetting import Person, Role, Status
 
@@ -68,6 +69,8 @@ READERS = {"own-engineer", "own-security-officer"}
 #: The target of vetting and decision-explorer routes: an own engineer.
 TARGET = "gbr-eng-harper"
 VARIANTS = ("shared", "hidden")
+#: The justification every change in the matrix gives.
+WHY = "authorisation matrix test"
 
 
 @dataclass
@@ -94,9 +97,14 @@ class World:
         project, nation = self.free_pairs.pop()
         a = self.node.partnerships.admit(
             self.officer(), project_id=project, nation=nation, ceiling="RESTRICTED",
-            at=datetime.now(UTC),
+            at=datetime.now(UTC), justification=WHY,
         )  # fmt: skip
         return a.id
+
+    def confirmed(self, action: str, params: dict[str, str]) -> dict[str, str]:
+        """A console confirm form for ``params``, as its preview page renders it."""
+        token = confirm_tokens(self.node.settings).issue(action, params)
+        return {**params, "confirm": token, "justification": WHY}
 
     def clearance(self, *, granted: bool) -> str:
         """A fresh clearance of the own target (sponsored, or granted)."""
@@ -186,6 +194,27 @@ def page(marker: str, shown: Callable[[Caller, str], bool]) -> Expect:
 
 def is_so(c: Caller, v: str = "") -> bool:
     return c.role == SO
+
+
+def preview(allowed: Callable[[Caller, str], bool]) -> Expect:
+    """A console preview: the effect and a confirm form, or back with a refusal."""
+
+    def expect(c: Caller, v: str) -> Outcome:
+        if allowed(c, v):
+            return Outcome(200, marker=('id="change-preview"', True))
+        return Outcome(303, bad=True)
+
+    return expect
+
+
+def admission_form(w: World) -> dict[str, str]:
+    project, nation = w.free_pairs.pop()
+    return {"project_id": project, "nation": nation, "ceiling": "RESTRICTED",
+            "valid_until": "", "note": ""}  # fmt: skip
+
+
+def relabel_form(w: World, v: str) -> dict[str, str]:
+    return {"doc_id": w.doc(v), "rel_to": "JPN,USA" if v == "shared" else ""}
 
 
 def upload_form() -> dict[str, Any]:
@@ -281,24 +310,35 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/"): Row(P.CONSOLE_USE, get("/"), always(303)),
     # -- console pages -----------------------------------------------------------------------
     ("GET", "/console"): Row(P.PARTNERSHIP_READ, get("/console"), always(200), console=True),
+    ("POST", "/console/admissions/preview"): Row(
+        P.ADMIN_ADMISSIONS_WRITE,
+        lambda w, v: ("POST", "/console/admissions/preview", {"data": admission_form(w)}),
+        preview(is_so),
+        console=True,
+    ),
     ("POST", "/console/admissions"): Row(
         P.ADMIN_ADMISSIONS_WRITE,
         lambda w, v: (
             "POST",
             "/console/admissions",
-            {
-                "data": dict(
-                    zip(("project_id", "nation"), w.free_pairs.pop(), strict=True),
-                    ceiling="RESTRICTED",
-                )
-            },
+            {"data": w.confirmed("admission.admit", admission_form(w))},
         ),
         console_form(is_so),
         console=True,
     ),
+    ("POST", "/console/admissions/{admission_id}/end/preview"): Row(
+        P.ADMIN_ADMISSIONS_WRITE,
+        lambda w, v: ("POST", f"/console/admissions/{w.admission()}/end/preview", {"data": {}}),
+        preview(is_so),
+        console=True,
+    ),
     ("POST", "/console/admissions/{admission_id}/end"): Row(
         P.ADMIN_ADMISSIONS_WRITE,
-        lambda w, v: ("POST", f"/console/admissions/{w.admission()}/end", {"data": {}}),
+        lambda w, v: (
+            "POST",
+            f"/console/admissions/{(a := w.admission())}/end",
+            {"data": w.confirmed("admission.end", {"admission_id": a})},
+        ),
         console_form(is_so),
         console=True,
     ),
@@ -351,12 +391,28 @@ TABLE: dict[tuple[str, str], Row] = {
         per_object=True,
         console=True,
     ),
+    ("POST", "/console/documents/{doc_id}/relabel/preview"): Row(
+        P.OBJECTS_RELABEL,
+        lambda w, v: (
+            "POST",
+            f"/console/documents/{w.doc(v)}/relabel/preview",
+            {"data": {"rel_to": ["USA", "JPN"] if v == "shared" else []}},
+        ),
+        preview(lambda c, v: c.key == "own-security-officer"),
+        per_object=True,
+        console=True,
+    ),
     ("POST", "/console/documents/{doc_id}/relabel"): Row(
         P.OBJECTS_RELABEL,
         lambda w, v: (
             "POST",
             f"/console/documents/{w.doc(v)}/relabel",
-            {"data": {"rel_to": ["USA", "JPN"] if v == "shared" else []}},
+            {
+                "data": {
+                    **w.confirmed("document.relabel", relabel_form(w, v)),
+                    "rel_to": ["USA", "JPN"] if v == "shared" else [],
+                }
+            },
         ),
         console_form(lambda c, v: c.key == "own-security-officer"),
         per_object=True,
@@ -429,6 +485,7 @@ TABLE: dict[tuple[str, str], Row] = {
                 "json": dict(
                     zip(("project_id", "nation"), w.free_pairs.pop(), strict=True),
                     ceiling="RESTRICTED",
+                    justification=WHY,
                 )
             },
         ),
@@ -436,7 +493,11 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/api/v1/admissions/{admission_id}/end"): Row(
         P.ADMIN_ADMISSIONS_WRITE,
-        lambda w, v: ("POST", f"/api/v1/admissions/{w.admission()}/end", {"json": {}}),
+        lambda w, v: (
+            "POST",
+            f"/api/v1/admissions/{w.admission()}/end",
+            {"json": {"justification": WHY}},
+        ),
         role_or_404(200, {SO}, own_only=False),
     ),
     # -- protected objects -------------------------------------------------------------------
@@ -472,7 +533,7 @@ TABLE: dict[tuple[str, str], Row] = {
         lambda w, v: (
             "PUT",
             f"/api/v1/objects/{w.doc(v)}/rel-to",
-            {"json": {"rel_to": ["USA", "JPN"] if v == "shared" else []}},
+            {"json": {"rel_to": ["USA", "JPN"] if v == "shared" else [], "justification": WHY}},
         ),
         lambda c, v: 401 if not c.signed_in else (200 if c.key == "own-security-officer" else 404),
         per_object=True,

@@ -176,12 +176,14 @@ def test_token_claims_grant_no_role_and_move_no_nation(probe: Probe) -> None:
     )
     admit = probe.send(
         "POST", "/api/v1/admissions", forged,
-        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET"},
+        json={"project_id": "hypersonic", "nation": "JPN", "ceiling": "SECRET",
+              "justification": "forged claims say so"},
     )  # fmt: skip
     assert admit.status_code == 404
     relabel = probe.send(
-        "PUT", f"/api/v1/objects/{DOC}/rel-to", forged, json={"rel_to": ["USA", "JPN"]}
-    )
+        "PUT", f"/api/v1/objects/{DOC}/rel-to", forged,
+        json={"rel_to": ["USA", "JPN"], "justification": "forged claims say so"},
+    )  # fmt: skip
     assert relabel.status_code == 404
     usa_clearance = probe.send(
         "POST", "/api/v1/clearances", forged,
@@ -202,7 +204,10 @@ def test_token_claims_grant_no_role_and_move_no_nation(probe: Probe) -> None:
 def test_officer_of_another_nation_cannot_widen_releasable_to(probe: Probe) -> None:
     bennett = probe.as_("USA", "usa-so-bennett")
     assert probe.get(f"/api/v1/objects/{DOC}", bennett).status_code == 200  # releasable to USA
-    r = probe.send("PUT", f"/api/v1/objects/{DOC}/rel-to", bennett, json={"rel_to": ["JPN"]})
+    r = probe.send(
+        "PUT", f"/api/v1/objects/{DOC}/rel-to", bennett,
+        json={"rel_to": ["JPN"], "justification": "USA wants JPN to see it"},
+    )  # fmt: skip
     assert r.status_code == 404
     gbr = probe.as_("GBR", "gbr-so-whitfield")
     assert "JPN" not in probe.get(f"/api/v1/objects/{DOC}", gbr).json()["rel_to"]
@@ -226,7 +231,10 @@ def test_what_if_names_only_the_officers_own_people(probe: Probe) -> None:
 
 def test_auditor_reads_only_their_own_nations_entries(probe: Probe) -> None:
     bennett = probe.as_("USA", "usa-so-bennett")
-    probe.send("PUT", f"/api/v1/objects/{DOC}/rel-to", bennett, json={"rel_to": ["KOR"]})
+    probe.send(
+        "PUT", f"/api/v1/objects/{DOC}/rel-to", bennett,
+        json={"rel_to": ["KOR"], "justification": "USA wants KOR to see it"},
+    )  # fmt: skip
     usa = probe.as_("USA", "usa-aud-probe")
     items = probe.get("/api/v1/audit/entries", usa, start=0, end=1000).json()["entries"]
     shown = [e["entry"] for e in items if e["entry"] is not None]

@@ -44,6 +44,13 @@ ActorId = Annotated[
         "nation and roles are the directory's, never the command line's.",
     ),
 ]
+Justification = Annotated[
+    str,
+    typer.Option(
+        "--justification",
+        help="Why the change is made (10 to 500 characters); recorded in the audit log.",
+    ),
+]
 
 
 _ABBR = {
@@ -149,6 +156,7 @@ def admit_cmd(
     nation: Annotated[str, typer.Argument(help="Nation to admit, e.g. JPN.")],
     ceiling: Annotated[str, typer.Argument(help="Ceiling on the common scale, e.g. SECRET.")],
     actor: ActorId,
+    justification: Justification,
     until: Annotated[
         str | None, typer.Option(help="End of the admission (ISO 8601 with timezone).")
     ] = None,
@@ -156,7 +164,7 @@ def admit_cmd(
     db: Db = None,
     at: At = None,
 ) -> None:
-    """Admit a nation to a project up to a ceiling."""
+    """Admit a nation to a project up to a ceiling (say why: --justification)."""
     from relto.partnership import admit
     from relto.store.partnership import SqlPartnershipRepository
 
@@ -173,6 +181,7 @@ def admit_cmd(
             at=_when(at),
             valid_until=_when(until) if until else None,
             note=note,
+            justification=justification,
         )
     typer.echo(f"admitted {a.nation} to {a.project_id} up to {a.ceiling} (admission {a.id})")
 
@@ -181,10 +190,11 @@ def admit_cmd(
 def end_cmd(
     admission_id: Annotated[str, typer.Argument(help="Admission id (see `admissions`).")],
     actor: ActorId,
+    justification: Justification,
     db: Db = None,
     at: At = None,
 ) -> None:
-    """End an admission now (or at --at)."""
+    """End an admission now (or at --at; say why: --justification)."""
     from relto.partnership import end_admission
     from relto.store.partnership import SqlPartnershipRepository
 
@@ -192,7 +202,12 @@ def end_cmd(
     who = _actor(database, sink, actor)
     with database.session() as s:
         a = end_admission(
-            SqlPartnershipRepository(s), sink, admission_id=admission_id, actor=who, at=_when(at)
+            SqlPartnershipRepository(s),
+            sink,
+            admission_id=admission_id,
+            actor=who,
+            at=_when(at),
+            justification=justification,
         )
     typer.echo(f"ended admission of {a.nation} to {a.project_id}")
 

@@ -12,7 +12,10 @@ Change syntax for the command line (:func:`parse_change`)::
     admit:<NATION>:<project>:<CEILING>[:<from YYYY-MM-DD>[:<until YYYY-MM-DD>]]
     revoke:<clearance-id>          the clearance is revoked at the analysis time
     expire:<clearance-id>          the clearance is expired at the analysis time
+    end:<NATION>:<project>         the nation's admission in force ends at the analysis time
     rel-to:<object-id>:<NATION>[,<NATION>...]
+    set-rel-to:<object-id>:[<NATION>[,<NATION>...]]   Releasable To becomes exactly
+                                   these nations (and the originator), as a relabel
     recognise:<ISSUER>:<INFO-NATION>   an agreement between the two is in force
 """
 
@@ -34,10 +37,12 @@ __all__ = [
     "AddRelTo",
     "Admit",
     "Change",
+    "EndAdmission",
     "ExpireClearance",
     "Population",
     "Recognise",
     "RevokeClearance",
+    "SetRelTo",
     "WhatIfResult",
     "apply_change",
     "parse_change",
@@ -75,6 +80,15 @@ class Admit:
 
 
 @dataclass(frozen=True)
+class EndAdmission:
+    """The admission of ``nation`` to ``project`` in force at the analysis time ends
+    then (one not yet started is withdrawn)."""
+
+    nation: str
+    project: str
+
+
+@dataclass(frozen=True)
 class RevokeClearance:
     clearance_id: str
 
@@ -91,12 +105,22 @@ class AddRelTo:
 
 
 @dataclass(frozen=True)
+class SetRelTo:
+    """Releasable To becomes ``nations`` plus the originator (a relabel)."""
+
+    object_id: str
+    nations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Recognise:
     issuer: str
     info_nation: str
 
 
-Change = Union[Admit, RevokeClearance, ExpireClearance, AddRelTo, Recognise]  # noqa: UP007
+Change = Union[  # noqa: UP007
+    Admit, EndAdmission, RevokeClearance, ExpireClearance, AddRelTo, SetRelTo, Recognise
+]
 
 
 class _OverlayRecognition:
@@ -139,6 +163,24 @@ def _set_status(pop: Population, clearance_id: str, status: str, cause: str) -> 
     return replace(pop, subjects=tuple(subjects))
 
 
+def _end_admission(pop: Population, change: EndAdmission) -> Population:
+    kept: list[Admission] = []
+    found = False
+    for a in pop.world.admissions:
+        if a.nation != change.nation or a.project != change.project:
+            kept.append(a)
+        elif a.end is not None and a.end <= pop.at:
+            kept.append(a)  # over already: nothing to end
+        elif a.start > pop.at:
+            found = True  # not started yet: withdrawn
+        else:
+            found = True
+            kept.append(replace(a, end=pop.at))
+    if not found:
+        raise InvalidChange(f"{change.nation} holds no admission to {change.project[:60]!r} to end")
+    return replace(pop, world=replace(pop.world, admissions=tuple(kept)))
+
+
 def apply_change(pop: Population, change: Change) -> Population:
     """A new population with ``change`` applied; ``pop`` is untouched."""
     if isinstance(change, Admit):
@@ -151,6 +193,8 @@ def apply_change(pop: Population, change: Change) -> Population:
         )
         world = replace(pop.world, admissions=(*pop.world.admissions, adm))
         return replace(pop, world=world)
+    if isinstance(change, EndAdmission):
+        return _end_admission(pop, change)
     if isinstance(change, RevokeClearance):
         return _set_status(pop, change.clearance_id, "revoked", "hypothetical revocation")
     if isinstance(change, ExpireClearance):
@@ -160,6 +204,16 @@ def apply_change(pop: Population, change: Change) -> Population:
             raise InvalidChange(f"no object {change.object_id[:60]!r} in this population")
         objects = tuple(
             replace(o, rel_to=o.rel_to | frozenset(change.nations))
+            if o.id == change.object_id
+            else o
+            for o in pop.objects
+        )
+        return replace(pop, objects=objects)
+    if isinstance(change, SetRelTo):
+        if not any(o.id == change.object_id for o in pop.objects):
+            raise InvalidChange(f"no object {change.object_id[:60]!r} in this population")
+        objects = tuple(
+            replace(o, rel_to=frozenset({o.originator, *change.nations}))
             if o.id == change.object_id
             else o
             for o in pop.objects
@@ -240,6 +294,11 @@ def parse_change(text: str) -> Change:
         if start is not None and end is not None and end <= start:
             raise InvalidChange("the admission must end after it starts")
         return Admit(_nation(parts[0]), _ident(parts[1], "project"), parts[2], start, end)
+    if kind == "end" and len(parts) == 2:
+        return EndAdmission(_nation(parts[0]), _ident(parts[1], "project"))
+    if kind == "set-rel-to" and len(parts) == 2:
+        nations = tuple(_nation(n.strip()) for n in parts[1].split(",") if n.strip())
+        return SetRelTo(_ident(parts[0], "object"), nations)
     if kind == "revoke" and len(parts) == 1:
         return RevokeClearance(_ident(parts[0], "clearance"))
     if kind == "expire" and len(parts) == 1:
@@ -253,5 +312,6 @@ def parse_change(text: str) -> Change:
         return Recognise(_nation(parts[0]), _nation(parts[1]))
     raise InvalidChange(
         f"cannot read change {text[:80]!r}; expected admit:NATION:project:LEVEL[:FROM[:UNTIL]], "
-        "revoke:ID, expire:ID, rel-to:OBJECT:NATION[,NATION] or recognise:ISSUER:NATION"
+        "end:NATION:project, revoke:ID, expire:ID, rel-to:OBJECT:NATION[,NATION], "
+        "set-rel-to:OBJECT:[NATION[,NATION]] or recognise:ISSUER:NATION"
     )

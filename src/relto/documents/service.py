@@ -50,7 +50,7 @@ from relto.errors import AccessDenied, InvalidInput, NotFound
 from relto.events import AuditSink
 from relto.labels import builtin_policy
 from relto.metrics import DomainMetrics
-from relto.partnership import MAX_PAGE, Partnership
+from relto.partnership import MAX_PAGE, Partnership, check_justification
 from relto.store import BlobStore, Database
 from relto.store.documents import DocumentRow, SqlDocumentRepository
 from relto.store.partnership import SqlPartnershipRepository
@@ -552,14 +552,23 @@ class DocumentService:
             shutil.rmtree(work, ignore_errors=True)
 
     def relabel(
-        self, who: Principal, doc_id: str, rel_to: Sequence[str], at: datetime
+        self,
+        who: Principal,
+        doc_id: str,
+        rel_to: Sequence[str],
+        at: datetime,
+        *,
+        justification: str | None = None,
     ) -> DocumentView:
         """Change Releasable To. ``relabel`` is an object action: the engine decides
         it (clearance for the object, need-to-know, the originator's nationality, a
         security officer of the originating nation), the decision is recorded, the
         key comes through the KAS (which decides and records again), and the
         container is re-protected under the new policy (a new data key and policy
-        binding); the old version stays in the blob store."""
+        binding); the old version stays in the blob store. ``justification``
+        (:func:`relto.partnership.check_justification`) is recorded in the
+        ``document.relabelled`` entry; the console and the API require one."""
+        why = None if justification is None else check_justification(justification)
         doc = self.visible(who, doc_id)
         decision = self.facts.decide(who.person_id, "relabel", doc, at)
         self.record_decision(who.person_id, "relabel", doc, decision, at)
@@ -605,6 +614,7 @@ class DocumentService:
                     "version": version,
                     "by": who.person_id,
                     "at": at.isoformat(),
+                    **({} if why is None else {"justification": why}),
                 },
             )
             return document_view(row)

@@ -22,6 +22,8 @@ from relto.partnership.model import (
     classification_rank,
 )
 from relto.partnership.service import (
+    JUSTIFICATION_MAX,
+    JUSTIFICATION_MIN,
     MAX_PAGE,
     Actor,
     MemoryRepository,
@@ -29,6 +31,7 @@ from relto.partnership.service import (
     PartnershipRepository,
     admit,
     ceiling_for,
+    check_justification,
     create_partnership,
     create_project,
     end_admission,
@@ -38,6 +41,8 @@ from relto.partnership.service import (
 
 __all__ = [
     "CLASSIFICATIONS",
+    "JUSTIFICATION_MAX",
+    "JUSTIFICATION_MIN",
     "MAX_PAGE",
     "MEMBER_NATIONS",
     "PARTNER_NATIONS",
@@ -56,6 +61,7 @@ __all__ = [
     "UnknownRecord",
     "admit",
     "ceiling_for",
+    "check_justification",
     "classification_rank",
     "create_partnership",
     "create_project",

@@ -159,7 +159,9 @@ class PartnershipRegistry:
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
         note: str = "",
+        justification: str,
     ) -> Admission:
+        """Admit (see :func:`relto.partnership.service.admit`); a person must say why."""
         with self._db.session() as s:
             repo = SqlPartnershipRepository(s)
             self._visible_project(repo, who, project_id)
@@ -174,9 +176,19 @@ class PartnershipRegistry:
                 valid_from=valid_from,
                 valid_until=valid_until,
                 note=note,
+                justification=justification,
             )
 
-    def end(self, who: Grantee, admission_id: str, at: datetime, note: str = "") -> Admission:
+    def end(
+        self,
+        who: Grantee,
+        admission_id: str,
+        at: datetime,
+        note: str = "",
+        *,
+        justification: str,
+    ) -> Admission:
+        """End an admission now; a person must say why."""
         with self._db.session() as s:
             repo = SqlPartnershipRepository(s)
             current = repo.get_admission(admission_id[:64])
@@ -184,5 +196,21 @@ class PartnershipRegistry:
                 raise UnknownRecord("no such admission")
             self._visible_project(repo, who, current.project_id)
             return end_admission(
-                repo, self._sink, admission_id=current.id, actor=who, at=at, note=note
+                repo,
+                self._sink,
+                admission_id=current.id,
+                actor=who,
+                at=at,
+                note=note,
+                justification=justification,
             )
+
+    def admission(self, who: Grantee, admission_id: str) -> Admission:
+        """One admission of a partnership ``who`` may see (else not found)."""
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            current = repo.get_admission(admission_id[:64])
+            if current is None:
+                raise UnknownRecord("no such admission")
+            self._visible_project(repo, who, current.project_id)
+            return current

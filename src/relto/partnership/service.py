@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from relto.authz import Authorizer, Grantee, Permission, Scope
+from relto.errors import InvalidInput
 from relto.events import AuditSink
 from relto.partnership.errors import (
     AdmissionConflict,
@@ -39,6 +40,8 @@ from relto.partnership.model import (
 )
 
 __all__ = [
+    "JUSTIFICATION_MAX",
+    "JUSTIFICATION_MIN",
     "MAX_PAGE",
     "Actor",
     "MemoryRepository",
@@ -46,6 +49,7 @@ __all__ = [
     "PartnershipRepository",
     "admit",
     "ceiling_for",
+    "check_justification",
     "create_partnership",
     "create_project",
     "end_admission",
@@ -55,6 +59,26 @@ __all__ = [
 
 #: The largest page any list returns.
 MAX_PAGE = 200
+#: Bounds of the justification a person gives for a change (characters).
+JUSTIFICATION_MIN = 10
+JUSTIFICATION_MAX = 500
+
+
+def check_justification(text: str) -> str:
+    """Why a person makes a change, recorded in its audit entry: one to a few
+    sentences of plain text (no control characters but newlines), surrounding
+    spaces dropped, :data:`JUSTIFICATION_MIN` to :data:`JUSTIFICATION_MAX`
+    characters. Raises :class:`relto.errors.InvalidInput`."""
+    if not isinstance(text, str):
+        raise TypeError("justification must be a string")
+    text = text.strip().replace("\r\n", "\n")
+    if not JUSTIFICATION_MIN <= len(text) <= JUSTIFICATION_MAX:
+        raise InvalidInput(
+            f"a justification of {JUSTIFICATION_MIN} to {JUSTIFICATION_MAX} characters is required"
+        )
+    if any((ord(c) < 32 and c != "\n") or ord(c) == 127 for c in text):
+        raise InvalidInput("the justification must be plain text")
+    return text
 
 
 @dataclass(frozen=True)
@@ -283,15 +307,19 @@ def admit(
     valid_until: datetime | None = None,
     note: str = "",
     admission_id: str | None = None,
+    justification: str | None = None,
 ) -> Admission:
     """Admit ``nation`` to a project up to ``ceiling`` from ``valid_from`` (default ``at``).
 
     Refuses a nation outside the partnership and an interval that overlaps an
     admission the nation already holds for that project (end it first).
+    ``justification`` (:func:`check_justification`) is recorded in the audit
+    entry; every person-facing edge requires one (``None`` only for loaders).
     """
     require_aware(at)
     check_nation(nation)
     check_ceiling(ceiling)
+    why = None if justification is None else check_justification(justification)
     project, partnership = _partnership_of(repo, project_id)
     _require(sink, actor, Permission.ADMIN_ADMISSIONS_WRITE, partnership, project.id, at)
     if nation not in partnership.nations:
@@ -324,6 +352,7 @@ def admit(
             "valid_until": admission.valid_until.isoformat() if admission.valid_until else None,
             "by": actor.person_id,
             "at": at.isoformat(),
+            **({} if why is None else {"justification": why}),
         },
     )
     return admission
@@ -337,9 +366,12 @@ def end_admission(
     actor: Grantee,
     at: datetime,
     note: str = "",
+    justification: str | None = None,
 ) -> Admission:
-    """End an admission at ``at``: from then on the nation no longer takes part."""
+    """End an admission at ``at``: from then on the nation no longer takes part.
+    ``justification`` as for :func:`admit`."""
     require_aware(at)
+    why = None if justification is None else check_justification(justification)
     current = repo.get_admission(admission_id)
     if current is None:
         raise UnknownRecord("no such admission")
@@ -359,6 +391,7 @@ def end_admission(
             "ended_at": end.isoformat(),
             "by": actor.person_id,
             "at": at.isoformat(),
+            **({} if why is None else {"justification": why}),
         },
     )
     return ended

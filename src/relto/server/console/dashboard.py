@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from relto.authz import Permission
-from relto.errors import ReltoError
-from relto.partnership import CLASSIFICATIONS
-from relto.server.console._pages import Pages
+from relto.authz import Permission, Principal
+from relto.errors import InvalidInput, ReltoError
+from relto.partnership import CLASSIFICATIONS, check_justification
+from relto.server.console._confirm import confirm_tokens
+from relto.server.console._pages import NOT_ALLOWED, Pages
+from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
 from relto.server.edge import needs
 
 __all__ = ["mount"]
@@ -20,6 +22,7 @@ __all__ = ["mount"]
 
 def mount(app: FastAPI, pages: Pages) -> None:
     registry = pages.node.partnerships
+    tokens = confirm_tokens(pages.node.settings)
 
     @app.get("/", include_in_schema=False, **needs(Permission.CONSOLE_USE))
     def root() -> RedirectResponse:
@@ -53,6 +56,59 @@ def mount(app: FastAPI, pages: Pages) -> None:
             at=at,
         )
 
+    def admission_change(
+        who: Principal, project_id: str, nation: str, ceiling: str, valid_until: str, note: str
+    ) -> tuple[Change | None, str | None]:
+        """The admission to preview, or why not (a message for the dashboard)."""
+        view = registry.overview(who, None, datetime.now(UTC))
+        if view is None or not registry.may_admit(who, view.partnership):
+            return None, NOT_ALLOWED
+        if project_id not in {p.id for p in view.projects}:
+            return None, "There is no such project."
+        if nation not in view.partnership.nations:
+            return None, f"{nation[:3]} is not a nation of the partnership."
+        if ceiling not in CLASSIFICATIONS:
+            return None, "That is not a classification of the partnership."
+        if valid_until and _day(valid_until) is None:
+            return None, "Valid until is not a date."
+        params = {
+            "project_id": project_id,
+            "nation": nation,
+            "ceiling": ceiling,
+            "valid_until": valid_until,
+            "note": note,
+        }
+        until = f" until {valid_until}" if valid_until else ""
+        return Change(
+            action="admission.admit",
+            heading=f"admit {nation} to {project_id} up to {ceiling}{until}",
+            what_if=f"admit:{nation}:{project_id}:{ceiling}",
+            post_to="/console/admissions",
+            params=params,
+            back="/console",
+            confirm_label="Admit",
+        ), None
+
+    @app.post(
+        "/console/admissions/preview",
+        include_in_schema=False,
+        **needs(Permission.ADMIN_ADMISSIONS_WRITE),
+    )
+    def console_admit_preview(
+        request: Request,
+        project_id: Annotated[str, Form(max_length=63)],
+        nation: Annotated[str, Form(max_length=3)],
+        ceiling: Annotated[str, Form(max_length=40)],
+        csrf: Annotated[str, Form(max_length=200)] = "",
+        valid_until: Annotated[str, Form(max_length=20)] = "",
+        note: Annotated[str, Form(max_length=500)] = "",
+    ) -> Response:
+        who = pages.posted_by(request, csrf)
+        change, problem = admission_change(who, project_id, nation, ceiling, valid_until, note)
+        if change is None:
+            return pages.back("/console", problem or NOT_ALLOWED, bad=True)
+        return render_preview(pages, tokens, request, who, change, datetime.now(UTC))
+
     @app.post(
         "/console/admissions", include_in_schema=False, **needs(Permission.ADMIN_ADMISSIONS_WRITE)
     )
@@ -64,29 +120,81 @@ def mount(app: FastAPI, pages: Pages) -> None:
         csrf: Annotated[str, Form(max_length=200)] = "",
         valid_until: Annotated[str, Form(max_length=20)] = "",
         note: Annotated[str, Form(max_length=500)] = "",
+        confirm: Annotated[str, Form(max_length=200)] = "",
+        justification: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         who = pages.posted_by(request, csrf)
-        try:
-            until = (
-                datetime.combine(date.fromisoformat(valid_until), time(), tzinfo=UTC)
-                if valid_until
-                else None
-            )
-        except ValueError:
+        params = {
+            "project_id": project_id,
+            "nation": nation,
+            "ceiling": ceiling,
+            "valid_until": valid_until,
+            "note": note,
+        }
+        if not tokens.check("admission.admit", params, confirm):
+            return pages.back("/console", NOT_PREVIEWED, bad=True)
+        at = datetime.now(UTC)
+        until = _day(valid_until) if valid_until else None
+        if valid_until and until is None:
             return pages.back("/console", "Valid until is not a date.", bad=True)
+        try:
+            check_justification(justification)
+        except InvalidInput as exc:
+            change, _ = admission_change(who, project_id, nation, ceiling, valid_until, note)
+            if change is None:
+                return pages.back("/console", NOT_ALLOWED, bad=True)
+            return render_preview(
+                pages, tokens, request, who, change, at,
+                justification=justification, error=str(exc),
+            )  # fmt: skip
         try:
             registry.admit(
                 who,
                 project_id=project_id,
                 nation=nation,
                 ceiling=ceiling,
-                at=datetime.now(UTC),
+                at=at,
                 valid_until=until,
                 note=note,
+                justification=justification,
             )
         except ReltoError as exc:
             return pages.back("/console", pages.explain(exc), bad=True)
         return pages.back("/console", f"{nation} admitted to {project_id} up to {ceiling}.")
+
+    def end_change(who: Principal, admission_id: str) -> Change | None:
+        """The end of an admission to preview (``None``: not found, or not theirs to end)."""
+        try:
+            a = registry.admission(who, admission_id)
+        except ReltoError:
+            return None
+        view = registry.overview(who, None, datetime.now(UTC))
+        if view is None or not registry.may_admit(who, view.partnership):
+            return None
+        return Change(
+            action="admission.end",
+            heading=f"end the admission of {a.nation} to {a.project_id} (up to {a.ceiling})",
+            what_if=f"end:{a.nation}:{a.project_id}",
+            post_to=f"/console/admissions/{a.id}/end",
+            params={"admission_id": a.id},
+            back="/console",
+            confirm_label="End admission",
+            fields=(),
+        )
+
+    @app.post(
+        "/console/admissions/{admission_id}/end/preview",
+        include_in_schema=False,
+        **needs(Permission.ADMIN_ADMISSIONS_WRITE),
+    )
+    def console_end_preview(
+        request: Request, admission_id: str, csrf: Annotated[str, Form(max_length=200)] = ""
+    ) -> Response:
+        who = pages.posted_by(request, csrf)
+        change = end_change(who, admission_id[:64])
+        if change is None:
+            return pages.back("/console", NOT_ALLOWED, bad=True)
+        return render_preview(pages, tokens, request, who, change, datetime.now(UTC))
 
     @app.post(
         "/console/admissions/{admission_id}/end",
@@ -94,11 +202,35 @@ def mount(app: FastAPI, pages: Pages) -> None:
         **needs(Permission.ADMIN_ADMISSIONS_WRITE),
     )
     def console_end(
-        request: Request, admission_id: str, csrf: Annotated[str, Form(max_length=200)] = ""
+        request: Request,
+        admission_id: str,
+        csrf: Annotated[str, Form(max_length=200)] = "",
+        confirm: Annotated[str, Form(max_length=200)] = "",
+        justification: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         who = pages.posted_by(request, csrf)
+        if not tokens.check("admission.end", {"admission_id": admission_id[:64]}, confirm):
+            return pages.back("/console", NOT_PREVIEWED, bad=True)
+        at = datetime.now(UTC)
         try:
-            a = registry.end(who, admission_id, datetime.now(UTC))
+            check_justification(justification)
+        except InvalidInput as exc:
+            change = end_change(who, admission_id[:64])
+            if change is None:
+                return pages.back("/console", NOT_ALLOWED, bad=True)
+            return render_preview(
+                pages, tokens, request, who, change, at,
+                justification=justification, error=str(exc),
+            )  # fmt: skip
+        try:
+            a = registry.end(who, admission_id, at, justification=justification)
         except ReltoError as exc:
             return pages.back("/console", pages.explain(exc), bad=True)
         return pages.back("/console", f"Admission of {a.nation} to {a.project_id} ended.")
+
+
+def _day(text: str) -> datetime | None:
+    try:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+    except ValueError:
+        return None

@@ -17,7 +17,10 @@ from relto.authz import Permission, Principal
 from relto.decisions import Decision
 from relto.documents import ActionDenied, DocumentView
 from relto.errors import AccessDenied, InvalidInput, NotFound
+from relto.partnership import check_justification
+from relto.server.console._confirm import confirm_tokens
 from relto.server.console._pages import NOT_ALLOWED, Pages
+from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
 from relto.server.edge import download_response, needs
 
 __all__ = ["mount"]
@@ -29,6 +32,7 @@ _NO_DOCUMENT = "There is no such document on this node."
 
 def mount(app: FastAPI, pages: Pages) -> None:
     service = pages.node.documents
+    tokens = confirm_tokens(pages.node.settings)
 
     def doc_page(
         request: Request,
@@ -191,6 +195,49 @@ def mount(app: FastAPI, pages: Pages) -> None:
             return doc_page(request, who, doc, decision)
         return download_response(doc, plaintext)
 
+    def relabel_change(who: Principal, doc_id: str, rel_to: list[str] | None) -> Change | str:
+        """The relabel to preview, or a message saying why not."""
+        try:
+            doc = service.visible(who, doc_id)
+        except NotFound:
+            return NOT_ALLOWED
+        decision = service.facts.decide(who.person_id, "relabel", doc, datetime.now(UTC))
+        if not decision.allowed:
+            return f"Not allowed: {'; '.join(r.sentence for r in decision.reasons)}"[:300]
+        wanted = sorted({n.strip().upper() for n in (rel_to or []) if isinstance(n, str)})[:50]
+        outside = sorted(set(wanted) - set(service.partnership_nations(doc.originator)))
+        if outside:
+            return f"Not a nation of the partnership: {', '.join(outside)[:40]}"
+        nations = ",".join(wanted)
+        shown = ", ".join(sorted({doc.originator, *wanted}))
+        return Change(
+            action="document.relabel",
+            heading=f"make {doc.title} releasable to {shown}",
+            what_if=f"set-rel-to:{doc.id}:{nations}",
+            post_to=f"/console/documents/{doc.id}/relabel",
+            params={"doc_id": doc.id, "rel_to": nations},
+            back=f"/console/documents/{doc.id}",
+            confirm_label="Save Releasable To",
+            fields=tuple(("rel_to", n) for n in wanted),
+        )
+
+    @app.post(
+        "/console/documents/{doc_id}/relabel/preview",
+        include_in_schema=False,
+        **needs(Permission.OBJECTS_RELABEL),
+    )
+    def relabel_preview(
+        request: Request,
+        doc_id: str,
+        csrf: Annotated[str, Form(max_length=200)] = "",
+        rel_to: Annotated[list[str] | None, Form(max_length=50)] = None,
+    ) -> Response:
+        who = pages.posted_by(request, csrf)
+        change = relabel_change(who, doc_id[:64], rel_to)
+        if isinstance(change, str):
+            return pages.back(f"/console/documents/{doc_id[:64]}", change, bad=True)
+        return render_preview(pages, tokens, request, who, change, datetime.now(UTC))
+
     @app.post(
         "/console/documents/{doc_id}/relabel",
         include_in_schema=False,
@@ -201,16 +248,28 @@ def mount(app: FastAPI, pages: Pages) -> None:
         doc_id: str,
         csrf: Annotated[str, Form(max_length=200)] = "",
         rel_to: Annotated[list[str] | None, Form(max_length=50)] = None,
+        confirm: Annotated[str, Form(max_length=200)] = "",
+        justification: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         who = pages.posted_by(request, csrf)
         page = f"/console/documents/{doc_id[:64]}"
+        nations = sorted({n.strip().upper() for n in (rel_to or []) if isinstance(n, str)})[:50]
+        params = {"doc_id": doc_id[:64], "rel_to": ",".join(nations)}
+        if not tokens.check("document.relabel", params, confirm):
+            return pages.back(page, NOT_PREVIEWED, bad=True)
+        at = datetime.now(UTC)
         try:
-            doc = service.relabel(
-                who,
-                doc_id,
-                [n for n in (rel_to or []) if isinstance(n, str)][:50],
-                datetime.now(UTC),
-            )
+            check_justification(justification)
+        except InvalidInput as exc:
+            change = relabel_change(who, doc_id[:64], nations)
+            if isinstance(change, str):
+                return pages.back(page, change, bad=True)
+            return render_preview(
+                pages, tokens, request, who, change, at,
+                justification=justification, error=str(exc),
+            )  # fmt: skip
+        try:
+            doc = service.relabel(who, doc_id, nations, at, justification=justification)
         except ActionDenied as exc:
             reasons = "; ".join(r.sentence for r in exc.decision.reasons)
             return pages.back(page, f"Not allowed: {reasons}"[:300], bad=True)

@@ -16,7 +16,14 @@ from relto.authz import Permission, Principal
 from relto.documents import DocumentView
 from relto.errors import AccessDenied, InvalidInput
 from relto.server.edge import Edge, download_response, needs
-from relto.server.routes.partnership import Limit, Nation, Offset, PageOut, Strict
+from relto.server.routes.partnership import (
+    Justification,
+    Limit,
+    Nation,
+    Offset,
+    PageOut,
+    Strict,
+)
 
 __all__ = ["mount"]
 
@@ -57,6 +64,7 @@ class DecisionOut(BaseModel):
 
 class RelToIn(Strict):
     rel_to: Annotated[list[Nation], Field(max_length=50)]
+    justification: Justification
 
 
 class WhatIfIn(Strict):
@@ -226,7 +234,9 @@ def mount(app: FastAPI, edge: Edge) -> None:
         **needs(Permission.OBJECTS_RELABEL),
     )
     def put_rel_to(object_id: str, body: RelToIn, who: Who) -> ObjectOut:
-        return _o(service.relabel(who, object_id, body.rel_to, datetime.now(UTC)))
+        at = datetime.now(UTC)
+        doc = service.relabel(who, object_id, body.rel_to, at, justification=body.justification)
+        return _o(doc)
 
     @router.post(
         "/what-if",

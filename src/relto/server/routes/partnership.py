@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from relto.authz import Permission, Principal
 from relto.partnership import (
     CLASSIFICATIONS,
+    JUSTIFICATION_MAX,
+    JUSTIFICATION_MIN,
     MAX_PAGE,
     Admission,
     Partnership,
@@ -22,12 +24,21 @@ from relto.partnership import (
 )
 from relto.server.edge import Edge, needs
 
-__all__ = ["Limit", "Nation", "Offset", "PageOut", "Strict", "mount"]
+__all__ = ["Justification", "Limit", "Nation", "Offset", "PageOut", "Strict", "mount"]
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Nation = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+#: Why a person makes a change: required, recorded in the change's audit entry.
+Justification = Annotated[
+    str,
+    Field(
+        min_length=JUSTIFICATION_MIN,
+        max_length=JUSTIFICATION_MAX,
+        description="Why the change is made; recorded in its audit log entry.",
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -71,10 +82,12 @@ class AdmissionIn(Strict):
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     note: Annotated[str, Field(max_length=2000)] = ""
+    justification: Justification
 
 
 class AdmissionEndIn(Strict):
     note: Annotated[str, Field(max_length=2000)] = ""
+    justification: Justification
 
 
 class AdmissionOut(BaseModel):
@@ -275,6 +288,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
             valid_from=_utc(body.valid_from),
             valid_until=_utc(body.valid_until),
             note=body.note,
+            justification=body.justification,
         )
         return _a(a, at)
 
@@ -285,6 +299,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
     )
     def post_end(admission_id: str, body: AdmissionEndIn, who: Who) -> AdmissionOut:
         at = datetime.now(UTC)
-        return _a(registry.end(who, admission_id, at, body.note), at)
+        a = registry.end(who, admission_id, at, body.note, justification=body.justification)
+        return _a(a, at)
 
     app.include_router(router)
