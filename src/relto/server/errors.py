@@ -10,18 +10,16 @@ not answer -- is 503 ``unavailable`` "storage unavailable" on every route
 
 from __future__ import annotations
 
-import errno
-import sqlite3
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relto.errors import AccessDenied, ConfigError, InvalidInput, NotFound, ReltoError, StorageError
+from relto.health import STORAGE_EXCEPTIONS, is_storage_failure
 
 __all__ = ["error_body", "install_error_handlers", "storage_failure", "storage_unavailable"]
 
@@ -38,23 +36,9 @@ _STATUS: list[tuple[type[ReltoError], int, str, str]] = [
 ]
 
 
-#: OS errors that mean the storage itself failed (not a bug, not a missing file).
-_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
-
-
 def storage_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is storage failing: a full disk, a
-    read-only or broken file system, or the database refusing or not answering."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, StorageError | SQLAlchemyOperationalError | sqlite3.OperationalError):
-            return True
-        if isinstance(seen, OSError) and seen.errno in _STORAGE_ERRNOS:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    """Whether ``exc`` (or what caused it) is storage failing (:mod:`relto.health`)."""
+    return is_storage_failure(exc)
 
 
 def storage_unavailable(request: Request, exc: BaseException) -> JSONResponse:
@@ -118,7 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("internal_error", "internal error", request), status_code=500
         )
 
-    for cls in (SQLAlchemyOperationalError, sqlite3.OperationalError, OSError):
+    for cls in STORAGE_EXCEPTIONS:
         app.add_exception_handler(cls, _storage)
 
     @app.exception_handler(Exception)
