@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from relto.audit.access import AuditReader
 from relto.audit.config import open_log
@@ -132,6 +133,9 @@ def build_node(
         max_upload_bytes=settings.max_upload_bytes,
         metrics=metrics,
     )
+    # What writers that died left behind (uploads cut off, changes never recorded):
+    # swept before anything is served; live workers' uploads are left alone.
+    documents.sweep(datetime.now(UTC))
     audit = AuditReader(
         log, authorizer, _Nations(directory, documents), node_nation=settings.nation
     )

@@ -126,3 +126,12 @@ def test_orphan_deleted_only_when_still_orphan(store: LocalBlobStore) -> None:
     assert store.delete_unclaimed("doc-v1", lambda: True)
     assert not store.exists("doc-v1")
     assert list(store.root.iterdir()) == []
+
+
+def test_released_blob_survives_a_later_discard(store: LocalBlobStore) -> None:
+    with store.stage() as staged:
+        staged.file.write(b"ciphertext")
+        staged.publish("doc-v1")
+        staged.release()
+        staged.discard()
+    assert store.exists("doc-v1")

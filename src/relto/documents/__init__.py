@@ -14,7 +14,7 @@ from relto.documents._keys import InProcessKas, KeyAccessPort
 from relto.documents._labels import ProductLevelMapper, common_level, compose_banner
 from relto.documents._model import MAX_DOCUMENT_BYTES, DocumentView, LabelChoice
 from relto.documents.errors import ActionDenied
-from relto.documents.service import DocumentService, WhatIfView
+from relto.documents.service import DocumentService, Incoming, WhatIfView
 
 __all__ = [
     "ENGINE_MAX_USES",
@@ -24,6 +24,7 @@ __all__ = [
     "DocumentService",
     "DocumentView",
     "InProcessKas",
+    "Incoming",
     "KeyAccessPort",
     "LabelChoice",
     "ProductDecider",

@@ -11,17 +11,29 @@ explain and what-if -- every action decided before it happens.
 * Administrative actions (what-if, explaining another person's decision) are
   asked of :class:`relto.authz.Authorizer`.
 
-Payloads live in the blob store as ZTDF containers only; plaintext is never
-written to disk outside a temporary folder removed at once.
+Payloads live in the blob store as ZTDF containers only, and plaintext is never
+written to disk, not even for a moment: an upload is encrypted as it arrives
+(:meth:`DocumentService.receive` -> :class:`Incoming`) into a staged ``0600`` file
+in the blob store, and opening or relabelling decrypts into memory (documents are
+bounded by ``max_upload_bytes``).
+
+What is recorded is what committed (ADR 0082): the container is moved into the
+blob store under a claim that says what will be recorded, the database row
+commits, then the ``document.protected`` / ``document.relabelled`` entry is
+appended. If that append fails the change is undone (the row removed or restored,
+the new blob deleted) and the caller told; if the process dies in between,
+:meth:`DocumentService.sweep` at the next start records the entry late (marked
+``recovered_at_startup``) for a committed change, or deletes the blob and records
+``document.orphan_swept`` for one that never committed.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import re
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,19 +58,20 @@ from relto.documents._keys import KeyAccessPort
 from relto.documents._labels import compose_banner, parsed_banner
 from relto.documents._model import MAX_DOCUMENT_BYTES, DocumentView, LabelChoice
 from relto.documents.errors import ActionDenied
-from relto.errors import AccessDenied, InvalidInput, NotFound
+from relto.errors import AccessDenied, InvalidInput, NotFound, StorageError
 from relto.events import AuditSink
 from relto.labels import builtin_policy
 from relto.metrics import DomainMetrics
 from relto.partnership import MAX_PAGE, Partnership, check_justification
 from relto.store import BlobStore, Database
+from relto.store.blobs import StagedBlob
 from relto.store.documents import DocumentRow, SqlDocumentRepository
 from relto.store.partnership import SqlPartnershipRepository
 from relto.vetting.service import VettingService
-from relto.ztdf import Unwrap, open_container, protect
+from relto.ztdf import ContainerWriter, ProtectResult, Unwrap, open_container
 from relto.ztdf.attributes import marking_attributes
 
-__all__ = ["DocumentService", "WhatIfView"]
+__all__ = ["DocumentService", "Incoming", "WhatIfView"]
 
 log = structlog.stdlib.get_logger("relto.documents")
 
@@ -66,6 +79,46 @@ _TITLE = re.compile(r"^[^\x00-\x1f]{1,200}$")
 _FILENAME = re.compile(r"[^A-Za-z0-9._ -]")
 #: How many documents a listing decides at most (what-if, readable lists).
 MAX_SCAN = 10_000
+#: Blob keys of document versions: ``document-<id>-v<version>.tdf``.
+_BLOB_KEY = re.compile(r"^document-(?P<id>[A-Za-z0-9._-]{1,64})-v(?P<version>[0-9]{1,9})\.tdf$")
+
+
+class Incoming:
+    """A document's bytes as they arrive, encrypted at once into a staged container
+    in the blob store (``0600``, ciphertext only: the plaintext never touches disk).
+
+    :meth:`write` each chunk; :meth:`DocumentService.upload` seals and commits it
+    (and owns it from then on). Leaving the ``with`` block without an upload, or
+    :meth:`discard`, removes what was written.
+    """
+
+    def __init__(self, staged: StagedBlob, writer: ContainerWriter) -> None:
+        self._staged = staged
+        self._writer = writer
+
+    @property
+    def size(self) -> int:
+        """Plaintext bytes received so far."""
+        return self._writer.size
+
+    def room(self) -> int:
+        """Bytes a write can take before a segment is encrypted (a smaller write only
+        copies into memory: cheap enough for an event loop)."""
+        return self._writer.room()
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        """The next bytes; :class:`InvalidInput` past the node's upload limit."""
+        self._writer.write(chunk)
+
+    def discard(self) -> None:
+        self._writer.close()
+        self._staged.discard()
+
+    def __enter__(self) -> Incoming:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
 
 
 @dataclass(frozen=True)
@@ -405,16 +458,59 @@ class DocumentService:
         rel_to: Sequence[str],
         filename: str,
         media_type: str,
-        data: bytes,
+        data: bytes | Incoming,
         at: datetime,
         doc_id: str | None = None,
     ) -> DocumentView:
         """Protect ``data`` under a label the uploader could read themselves. The
-        originator is the uploader's home nation, as the directory records it."""
-        if not _TITLE.match(title or ""):
-            raise InvalidInput("the title must be 1-200 printable characters")
+        originator is the uploader's home nation, as the directory records it.
+
+        ``data`` is the document's bytes, or an :class:`Incoming` they were streamed
+        into (already encrypted); either way this call owns it and, on any refusal
+        or failure, nothing is kept."""
+        if isinstance(data, Incoming):
+            with data:
+                return self._upload(
+                    who, title, project_id, classification, rel_to, filename, media_type,
+                    data, at, doc_id,
+                )  # fmt: skip
         if len(data) > self.max_upload_bytes:
             raise InvalidInput(f"the document is larger than {self.max_upload_bytes} bytes")
+        with self.receive(at) as incoming:
+            incoming.write(data)
+            return self._upload(
+                who, title, project_id, classification, rel_to, filename, media_type,
+                incoming, at, doc_id,
+            )  # fmt: skip
+
+    def receive(self, at: datetime) -> Incoming:
+        """Somewhere to stream a document's bytes into, encrypted as they arrive (for
+        :meth:`upload`). Nothing is decided yet: the label is checked on upload."""
+        staged = self._blobs.stage()
+        try:
+            writer = ContainerWriter(
+                staged.file, kas=[self._keys.target()], at=at, max_size=self.max_upload_bytes
+            )
+        except BaseException:
+            staged.discard()
+            raise
+        return Incoming(staged, writer)
+
+    def _upload(
+        self,
+        who: Principal,
+        title: str,
+        project_id: str,
+        classification: str,
+        rel_to: Sequence[str],
+        filename: str,
+        media_type: str,
+        incoming: Incoming,
+        at: datetime,
+        doc_id: str | None,
+    ) -> DocumentView:
+        if not _TITLE.match(title or ""):
+            raise InvalidInput("the title must be 1-200 printable characters")
         nation = who.home_nation
         choice = self.label_choice(who)
         if project_id not in {p for p, _ in choice.projects}:
@@ -442,9 +538,22 @@ class DocumentService:
         safe_name = _FILENAME.sub("_", Path(filename or "document").name)[:200] or "document"
         media = media_type or "application/octet-stream"
         blob_key = f"document-{doc_id}-v1.tdf"
-        policy_uuid, size = self._protect_into(
-            data, banner, label_xml, project_id, nation, media, blob_key, at
-        )
+        if self.exists(doc_id):
+            raise InvalidInput("a document with that id already exists")
+        sealed = self._seal(incoming, banner, label_xml, project_id, nation, media)
+        policy_uuid, size = sealed.policy.uuid, sealed.plaintext_size
+        entry = {
+            "document": doc_id,
+            "title": title,
+            "project": project_id,
+            "originator": nation,
+            "banner": banner,
+            "policy_uuid": policy_uuid,
+            "by": who.person_id,
+            "at": at.isoformat(),
+        }
+        staged = incoming._staged
+        staged.publish(blob_key, _intent("document.protected", doc_id, 1, entry))
         b = parsed_banner(banner, nation)
         with self._db.session() as s:
             repo = SqlDocumentRepository(s)
@@ -468,57 +577,35 @@ class DocumentService:
                 updated_at=at,
             )
             repo.add(row, {nation, *b.rel_to})
-            self._sink.record(
-                "document.protected",
-                {
-                    "document": doc_id,
-                    "title": title,
-                    "project": project_id,
-                    "originator": nation,
-                    "banner": banner,
-                    "policy_uuid": policy_uuid,
-                    "by": who.person_id,
-                    "at": at.isoformat(),
-                },
-            )
             view = document_view(row)
+        try:
+            self._sink.record("document.protected", entry)
+        except BaseException:
+            # Committed but not recorded: undo, so nothing exists that the log lacks.
+            with self._db.session() as s:
+                SqlDocumentRepository(s).remove(doc_id)
+            staged.discard()
+            log.error("document_upload_undone", document=doc_id, reason="audit append failed")
+            raise StorageError("the upload could not be recorded; nothing was kept") from None
+        staged.release()
         log.info("document_protected", document=doc_id, banner=banner)
         return view
 
-    def _protect_into(
+    def _seal(
         self,
-        data: bytes,
+        incoming: Incoming,
         banner: str,
         label_xml: bytes,
         project_id: str,
         originator: str,
         media_type: str,
-        blob_key: str,
-        at: datetime,
-    ) -> tuple[str, int]:
-        """Encrypt ``data`` into a container under the label, store it at ``blob_key``;
-        (policy UUID, plaintext size)."""
+    ) -> ProtectResult:
+        """Finish ``incoming``'s container under the label: the policy's attributes,
+        the label assertion, the media type (the payload is already encrypted)."""
         b = parsed_banner(banner, originator)
-        work = Path(tempfile.mkdtemp(prefix="relto-up-"))
-        try:
-            src, dst = work / "plain", work / "container.tdf"
-            src.write_bytes(data)
-            result = protect(
-                src,
-                dst,
-                kas=[self._keys.target()],
-                at=at,
-                attributes=marking_attributes(
-                    b.classification, b.rel_to, [project_id], self._namespace
-                ),
-                label_xml=label_xml,
-                mime_type=media_type,
-            )
-            with dst.open("rb") as f:
-                self._blobs.put(blob_key, f)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return result.policy.uuid, result.plaintext_size
+        writer = incoming._writer
+        attributes = marking_attributes(b.classification, b.rel_to, [project_id], self._namespace)
+        return writer.finish(attributes=attributes, label_xml=label_xml, mime_type=media_type)
 
     def open(
         self, who: Principal, doc_id: str, at: datetime, *, action: str = "read"
@@ -541,15 +628,11 @@ class DocumentService:
             if row is None:
                 raise NotFound("no such document")
             blob_key = row.blob_key
-        work = Path(tempfile.mkdtemp(prefix="relto-open-"))
-        try:
-            src, dst = work / "container.tdf", work / "plain"
-            with self._blobs.open(blob_key) as f, src.open("wb") as out:
-                shutil.copyfileobj(f, out)
-            open_container(src, dst, unwrap=unwrap)
-            return dst.read_bytes()
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        # Into memory, never to disk: documents are bounded by max_upload_bytes.
+        out = io.BytesIO()
+        with self._blobs.open(blob_key) as f:
+            open_container(f, out, unwrap=unwrap)
+        return out.getvalue()
 
     def relabel(
         self,
@@ -585,25 +668,21 @@ class DocumentService:
         plain = self._decrypt(doc, self._keys.unwrap_for(who.person_id, who.home_nation, "relabel"))
         version = doc.version + 1
         blob_key = f"document-{doc.id}-v{version}.tdf"
-        policy_uuid, _size = self._protect_into(
-            plain, banner, label_xml, doc.project_id, doc.originator, doc.media_type, blob_key, at
-        )
-        b = parsed_banner(banner, doc.originator)
-        with self._db.session() as s:
-            repo = SqlDocumentRepository(s)
-            row = repo.get(doc.id)
-            if row is None:
-                raise NotFound("no such document")
-            before = row.banner
-            row.banner = banner
-            row.label_xml = label_xml.decode()
-            row.blob_key = blob_key
-            row.policy_uuid = policy_uuid
-            row.version = version
-            row.updated_at = at
-            repo.changed(row, {doc.originator, *b.rel_to})
-            self._sink.record(
-                "document.relabelled",
+        before = doc.banner  # the row's, read again when the change commits
+        with self.receive(at) as incoming:
+            incoming.write(plain)
+            del plain
+            sealed = self._seal(
+                incoming, banner, label_xml, doc.project_id, doc.originator, doc.media_type
+            )
+            policy_uuid = sealed.policy.uuid
+            return self._commit_relabel(
+                doc,
+                incoming,
+                blob_key,
+                banner,
+                label_xml,
+                at,
                 {
                     "document": doc.id,
                     "title": doc.title,
@@ -617,4 +696,126 @@ class DocumentService:
                     **({} if why is None else {"justification": why}),
                 },
             )
-            return document_view(row)
+
+    def _commit_relabel(
+        self,
+        doc: DocumentView,
+        incoming: Incoming,
+        blob_key: str,
+        banner: str,
+        label_xml: bytes,
+        at: datetime,
+        entry: dict[str, object],
+    ) -> DocumentView:
+        """Publish the re-protected container, point the row at it, then record the
+        ``document.relabelled`` entry (undone if the entry cannot be recorded)."""
+        version = doc.version + 1
+        staged = incoming._staged
+        staged.publish(blob_key, _intent("document.relabelled", doc.id, version, entry))
+        b = parsed_banner(banner, doc.originator)
+        with self._db.session() as s:
+            repo = SqlDocumentRepository(s)
+            row = repo.get(doc.id)
+            if row is None:
+                raise NotFound("no such document")
+            previous = (row.banner, row.label_xml, row.blob_key, row.policy_uuid, row.version)
+            previous_rel_to = {doc.originator, *parsed_banner(row.banner, doc.originator).rel_to}
+            entry["from"] = row.banner
+            row.banner = banner
+            row.label_xml = label_xml.decode()
+            row.blob_key = blob_key
+            row.policy_uuid = str(entry["policy_uuid"])
+            row.version = version
+            row.updated_at = at
+            repo.changed(row, {doc.originator, *b.rel_to})
+            view = document_view(row)
+        try:
+            self._sink.record("document.relabelled", entry)
+        except BaseException:
+            # Committed but not recorded: put the previous version back.
+            with self._db.session() as s:
+                repo = SqlDocumentRepository(s)
+                row = repo.get(doc.id)
+                if row is not None and row.blob_key == blob_key:
+                    row.banner, row.label_xml, row.blob_key, row.policy_uuid = previous[:4]
+                    row.version = previous[4]
+                    row.updated_at = doc.updated_at
+                    repo.changed(row, previous_rel_to)
+            staged.discard()
+            log.error("document_relabel_undone", document=doc.id, reason="audit append failed")
+            raise StorageError("the relabel could not be recorded; nothing was changed") from None
+        staged.release()
+        return view
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def sweep(self, at: datetime) -> list[str]:
+        """Clean up after writers that died (run at start-up, before serving; other
+        live workers' uploads are left alone). Returns what was swept.
+
+        * staged upload files (ciphertext of uploads that never finished) are removed;
+        * a claimed blob whose database change committed gets its audit entry now,
+          marked ``recovered_at_startup`` (the writer may have died before appending
+          it); one whose change never committed is deleted;
+        * a document blob no row names (no such document, or a version above the
+          row's) is deleted.
+
+        Each deletion is logged and recorded as ``document.orphan_swept``.
+        """
+        swept: list[str] = []
+        for name in self._blobs.sweep_staging():
+            log.warning("upload_temp_swept", file=name)
+            swept.append(name)
+        for claim in self._blobs.stale_claims():
+            try:
+                intent = json.loads(claim.intent)
+            except ValueError:
+                intent = None  # a sweeper's own claim: the orphan pass below decides
+            if not isinstance(intent, dict):
+                claim.resolve(delete_blob=False)
+                continue
+            doc_id = str(intent.get("document", ""))
+            with self._db.session() as s:
+                row = SqlDocumentRepository(s).get(doc_id)
+                committed = row is not None and row.blob_key == claim.key
+            if committed:
+                payload = {**intent.get("payload", {}), "recovered_at_startup": at.isoformat()}
+                self._sink.record(str(intent.get("kind")), payload)
+                log.warning("document_entry_recovered", document=doc_id, blob=claim.key)
+                claim.resolve(delete_blob=False)
+                continue
+            self._orphan_swept(claim.key, doc_id, "its upload or relabel never committed", at)
+            claim.resolve(delete_blob=True)
+            swept.append(claim.key)
+        keys = {k: m for k in self._blobs.keys() if (m := _BLOB_KEY.match(k))}  # noqa: SIM118
+        with self._db.session() as s:
+            versions = SqlDocumentRepository(s).versions({m["id"] for m in keys.values()})
+        for key, m in sorted(keys.items()):
+            doc_id, version = m["id"], int(m["version"])
+            if doc_id in versions and version <= versions[doc_id]:
+                continue
+
+            def still_orphan(doc_id: str = doc_id, version: int = version) -> bool:
+                with self._db.session() as s:
+                    row = SqlDocumentRepository(s).get(doc_id)
+                    return row is None or version > row.version
+
+            if self._blobs.delete_unclaimed(key, still_orphan):
+                self._orphan_swept(key, doc_id, "no document row names it", at)
+                swept.append(key)
+        return swept
+
+    def _orphan_swept(self, key: str, doc_id: str, reason: str, at: datetime) -> None:
+        log.warning("document_orphan_swept", blob=key, document=doc_id, reason=reason)
+        self._sink.record(
+            "document.orphan_swept",
+            {"blob": key, "document": doc_id, "reason": reason, "at": at.isoformat()},
+        )
+
+
+def _intent(kind: str, doc_id: str, version: int, payload: Mapping[str, object]) -> bytes:
+    """What a claim on a new blob says will be recorded once its row commits."""
+    return json.dumps(
+        {"kind": kind, "document": doc_id, "version": version, "payload": payload},
+        separators=(",", ":"),
+    ).encode()

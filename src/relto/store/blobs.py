@@ -161,6 +161,7 @@ class StagedBlob:
         if self._claim is not None and self.key is not None:
             _unclaim(self._root, self.key, self._claim)
             self._claim = None
+        self.key = None  # committed: a later discard() leaves the blob alone
         self._close()
 
     def discard(self) -> None:

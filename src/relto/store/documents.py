@@ -110,6 +110,26 @@ class SqlDocumentRepository:
         bump(self.s, DOCUMENTS)
         self.s.flush()
 
+    def remove(self, document_id: str) -> None:
+        """Undo an :meth:`add` whose audit entry could not be recorded."""
+        self.s.execute(
+            delete(DocumentReleaseRow).where(DocumentReleaseRow.document_id == document_id)
+        )
+        self.s.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
+        bump(self.s, DOCUMENTS)
+        self.s.flush()
+
+    def versions(self, document_ids: Iterable[str]) -> dict[str, int]:
+        """Document id -> current version, for the ids that exist."""
+        ids = sorted({d[:64] for d in document_ids})
+        out: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            q = select(DocumentRow.id, DocumentRow.version).where(
+                DocumentRow.id.in_(ids[start : start + 500])
+            )
+            out.update({r[0]: int(r[1]) for r in self.s.execute(q)})
+        return out
+
     def changed(self, row: DocumentRow, rel_to: Iterable[str]) -> None:
         """``row`` was changed in place (a relabel): store its new Releasable To."""
         self.s.execute(delete(DocumentReleaseRow).where(DocumentReleaseRow.document_id == row.id))

@@ -634,9 +634,18 @@ def _read_manifest(f: BinaryIO) -> tuple[Manifest, dict[str, ZipEntry]]:
     return parse_manifest(raw), index
 
 
+@contextlib.contextmanager
+def _source(src: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryIO]:
+    if isinstance(src, str | os.PathLike):
+        with Path(src).open("rb") as f:
+            yield f
+    else:
+        yield src
+
+
 def open_container(
-    src: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
+    src: str | os.PathLike[str] | BinaryIO,
+    dst: str | os.PathLike[str] | BinaryIO,
     *,
     unwrap: Unwrap,
     overwrite: bool = False,
@@ -646,10 +655,14 @@ def open_container(
 
     ``unwrap`` recovers a key share from one key access entry (online KAS rewrap or
     :func:`private_key_unwrapper`); entries sharing a ``sid`` are tried in order.
+    ``src`` may be an open, seekable file and ``dst`` a writable file object: an
+    ``io.BytesIO`` decrypts into memory, nothing on disk (it receives each segment
+    once verified; on an error the caller discards it).
     """
-    src_path, dst_path = Path(src), Path(dst)
+    src_path = Path(src if isinstance(src, str | os.PathLike) else getattr(src, "name", "-"))
+    dst_path = Path(dst) if isinstance(dst, str | os.PathLike) else dst
     try:
-        with src_path.open("rb") as f:
+        with _source(src) as f:
             unverified_manifest, index = _read_manifest(f)
             m = unverified_manifest
             ei = m.encryption_information
@@ -690,7 +703,7 @@ def _decrypt_payload(
     crc_expected: int,
     m: Manifest,
     dek: bytes,
-    dst: Path,
+    dst: Path | BinaryIO,
     overwrite: bool,
     progress: Progress | None,
 ) -> int:
@@ -720,8 +733,13 @@ def _decrypt_payload(
     f.seek(offset)
     segs = ii.segments
     sizes = (largest, max(largest - hazmat.SEGMENT_OVERHEAD, 1))
+    output = (
+        _atomic_output(dst, overwrite=overwrite)
+        if isinstance(dst, Path)
+        else contextlib.nullcontext(dst)
+    )
     with (
-        _atomic_output(dst, overwrite=overwrite) as out,
+        output as out,
         _Pipeline((checksum, write), sizes, depth=4) as pipe,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="ztdf-read") as reader,
     ):

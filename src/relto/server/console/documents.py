@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +22,7 @@ from relto.server.console._confirm import confirm_tokens
 from relto.server.console._pages import NOT_ALLOWED, Pages
 from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
 from relto.server.edge import download_response, needs
+from relto.server.uploads import read_upload
 
 __all__ = ["mount"]
 
@@ -100,43 +101,38 @@ def mount(app: FastAPI, pages: Pages) -> None:
         return new_form(request, pages.who(request))
 
     @app.post("/console/documents/new", include_in_schema=False, **needs(Permission.OBJECTS_CREATE))
-    async def upload(
-        request: Request,
-        title: Annotated[str, Form(max_length=200)],
-        project_id: Annotated[str, Form(max_length=63)],
-        classification: Annotated[str, Form(max_length=60)],
-        file: Annotated[UploadFile, File()],
-        csrf: Annotated[str, Form(max_length=200)] = "",
-        rel_to: Annotated[list[str] | None, Form(max_length=50)] = None,
-    ) -> Response:
-        who = pages.posted_by(request, csrf)
-        limit = service.max_upload_bytes
-        data = await file.read(limit + 1)
-        nations = [n for n in (rel_to or []) if isinstance(n, str)][:50]
-        form = {
-            "title": title,
-            "project_id": project_id,
-            "classification": classification,
-            "rel_to": nations,
-        }
-        if len(data) > limit:
-            return new_form(request, who, f"The file is larger than {limit} bytes.", **form)
-        try:
-            doc = await run_in_threadpool(
-                lambda: service.upload(
-                    who,
-                    title=title,
-                    project_id=project_id,
-                    classification=classification,
-                    rel_to=nations,
-                    filename=file.filename or "document",
-                    media_type=file.content_type or "application/octet-stream",
-                    data=data,
-                    at=datetime.now(UTC),
+    async def upload(request: Request) -> Response:
+        """The file is read from the request stream and encrypted as it arrives
+        (:mod:`relto.server.uploads`): no plaintext is spooled to disk."""
+        pages.who(request)  # signed in before a byte of the file is read
+        with service.receive(datetime.now(UTC)) as incoming:
+            try:
+                form = await read_upload(request, incoming)
+            except InvalidInput as exc:
+                return new_form(request, pages.who(request), str(exc)[:400])
+            who = pages.posted_by(request, form.one("csrf", max_length=200, default=""))
+            fields = {
+                "title": form.one("title", max_length=200, default=""),
+                "project_id": form.one("project_id", max_length=63, default=""),
+                "classification": form.one("classification", max_length=60, default=""),
+                "rel_to": form.many("rel_to", max_items=50, max_length=3),
+            }
+            try:
+                doc = await run_in_threadpool(
+                    lambda: service.upload(
+                        who,
+                        title=str(fields["title"]),
+                        project_id=str(fields["project_id"]),
+                        classification=str(fields["classification"]),
+                        rel_to=list(fields["rel_to"]),
+                        filename=form.filename or "document",
+                        media_type=form.content_type or "application/octet-stream",
+                        data=incoming,
+                        at=datetime.now(UTC),
+                    )
                 )
-            )
-        except InvalidInput as exc:
-            return new_form(request, who, str(exc)[:400], **form)
+            except InvalidInput as exc:
+                return new_form(request, who, str(exc)[:400], **fields)
         return pages.back(f"/console/documents/{doc.id}", f"Protected as {doc.banner}.")
 
     @app.get(

@@ -8,13 +8,13 @@ on every route, exactly like one that does not exist.
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from relto.authz import Permission, Principal
 from relto.documents import DocumentView
-from relto.errors import AccessDenied, InvalidInput
+from relto.errors import AccessDenied
 from relto.server.edge import Edge, download_response, needs
 from relto.server.routes.partnership import (
     Justification,
@@ -24,6 +24,7 @@ from relto.server.routes.partnership import (
     PageOut,
     Strict,
 )
+from relto.server.uploads import UPLOAD_BODY, read_upload
 
 __all__ = ["mount"]
 
@@ -148,37 +149,39 @@ def mount(app: FastAPI, edge: Edge) -> None:
             limit=limit,
         )
 
+    create = needs(Permission.OBJECTS_CREATE)
+    create["openapi_extra"]["requestBody"] = UPLOAD_BODY
+
     @router.post(
         "/objects",
         status_code=201,
         summary="Protect a file: label it and encrypt it into a ZTDF container",
-        **needs(Permission.OBJECTS_CREATE),
+        description=(
+            "A multipart form: title, project_id, classification, rel_to (repeated) "
+            "and the file. The file is encrypted as it arrives; nothing is spooled."
+        ),
+        **create,
     )
-    async def post_object(
-        who: Who,
-        title: Annotated[str, Form(min_length=1, max_length=200)],
-        project_id: Annotated[str, Form(max_length=63)],
-        classification: Annotated[str, Form(max_length=60)],
-        file: Annotated[UploadFile, File()],
-        rel_to: Annotated[list[str] | None, Form(max_length=50)] = None,
-    ) -> ObjectOut:
-        limit = service.max_upload_bytes
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            raise InvalidInput(f"the file is larger than {limit} bytes")
-        doc = await run_in_threadpool(
-            lambda: service.upload(
-                who,
-                title=title,
-                project_id=project_id,
-                classification=classification,
-                rel_to=[n for n in (rel_to or []) if isinstance(n, str)][:50],
-                filename=file.filename or "document",
-                media_type=file.content_type or "application/octet-stream",
-                data=data,
-                at=datetime.now(UTC),
+    async def post_object(request: Request, who: Who) -> ObjectOut:
+        with service.receive(datetime.now(UTC)) as incoming:
+            form = await read_upload(request, incoming)
+            title = form.one("title", max_length=200)
+            project_id = form.one("project_id", max_length=63)
+            classification = form.one("classification", max_length=60)
+            rel_to = form.many("rel_to", max_items=50, max_length=3)
+            doc = await run_in_threadpool(
+                lambda: service.upload(
+                    who,
+                    title=title,
+                    project_id=project_id,
+                    classification=classification,
+                    rel_to=rel_to,
+                    filename=form.filename or "document",
+                    media_type=form.content_type or "application/octet-stream",
+                    data=incoming,
+                    at=datetime.now(UTC),
+                )
             )
-        )
         return _o(doc)
 
     @router.get(
