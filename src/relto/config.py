@@ -125,6 +125,10 @@ class OidcIssuer(BaseModel):
         return v or None
 
 
+#: The most ``RELTO_MAX_UPLOAD_BYTES`` may be: opened documents are held in memory.
+MAX_DOCUMENT_BYTES = 256 << 20
+
+
 class Settings(BaseSettings):
     """relto's configuration. Every field is ``RELTO_<NAME>`` in the environment."""
 
@@ -173,7 +177,14 @@ class Settings(BaseSettings):
         description='Trusted OIDC issuers, JSON: {"<issuer URL>": {"nation": "GBR", '
         '"jwks_url": "...", "audience": "..."}}; each vouches for one nation only.',
     )
-    max_upload_bytes: int = Field(1 << 30, ge=1, description="Largest upload accepted.")
+    max_upload_bytes: int = Field(
+        20 << 20,
+        ge=1,
+        le=MAX_DOCUMENT_BYTES,
+        description="Largest document accepted by the API and the console; an opened "
+        "document is decrypted into memory, so this also bounds a request's memory "
+        "(at most 256 MiB).",
+    )
     max_body_bytes: int = Field(
         1 << 20,
         ge=1024,

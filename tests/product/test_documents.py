@@ -225,3 +225,58 @@ def test_placeholder_namespace_is_the_same_everywhere() -> None:
     from relto.ztdf.attributes import DEFAULT_NAMESPACE
 
     assert PLACEHOLDER_NAMESPACE == DEFAULT_NAMESPACE
+
+
+def test_one_upload_limit_in_config_show_the_console_and_the_api(
+    tmp_path: Path, demo_template: Path
+) -> None:
+    """A newcomer reads the limit in `relto config show` and on the upload form; the
+    API and the form must enforce exactly that value (no hidden cap elsewhere)."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    from relto.config import Settings
+    from relto.server import create_app
+
+    from .conftest import sign_in
+
+    limit = 3 * 1024 * 1024
+    data = tmp_path / "data"
+    shutil.copytree(demo_template, data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELTO_")}
+    env |= {"RELTO_DATA_DIR": str(data), "RELTO_MAX_UPLOAD_BYTES": str(limit)}
+    shown = subprocess.run(
+        [str(Path(sys.executable).parent / "relto"), "config", "show"],
+        env=env | {"COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert re.search(rf"max_upload_bytes\W+{limit}\b", shown), shown
+    app = create_app(Settings(demo=True, data_dir=data, max_upload_bytes=limit), sink=MemorySink())
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+        assert app.state.node.documents.max_upload_bytes == limit
+        sign_in(client, "gbr-eng-harper")
+        assert "at most 3 MiB" in client.get("/console/documents/new").text
+        over = client.post(
+            "/api/v1/objects",
+            content=b"x" * 10,
+            headers={
+                "content-length": str(limit + 128 * 1024),
+                "content-type": "multipart/form-data; boundary=x",
+            },
+        )
+        assert over.status_code == 413
+    app.state.node.db.dispose()
+
+
+def test_upload_limit_above_what_is_held_in_memory_refused(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from relto.config import MAX_DOCUMENT_BYTES, Settings
+
+    with pytest.raises(ValidationError):
+        Settings(data_dir=tmp_path, max_upload_bytes=MAX_DOCUMENT_BYTES + 1)

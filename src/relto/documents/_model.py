@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["MAX_DOCUMENT_BYTES", "DocumentView", "LabelChoice"]
+from relto.config import MAX_DOCUMENT_BYTES
 
-#: Largest document accepted through the console and the API (bounded by settings too).
-MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+__all__ = ["MAX_DOCUMENT_BYTES", "DocumentView", "LabelChoice"]
 
 
 @dataclass(frozen=True)

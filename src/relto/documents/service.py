@@ -165,7 +165,9 @@ class DocumentService:
         self._vetting = vetting
         self._authz = authorizer
         self._namespace = attribute_namespace
-        self.max_upload_bytes = min(MAX_DOCUMENT_BYTES, max_upload_bytes)
+        if not 0 < max_upload_bytes <= MAX_DOCUMENT_BYTES:
+            raise ValueError(f"max_upload_bytes must be 1..{MAX_DOCUMENT_BYTES}")
+        self.max_upload_bytes = max_upload_bytes
 
     # -- the partnership around a person ----------------------------------------------
 

@@ -88,7 +88,7 @@ def mount(app: FastAPI, pages: Pages) -> None:
             choice=service.label_choice(who),
             error=error,
             form=form,
-            max_mb=service.max_upload_bytes // (1024 * 1024),
+            max_mb=f"{service.max_upload_bytes / (1024 * 1024):g}",
         )
 
     @app.get(
