@@ -17,7 +17,7 @@ written to disk, not even for a moment: an upload is encrypted as it arrives
 in the blob store, and opening or relabelling decrypts into memory (documents are
 bounded by ``max_upload_bytes``).
 
-What is recorded is what committed (ADR 0082): the container is moved into the
+What is recorded is what committed (ADR 0100): the container is moved into the
 blob store under a claim that says what will be recorded, the database row
 commits, then the ``document.protected`` / ``document.relabelled`` entry is
 appended. If that append fails the change is undone (the row removed or restored,
