@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from relto.server.console import audit, dashboard, decisions, documents, login, people, whatif
 from relto.server.console._pages import HERE, STATIC_URL, Pages
-from relto.server.console.guard import FORM_OVERHEAD, ConsoleGuard
+from relto.server.console.guard import ConsoleGuard
 from relto.server.edge import Edge
 
 __all__ = ["mount"]
@@ -24,8 +24,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
     pages = Pages(edge)
     pages.install(app)
     app.mount(STATIC_URL, StaticFiles(directory=str(HERE / "static")), name="static")
-    limit = edge.node.documents.max_upload_bytes + FORM_OVERHEAD
-    app.add_middleware(ConsoleGuard, upload_limit=limit)
+    app.add_middleware(ConsoleGuard)
     if edge.node.settings.demo:
         login.mount(app, pages)
     for page in (dashboard, people, documents, decisions, whatif, audit):

@@ -1,24 +1,17 @@
-"""Console pages: no scripts, no framing, no sniffing, nothing cached. Uploads:
-refused before the form is parsed when larger than the limit or of unknown size."""
+"""Console pages: no scripts, no framing, no sniffing, nothing cached. (Body sizes,
+uploads included, are bounded for every route by :mod:`relto.server.limits`.)"""
 
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from relto.server.errors import error_body
-
-__all__ = ["FORM_OVERHEAD", "ConsoleGuard"]
+__all__ = ["ConsoleGuard"]
 
 _CONSOLE_PREFIXES = ("/console", "/login", "/logout", "/static")
 _CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
-_UPLOAD_PATHS = frozenset({"/console/documents/new", "/api/v1/objects"})
-#: Room for the form fields around an uploaded file.
-FORM_OVERHEAD = 64 * 1024
 _CONSOLE_HEADERS = (
     (b"content-security-policy", _CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -30,29 +23,14 @@ _CONSOLE_HEADERS = (
 class ConsoleGuard:
     """Pure ASGI middleware (no per-request task)."""
 
-    def __init__(self, app: ASGIApp, upload_limit: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if scope.get("method") == "POST" and path in _UPLOAD_PATHS:
-            length = ""
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length":
-                    length = value.decode("latin-1")
-                    break
-            if not length.isdigit() or int(length) > self.upload_limit:
-                body = error_body(
-                    "too_large",
-                    f"uploads are limited to {self.upload_limit} bytes, with a length",
-                    Request(scope),
-                )
-                await JSONResponse(body, status_code=413)(scope, receive, send)
-                return
         if not (path == "/" or path.startswith(_CONSOLE_PREFIXES)):
             await self.app(scope, receive, send)
             return
