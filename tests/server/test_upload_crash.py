@@ -122,7 +122,10 @@ def test_killed_upload_leaves_nothing_readable_and_is_swept(
             stop.wait(30)
 
         def upload() -> None:
-            with contextlib.suppress(httpx.HTTPError):
+            # The server is killed mid-upload: whatever the client then raises
+            # (a transport error, or h11's "too little data" once the body stops)
+            # is the expected end of this request.
+            with contextlib.suppress(Exception):
                 client.post(
                     "/api/v1/objects",
                     content=body(),
