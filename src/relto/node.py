@@ -6,7 +6,8 @@ together; adapters (the HTTP app, the console, the CLI) receive the
 
 Order: settings checked -> storage (database, blobs) -> audit sink and log ->
 authorisation point -> partnerships -> vetting and its directory -> decision facts -> key access
-service (deciding with those facts) -> sharing (keys through that KAS) -> audit
+service (deciding with those facts; accepting partners' attestations through
+the pinned trust store) -> sharing (keys through that KAS) -> audit
 reader (entries filtered by the people and documents above).
 """
 
@@ -24,11 +25,14 @@ from relto.config import Settings
 from relto.decisions import CODES
 from relto.documents import DecisionFacts, DocumentService, InProcessKas, ProductDecider
 from relto.events import AuditSink
+from relto.federation import TrustStore
+from relto.federation.acceptance import STATUS_REFUSALS, AttestationAcceptor
 from relto.kas.runtime import KasRuntime, build_runtime
 from relto.metrics import DomainMetrics, NodeStateCollector, ScrapeAccess
 from relto.partnership.registry import PartnershipRegistry
 from relto.sessions import DatabaseSessionStore, SessionStore
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
+from relto.store.federation import SqlPinRepository
 from relto.vetting.directory import Directory
 from relto.vetting.service import VettingService
 
@@ -58,6 +62,10 @@ class Node:
     audit: AuditReader
     #: Console sign-in sessions (revocable: signing out ends them on the node).
     sessions: SessionStore
+    #: Partner nodes this node trusts, pinned by its security officers.
+    trust: TrustStore
+    #: Verifies partners' attestations of their people (KAS and REST API).
+    attestations: AttestationAcceptor
 
 
 class _Nations:
@@ -85,6 +93,7 @@ _KAS_REASONS = (
     "not_vouched",
     "unknown_object",
     "unsafe_allow_all",
+    *STATUS_REFUSALS,
 )
 
 
@@ -120,7 +129,13 @@ def build_node(
     vetting = VettingService(db, sink)
     directory = Directory(vetting)
     facts = DecisionFacts(db, vetting, demo=settings.demo)
-    kas = build_runtime(settings, sink, ProductDecider(facts), db=db, metrics=metrics)
+    trust = TrustStore(SqlPinRepository(db), authorizer, sink, settings.nation)
+    # Until a status source is wired, every attestation's status is unavailable:
+    # refused (fail closed).
+    attestations = AttestationAcceptor(trust.trusted)
+    kas = build_runtime(
+        settings, sink, ProductDecider(facts), db=db, metrics=metrics, acceptor=attestations
+    )
     documents = DocumentService(
         facts=facts,
         keys=InProcessKas(kas.service, default_url=f"http://{settings.bind}:{settings.port}/kas"),
@@ -158,4 +173,6 @@ def build_node(
         metrics=metrics,
         audit=audit,
         sessions=DatabaseSessionStore(db),
+        trust=trust,
+        attestations=attestations,
     )

@@ -517,6 +517,14 @@ TABLE: dict[tuple[str, str], Row] = {
         lambda c, v: 401 if not c.signed_in else (200 if knows(c, v) else 404),
         per_object=True,
     ),
+    # The ciphertext: its key comes only from the KAS, which decides; the container
+    # names the label, so it is shown to whoever may know the object exists.
+    ("GET", "/api/v1/objects/{object_id}/container"): Row(
+        P.OBJECTS_METADATA_READ,
+        get("/api/v1/objects/{doc}/container"),
+        lambda c, v: 401 if not c.signed_in else (200 if knows(c, v) else 404),
+        per_object=True,
+    ),
     ("GET", "/api/v1/objects/{object_id}/content"): Row(
         P.OBJECTS_DOWNLOAD, get("/api/v1/objects/{doc}/content"), object_read, per_object=True
     ),

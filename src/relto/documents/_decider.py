@@ -31,6 +31,11 @@ class ProductDecider:
         self.facts = facts
 
     def decide(self, facts: RewrapFacts) -> KasDecision:
+        if facts.attested is not None:
+            doc, decision = self.facts.decide_attested(
+                facts.attested, facts.action, facts.policy_uuid, facts.at
+            )
+            return _attested_answer(doc, decision, facts)
         subject = str(facts.subject.get("sub", ""))
         doc, decision, person = self.facts.decide_policy(
             subject, facts.action, facts.policy_uuid, facts.at
@@ -39,6 +44,11 @@ class ProductDecider:
 
     async def decide_async(self, facts: RewrapFacts) -> KasDecision:
         """:meth:`decide` for the KAS's event loop (never waits on the database)."""
+        if facts.attested is not None:
+            doc, decision = await self.facts.decide_attested_async(
+                facts.attested, facts.action, facts.policy_uuid, facts.at
+            )
+            return _attested_answer(doc, decision, facts)
         subject = str(facts.subject.get("sub", ""))
         doc, decision, person = await self.facts.decide_policy_async(
             subject, facts.action, facts.policy_uuid, facts.at
@@ -62,6 +72,23 @@ def _answer(
             "not_vouched",
             "the identity provider that signed the token does not vouch for this person's "
             "home nation",
+        )
+        return KasDecision(False, (vouch, *reasons))
+    return KasDecision(bool(decision.allowed), reasons, tuple(o.kind for o in decision.obligations))
+
+
+def _attested_answer(
+    doc: DocumentView | None, decision: Decision | None, facts: RewrapFacts
+) -> KasDecision:
+    if doc is None or decision is None:
+        return KasDecision(
+            False, (Reason("unknown_object", "this node did not protect that object"),)
+        )
+    attested = facts.attested
+    reasons = tuple(Reason(r.code, r.sentence) for r in decision.reasons)
+    if attested is None or facts.nation != attested.home_nation:
+        vouch = Reason(
+            "not_vouched", "the attestation is not from the node of the person's home nation"
         )
         return KasDecision(False, (vouch, *reasons))
     return KasDecision(bool(decision.allowed), reasons, tuple(o.kind for o in decision.obligations))

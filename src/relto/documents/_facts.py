@@ -19,17 +19,28 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from relto.decisions import Admission as FactAdmission
-from relto.decisions import Decision, Engine, LevelMapper, Reason, Resource, Subject, World
+from relto.decisions import (
+    ClearanceFact,
+    Decision,
+    Engine,
+    LevelMapper,
+    Reason,
+    Resource,
+    Subject,
+    World,
+)
 from relto.decisions.adapters import (
     DEFAULT_CATEGORIES,
     default_mapper,
     default_recognition,
     resource_from_banner,
     subject_from_vetting,
+    vetting_grant,
     world_review_keeps_access,
 )
 from relto.documents._labels import ProductLevelMapper, common_level, markings
 from relto.documents._model import DocumentView
+from relto.federation.attestation import AttestedPerson
 from relto.partnership import MEMBER_NATIONS, PARTNER_NATIONS
 from relto.store import Database
 from relto.store.documents import DocumentRow, SqlDocumentRepository
@@ -39,7 +50,13 @@ from relto.store.vetting import SqlVettingRepository
 from relto.vetting import Clearance, Person
 from relto.vetting.service import VettingService
 
-__all__ = ["ENGINE_MAX_USES", "DecisionFacts", "SharedEngine", "document_view"]
+__all__ = [
+    "ENGINE_MAX_USES",
+    "DecisionFacts",
+    "SharedEngine",
+    "document_view",
+    "subject_from_attestation",
+]
 
 #: Decisions one cached engine serves before it is rebuilt from the facts: the
 #: engine memoises some answers per evaluation time (``at``), and the KAS asks
@@ -87,6 +104,48 @@ def resource_of(doc: DocumentView) -> Resource:
     """A document as decision facts (its label as recorded when it was protected)."""
     return resource_from_banner(
         doc.id, doc.banner, originator=doc.originator, project=doc.project_id
+    )
+
+
+#: Attested clearance statuses under which the clearance's caveats are held (with
+#: ``under_review`` where the issuing nation keeps access during review).
+_CURRENT = frozenset({"granted", "interim"})
+
+
+def subject_from_attestation(
+    person: AttestedPerson, at: datetime, review_keeps_access: frozenset[str] = frozenset()
+) -> Subject:
+    """A person of another nation as decision facts at ``at``, from what their home
+    node attested -- never from this node's directory.
+
+    Each clearance keeps its issuing nation and its level in that nation's scheme
+    (a vetting level such as ``SC`` read as the classification it grants); one
+    past its ``valid_until`` counts as expired. Caveats are held only through
+    clearances current at ``at``. Roles are dropped: roles are held for the home
+    nation and grant nothing on this node.
+    """
+    today = _utc(at).date()
+    clearances = []
+    caveats: set[str] = set()
+    for i, c in enumerate(person.clearances):
+        expired = c.valid_until is not None and c.valid_until < today
+        status = "expired" if expired and c.status in (*_CURRENT, "under_review") else c.status
+        cause = (
+            f"expired on {c.valid_until.isoformat()}, as attested by the {person.home_nation} node"
+            if expired and c.valid_until is not None
+            else f"as attested by the {person.home_nation} node"
+        )
+        level = vetting_grant(c.issuer, c.level) or c.level
+        clearances.append(ClearanceFact(f"attested:{c.issuer}:{i}", c.issuer, level, status, cause))
+        if status in _CURRENT or (status == "under_review" and c.issuer in review_keeps_access):
+            caveats.update(c.caveats)
+    return Subject(
+        id=person.person_id,
+        nationalities=person.nationalities,
+        clearances=tuple(clearances),
+        caveats=frozenset(caveats),
+        projects=person.projects,
+        roles=frozenset(),
     )
 
 
@@ -367,6 +426,53 @@ class DecisionFacts:
         doc, resource = found
         decision = self._evaluate(engine, rows, action, resource, at)
         return doc, decision, None if rows is None else rows[0]
+
+    def decide_attested(
+        self, person: AttestedPerson, action: str, policy_uuid: str, at: datetime
+    ) -> tuple[DocumentView | None, Decision | None]:
+        """The document protected under ``policy_uuid`` and the decision on it for a
+        person of another nation as their home node attested them (``(None,
+        None)``: this node did not protect it). This node's world decides:
+        admissions, recognition, the document's own label."""
+        with self._reading() as (versions, session):
+            found = self._document_by_policy(session, versions, policy_uuid)
+            if found is None:
+                return None, None
+            engine = self._engine_in(session, versions)
+        return found[0], self._evaluate_attested(engine, person, action, found[1], at)
+
+    async def decide_attested_async(
+        self, person: AttestedPerson, action: str, policy_uuid: str, at: datetime
+    ) -> tuple[DocumentView | None, Decision | None]:
+        """:meth:`decide_attested` for an event loop (as :meth:`decide_policy_async`)."""
+        if self._versions is None:
+            self._versions = VersionReader(self._db)
+        versions = await self._versions.read()
+
+        def miss() -> Session:
+            raise _CacheMiss
+
+        try:
+            found = self._document_by_policy(miss, versions, policy_uuid)
+            if found is None:
+                return None, None
+            engine = self._engine_in(miss, versions)
+        except _CacheMiss:
+            return await asyncio.to_thread(self.decide_attested, person, action, policy_uuid, at)
+        return found[0], self._evaluate_attested(engine, person, action, found[1], at)
+
+    def decide_attested_document(
+        self, person: AttestedPerson, action: str, doc: DocumentView, at: datetime
+    ) -> Decision:
+        """The decision on ``doc`` for an attested person (listing what they may read)."""
+        return self._evaluate_attested(self.engine(), person, action, resource_of(doc), at)
+
+    @staticmethod
+    def _evaluate_attested(
+        engine: SharedEngine, person: AttestedPerson, action: str, resource: Resource, at: datetime
+    ) -> Decision:
+        subject = subject_from_attestation(person, at, engine.world.review_keeps_access)
+        return engine.evaluate(subject, action, resource, at=at)
 
     def _evaluate(
         self,

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import structlog
 
@@ -623,6 +624,19 @@ class DocumentService:
             return doc, decision, None
         unwrap = self._keys.unwrap_for(who.person_id, who.home_nation, action)
         return doc, decision, self._decrypt(doc, unwrap)
+
+    def container(self, who: Principal, doc_id: str) -> tuple[DocumentView, BinaryIO]:
+        """The protected container (ciphertext) of a document ``who`` may know of,
+        to open client-side through this node's KAS, which decides and records
+        there; :class:`NotFound` otherwise, as for its metadata. The caller
+        closes the file."""
+        doc = self.visible(who, doc_id)
+        with self._db.session() as s:
+            row = SqlDocumentRepository(s).get(doc.id)
+            if row is None:
+                raise NotFound("no such document")
+            blob_key = row.blob_key
+        return doc, self._blobs.open(blob_key)
 
     def _decrypt(self, doc: DocumentView, unwrap: Unwrap) -> bytes:
         with self._db.session() as s:

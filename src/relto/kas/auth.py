@@ -46,6 +46,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 from relto.batching import call_without_blocking
+from relto.federation.acceptance import AttestationAcceptor, AttestationRefused, Refusal
+from relto.federation.attestation import ATTESTATION_TYP, Attestation
 from relto.kas.errors import ReplayCacheUnavailable, Unauthenticated
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
+    "AttestationAuthenticator",
     "AuthConfig",
     "Authenticator",
     "Caller",
@@ -63,7 +66,9 @@ __all__ = [
     "StaticJwks",
     "TrustedIssuer",
     "access_token_hash",
+    "attested_id",
     "build_authenticator",
+    "is_attestation",
 ]
 
 #: Signature algorithms accepted for access tokens, DPoP proofs and request tokens.
@@ -94,9 +99,13 @@ def _cache_failed(exc: Exception) -> ReplayCacheUnavailable:
     return ReplayCacheUnavailable("the DPoP replay cache is unavailable")
 
 
-def _fail(reason: str) -> Unauthenticated:
+def _fail(reason: str, public: str = "") -> Unauthenticated:
+    """An :class:`Unauthenticated` with its ``reason`` (for the log) and, for
+    failures the caller may be told about, a ``public`` sentence."""
     exc = Unauthenticated("unauthenticated")
     exc.reason = reason  # type: ignore[attr-defined]
+    if public:
+        exc.public = public  # type: ignore[attr-defined]
     return exc
 
 
@@ -123,6 +132,12 @@ class Caller:
     issuer: str = ""
     #: The nation that issuer is bound to: the only nation it may vouch for.
     nation: str | None = None
+    #: For a person of another nation: their home node's verified attestation.
+    #: The decision is then made on its facts, never on this node's directory.
+    attested: Attestation | None = None
+    #: Why the attestation's status refuses it (revoked, suspended, unknown), or
+    #: ``None``: the person is authentic but nothing may be released to them.
+    status_refusal: Refusal | None = None
 
 
 @dataclass(frozen=True)
@@ -385,7 +400,7 @@ class Authenticator:
             except Exception as exc:
                 raise _cache_failed(exc) from None
             if not fresh:
-                raise _fail("DPoP proof replayed")
+                raise _fail("dpop_replayed: DPoP proof replayed")
 
     def authenticate(
         self,
@@ -502,53 +517,195 @@ class Authenticator:
         jkt: Any,
         defer_replay: list[tuple[str, float]] | None = None,
     ) -> PublicJwk:
-        if len(proof) > MAX_TOKEN_BYTES or "," in proof:
-            raise _fail("malformed DPoP header")
-        header = _unverified_header(proof)
-        if header.get("typ") != "dpop+jwt":
-            raise _fail("DPoP proof typ is not dpop+jwt")
-        alg = header.get("alg")
-        if alg not in ASYMMETRIC_ALGORITHMS:
-            raise _fail("DPoP proof algorithm not allowed")
-        raw_jwk = header.get("jwk")
-        if not isinstance(raw_jwk, Mapping) or _PRIVATE_JWK_MEMBERS & set(raw_jwk):
-            raise _fail("DPoP proof jwk missing or not a public key")
-        key, thumbprint = _public_jwk(raw_jwk)
-        try:
-            decoded = jwt.decode(proof, key, algorithms=[str(alg)])
-        except (JoseError, ValueError) as exc:
-            raise _fail(f"DPoP proof signature: {type(exc).__name__}") from None
-        claims = decoded.claims
-        if claims.get("htm") != method:
-            raise _fail("DPoP htm does not match the request method")
-        htu = claims.get("htu")
-        allowed = {_normalise_url(u) for u in urls}
-        if not isinstance(htu, str) or _normalise_url(htu) not in allowed:
-            raise _fail("DPoP htu does not match the request URL")
-        iat = claims.get("iat")
-        now = at.timestamp()
-        window = self.config.dpop_window_seconds
-        if not isinstance(iat, int | float) or isinstance(iat, bool) or abs(now - iat) > window:
-            raise _fail("DPoP proof iat outside the accepted window")
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or not 8 <= len(jti) <= 256:
-            raise _fail("DPoP proof jti missing or malformed")
-        if claims.get("ath") != access_token_hash(token):
-            raise _fail("DPoP ath does not match the access token")
-        if jkt is not None and not hmac.compare_digest(str(jkt), thumbprint):
-            raise _fail("DPoP key does not match the token's cnf.jkt")
-        replay_key = f"{thumbprint}:{jti}"
-        expires = float(iat) + window + 1
-        if defer_replay is not None:
-            defer_replay.append((replay_key, expires))
-            return key
-        try:
-            fresh = self._replay.check_and_add(replay_key, expires)
-        except Exception as exc:  # a proof that cannot be recorded is refused
-            raise _cache_failed(exc) from None
-        if not fresh:
-            raise _fail("DPoP proof replayed")
+        key, _ = verify_dpop_proof(
+            proof,
+            token,
+            method=method,
+            urls=urls,
+            at=at,
+            jkt=jkt,
+            window=self.config.dpop_window_seconds,
+            replay=self._replay,
+            defer_replay=defer_replay,
+        )
         return key
+
+
+def verify_dpop_proof(
+    proof: str,
+    token: str,
+    *,
+    method: str,
+    urls: Collection[str],
+    at: datetime,
+    jkt: Any,
+    window: int,
+    replay: ReplayCache,
+    defer_replay: list[tuple[str, float]] | None = None,
+) -> tuple[PublicJwk, str]:
+    """Check a DPoP proof (RFC 9449 section 4.3) for ``token``; its key and that
+    key's RFC 7638 thumbprint. ``jkt``: the thumbprint the token is bound to, if
+    any. With ``defer_replay`` the replay-cache entry is appended there instead
+    of written (see :meth:`Authenticator.authenticate`)."""
+    if len(proof) > MAX_TOKEN_BYTES or "," in proof:
+        raise _fail("malformed DPoP header")
+    header = _unverified_header(proof)
+    if header.get("typ") != "dpop+jwt":
+        raise _fail("DPoP proof typ is not dpop+jwt")
+    alg = header.get("alg")
+    if alg not in ASYMMETRIC_ALGORITHMS:
+        raise _fail("DPoP proof algorithm not allowed")
+    raw_jwk = header.get("jwk")
+    if not isinstance(raw_jwk, Mapping) or _PRIVATE_JWK_MEMBERS & set(raw_jwk):
+        raise _fail("DPoP proof jwk missing or not a public key")
+    key, thumbprint = _public_jwk(raw_jwk)
+    try:
+        decoded = jwt.decode(proof, key, algorithms=[str(alg)])
+    except (JoseError, ValueError) as exc:
+        raise _fail(f"DPoP proof signature: {type(exc).__name__}") from None
+    claims = decoded.claims
+    if claims.get("htm") != method:
+        raise _fail("DPoP htm does not match the request method")
+    htu = claims.get("htu")
+    allowed = {_normalise_url(u) for u in urls}
+    if not isinstance(htu, str) or _normalise_url(htu) not in allowed:
+        raise _fail("DPoP htu does not match the request URL")
+    iat = claims.get("iat")
+    now = at.timestamp()
+    if not isinstance(iat, int | float) or isinstance(iat, bool) or abs(now - iat) > window:
+        raise _fail("DPoP proof iat outside the accepted window")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not 8 <= len(jti) <= 256:
+        raise _fail("DPoP proof jti missing or malformed")
+    if claims.get("ath") != access_token_hash(token):
+        raise _fail("DPoP ath does not match the access token")
+    if jkt is not None and not hmac.compare_digest(str(jkt), thumbprint):
+        raise _fail("DPoP key does not match the token's cnf.jkt")
+    replay_key = f"{thumbprint}:{jti}"
+    expires = float(iat) + window + 1
+    if defer_replay is not None:
+        defer_replay.append((replay_key, expires))
+        return key, thumbprint
+    try:
+        fresh = replay.check_and_add(replay_key, expires)
+    except Exception as exc:  # a proof that cannot be recorded is refused
+        raise _cache_failed(exc) from None
+    if not fresh:
+        raise _fail("dpop_replayed: DPoP proof replayed")
+    return key, thumbprint
+
+
+# ---------------------------------------------------------------- attestations
+
+
+def is_attestation(authorization: str | None) -> bool:
+    """Whether ``Authorization`` carries a partner node's attestation (scheme
+    ``DPoP``, header ``typ`` ``relto-attestation+jwt``) rather than an OIDC token.
+    Reads only the unverified header, to choose the verifier."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "dpop" or not token or len(token) > MAX_TOKEN_BYTES:
+        return False
+    head = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(header, dict) and header.get("typ") == ATTESTATION_TYP
+
+
+def attested_id(person_id: str, nation: str) -> str:
+    """How this node names a person of another nation: ``<id at home>@<nation>``.
+    Local person ids never hold ``@``, so an attested person can never be taken
+    for one of this node's people (in the directory, the log, a decision)."""
+    return f"{person_id}@{nation}"
+
+
+class AttestationAuthenticator:
+    """Authenticates a person of another nation by their home node's attestation
+    (``Authorization: DPoP <attestation>``) and a DPoP proof (required, checked as
+    for access tokens: ``htm``, ``htu``, ``iat`` window, ``jti`` replay, ``ath`` =
+    the attestation's hash); the attestation must be bound (``cnf.jkt``) to the
+    proof's key and signed by the pinned node of the person's home nation
+    (:class:`~relto.federation.acceptance.AttestationAcceptor`). Its status is then
+    read and carried as :attr:`Caller.status_refusal`.
+
+    Every refusal is :class:`Unauthenticated` with a ``reason`` (code and the
+    verifier's sentence, for the log) and a ``public`` sentence for the caller.
+    """
+
+    def __init__(
+        self,
+        acceptor: AttestationAcceptor,
+        *,
+        replay: ReplayCache | None = None,
+        dpop_window_seconds: int = 60,
+    ) -> None:
+        self.acceptor = acceptor
+        self._replay = replay or MemoryReplayCache()
+        self._window = dpop_window_seconds
+
+    def authenticate(
+        self,
+        *,
+        authorization: str | None,
+        dpop: str | None,
+        method: str,
+        urls: Collection[str],
+        at: datetime,
+        check_status: bool = True,
+    ) -> Caller:
+        """The attested caller, or :class:`Unauthenticated`. ``check_status=False``
+        leaves :attr:`Caller.status_refusal` unset (the caller reads it later)."""
+        _, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip()
+        if not is_attestation(authorization):
+            raise _fail("not an attestation")
+        if not dpop:
+            raise _fail(
+                "an attestation without a DPoP proof",
+                "dpop_required: an attestation is accepted only with a DPoP proof of its key",
+            )
+        try:
+            key, thumbprint = verify_dpop_proof(
+                dpop,
+                token,
+                method=method,
+                urls=urls,
+                at=at,
+                jkt=None,  # compared with the attestation's cnf.jkt once it is verified
+                window=self._window,
+                replay=self._replay,
+            )
+        except Unauthenticated as exc:
+            # The caller's own proof: saying what is wrong with it reveals nothing.
+            reason = str(getattr(exc, "reason", ""))
+            if reason.startswith("dpop_replayed"):
+                exc.public = (  # type: ignore[attr-defined]
+                    "dpop_replayed: the DPoP proof was used before; make a fresh proof for "
+                    "each request"
+                )
+            else:
+                exc.public = f"invalid_dpop_proof: {reason[:120]}"  # type: ignore[attr-defined]
+            raise
+        try:
+            att = self.acceptor.accept(token, dpop_jkt=thumbprint, now=at)
+        except AttestationRefused as exc:
+            r = exc.refusal
+            raise _fail(f"{r.code}: {exc.detail}", f"{r.code}: {r.message}") from None
+        subject = attested_id(att.person.person_id, att.person.home_nation)
+        return Caller(
+            subject=subject,
+            claims={"sub": subject, "iss": att.issuer, "jti": att.jti},
+            dpop_key=key,
+            # A policy's dissem names this node's identities: an attested person,
+            # whose id is their home node's, is never one of them.
+            identities=frozenset(),
+            issuer=att.issuer,
+            nation=att.person.home_nation,
+            attested=att,
+            status_refusal=self.acceptor.status_refusal(att, at) if check_status else None,
+        )
 
 
 def build_authenticator(

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from relto.federation.attestation import AttestedPerson
+
 __all__ = [
     "Decider",
     "DenyAllDecider",
@@ -62,6 +64,10 @@ class RewrapFacts:
     #: What the key is for: ``"read"`` over HTTP, always; in-process callers name
     #: their action (``"relabel"``, ...) and the decider decides that action.
     action: str = "read"
+    #: A person of another nation, as their home node attested them (verified
+    #: against its pinned node, bound to the caller's DPoP key, status valid). The
+    #: decider decides on these facts and never looks the person up here.
+    attested: AttestedPerson | None = None
 
 
 @runtime_checkable

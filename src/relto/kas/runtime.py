@@ -19,11 +19,14 @@ import structlog
 from relto.config import Settings
 from relto.errors import ConfigError
 from relto.events import AuditSink
+from relto.federation.acceptance import AttestationAcceptor
 from relto.kas.auth import (
+    AttestationAuthenticator,
     Authenticator,
     Caller,
     ReplayCache,
     build_authenticator,
+    is_attestation,
     verify_request_token,
 )
 from relto.kas.config import KasSettings
@@ -48,6 +51,8 @@ class KasRuntime:
     settings: KasSettings
     authenticator: Authenticator | None = None
     issuer: str | None = None
+    #: People of other nations, by their home node's attestation (``None``: none).
+    attestations: AttestationAuthenticator | None = None
 
     @property
     def decider(self) -> Decider:
@@ -78,7 +83,11 @@ class KasRuntime:
         Otherwise the whole rewrap runs on a worker thread. Same checks, same order,
         either way.
         """
-        if self.authenticator is None or self.authenticator.needs_io(authorization, dpop):
+        if (
+            self.authenticator is None
+            or is_attestation(authorization)  # pins and status are read: off the loop
+            or self.authenticator.needs_io(authorization, dpop)
+        ):
             whole = functools.partial(
                 self.handle_rewrap,
                 srt=srt,
@@ -125,24 +134,41 @@ class KasRuntime:
         *,
         defer_replay: list[tuple[str, float]] | None = None,
     ) -> Caller:
+        if is_attestation(authorization):
+            return self._attested(authorization, dpop, method, url, at)
         if self.authenticator is None:
             exc = Unauthenticated("unauthenticated")
             exc.reason = "no OIDC issuer is configured"  # type: ignore[attr-defined]
             raise exc
-        # DPoP htu: the configured public URL when there is one (the Host header is
-        # the caller's to choose), else the URL this request arrived at.
-        urls = [url]
-        if self.settings.public_url:
-            path = url.split("/kas.AccessService/", 1)[-1]
-            base = self.settings.public_url.rstrip("/").removesuffix("/kas")
-            urls = [f"{base}/kas.AccessService/{path}"]
         return self.authenticator.authenticate(
             authorization=authorization,
             dpop=dpop,
             method=method,
-            urls=urls,
+            urls=self._htu(url),
             at=at,
             defer_replay=defer_replay,
+        )
+
+    def _htu(self, url: str) -> list[str]:
+        """What a DPoP proof's ``htu`` may be: the configured public URL when there
+        is one (the Host header is the caller's to choose), else the request's URL."""
+        if self.settings.public_url:
+            path = url.split("/kas.AccessService/", 1)[-1]
+            base = self.settings.public_url.rstrip("/").removesuffix("/kas")
+            return [f"{base}/kas.AccessService/{path}"]
+        return [url]
+
+    def _attested(
+        self, authorization: str | None, dpop: str | None, method: str, url: str, at: datetime
+    ) -> Caller:
+        """A person of another nation, by their home node's attestation: verified,
+        bound to the DPoP key, its status read (a refusal is decided and recorded)."""
+        if self.attestations is None:
+            exc = Unauthenticated("unauthenticated")
+            exc.reason = "this node accepts no attestations"  # type: ignore[attr-defined]
+            raise exc
+        return self.attestations.authenticate(
+            authorization=authorization, dpop=dpop, method=method, urls=self._htu(url), at=at
         )
 
     def _request_body(self, srt: str, caller: Caller, at: datetime) -> tuple[UnsignedRewrap, bool]:
@@ -236,20 +262,32 @@ def build_runtime(
     authenticator: Authenticator | None = None,
     db: Database | None = None,
     metrics: DomainMetrics | None = None,
+    acceptor: AttestationAcceptor | None = None,
 ) -> KasRuntime:
+    """The KAS of a node. ``acceptor``: pinned partner nodes whose attestations of
+    their own people this KAS accepts (``None``: only OIDC tokens)."""
     kas = kas_settings or KasSettings()  # type: ignore[call-arg]
     if store is None:
         store = open_key_store(settings, kas)
     if kas.create_keys:
         ensure_active_keys(store, at=datetime.now(UTC))
     trusted = settings.trusted_issuers
+    replay: ReplayCache | None = None
     if authenticator is None and trusted:
+        replay = replay_cache(settings, db)
         authenticator = build_authenticator(
             settings,
             require_dpop=kas.require_dpop,
             leeway_seconds=kas.leeway_seconds,
             dpop_window_seconds=kas.dpop_window_seconds,
-            replay=replay_cache(settings, db),
+            replay=replay,
+        )
+    attestations = None
+    if acceptor is not None:
+        attestations = AttestationAuthenticator(
+            acceptor,
+            replay=replay or replay_cache(settings, db),
+            dpop_window_seconds=kas.dpop_window_seconds,
         )
     if authenticator is None:
         log.warning("kas_no_oidc", detail="no OIDC issuer configured: every rewrap is refused")
@@ -273,7 +311,11 @@ def build_runtime(
         store=store, sink=sink, decider=decider, kas_url=kas.public_url or "", metrics=metrics
     )
     return KasRuntime(
-        service=service, settings=kas, authenticator=authenticator, issuer=home_issuer(settings)
+        service=service,
+        settings=kas,
+        authenticator=authenticator,
+        issuer=home_issuer(settings),
+        attestations=attestations,
     )
 
 

@@ -161,6 +161,35 @@ def _parse_policy(body: str) -> Policy:
     return parse_policy(body)
 
 
+def _status_refusal(caller: Caller) -> KasDecision | None:
+    """A denial when the caller's attestation is not in force (revoked, suspended,
+    its status unknown): decided before the decider is asked, and recorded."""
+    if caller.attested is None:
+        return None
+    refusal = caller.status_refusal
+    if refusal is None:
+        return None
+    return KasDecision(False, (Reason(refusal.code, refusal.message),))
+
+
+def _attestation_fields(caller: Caller) -> dict[str, Any]:
+    """What the audit record says of an attested caller: the issuing node's nation,
+    the attestation's id, the person's id at home."""
+    att = caller.attested
+    if att is None:
+        return {}
+    return {
+        "via": "attestation",
+        "attestation": {
+            "jti": att.jti,
+            "issuer": att.issuer,
+            "issuer_nation": att.person.home_nation,
+            "person_id": att.person.person_id,
+            "status": caller.status_refusal.code if caller.status_refusal else "valid",
+        },
+    }
+
+
 @dataclass
 class KasService:
     """Serves one nation's key access: its keys, its decider, its audit sink."""
@@ -260,10 +289,12 @@ class KasService:
                 facts = self._facts(outcome, caller, at, action)
                 if facts is None:
                     continue
-                try:
-                    answer = await decide_async(facts)
-                except Exception as exc:  # fail closed on any decider failure
-                    answer = exc
+                answer: object = _status_refusal(caller)
+                if answer is None:
+                    try:
+                        answer = await decide_async(facts)
+                    except Exception as exc:  # fail closed on any decider failure
+                        answer = exc
                 self._settle(outcome, caller, answer)
         await self.record_async(prepared)
         return self.release(prepared)
@@ -461,11 +492,12 @@ class KasService:
         facts = self._facts(outcome, caller, at, action)
         if facts is None:
             return
-        answer: object
-        try:
-            answer = self.decider.decide(facts)
-        except Exception as exc:  # fail closed on any decider failure
-            answer = exc
+        answer: object = _status_refusal(caller)
+        if answer is None:
+            try:
+                answer = self.decider.decide(facts)
+            except Exception as exc:  # fail closed on any decider failure
+                answer = exc
         self._settle(outcome, caller, answer)
 
     @staticmethod
@@ -486,6 +518,7 @@ class KasService:
             key_ids=tuple(k.kid for k in outcome.kaos if k.share is not None),
             nation=caller.nation,
             action=action,
+            attested=caller.attested.person if caller.attested is not None else None,
         )
 
     @staticmethod
@@ -539,6 +572,7 @@ class KasService:
                         {"code": r.code, "message": r.message}
                         for r in (decision.reasons if decision else ())
                     ],
+                    **_attestation_fields(caller),
                     "key_access": [
                         {
                             "id": k.kao_id,

@@ -79,6 +79,7 @@ def create_app(
         node.directory,
         build_authenticator(settings, require_dpop=False),
         node.sessions,
+        attestations=node.kas.attestations,
     )
     edge = Edge(node=node, auth=auth)
     metrics = Metrics()

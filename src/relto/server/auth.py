@@ -10,6 +10,13 @@ nationalities and roles. Two ways in:
   token is accepted only when the directory knows that person with the issuer's
   nation as home nation. Claims such as ``relto_roles`` or ``relto_nation`` are
   never read: a token cannot grant a role or change a nation.
+* **Attestations** (``Authorization: DPoP <attestation>`` with a DPoP proof): a
+  person of another nation, vouched for by the pinned node of their home nation
+  (:class:`relto.kas.auth.AttestationAuthenticator`), for reading only (GET and
+  HEAD). The principal is ``via="attestation"``, named ``<id>@<nation>`` (never
+  one of this node's people), with the attested home nation and nationalities
+  and **no roles**: a foreign attestation grants nothing administrative here. A
+  revoked, suspended or unconfirmed attestation is refused (403).
 * **Demo sessions** (demo mode only): ``/login`` lets a visitor pick a demo
   person. The node records a session (:mod:`relto.sessions`) and the browser gets
   its id in a cookie signed (HMAC-SHA256) with ``settings.secret_key``. The record
@@ -46,7 +53,7 @@ from fastapi import HTTPException, Request, Response
 
 from relto.authz import Principal
 from relto.config import Settings
-from relto.kas.auth import Authenticator
+from relto.kas.auth import AttestationAuthenticator, Authenticator, is_attestation
 from relto.kas.errors import ReplayCacheUnavailable, Unauthenticated
 from relto.sessions import SessionStore
 from relto.vetting.directory import Directory
@@ -62,6 +69,7 @@ __all__ = [
     "RequestAuth",
     "SessionSigner",
     "cookie_name",
+    "proof_key",
 ]
 
 log = structlog.stdlib.get_logger("relto.auth")
@@ -208,12 +216,14 @@ class RequestAuth:
         sessions: SessionStore,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        attestations: AttestationAuthenticator | None = None,
     ) -> None:
         self.directory = directory
         self.demo = settings.demo
         secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
         self.signer = SessionSigner(secret, clock=lambda: clock().timestamp())
         self.authenticator = authenticator
+        self.attestations = attestations
         self.sessions = sessions
         self._clock = clock
         self._https_always = bool(settings.public_url) and str(settings.public_url).startswith(
@@ -307,6 +317,8 @@ class RequestAuth:
 
     def principal(self, request: Request) -> Principal | None:
         authorization = request.headers.get("authorization")
+        if authorization and is_attestation(authorization):
+            return self._attested(request, authorization)
         if authorization:
             return self._bearer(request, authorization)
         if self.demo:
@@ -346,7 +358,43 @@ class RequestAuth:
                 home_nation=principal.home_nation,
             )
             raise _unauthenticated()
+        # The key of a verified DPoP proof, for what binds to it (attestations).
+        request.state.dpop_jkt = caller.dpop_key.thumbprint() if caller.dpop_key else None
         return principal
+
+    def _attested(self, request: Request, authorization: str) -> Principal:
+        """A person of another nation, by their home node's attestation (reading only)."""
+        if self.attestations is None:
+            raise _unauthenticated("this node accepts no attestations")
+        if request.method not in ("GET", "HEAD"):
+            raise _unauthenticated("an attestation is accepted for reading only (GET)")
+        try:
+            caller = self.attestations.authenticate(
+                authorization=authorization,
+                dpop=request.headers.get("dpop"),
+                method=request.method,
+                urls=[str(request.url.replace(query="", fragment=""))],
+                at=self._clock(),
+            )
+        except Unauthenticated as exc:
+            log.info("attestation_rejected", reason=getattr(exc, "reason", "unauthenticated"))
+            raise _unauthenticated(getattr(exc, "public", "")) from None
+        except ReplayCacheUnavailable:
+            raise HTTPException(503, "authentication is unavailable") from None
+        att = caller.attested
+        assert att is not None
+        if caller.status_refusal is not None:
+            r = caller.status_refusal
+            log.info("attestation_refused", code=r.code, jti=att.jti, person=caller.subject)
+            raise HTTPException(403, f"{r.code}: {r.message}")
+        return Principal(
+            person_id=caller.subject,
+            name=caller.subject,
+            home_nation=att.person.home_nation,
+            nationalities=att.person.nationalities,
+            roles=frozenset(),  # foreign roles grant nothing on this node
+            via="attestation",
+        )
 
     def require(self, request: Request) -> Principal:
         """The principal, or a 401 with ``WWW-Authenticate: Bearer``.
@@ -365,7 +413,28 @@ class RequestAuth:
         return principal
 
 
-def _unauthenticated() -> HTTPException:
+def proof_key(request: Request, principal: Principal) -> str | None:
+    """The RFC 7638 thumbprint of the DPoP proof key ``principal`` signed in with
+    (an OIDC bearer token sent with a verified proof), else ``None``."""
+    if principal.via != "bearer":
+        return None
+    jkt = getattr(request.state, "dpop_jkt", None)
+    return jkt if isinstance(jkt, str) else None
+
+
+def _unauthenticated(why: str = "") -> HTTPException:
+    """A 401; ``why`` (an attestation's refusal, nothing secret) goes in the detail
+    and the ``DPoP`` challenge (RFC 9449 section 7.1)."""
+    if why:
+        safe = why.replace('"', "'")[:200]
+        return HTTPException(
+            401,
+            f"authentication required: {why}",
+            headers={
+                "WWW-Authenticate": f'DPoP realm="relto", error="invalid_token", '
+                f'error_description="{safe}", algs="ES256 EdDSA"'
+            },
+        )
     return HTTPException(
         401, "authentication required", headers={"WWW-Authenticate": 'Bearer realm="relto"'}
     )

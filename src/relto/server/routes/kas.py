@@ -89,7 +89,9 @@ def _failure(exc: Exception) -> Response:
     reason = getattr(exc, "reason", str(exc))
     log.info("kas_request_failed", error=type(exc).__name__, reason=reason)
     if isinstance(exc, Unauthenticated):
-        return _connect_error("unauthenticated", "unauthenticated")
+        # An attestation's refusal says why (it is the caller's own credential);
+        # everything else stays opaque.
+        return _connect_error("unauthenticated", getattr(exc, "public", "unauthenticated"))
     if isinstance(exc, RewrapDenied):
         return _connect_error("permission_denied", "forbidden")
     if isinstance(exc, UnknownKey | NotFound):

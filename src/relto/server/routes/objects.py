@@ -5,10 +5,12 @@ render. An object releasable to none of the caller's nationalities is "not found
 on every route, exactly like one that does not exist.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -206,6 +208,35 @@ def mount(app: FastAPI, edge: Edge) -> None:
         if plaintext is None:
             raise AccessDenied("denied")  # opaque outward; the reasons are in the audit log
         return download_response(doc, plaintext)
+
+    @router.get(
+        "/objects/{object_id}/container",
+        summary="The protected container (ZTDF ciphertext), to open through the KAS",
+        description=(
+            "For anyone who may know of the object, people of partner nations with an "
+            "attestation included: the key comes only from the KAS, which decides."
+        ),
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/zip": {}}}},
+        **needs(Permission.OBJECTS_METADATA_READ),
+    )
+    def get_container(object_id: str, who: Who) -> StreamingResponse:
+        doc, f = service.container(who, object_id)
+
+        def chunks() -> Iterator[bytes]:
+            with f:
+                while chunk := f.read(64 * 1024):
+                    yield chunk
+
+        return StreamingResponse(
+            chunks(),
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": f'attachment; filename="{doc.id}.tdf"',
+                "X-Relto-Marking": doc.banner,
+                "Cache-Control": "no-store",
+            },
+        )
 
     @router.get(
         "/objects/{object_id}/decision",
