@@ -27,6 +27,8 @@ from relto.documents import DecisionFacts, DocumentService, InProcessKas, Produc
 from relto.events import AuditSink
 from relto.federation import TrustStore
 from relto.federation.acceptance import STATUS_REFUSALS, AttestationAcceptor
+from relto.federation.home import HomeFederation, build_home_federation
+from relto.federation.status_client import StatusListCache
 from relto.kas.runtime import KasRuntime, build_runtime
 from relto.metrics import DomainMetrics, NodeStateCollector, ScrapeAccess
 from relto.partnership.registry import PartnershipRegistry
@@ -56,6 +58,9 @@ class Node:
     directory: Directory
     facts: DecisionFacts
     kas: KasRuntime
+    #: This node vouching for its own people: its descriptor, attestations and
+    #: their status list (``None`` without a federation address).
+    federation: HomeFederation | None
     documents: DocumentService
     #: The domain metrics the services count into, and who may scrape them.
     metrics: DomainMetrics
@@ -130,9 +135,9 @@ def build_node(
     directory = Directory(vetting)
     facts = DecisionFacts(db, vetting, demo=settings.demo)
     trust = TrustStore(SqlPinRepository(db), authorizer, sink, settings.nation)
-    # Until a status source is wired, every attestation's status is unavailable:
-    # refused (fail closed).
-    attestations = AttestationAcceptor(trust.trusted)
+    # Each attestation's status is read from its home node's Token Status List
+    # (cached 30 s; refused when no verified list younger than 60 s can be had).
+    attestations = AttestationAcceptor(trust.trusted, StatusListCache(trust))
     kas = build_runtime(
         settings, sink, ProductDecider(facts), db=db, metrics=metrics, acceptor=attestations
     )
@@ -151,6 +156,14 @@ def build_node(
     # What writers that died left behind (uploads cut off, changes never recorded):
     # swept before anything is served; live workers' uploads are left alone.
     documents.sweep(datetime.now(UTC))
+    federation = build_home_federation(
+        settings,
+        vetting=vetting,
+        authorizer=authorizer,
+        sink=sink,
+        kas_keys=kas.service.store,
+        db=db,
+    )
     audit = AuditReader(
         log, authorizer, _Nations(directory, documents), node_nation=settings.nation
     )
@@ -169,6 +182,7 @@ def build_node(
         directory=directory,
         facts=facts,
         kas=kas,
+        federation=federation,
         documents=documents,
         metrics=metrics,
         audit=audit,

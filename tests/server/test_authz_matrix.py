@@ -294,6 +294,20 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/.well-known/opentdf-configuration"): Row(
         P.KAS_KEYS_READ, get("/.well-known/opentdf-configuration"), always(200)
     ),
+    # -- federation, the home side: public documents; attestations for the own nation --
+    ("GET", "/.well-known/relto-node"): Row(
+        P.FEDERATION_DESCRIPTOR_READ, get("/.well-known/relto-node"), always(200)
+    ),
+    ("GET", "/api/v1/federation/status/{list_id}"): Row(
+        P.FEDERATION_STATUS_READ, get("/api/v1/federation/status/1"), always(200)
+    ),
+    # A session is no DPoP proof: the own nation's people get 401 (a token with a
+    # proof is needed, tests/federation/test_home_api.py), others 404.
+    ("POST", "/api/v1/federation/attestation"): Row(
+        P.FEDERATION_ATTEST,
+        lambda w, v: ("POST", "/api/v1/federation/attestation", {"json": {}}),
+        lambda c, v: 401 if not c.signed_in or c.own else 404,
+    ),
     # -- demo sign-in (demo mode only) ---------------------------------------------------
     ("GET", "/login"): Row(P.SESSION_MANAGE, get("/login"), always(200)),
     ("POST", "/login"): Row(

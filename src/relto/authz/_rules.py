@@ -122,6 +122,9 @@ RULES: dict[Permission, Rule] = {
         "security_officer", "auditor", self_allowed=True, audit_allowed=True
     ),
     P.DECISIONS_WHAT_IF: _role("security_officer", audit_allowed=True),
+    P.FEDERATION_ATTEST: Rule(RuleKind.MEMBER),
+    P.FEDERATION_DESCRIPTOR_READ: Rule(RuleKind.PUBLIC),
+    P.FEDERATION_STATUS_READ: Rule(RuleKind.PUBLIC),
     P.FEDERATION_TRUST_WRITE: _role("security_officer", audit_allowed=True),
     P.KAS_KEYS_READ: Rule(RuleKind.PUBLIC),
     P.KAS_KEYS_WRITE: _role("security_officer", audit_allowed=True),

@@ -23,22 +23,15 @@ from typing import Annotated
 
 import typer
 
-from relto.audit.config import AuditSettings, node_signer, open_log
-from relto.audit.keys import load_or_create_signer
+from relto.audit.config import open_log
 from relto.authz import Authorizer
 from relto.config import Settings, load_settings
 from relto.errors import InvalidInput
-from relto.federation import (
-    AttestationKey,
-    KasKey,
-    PinnedNode,
-    TrustStore,
-    make_descriptor,
-)
+from relto.federation import PinnedNode, TrustStore
 from relto.federation.descriptor import MAX_DESCRIPTOR_VALIDITY
-from relto.federation.keyfiles import load_or_create_key
+from relto.federation.homekeys import active_kas_keys, load_home_keys
+from relto.federation.issuer import DescriptorIssuer
 from relto.kas.config import KasSettings
-from relto.kas.keys import KeyState
 from relto.kas.runtime import open_key_store
 from relto.store import create_database
 from relto.store.federation import SqlPinRepository
@@ -121,39 +114,22 @@ def descriptor(
     url = base_url or settings.public_url
     if not url:
         raise InvalidInput("set RELTO_PUBLIC_URL or pass --base-url: partners must reach it")
-    folder = settings.data_dir / "federation"
-    node_key = load_or_create_key(folder / "node.jwk")
-    attestation = load_or_create_key(folder / "attestation.jwk").public
-    audit = AuditSettings()
-    witness = load_or_create_signer(
-        audit.witness_key_file or settings.data_dir / "audit" / "witness.key",
-        f"relto/{settings.nation.lower()}/witness",
-    )
+    keys = load_home_keys(settings)  # the same keys the server's descriptor names
     kas = open_key_store(settings, KasSettings())  # type: ignore[call-arg]
-    now = datetime.now(UTC)
     try:
-        token = make_descriptor(
+        token = DescriptorIssuer(
             nation=settings.nation,
             base_url=url,
-            node_key=node_key.public,
-            kas_keys=[
-                KasKey(k.kid, k.algorithm, k.public_key_pem)
-                for k in kas.list_keys()
-                if k.state is KeyState.ACTIVE
-            ],
-            log_key=node_signer(settings, audit).verifier().vkey,
-            witness_key=witness.cosignature_verifier().vkey,
-            attestation_keys=[AttestationKey(attestation.thumbprint, attestation)],
-            issued_at=now,
-            not_after=now + timedelta(days=valid_days),
-            signing_key=node_key,
-        )
+            keys=keys,
+            kas_keys=active_kas_keys(kas),
+            validity=timedelta(days=valid_days),
+        ).current(datetime.now(UTC))
     except ValueError as exc:
         raise InvalidInput(f"cannot make the descriptor: {exc}") from None
     out.write_text(token + "\n", encoding="ascii")
     typer.echo(f"wrote {out}")
     typer.echo(f"nation {settings.nation}")
-    typer.echo(f"fingerprint {node_key.fingerprint}")
+    typer.echo(f"fingerprint {keys.node_key.fingerprint}")
 
 
 @federation_app.command("trust")

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from relto.federation._keys import (
     CompactParts,
@@ -162,8 +161,12 @@ def _check_person(p: AttestedPerson) -> AttestedPerson:
 def _check_status(s: StatusReference) -> StatusReference:
     if not isinstance(s.idx, int) or isinstance(s.idx, bool) or not 0 <= s.idx < 2**32:
         raise ValueError("a status list index is a whole number from 0")
-    if not isinstance(s.uri, str) or len(s.uri) > 512 or urlsplit(s.uri).scheme != "https":
+    if not isinstance(s.uri, str) or len(s.uri) > 512:
         raise ValueError("a status list URI is an https URL")
+    try:
+        check_base_url(s.uri)  # https, or http on a loopback address (like a node's iss)
+    except ValueError:
+        raise ValueError("a status list URI is an https URL (http only on loopback)") from None
     return s
 
 

@@ -20,6 +20,9 @@ officer understands and nothing secret in it (no key material, no tokens)::
         │   ├── AttestationNotCurrent expired or issued in the future (clock skew)
         │   └── ProofKeyMismatch      cnf.jkt is not the caller's DPoP key
         ├── InvalidStatusList         a Token Status List that cannot be decoded
+        │   └── StatusUnavailable     no verified Status List Token fresh enough
+        │                             (unreachable, forged, stale): fail closed
+        ├── ProofRequired             an attestation asked for without a DPoP proof
         ├── AlreadyPinned             the nation has a pinned node: update or untrust it
         └── NotPinned                 the nation has no pinned node
 
@@ -42,6 +45,8 @@ __all__ = [
     "NationChanged",
     "NotPinned",
     "ProofKeyMismatch",
+    "ProofRequired",
+    "StatusUnavailable",
     "UntrustedAttestation",
     "UntrustedDescriptor",
 ]
@@ -105,6 +110,19 @@ class InvalidStatusList(FederationError):
     """A Token Status List is malformed."""
 
     code = "invalid_status_list"
+
+
+class StatusUnavailable(InvalidStatusList):
+    """No verified Status List Token newer than the stale limit: the status of the
+    attestations it covers is unknown, so they are refused."""
+
+    code = "status_unavailable"
+
+
+class ProofRequired(FederationError):
+    """An attestation binds the person's DPoP key: a request without a proof gets none."""
+
+    code = "proof_required"
 
 
 class AlreadyPinned(FederationError):

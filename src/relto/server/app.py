@@ -34,7 +34,7 @@ from relto.server.errors import install_error_handlers
 from relto.server.front import Metrics, ReltoApp, RequestContextMiddleware
 from relto.server.health import probe_node
 from relto.server.limits import FORM_OVERHEAD, Guard, RequestGuard
-from relto.server.routes import audit, kas, objects, partnership, vetting
+from relto.server.routes import audit, federation, kas, objects, partnership, vetting
 from relto.store import BlobStore, Database
 
 __all__ = ["create_app"]
@@ -48,6 +48,7 @@ _ADAPTERS = (
     vetting.mount,
     audit.mount,
     kas.mount,
+    federation.mount,
     console.mount,
     apidocs.mount,
 )

@@ -1,24 +1,30 @@
-"""Table of pinned partner nodes (relto.federation).
+"""Tables of relto.federation: pinned partner nodes, status list indexes.
 
 - ``federation_pinned_node``: one row per nation this node trusts: the node key's
   fingerprint, the descriptor as verified when it was pinned (compact JWS), its
   validity, who pinned or last updated it and when. Writes compare the row they
   replace, so two officers updating at once cannot both win.
+- ``federation_status_index``: each person of this node's nation attested so far,
+  with their stable index in a Token Status List (unique per list), assigned the
+  first time they are attested and never reused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import UTC, datetime
 
-from sqlalchemy import Float, String, Text, delete, select, update
+from sqlalchemy import Float, Integer, String, Text, UniqueConstraint, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from relto.errors import StorageError
 from relto.federation import PinnedNode, read_pinned_descriptor
 from relto.federation.errors import AlreadyPinned, NotPinned
 from relto.store.db import Base, Database
+from relto.store.facts import VETTING, read_versions
 
-__all__ = ["PinnedNodeRow", "SqlPinRepository"]
+__all__ = ["PinnedNodeRow", "SqlPinRepository", "SqlStatusIndexRepository", "StatusIndexRow"]
 
 
 class PinnedNodeRow(Base):
@@ -107,3 +113,71 @@ class SqlPinRepository:
             )
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 raise NotPinned(f"the pinned node of {pin.nation} changed meanwhile")
+
+
+class StatusIndexRow(Base):
+    __tablename__ = "federation_status_index"
+    __table_args__ = (UniqueConstraint("list_id", "idx"),)
+
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    list_id: Mapped[str] = mapped_column(String(16), nullable=False)
+    idx: Mapped[int] = mapped_column(Integer, nullable=False)
+    assigned_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class SqlStatusIndexRepository:
+    """:class:`relto.federation.publisher.StatusIndexRepository` on the node's database.
+
+    An index is the list's largest plus one; two workers assigning at once collide
+    on the unique (list, index) and the loser tries again.
+    """
+
+    _ATTEMPTS = 8
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def index_for(self, person_id: str, list_id: str, at: datetime) -> tuple[str, int]:
+        for _ in range(self._ATTEMPTS):
+            try:
+                with self._db.session() as s:
+                    row = s.get(StatusIndexRow, person_id)
+                    if row is not None:
+                        return row.list_id, row.idx
+                    top = s.scalar(
+                        select(func.max(StatusIndexRow.idx)).where(
+                            StatusIndexRow.list_id == list_id
+                        )
+                    )
+                    idx = 0 if top is None else int(top) + 1
+                    s.add(
+                        StatusIndexRow(
+                            person_id=person_id,
+                            list_id=list_id,
+                            idx=idx,
+                            assigned_at=at.timestamp(),
+                        )
+                    )
+                return list_id, idx
+            except IntegrityError:
+                continue  # another worker took this index (or this person) meanwhile
+        raise StorageError("could not assign a status list index; try again")
+
+    def assigned(self, list_id: str) -> list[tuple[str, int]]:
+        with self._db.session() as s:
+            rows = s.execute(
+                select(StatusIndexRow.person_id, StatusIndexRow.idx).where(
+                    StatusIndexRow.list_id == list_id
+                )
+            ).all()
+        return [(str(p), int(i)) for p, i in rows]
+
+    def version(self) -> Hashable | None:
+        """(vetting fact counter, number of indexes), read together; ``None`` when
+        the vetting counter is unknown (then nothing is cached)."""
+        with self._db.session() as s:
+            vetting = read_versions(s).get(VETTING)
+            count = s.scalar(select(func.count()).select_from(StatusIndexRow))
+        if vetting is None:
+            return None
+        return (vetting, int(count or 0))

@@ -1,0 +1,36 @@
+"""Settings of this node's federation home side, read from ``RELTO_FEDERATION_*``.
+
+The node's nation, data folder and public address are relto's own settings
+(:class:`relto.config.Settings`: ``RELTO_NATION``, ``RELTO_DATA_DIR``,
+``RELTO_PUBLIC_URL``).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from relto.federation.attestation import MAX_ATTESTATION_LIFETIME
+from relto.federation.descriptor import MAX_DESCRIPTOR_VALIDITY
+
+__all__ = ["FederationSettings"]
+
+
+class FederationSettings(BaseSettings):
+    """Every field is ``RELTO_FEDERATION_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RELTO_FEDERATION_", extra="ignore")
+
+    attestation_ttl: int = Field(
+        300,
+        ge=1,
+        le=int(MAX_ATTESTATION_LIFETIME.total_seconds()),
+        description="Seconds an attestation of one of this node's people lives (at most 300).",
+    )
+    descriptor_valid_days: int = Field(
+        90,
+        ge=1,
+        le=MAX_DESCRIPTOR_VALIDITY.days,
+        description="Validity of the descriptor served at /.well-known/relto-node; it is "
+        "re-issued when less than a quarter of it is left.",
+    )

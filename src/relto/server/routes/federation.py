@@ -1,0 +1,95 @@
+"""Federation, the home side: this node vouches for its own people.
+
+- ``GET /.well-known/relto-node``: the node's signed descriptor (``application/jwt``),
+  public (``federation:descriptor:read``);
+- ``POST /api/v1/federation/attestation``: an attestation of the signed-in person
+  (``federation:attest``: a person of this node's nation, signed in with an OIDC
+  bearer token and a DPoP proof, whose key the attestation binds);
+- ``GET /api/v1/federation/status/{list_id}``: the Token Status List the
+  attestations name (``application/statuslist+jwt``), public
+  (``federation:status:read``).
+
+Thin edge: parse, call :class:`relto.federation.home.HomeFederation`, render. A
+node without a federation address (no ``RELTO_PUBLIC_URL`` and not on loopback)
+answers 404 on all three.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Path, Request, Response
+from fastapi.responses import JSONResponse
+
+from relto.authz import Permission
+from relto.errors import NotFound
+from relto.federation.errors import ProofRequired
+from relto.federation.home import HomeFederation
+from relto.server.auth import proof_key
+from relto.server.edge import Edge, needs
+
+__all__ = ["PREFIX", "mount"]
+
+PREFIX = "/api/v1/federation"
+
+
+def mount(app: FastAPI, edge: Edge) -> None:
+    def home() -> HomeFederation:
+        found = edge.node.federation
+        if found is None:
+            raise NotFound("this node publishes no federation documents")
+        return found
+
+    @app.get(
+        "/.well-known/relto-node",
+        tags=["federation"],
+        summary="This node's signed descriptor (relto-node+jwt)",
+        response_class=Response,
+        **needs(Permission.FEDERATION_DESCRIPTOR_READ),
+    )
+    def descriptor() -> Response:
+        token = home().descriptor(edge.clock())
+        return Response(
+            token, media_type="application/jwt", headers={"cache-control": "public, max-age=300"}
+        )
+
+    @app.post(
+        f"{PREFIX}/attestation",
+        tags=["federation"],
+        summary="An attestation of the signed-in person, bound to their DPoP key",
+        **needs(Permission.FEDERATION_ATTEST),
+    )
+    def attestation(request: Request) -> JSONResponse:
+        who = edge.who(request)
+        try:
+            issued = home().attest(who, dpop_jkt=proof_key(request, who), now=edge.clock())
+        except ProofRequired as exc:
+            raise HTTPException(
+                401,
+                str(exc),
+                headers={
+                    "WWW-Authenticate": 'DPoP realm="relto", error="invalid_dpop_proof", '
+                    'algs="ES256 EdDSA"'
+                },
+            ) from None
+        return JSONResponse(
+            {"attestation": issued.token, "expires_at": issued.expires_at.isoformat()},
+            headers={"cache-control": "no-store"},
+        )
+
+    @app.get(
+        f"{PREFIX}/status/{{list_id}}",
+        tags=["federation"],
+        summary="A Token Status List of this node's attestations (statuslist+jwt)",
+        response_class=Response,
+        **needs(Permission.FEDERATION_STATUS_READ),
+    )
+    def status_list(
+        list_id: Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")],
+    ) -> Response:
+        token = home().status_list(list_id, edge.clock())
+        return Response(
+            token,
+            media_type="application/statuslist+jwt",
+            headers={"cache-control": "no-cache, max-age=30"},
+        )
