@@ -1,5 +1,5 @@
 """The home side of federation: this node's descriptor, and attestations of its
-own people (docs/federation.md, ADR 0104).
+own people (docs/federation.md, ADR 0118).
 
 - :class:`DescriptorIssuer` keeps the node's signed descriptor, made from its keys
   and re-issued when less than a quarter of its validity is left or the KAS keys
