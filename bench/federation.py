@@ -136,7 +136,7 @@ def main() -> None:
             url=URL,
             at=datetime.now(UTC),
         )
-        return resp.responses[0].results[0].status == "permit"
+        return bool(resp.responses[0].results[0].status == "permit")
 
     def authenticate(key: Any, token: str) -> None:
         caller = rt._caller(f"DPoP {token}", key.proof(URL, token), "POST", URL, datetime.now(UTC))

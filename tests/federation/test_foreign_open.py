@@ -126,7 +126,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    app = create_app(Settings(demo=True, data_dir=tmp_path_factory.mktemp("gbr")))
+    app = create_app(Settings(demo=True, data_dir=tmp_path_factory.mktemp("gbr")))  # type: ignore[call-arg]
     node: Node = app.state.node
     status = FakeStatus()
     node.attestations.status = status
@@ -315,9 +315,7 @@ def test_attested_person_named_like_a_local_person_is_never_taken_for_them(
     world: World,
 ) -> None:
     """The USA node attests a person whose id at home is a GBR person's id here."""
-    impostor = Person(
-        AttestedPerson("gbr-eng-harper", "USA", frozenset({"USA"})), world.usa
-    )
+    impostor = Person(AttestedPerson("gbr-eng-harper", "USA", frozenset({"USA"})), world.usa)
     token = impostor.attestation()
     url = f"http://testserver/api/v1/objects/{world.doc}/content"
     r = world.client.get(url, headers=impostor.headers(url, token))
@@ -481,9 +479,7 @@ def test_attestation_without_status_reference_refused(world: World, container: b
     ka, policy = first_key_access(container)
     got = rewrap(world, bob, token, ka, policy)
     assert got.share is None
-    assert [r["code"] for r in world.rewrap_entries()[-1]["reasons"]] == [
-        "attestation_no_status"
-    ]
+    assert [r["code"] for r in world.rewrap_entries()[-1]["reasons"]] == ["attestation_no_status"]
 
 
 def test_untrusting_a_node_stops_its_attestations_at_once(world: World) -> None:
