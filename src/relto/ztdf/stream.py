@@ -14,7 +14,6 @@ this writer so the two cannot drift.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import BinaryIO
@@ -24,182 +23,23 @@ from relto.ztdf import hazmat
 from relto.ztdf._zip import ZipStreamWriter
 from relto.ztdf.container import (
     DEFAULT_SEGMENT_SIZE,
-    LABEL_ASSERTION_ID,
-    LABEL_FORMAT,
-    LABEL_SCHEMA,
-    MANIFEST_NAME,
-    MAX_LABEL_BYTES,
-    MAX_SEGMENT_SIZE,
-    MIN_SEGMENT_SIZE,
     PAYLOAD_NAME,
     KasTarget,
     ProtectResult,
-    _assertion_sig,
     _b64,
     _check_at,
-    _jws_hs256,
+    _check_protect_args,
+    _key_access,
+    _new_policy,
     _Pipeline,
-    _wrap,
+    _write_manifest,
     log,
 )
-from relto.ztdf.errors import CryptoError
 from relto.ztdf.manifest import (
-    KEY_ACCESS_SCHEMA_VERSION,
-    MAX_MANIFEST_BYTES,
-    SCHEMA_VERSION,
-    Assertion,
-    AssertionBinding,
-    EncryptionInformation,
-    IntegrityInformation,
-    KeyAccess,
-    Manifest,
-    Method,
-    Payload,
-    Policy,
-    PolicyAttribute,
-    PolicyBinding,
-    RootSignature,
     Segment,
-    Statement,
-    assertion_hash,
-    serialize_manifest,
-    serialize_policy,
 )
 
 __all__ = ["ContainerWriter"]
-
-
-def _check_protect_args(
-    kas: Sequence[KasTarget], segment_size: int, label_xml: bytes | None
-) -> list[str]:
-    """Check the arguments as ``protect()`` does; the split ids in the order the Go
-    SDK groups them."""
-    if not kas:
-        raise ValueError("at least one KAS target is needed")
-    if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
-        raise ValueError("segment size must be between 16 KiB and 4 MiB")
-    if label_xml is not None and (
-        not isinstance(label_xml, bytes) or len(label_xml) > MAX_LABEL_BYTES
-    ):
-        raise ValueError("label_xml must be bytes of at most 256 KiB")
-    order: list[str] = []
-    for t in kas:
-        if t.sid not in order:
-            order.append(t.sid)
-    return order
-
-
-def _key_access(
-    kas: Sequence[KasTarget], order: Sequence[str], shares: dict[str, bytes], policy_b64: str
-) -> tuple[KeyAccess, ...]:
-    """Each share wrapped for every target of its split id and bound to the policy."""
-    key_access: list[KeyAccess] = []
-    for sid in order:
-        binding = PolicyBinding(
-            alg="HS256", hash=hazmat.compute_policy_binding(shares[sid], policy_b64)
-        )
-        for t in (t for t in kas if t.sid == sid):
-            try:
-                ka_type, wrapped, eph = _wrap(t, shares[sid])
-            except CryptoError as exc:
-                raise InvalidInput(f"KAS public key for {t.url}: {exc}") from None
-            key_access.append(
-                KeyAccess(
-                    type=ka_type,
-                    url=t.url,
-                    protocol="kas",
-                    wrapped_key=wrapped,
-                    policy_binding=binding,
-                    kid=t.kid,
-                    sid=sid,
-                    schema_version=KEY_ACCESS_SCHEMA_VERSION,
-                    ephemeral_public_key=eph,
-                )
-            )
-    return tuple(key_access)
-
-
-def _write_manifest(
-    zw: ZipStreamWriter,
-    *,
-    dek: bytes,
-    policy_b64: str,
-    key_access: tuple[KeyAccess, ...],
-    segments: Sequence[Segment],
-    tags: Sequence[bytes],
-    segment_size: int,
-    label_xml: bytes | None,
-    mime_type: str,
-) -> tuple[Manifest, int]:
-    """Sign the segments, bind the label assertion, write the manifest entry and the
-    zip directory; (manifest, container size)."""
-    aggregate = b"".join(tags)
-    root_sig = hazmat.root_signature(dek, aggregate, "HS256", legacy=False)
-    assertions: tuple[Assertion, ...] = ()
-    if label_xml is not None:
-        try:
-            label_text = label_xml.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInput("the label is not UTF-8 XML") from None
-        unsigned = Assertion(
-            id=LABEL_ASSERTION_ID,
-            type="handling",
-            scope="tdo",
-            applies_to_state="unencrypted",
-            statement=Statement(format=LABEL_FORMAT, schema=LABEL_SCHEMA, value=label_text),
-        )
-        a_hash = assertion_hash(unsigned)
-        token = _jws_hs256(
-            dek,
-            {
-                "assertionHash": a_hash,
-                "assertionSig": _assertion_sig(aggregate, a_hash, legacy=False),
-            },
-        )
-        assertions = (
-            Assertion(
-                id=unsigned.id,
-                type=unsigned.type,
-                scope=unsigned.scope,
-                applies_to_state=unsigned.applies_to_state,
-                statement=unsigned.statement,
-                binding=AssertionBinding(method="jws", signature=token),
-            ),
-        )
-    manifest = Manifest(
-        encryption_information=EncryptionInformation(
-            type="split",
-            policy=policy_b64,
-            key_access=key_access,
-            method=Method(algorithm="AES-256-GCM", iv="", is_streamable=True),
-            integrity_information=IntegrityInformation(
-                root_signature=RootSignature(alg="HS256", sig=root_sig),
-                segment_hash_alg="GMAC",
-                segment_size_default=segment_size,
-                encrypted_segment_size_default=segment_size + hazmat.SEGMENT_OVERHEAD,
-                segments=tuple(segments),
-            ),
-        ),
-        payload=Payload(mime_type=mime_type),
-        assertions=assertions,
-        schema_version=SCHEMA_VERSION,
-    )
-    manifest_bytes = serialize_manifest(manifest)
-    if len(manifest_bytes) > MAX_MANIFEST_BYTES:
-        raise InvalidInput("too many segments for one manifest; use a larger segment size")
-    zw.begin(MANIFEST_NAME, len(manifest_bytes))
-    zw.write(manifest_bytes)
-    zw.end()
-    return manifest, zw.finish()
-
-
-def _new_policy(attributes: Sequence[str], dissem: Sequence[str]) -> tuple[Policy, str]:
-    policy = Policy(
-        uuid=str(uuid.uuid4()),
-        data_attributes=tuple(PolicyAttribute(attribute=a) for a in attributes),
-        dissem=tuple(dissem),
-    )
-    return policy, serialize_policy(policy)
 
 
 class ContainerWriter:
