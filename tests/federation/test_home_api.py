@@ -27,7 +27,7 @@ from relto.federation.errors import StatusUnavailable
 from relto.federation.issuer import ATTESTATION_ISSUED
 from relto.federation.status_client import StatusListCache
 from relto.server import create_app
-from relto.vetting import Status
+from relto.vetting import Person, Status
 
 from .home_support import ENGINEER, SECRET, DpopKey, add_people, token, trust_issuers
 
@@ -244,3 +244,27 @@ def test_unreachable_status_list_fails_closed(home: Home) -> None:
 
     with pytest.raises(StatusUnavailable):
         StatusListCache(store, down).status(att.status, "GBR", datetime.now(UTC))
+
+
+def test_each_person_has_their_own_stable_entry_in_the_list(home: Home) -> None:
+    client, _, _ = home
+    node = client.app.state.node  # type: ignore[attr-defined]
+    node.vetting.register_person(
+        Person("gbr-eng-uncleared", "Uncleared", frozenset({"GBR"}), "MOD", "GBR"),
+        at=datetime.now(UTC), actor="test-setup",
+    )  # fmt: skip
+    store = _pinned_by_usa(client)
+    refs = {}
+    for person in (ENGINEER, "gbr-eng-uncleared", ENGINEER):
+        dpop = DpopKey()
+        att = verify_attestation(
+            _attest(client, dpop, sub=person).json()["attestation"], store.trusted(),
+            dpop_jkt=dpop.thumbprint, now=datetime.now(UTC),
+        )  # fmt: skip
+        assert att.status is not None
+        refs.setdefault(person, att.status)
+        assert refs[person] == att.status  # the same index every time
+    cache = StatusListCache(store, lambda uri: client.get(uri).content)
+    now = datetime.now(UTC)
+    assert cache.status(refs[ENGINEER], "GBR", now) is TokenStatus.VALID
+    assert cache.status(refs["gbr-eng-uncleared"], "GBR", now) is TokenStatus.INVALID

@@ -58,11 +58,16 @@ class VettingFacts:
             except ReltoError:  # not found, or an id the vetting rules refuse
                 return {}
             return {p.id: p} if p.home_nation == self._nation else {}
-        return {
-            p.id: p
-            for p in self._vetting.all_people()
-            if p.id in wanted and p.home_nation == self._nation
-        }
+        found: dict[str, Person] = {}
+        after: str | None = None
+        while True:  # every page: no cap, a person left out would read as revoked
+            page = self._vetting.list_people(limit=MAX_PAGE, after=after)
+            for p in page.items:
+                if p.id in wanted and p.home_nation == self._nation:
+                    found[p.id] = p
+            after = page.next_after
+            if after is None:
+                return found
 
     def clearances_of(self, person_ids: Iterable[str]) -> dict[str, list[Clearance]]:
         people = self._people(person_ids)
