@@ -280,3 +280,14 @@ def test_upload_limit_above_what_is_held_in_memory_refused(tmp_path: Path) -> No
 
     with pytest.raises(ValidationError):
         Settings(data_dir=tmp_path, max_upload_bytes=MAX_DOCUMENT_BYTES + 1)
+
+
+def test_aus_unofficial_is_a_level_the_demo_bridge_knows() -> None:
+    """AUS UNOFFICIAL (PSPF) sits below OFFICIAL; an object at that level is not
+    denied as an unknown attribute on a demo node."""
+    from relto.documents import ProductLevelMapper, common_level
+
+    bridge = ProductLevelMapper()
+    low, official = bridge.rank("AUS", "UNOFFICIAL"), bridge.rank("AUS", "OFFICIAL")
+    assert low is not None and official is not None and low < official
+    assert common_level("AUS", "UNOFFICIAL") == "UNCLASSIFIED"

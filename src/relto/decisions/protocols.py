@@ -79,6 +79,7 @@ DEFAULT_SCHEMES: Mapping[str, Sequence[tuple[str, int]]] = {
     "USA": (("UNCLASSIFIED", 0), ("CONFIDENTIAL", 2), ("SECRET", 3), ("TOP SECRET", 4)),
     "GBR": (("OFFICIAL", 0), ("OFFICIAL-SENSITIVE", 1), ("SECRET", 3), ("TOP SECRET", 4)),
     "AUS": (
+        ("UNOFFICIAL", 0),
         ("OFFICIAL", 0),
         ("OFFICIAL: Sensitive", 1),
         ("PROTECTED", 2),
