@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relto.errors import StorageError
-from relto.federation import PinnedNode, read_pinned_descriptor
+from relto.federation import NodeDescriptor, PinnedNode, read_pinned_descriptor
 from relto.federation.errors import AlreadyPinned, NotPinned
 from relto.store.db import Base, Database
 from relto.store.facts import VETTING, read_versions
@@ -51,8 +52,15 @@ def _row(pin: PinnedNode) -> PinnedNodeRow:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _descriptor(token: str) -> NodeDescriptor:
+    """A stored descriptor parsed once per process: the rows are still read on every
+    call (an untrust takes effect at once), the same token parses the same way."""
+    return read_pinned_descriptor(token)
+
+
 def _pin(row: PinnedNodeRow) -> PinnedNode:
-    descriptor = read_pinned_descriptor(row.descriptor)
+    descriptor = _descriptor(row.descriptor)
     if descriptor.fingerprint != row.fingerprint or descriptor.nation != row.nation:
         raise NotPinned(f"the stored pin of {row.nation} is inconsistent; pin it again")
     return PinnedNode(
