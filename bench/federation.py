@@ -1,32 +1,80 @@
-"""Rewrap with a partner's attestation vs with an OIDC token, in-process, same run.
+"""Federation benchmarks: a partner's attestation against an OIDC token, same run.
 
-One GBR demo node (SQLite, its transparency log recording every rewrap, the
-product decider on a real GBR SECRET document). Interleaved call by call:
+Three modes (``--mode``), each measuring the attestation path next to a baseline:
 
-- **OIDC [baseline]**: a GBR engineer with an access token of a trusted issuer
-  (JWKS in memory), DPoP-bound, a fresh proof per call: signature check (cached
-  after the first call, as the KAS does), proof, request token, decision from the
-  directory (cached facts), audit record, release.
-- **attestation**: a USA engineer with the USA node's attestation (pinned in the
-  node's trust store on its database), a fresh proof per call: proof, pins read,
-  attestation signature and claims, status (an in-memory checker: the home side's
-  cache answers from memory between fetches), decision on the attested facts,
-  audit record, release.
+``inprocess`` (default)
+    One GBR demo node in this process (SQLite, its transparency log recording every
+    rewrap, the product decider on a real GBR SECRET document). Interleaved call by
+    call: **OIDC [baseline]**, a GBR engineer with a DPoP-bound access token of a
+    trusted issuer (JWKS in memory), against **attestation**, a USA engineer with
+    the USA node's attestation (pinned in the node's trust store, an in-memory
+    status checker), a fresh DPoP proof per call either way.
 
-Run: ``.venv/bin/python bench/federation.py [--calls 300]``.
+``http``
+    Two real nodes, each under uvicorn with 2 worker processes on 127.0.0.1, with
+    their own data folders, ports, keys and OIDC issuer (a test issuer per nation,
+    its JWKS served over HTTP): a USA node (not demo; an engineer with a granted USA
+    TOP SECRET clearance on the hypersonic project) and a GBR demo node that pins
+    the USA node's descriptor (fetched over HTTP) by its fingerprint, holding a
+    1 MiB GBR SECRET REL TO USA object. The USA engineer takes one attestation from
+    the USA node (``POST /api/v1/federation/attestation``, DPoP) and reuses it
+    within its lifetime, as a client would; the GBR node reads the USA status list
+    over HTTP with its own cache.
+
+    1. *Open*: a whole open of the object, interleaved ABBA: fetch the container
+       (``GET /api/v1/objects/{id}/container``), rewrap at the GBR KAS, decrypt
+       client-side (``relto.ztdf.open_container``), a fresh DPoP proof per request.
+       Cross-node (the USA engineer's attestation) against same-node **[baseline]**
+       (the GBR engineer ``gbr-eng-harper`` with a DPoP-bound OIDC token at the GBR
+       node). Paced to stay under the API's rate limit (``RELTO_RATE_LIMIT_API``,
+       600/minute per client address, left as it is).
+    2. *Rewraps/s*: ``wrk`` from another process against the GBR KAS, one fixed
+       rewrap request with a fresh pre-generated DPoP proof per request (a Lua
+       script, as ``bench/kas.py``), counting only ``permit`` answers: the USA
+       engineer's attestation against the GBR engineer's OIDC token **[baseline]**.
+       Nothing is relaxed: DPoP required, the product decider, the durable log, the
+       KAS rate limit at its default (100,000/minute per address and credential).
+
+``revocation``
+    The same two nodes. The USA vetting officer suspends the USA engineer's
+    clearance through the USA node's API (``POST
+    /api/v1/clearances/{id}/transitions``, DPoP-bound OIDC token of the USA issuer);
+    the GBR KAS is then asked every ``--poll`` seconds (0.5; a new connection each
+    time, so either worker may answer) with the engineer's still unexpired
+    attestation until the first denial. Then the officer grants the clearance
+    again, and the bench keeps asking, as a partner's live traffic would keep the
+    GBR workers' caches warm, until no worker can still hold the suspended list
+    (31 s: a cache keeps a list at most 30 s), plus a random 0-30 s so that the
+    next suspension falls anywhere in the caches' refresh cycle, and until the
+    answer is permit again. Reports median, max and min seconds from suspension
+    to first denial over ``--trials`` (50; about a minute each).
+
+Run: ``.venv/bin/python bench/federation.py [--mode inprocess] [--calls 300]``,
+``--mode http [--opens 200] [--duration 10] [--connections 32]``,
+``--mode revocation [--trials 50]``. ``http`` needs ``wrk`` (``apt-get install
+wrk``). Everything binds 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import os
+import random
+import re
 import secrets
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +84,12 @@ sys.path.insert(0, str(ROOT / "tests" / "kas"))
 sys.path.insert(0, str(ROOT))
 
 URL = "http://bench.local/kas.AccessService/Rewrap"
+SECRET = "federation-bench-secret-0123456789"
+AUDIENCE = "relto-kas"
+USA_ENGINEER = "usa-eng-bench"
+USA_OFFICER = "usa-vo-bench"
+GBR_ENGINEER = "gbr-eng-harper"
+OBJECT_BYTES = 1 << 20
 
 
 class ValidStatus:
@@ -47,10 +101,8 @@ class ValidStatus:
         return TokenStatus.VALID
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=300)
-    args = parser.parse_args()
+def inprocess(args: argparse.Namespace) -> None:
+    """Mode ``inprocess``: one GBR node in this process, KasRuntime.handle_rewrap."""
 
     from cryptography.hazmat.primitives.asymmetric import ec
     from joserfc import jwt
@@ -171,6 +223,587 @@ def main() -> None:
         p99 = xs[min(len(xs) - 1, int(len(xs) * 0.99))]
         print(f"| {label} | {med:.3f} | {p99:.3f} | {med / base:.2f} |")
     node.db.dispose()
+
+
+# ---------------------------------------------------------------- two nodes under uvicorn
+
+
+def server_app() -> Any:
+    """Uvicorn factory for the worker processes of either node (settings from RELTO_*)."""
+    from relto.config import load_settings
+    from relto.server.app import create_app
+    from relto.server.logging import configure_logging
+    from relto.server.run import freeze_startup_heap
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    freeze_startup_heap()  # as relto serve's workers do
+    return app
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+@dataclass
+class Caller:
+    """A person with a DPoP key and the credential they present (attestation or token)."""
+
+    name: str
+    key: Any  # kas_testing.DpopKey
+    credential: str
+
+    def headers(self, url: str, method: str) -> dict[str, str]:
+        return {
+            "Authorization": f"DPoP {self.credential}",
+            "DPoP": self.key.proof(url, self.credential, method=method),
+        }
+
+
+@dataclass
+class Nodes:
+    usa: str
+    gbr: str
+    gbr_pid: int
+    doc: str
+    clearance: str
+    usa_issuer: Any
+    gbr_issuer: Any
+    work: Path
+
+    @property
+    def rewrap_url(self) -> str:
+        return f"{self.gbr}/kas.AccessService/Rewrap"
+
+    @property
+    def container_url(self) -> str:
+        return f"{self.gbr}/api/v1/objects/{self.doc}/container"
+
+    def attest(self, key: Any) -> str:
+        """The USA engineer's attestation from the USA node, bound to ``key``."""
+        import httpx
+
+        url = f"{self.usa}/api/v1/federation/attestation"
+        token = self.usa_issuer.token(USA_ENGINEER, ttl=600, cnf={"jkt": key.thumbprint()})
+        r = httpx.post(url, headers=Caller("", key, token).headers(url, "POST"), timeout=10)
+        r.raise_for_status()
+        attestation: str = r.json()["attestation"]
+        return attestation
+
+    def usa_engineer(self) -> Caller:
+        from kas_testing import DpopKey
+
+        key = DpopKey()
+        return Caller("cross-node (USA attestation)", key, self.attest(key))
+
+    def gbr_engineer(self) -> Caller:
+        from kas_testing import DpopKey
+
+        key = DpopKey()
+        token = self.gbr_issuer.token(GBR_ENGINEER, ttl=3600, cnf={"jkt": key.thumbprint()})
+        return Caller("same-node (GBR OIDC)", key, token)
+
+    def transition(self, to: str) -> None:
+        """The USA vetting officer moves the engineer's clearance, through the USA API."""
+        import httpx
+        from kas_testing import DpopKey
+
+        key = DpopKey()
+        token = self.usa_issuer.token(USA_OFFICER, ttl=300, cnf={"jkt": key.thumbprint()})
+        url = f"{self.usa}/api/v1/clearances/{self.clearance}/transitions"
+        r = httpx.post(
+            url,
+            json={"to": to, "reason": "federation benchmark"},
+            headers=Caller("", key, token).headers(url, "POST"),
+            timeout=10,
+        )
+        if r.status_code != 200:
+            raise RuntimeError(f"transition to {to}: {r.status_code} {r.text}")
+
+
+def _start(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "--factory", "federation:server_app",
+            "--app-dir", str(ROOT / "bench"), "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        ],
+        env={**os.environ, **env},
+        cwd=str(ROOT),
+    )  # fmt: skip
+
+
+def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.time() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline or server.poll() is not None:
+            raise RuntimeError(f"{base} did not start")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def two_nodes(workers: int) -> Iterator[Nodes]:
+    """A USA node and a GBR node under uvicorn, GBR pinning USA; see the docstring."""
+    import httpx
+    from kas_testing import ServerThread, TestIssuer, free_port, issuer_app
+
+    from relto.vetting import Person, ProjectMembership, Role, Status
+
+    work = Path(tempfile.mkdtemp(prefix="relto-bench-fed-http-"))
+    servers: list[subprocess.Popen[bytes]] = []
+    ports = {n: free_port() for n in ("usa-idp", "gbr-idp", "usa", "gbr")}
+    usa_issuer = TestIssuer(issuer=f"http://127.0.0.1:{ports['usa-idp']}", kid="usa-1")
+    gbr_issuer = TestIssuer(issuer=f"http://127.0.0.1:{ports['gbr-idp']}", kid="gbr-1")
+
+    def env(nation: str, issuer: Any) -> dict[str, str]:
+        return {
+            "RELTO_DATA_DIR": str(work / nation.lower()),
+            "RELTO_NATION": nation,
+            "RELTO_BIND": "127.0.0.1",
+            "RELTO_PORT": str(ports[nation.lower()]),
+            "RELTO_SECRET_KEY": SECRET,
+            "RELTO_KEYSTORE_PASSPHRASE": SECRET,
+            "RELTO_OIDC_ISSUERS": json.dumps(
+                {
+                    issuer.issuer: {
+                        "nation": nation,
+                        "jwks_url": f"{issuer.issuer}/jwks",
+                        "audience": AUDIENCE,
+                    }
+                }
+            ),
+            "RELTO_LOG_LEVEL": "WARNING",
+        }
+
+    usa_env = {
+        **env("USA", usa_issuer),
+        "RELTO_ATTRIBUTE_NAMESPACE": "https://attributes.usa.bench.test",
+    }
+    gbr_env = {**env("GBR", gbr_issuer), "RELTO_DEMO": "true"}
+    try:
+        with (
+            ServerThread(issuer_app(usa_issuer, {}), port=ports["usa-idp"]),
+            ServerThread(issuer_app(gbr_issuer, {}), port=ports["gbr-idp"]),
+        ):
+            # Each node's app is built once here first, so that its databases are
+            # migrated before two workers start (two processes migrating race).
+            with _environ(usa_env):
+                probe = server_app()
+            node = probe.state.node
+            at = datetime.now(UTC)
+            node.vetting.register_person(
+                Person(USA_ENGINEER, "USA Engineer", frozenset({"USA"}), "DARPA", "USA",
+                       frozenset({Role.ENGINEER}), (ProjectMembership("hypersonic"),)),
+                at=at, actor="bench-setup",
+            )  # fmt: skip
+            node.vetting.register_person(
+                Person(USA_OFFICER, "USA Vetting Officer", frozenset({"USA"}), "DCSA", "USA",
+                       frozenset({Role.VETTING_OFFICER}), ()),
+                at=at, actor="bench-setup",
+            )  # fmt: skip
+            c = node.vetting.sponsor_clearance(
+                person_id=USA_ENGINEER, nation="USA", level="TOP_SECRET", sponsor="DoD",
+                at=at, actor="bench-setup", reason="bench",
+            )  # fmt: skip
+            for to in (Status.INVESTIGATING, Status.ADJUDICATING, Status.GRANTED):
+                node.vetting.transition(c.id, to, at=at, actor="bench-setup", reason="bench")
+            fingerprint = node.federation.descriptors.fingerprint  # given out of band
+            node.db.dispose()
+            servers.append(_start(usa_env, ports["usa"], workers))
+            usa = f"http://127.0.0.1:{ports['usa']}"
+            _wait_healthy(usa, servers[-1])
+
+            descriptor = httpx.get(f"{usa}/.well-known/relto-node", timeout=10)
+            descriptor.raise_for_status()
+            with _environ(gbr_env):
+                probe = server_app()
+            node = probe.state.node
+            now = datetime.now(UTC)
+            officer = node.directory.principal("gbr-so-whitfield", via="node")
+            harper = node.directory.principal(GBR_ENGINEER, via="node")
+            node.trust.pin(descriptor.text, fingerprint=fingerprint, actor=officer, now=now)
+            doc = node.documents.upload(
+                harper, title="Federation bench, 1 MiB", project_id="hypersonic",
+                classification="SECRET", rel_to=["USA"], filename="bench.bin",
+                media_type="application/octet-stream", data=secrets.token_bytes(OBJECT_BYTES),
+                at=now,
+            ).id  # fmt: skip
+            node.db.dispose()
+            servers.append(_start(gbr_env, ports["gbr"], workers))
+            gbr = f"http://127.0.0.1:{ports['gbr']}"
+            _wait_healthy(gbr, servers[-1])
+            yield Nodes(usa, gbr, servers[-1].pid, doc, c.id, usa_issuer, gbr_issuer, work)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=20)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _rewrap(client: Any, nodes: Nodes, who: Caller, ka: Any, policy: str) -> bytes | None:
+    """One rewrap at the GBR KAS as an OpenTDF client does it; the key share, or None
+    when denied (any other answer raises)."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from relto.kas.wire import rewrap_request_body
+    from relto.ztdf import hazmat
+
+    priv = ec.generate_private_key(ec.SECP256R1())
+    body = rewrap_request_body(ka, policy, hazmat.public_key_pem(priv))
+    now = int(time.time())
+    srt = who.key.sign({"requestBody": json.dumps(body), "iat": now, "exp": now + 60})
+    url = nodes.rewrap_url
+    r = client.post(
+        url,
+        json={"signedRequestToken": srt},
+        headers={**who.headers(url, "POST"), "Connect-Protocol-Version": "1"},
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"rewrap: {r.status_code} {r.text[:300]}")
+    data = r.json()
+    result = data["responses"][0]["results"][0]
+    if result["status"] != "permit":
+        return None
+    wrapped = base64.b64decode(result["kasWrappedKey"])
+    share: bytes = hazmat.ec_unwrap(priv, data["sessionPublicKey"], wrapped)
+    return share
+
+
+def _open(client: Any, nodes: Nodes, who: Caller) -> int:
+    """A whole open: container fetch, rewrap, client-side decryption; the plaintext size."""
+    from relto.ztdf import open_container
+
+    url = nodes.container_url
+    r = client.get(url, headers=who.headers(url, "GET"))
+    if r.status_code != 200:
+        raise RuntimeError(f"container: {r.status_code} {r.text[:300]}")
+
+    def unwrap(ka: Any, policy: str) -> bytes:
+        share = _rewrap(client, nodes, who, ka, policy)
+        if share is None:
+            raise RuntimeError(f"{who.name}: rewrap denied")
+        return share
+
+    out = io.BytesIO()
+    open_container(io.BytesIO(r.content), out, unwrap=unwrap)
+    return len(out.getvalue())
+
+
+def _key_access(client: Any, nodes: Nodes, who: Caller) -> tuple[Any, str]:
+    from relto.ztdf.manifest import parse_key_access
+
+    url = nodes.container_url
+    r = client.get(url, headers=who.headers(url, "GET"))
+    r.raise_for_status()
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        manifest = json.loads(z.read("0.manifest.json"))
+    info = manifest["encryptionInformation"]
+    return parse_key_access(info["keyAccess"][0]), info["policy"]
+
+
+def bench_open(nodes: Nodes, opens: int, pace: float) -> dict[str, list[float]]:
+    import httpx
+
+    usa, gbr = nodes.usa_engineer(), nodes.gbr_engineer()
+    attested = time.time()
+    times: dict[str, list[float]] = {usa.name: [], gbr.name: []}
+    with httpx.Client(timeout=30) as client:
+        for who in (gbr, usa):  # warm: both allowed, byte for byte
+            assert _open(client, nodes, who) == OBJECT_BYTES
+        for i in range(opens):
+            if time.time() - attested > 200:  # attestations live 5 minutes
+                usa.credential, attested = nodes.attest(usa.key), time.time()
+            pair = [gbr, usa] if i % 2 else [usa, gbr]  # ABBA: no order bias
+            began = time.perf_counter()
+            for who in pair:
+                t0 = time.perf_counter()
+                size = _open(client, nodes, who)
+                times[who.name].append((time.perf_counter() - t0) * 1000)
+                assert size == OBJECT_BYTES
+            time.sleep(max(0.0, pace - (time.perf_counter() - began)))
+    return times
+
+
+_WRK_LUA = r"""
+local proofs = {}
+local idx = 0
+denied = 0  -- global: done() reads it from each thread
+for line in io.lines(os.getenv("BENCH_PROOFS")) do proofs[#proofs + 1] = line end
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Connect-Protocol-Version"] = "1"
+wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+local threads = {}
+local step = tonumber(os.getenv("BENCH_THREADS"))
+function setup(thread)
+  thread:set("offset", #threads)
+  threads[#threads + 1] = thread
+end
+function init(args)
+  idx = tonumber(offset)
+end
+function request()
+  -- each thread takes every step-th proof: no proof is ever sent twice
+  wrk.headers["DPoP"] = proofs[(idx % #proofs) + 1]
+  idx = idx + step
+  return wrk.format()
+end
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"permit"', 1, true) then denied = denied + 1 end
+end
+function done(summary, latency, requests)
+  local not_permitted = 0
+  for _, t in ipairs(threads) do not_permitted = not_permitted + t:get("denied") end
+  io.write(string.format("RESULT rps=%.1f p50=%.3f p99=%.3f n=%d errors=%d non2xx=%d "
+    .. "notpermit=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout, summary.errors.status, not_permitted))
+end
+"""
+
+
+def run_wrk(
+    nodes: Nodes, who: Caller, body: str, *, duration: int, connections: int, threads: int,
+    max_rps: int,
+) -> dict[str, float]:  # fmt: skip
+    """``wrk`` against the GBR KAS with a fresh proof per request (made just before)."""
+    from bench.kas import _cpu_seconds
+
+    url = nodes.rewrap_url
+    proofs = nodes.work / "proofs.txt"
+    with proofs.open("w") as f:
+        for _ in range(max_rps * (duration + 1)):
+            f.write(who.key.proof(url, who.credential) + "\n")
+    script = nodes.work / "rewrap.lua"
+    script.write_text(_WRK_LUA)
+    env = {
+        **os.environ,
+        "BENCH_BODY": body,
+        "BENCH_AUTH": f"DPoP {who.credential}",
+        "BENCH_THREADS": str(threads),
+        "BENCH_PROOFS": str(proofs),
+    }
+    cpu0 = _cpu_seconds(nodes.gbr_pid)
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+         "-s", str(script), url],
+        capture_output=True, text=True, env=env, timeout=duration + 60,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed:\n{done.stdout}\n{done.stderr}")
+    out = done.stdout
+    cpu = _cpu_seconds(nodes.gbr_pid) - cpu0
+    m = re.search(
+        r"RESULT rps=([\d.]+) p50=([\d.]+) p99=([\d.]+) n=(\d+) errors=(\d+) non2xx=(\d+) "
+        r"notpermit=(\d+)",
+        out,
+    )
+    if not m:
+        raise RuntimeError(f"could not read wrk output:\n{out}")
+    rps, p50, p99, n, errors, non2xx, notpermit = m.groups()
+    return {
+        "rps": float(rps),
+        "p50_ms": float(p50),
+        "p99_ms": float(p99),
+        "requests": int(n),
+        "errors": int(errors),
+        "non2xx": int(non2xx),
+        "not_permitted": int(notpermit),
+        "cpu_ms": 1e3 * cpu / max(1, int(n)),
+    }
+
+
+def _fixed_body(client: Any, nodes: Nodes, who: Caller, ka: Any, policy: str) -> str:
+    """One rewrap request, its request token signed with the caller's DPoP key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from relto.kas.wire import rewrap_request_body
+    from relto.ztdf import hazmat
+
+    priv = ec.generate_private_key(ec.SECP256R1())
+    body = rewrap_request_body(ka, policy, hazmat.public_key_pem(priv))
+    now = int(time.time())
+    srt = who.key.sign({"requestBody": json.dumps(body), "iat": now, "exp": now + 3600})
+    return json.dumps({"signedRequestToken": srt})
+
+
+def http(args: argparse.Namespace) -> None:
+    """Mode ``http``: cross-node open latency, then cross-node rewraps/s (docstring)."""
+    import httpx
+
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    with two_nodes(args.workers) as nodes:
+        print(f"USA node {nodes.usa}, GBR node {nodes.gbr}, {args.workers} workers each")
+        times = bench_open(nodes, args.opens, args.pace)
+        print(f"\nopen of a 1 MiB object, {args.opens} each, ABBA, paced {args.pace}s a pair")
+        print("| open | p50 ms | p99 ms | mean ms | × same-node p50 |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        names = ["same-node (GBR OIDC)", "cross-node (USA attestation)"]
+        base = statistics.median(times[names[0]])
+        for name in names:
+            xs = times[name]
+            p50, p99 = statistics.median(xs), _percentile(xs, 0.99)
+            label = name + (" [baseline]" if name == names[0] else "")
+            print(
+                f"| {label} | {p50:.1f} | {p99:.1f} | {statistics.fmean(xs):.1f} "
+                f"| {p50 / base:.2f} |"
+            )
+        cross = times[names[1]]
+        ok = statistics.median(cross) <= 2 * base and _percentile(cross, 0.99) < 150
+        print(f"target cross-node p50 <= 2x same-node, p99 < 150 ms: {'met' if ok else 'NOT met'}")
+        print(f"load average: {os.getloadavg()}", flush=True)
+
+        usa, gbr = nodes.usa_engineer(), nodes.gbr_engineer()
+        with httpx.Client(timeout=30) as client:
+            ka, policy = _key_access(client, nodes, gbr)
+            bodies = {who.name: _fixed_body(client, nodes, who, ka, policy) for who in (usa, gbr)}
+        common = {
+            "duration": args.duration,
+            "connections": args.connections,
+            "threads": args.threads,
+            "max_rps": args.max_rps,
+        }
+        run_wrk(nodes, gbr, bodies[gbr.name], **{**common, "duration": 2})  # warm
+        results: dict[str, list[dict[str, float]]] = {usa.name: [], gbr.name: []}
+        for i in range(args.rounds):
+            for who in (gbr, usa) if i % 2 == 0 else (usa, gbr):  # ABBA over rounds
+                if who is usa:
+                    usa.credential = nodes.attest(usa.key)  # fresh: 5 minutes of life
+                results[who.name].append(run_wrk(nodes, who, bodies[who.name], **common))
+        print(
+            f"\nrewrap at the GBR KAS, {args.workers} uvicorn workers, product decider, "
+            f"wrk -c{args.connections} -t{args.threads}, {args.duration}s, {args.rounds} rounds"
+        )
+        print("| caller | rewraps/s | p50 ms | p99 ms | server CPU ms/rewrap | × baseline /s |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        base_rps = statistics.fmean(r["rps"] for r in results[gbr.name])
+        for name in (gbr.name, usa.name):
+            for r in results[name]:
+                label = name + (" [baseline]" if name == gbr.name else "")
+                print(
+                    f"| {label} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
+                    f"| {r['cpu_ms']:.2f} | {r['rps'] / base_rps:.2f} |"
+                )
+                bad = r["errors"] + r["non2xx"] + r["not_permitted"]
+                if bad:
+                    print(
+                        f"|  ... {r['errors']} socket errors, {r['non2xx']} non-2xx, "
+                        f"{r['not_permitted']} not permitted of {r['requests']} | | | | | |"
+                    )
+        ok = all(r["rps"] >= 500 and r["p99_ms"] < 100 for r in results[usa.name])
+        print(f"target >= 500 rewraps/s, p99 < 100 ms (attestation): {'met' if ok else 'NOT met'}")
+        print(f"load average at end: {os.getloadavg()}")
+
+
+def revocation(args: argparse.Namespace) -> None:
+    """Mode ``revocation``: suspension at home to first denial at the GBR KAS."""
+    import httpx
+
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    with two_nodes(args.workers) as nodes:
+        usa = nodes.usa_engineer()
+        attested = time.time()
+        with httpx.Client(timeout=30) as client:
+            ka, policy = _key_access(client, nodes, usa)
+
+        def permitted() -> bool:
+            with httpx.Client(timeout=10) as fresh:  # a new connection: any worker answers
+                return _rewrap(fresh, nodes, usa, ka, policy) is not None
+
+        def settle(since: float) -> None:
+            """Ask on, as a partner's live traffic would, until no worker's cache can
+            still hold a suspended list (31 s after the grant) and a random while more
+            (up to 30 s: the next suspension falls at any point of the caches' cycle),
+            and until the last answer permits."""
+            until = since + 31 + random.uniform(0, 30)
+            while not permitted() or time.perf_counter() < until:
+                if time.perf_counter() - since > 180:
+                    raise RuntimeError("not permitted again within 180 s")
+                time.sleep(args.poll)
+
+        settle(time.perf_counter() - 31)  # warm every worker's cache first
+        delays: list[float] = []
+        for trial in range(args.trials):
+            if time.time() - attested > 200:  # attestations live 5 minutes
+                usa.credential, attested = nodes.attest(usa.key), time.time()
+            nodes.transition("suspended")
+            suspended = time.perf_counter()
+            polls = 1
+            while permitted():
+                if time.perf_counter() - suspended > 120:
+                    raise RuntimeError("no denial within 120 s")
+                time.sleep(args.poll)
+                polls += 1
+            delays.append(time.perf_counter() - suspended)
+            print(
+                f"trial {trial + 1}: first denial after {delays[-1]:.2f} s ({polls} asks); "
+                f"load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+            nodes.transition("granted")
+            settle(time.perf_counter())
+    print(
+        f"\n{len(delays)} trials, asked every {args.poll} s, {args.workers} workers per node: "
+        f"suspension at home -> first denial at the GBR KAS: median {statistics.median(delays):.1f}"
+        f" s, max {max(delays):.1f} s, min {min(delays):.1f} s"
+    )
+    print(f"target max <= 60 s: {'met' if max(delays) <= 60 else 'NOT met'}")
+    print(f"load average at end: {os.getloadavg()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("inprocess", "http", "revocation"), default="inprocess")
+    parser.add_argument("--calls", type=int, default=300, help="inprocess: calls per path")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per node")
+    parser.add_argument("--opens", type=int, default=200, help="http: opens per path")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.25,
+        help="http: least seconds per pair of opens (2 API requests): under 600/minute",
+    )
+    parser.add_argument("--duration", type=int, default=10, help="http: wrk seconds per run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="http: wrk runs per caller")
+    parser.add_argument(
+        "--max-rps", type=int, default=2000, help="http: DPoP proofs made per second of load"
+    )
+    parser.add_argument("--trials", type=int, default=50, help="revocation: trials")
+    parser.add_argument("--poll", type=float, default=0.5, help="revocation: seconds between asks")
+    args = parser.parse_args()
+    # A plain kill stops the nodes too (the servers are stopped in a finally block).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    {"inprocess": inprocess, "http": http, "revocation": revocation}[args.mode](args)
 
 
 if __name__ == "__main__":
