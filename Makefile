@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RELTO_DATA_DIR ?= ./.relto-data
 export RELTO_DATA_DIR
 
-.PHONY: run test lint typecheck unit bench lock clean system-deps
+.PHONY: run federation test lint typecheck unit bench lock clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 run: $(VENV)/.installed-run
 	mkdir -p "$(RELTO_DATA_DIR)"
 	exec $(BIN)/relto serve --demo
+
+# Four federated nodes (AUS, GBR, USA, JPN) on loopback, each with its own OpenID
+# provider (Node.js oidc-provider, installed by npm ci); Ctrl-C stops them all.
+federation: $(VENV)/.installed-run
+	bash scripts/system-deps.sh node
+	exec $(BIN)/relto federation demo
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -172,6 +172,14 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = Field(None, description="OIDC issuer whose tokens are accepted.")
     oidc_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer.")
     oidc_audience: str | None = Field(None, description="Expected audience of bearer tokens.")
+    oidc_client_id: str | None = Field(
+        None,
+        description="Console sign-in: this node's client id at its own OIDC issuer "
+        "(authorization code flow with PKCE; redirect URI <RELTO_PUBLIC_URL>/login/oidc/callback).",
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="Console sign-in: the client secret (required with the client id)."
+    )
     oidc_issuers: dict[str, OidcIssuer] = Field(
         default_factory=dict,
         description='Trusted OIDC issuers, JSON: {"<issuer URL>": {"nation": "GBR", '
@@ -358,6 +366,7 @@ class Settings(BaseSettings):
         issuers = self.trusted_issuers
         if self.demo:
             return
+        self.check_console_sign_in()
         for url, issuer in issuers.items():
             if issuer.audience:
                 continue
@@ -368,6 +377,39 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"OIDC issuer {url} has no audience: {where} (the client id relto's "
                 "tokens are issued for), or tokens minted for any other service would do"
+            )
+
+    @property
+    def login_issuer(self) -> str | None:
+        """The issuer the console signs people in with: ``RELTO_OIDC_ISSUER``, else
+        the first trusted issuer bound to ``RELTO_NATION`` (``None``: no such issuer)."""
+        issuers = self.trusted_issuers
+        if self.oidc_issuer and self.oidc_issuer in issuers:
+            return self.oidc_issuer
+        return next((u for u, i in issuers.items() if i.nation == self.nation), None)
+
+    def check_console_sign_in(self) -> None:
+        """Console sign-in through the node's own issuer (``RELTO_OIDC_CLIENT_ID``)
+        needs a strong client secret, the node's address (the redirect URI) and an
+        issuer bound to the node's nation. Raises ``ConfigError`` with one line."""
+        if not self.oidc_client_id:
+            return
+        secret = self.oidc_client_secret.get_secret_value() if self.oidc_client_secret else ""
+        if not secret:
+            raise ConfigError("RELTO_OIDC_CLIENT_SECRET is not set; RELTO_OIDC_CLIENT_ID needs it")
+        if secret.strip().lower() in PLACEHOLDER_SECRETS or secret_weakness(secret):
+            raise ConfigError(
+                "RELTO_OIDC_CLIENT_SECRET is too weak (at least 16 characters, about 48 bits "
+                "or more); register the client with a random secret"
+            )
+        if not self.public_url:
+            raise ConfigError(
+                "RELTO_OIDC_CLIENT_ID needs RELTO_PUBLIC_URL: the sign-in redirect URI is "
+                "<RELTO_PUBLIC_URL>/login/oidc/callback"
+            )
+        if self.login_issuer is None:
+            raise ConfigError(
+                f"RELTO_OIDC_CLIENT_ID is set but no trusted OIDC issuer is bound to {self.nation}"
             )
 
     def check_secrets(self) -> None:

@@ -321,6 +321,12 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/logout/everywhere"): Row(
         P.SESSION_MANAGE, lambda w, v: ("POST", "/logout/everywhere", {"data": {}}), always(303)
     ),
+    # -- sign-in at the node's own OIDC issuer (public; 404 on a node without a client id,
+    # as this demo node is: tests/product/test_oidc_login.py runs the flow itself) ----------
+    ("GET", "/login/oidc"): Row(P.SESSION_MANAGE, get("/login/oidc"), always(404)),
+    ("GET", "/login/oidc/callback"): Row(
+        P.SESSION_MANAGE, get("/login/oidc/callback", code="c", state="s"), always(404)
+    ),
     ("GET", "/"): Row(P.CONSOLE_USE, get("/"), always(303)),
     # -- console pages -----------------------------------------------------------------------
     ("GET", "/console"): Row(P.PARTNERSHIP_READ, get("/console"), always(200), console=True),

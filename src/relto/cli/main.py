@@ -46,6 +46,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "relto.cli.vetting",
     "relto.cli.partnership",
     "relto.cli.federation",
+    "relto.cli.federation_demo",
 )
 
 

@@ -21,7 +21,9 @@ nationalities and roles. Two ways in:
   person. The node records a session (:mod:`relto.sessions`) and the browser gets
   its id in a cookie signed (HMAC-SHA256) with ``settings.secret_key``. The record
   decides: signing out deletes it, so a copied cookie signs nobody in afterwards.
-  Outside demo mode the login routes are not mounted and session cookies are ignored.
+  Outside demo mode the demo login is not mounted; sessions then come only from the
+  sign-in at the node's own OIDC issuer (``RELTO_OIDC_CLIENT_ID``,
+  :mod:`relto.server.console.oidc_login`), and without it session cookies are ignored.
 
 Forgery protection: the sign-in form carries a token bound to a short-lived signed
 cookie set with the form (double submit); state-changing console forms carry a
@@ -220,6 +222,9 @@ class RequestAuth:
     ) -> None:
         self.directory = directory
         self.demo = settings.demo
+        #: Console sessions are believed in demo mode and on a node that signs people
+        #: in at its own OIDC issuer (relto.server.console.oidc_login); never otherwise.
+        self.sessions_enabled = settings.demo or bool(settings.oidc_client_id)
         secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
         self.signer = SessionSigner(secret, clock=lambda: clock().timestamp())
         self.authenticator = authenticator
@@ -321,7 +326,7 @@ class RequestAuth:
             return self._attested(request, authorization)
         if authorization:
             return self._bearer(request, authorization)
-        if self.demo:
+        if self.sessions_enabled:
             session_id = self.session_id(request)
             if session_id is None:
                 return None

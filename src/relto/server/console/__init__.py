@@ -2,7 +2,8 @@
 auditors, one module per page (shared helpers in :mod:`._pages`).
 
 No front-end build step: Jinja2 templates and one stylesheet. Every page needs a
-signed-in person (a bearer token, or a demo session in demo mode);
+signed-in person (a bearer token, or a session: demo sign-in in demo mode,
+sign-in at the node's own OpenID provider otherwise, :mod:`.oidc_login`);
 state-changing forms carry a CSRF token. The demo sign-in page exists only in
 demo mode.
 """
@@ -12,7 +13,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from relto.server.console import audit, dashboard, decisions, documents, login, people, whatif
+from relto.server.console import (
+    audit,
+    dashboard,
+    decisions,
+    documents,
+    login,
+    oidc_login,
+    people,
+    whatif,
+)
 from relto.server.console._pages import HERE, STATIC_URL, Pages
 from relto.server.console.guard import ConsoleGuard
 from relto.server.edge import Edge
@@ -27,5 +37,6 @@ def mount(app: FastAPI, edge: Edge) -> None:
     app.add_middleware(ConsoleGuard)
     if edge.node.settings.demo:
         login.mount(app, pages)
+    oidc_login.mount(app, pages)  # outside demo mode: sign-in at the node's own issuer
     for page in (dashboard, people, documents, decisions, whatif, audit):
         page.mount(app, pages)

@@ -87,11 +87,12 @@ class Pages:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     def install(self, app: FastAPI) -> None:
-        demo = self.node.settings.demo
+        # a sign-in page exists: the demo picker, or the node's own OIDC issuer
+        has_login = self.node.settings.demo or self.edge.auth.sessions_enabled
 
         @app.exception_handler(LoginRequired)
         async def _to_login(request: Request, exc: LoginRequired) -> Response:
-            if demo:
+            if has_login:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={safe_next(target)}", status_code=303)
             return HTMLResponse(

@@ -20,7 +20,7 @@ from relto.server.auth import LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE
 from relto.server.console._pages import NATION_NAMES, Pages, safe_next
 from relto.server.edge import needs
 
-__all__ = ["mount"]
+__all__ = ["mount", "mount_sign_out"]
 
 log = structlog.stdlib.get_logger("relto.console")
 
@@ -80,6 +80,14 @@ def mount(app: FastAPI, pages: Pages) -> None:
         auth.clear_cookie(request, response, LOGIN_COOKIE)
         log.info("demo_login", person=person_id)
         return response
+
+    mount_sign_out(app, pages)
+
+
+def mount_sign_out(app: FastAPI, pages: Pages) -> None:
+    """Sign-out and "sign out everywhere", for every kind of console session (demo,
+    or OIDC: :mod:`.oidc_login`)."""
+    auth = pages.edge.auth
 
     @app.post("/logout", include_in_schema=False, **needs(Permission.SESSION_MANAGE))
     def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
