@@ -38,7 +38,7 @@ from relto.store.federation import SqlPinRepository
 from relto.vetting.directory import Directory
 from relto.vetting.service import VettingService
 
-__all__ = ["Node", "build_node"]
+__all__ = ["Node", "build_node", "own_kas_url"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,13 @@ _KAS_REASONS = (
 )
 
 
+def own_kas_url(settings: Settings) -> str:
+    """The KAS URL new containers name unless ``RELTO_KAS_URL`` says otherwise: under
+    the node's public address (partners reach it there), else where it listens."""
+    base = settings.public_url or f"http://{settings.bind}:{settings.port}"
+    return base.rstrip("/") + "/kas"
+
+
 def build_node(
     settings: Settings,
     *,
@@ -143,7 +150,7 @@ def build_node(
     )
     documents = DocumentService(
         facts=facts,
-        keys=InProcessKas(kas.service, default_url=f"http://{settings.bind}:{settings.port}/kas"),
+        keys=InProcessKas(kas.service, default_url=own_kas_url(settings)),
         db=db,
         blobs=blobs,
         sink=sink,

@@ -146,6 +146,9 @@ class Facts:
     def clearances_of(self, person_ids: Iterable[str]) -> dict[str, list[Clearance]]:
         return {p: self.held[p] for p in person_ids if p in self.held}
 
+    def person_ids(self) -> list[str]:
+        return list(self.held)
+
 
 def publisher() -> tuple[StatusListPublisher, MemoryStatusIndexRepository, Facts]:
     indexes, facts = MemoryStatusIndexRepository(), Facts()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from relto.federation.attestation import AttestedPerson
 
 __all__ = ["Principal"]
 
@@ -15,7 +19,10 @@ class Principal:
 
     ``home_nation`` is the nation that vouches for the person and for which their
     roles are held; ``via`` says how they proved who they are (``bearer``,
-    ``session`` or ``node`` for the node's own in-process calls).
+    ``session``, ``attestation`` or ``node`` for the node's own in-process calls).
+    A person of another nation (``via="attestation"``) has no roles here and no
+    record in this node's directory: ``attested`` is what their home node vouched
+    for, and decisions about them are made on it.
     """
 
     person_id: str
@@ -24,6 +31,7 @@ class Principal:
     nationalities: frozenset[str]
     roles: frozenset[tuple[str, str]]
     via: str = "bearer"
+    attested: AttestedPerson | None = None
 
     @property
     def nation(self) -> str:

@@ -364,6 +364,21 @@ class DocumentService:
         own; security officers and auditors those of the people of their nation
         (recorded either way). Documents ``who`` may not know are not found."""
         doc = self.visible(who, doc_id)
+        if who.attested is not None:
+            # a partner's person: only their own decision, made on what their home
+            # node attested (the KAS decides on the same facts)
+            if person_id != who.person_id:
+                raise NotFound(f"no such person: {person_id[:64]}")
+            self._authz.require(
+                who,
+                Permission.DECISIONS_EXPLAIN,
+                Scope(who.attested.nationalities | {who.home_nation}, who.person_id),
+                target=f"{who.person_id} {action} {doc.id}",
+            )
+            _, attested = self.facts.decide_attested(who.attested, action, doc.policy_uuid, at)
+            if attested is None:
+                raise NotFound(f"no such document: {doc_id[:64]}")
+            return doc, attested
         person = self.facts.person(person_id[:64])
         nations = frozenset() if person is None else person.nationalities | {person.home_nation}
         self._authz.require(

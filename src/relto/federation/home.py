@@ -69,6 +69,16 @@ class VettingFacts:
             if after is None:
                 return found
 
+    def person_ids(self) -> list[str]:
+        found: list[str] = []
+        after: str | None = None
+        while True:  # every page
+            page = self._vetting.list_people(limit=MAX_PAGE, after=after)
+            found.extend(p.id for p in page.items if p.home_nation == self._nation)
+            after = page.next_after
+            if after is None:
+                return found
+
     def clearances_of(self, person_ids: Iterable[str]) -> dict[str, list[Clearance]]:
         people = self._people(person_ids)
         out: dict[str, list[Clearance]] = {pid: [] for pid in people}

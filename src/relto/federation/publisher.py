@@ -9,7 +9,9 @@ Status List Token: a compact JWS with header ``typ`` ``statuslist+jwt`` and
 list's URI, equal to the attestations' ``uri``), ``iat``, ``exp``, ``ttl`` and
 ``status_list: {bits: 1, lst}``.
 
-A person's status is VALID (0) only when the vetting records hold at least one
+Every person of the node's nation is given an index when the list is built, so
+a list a partner cached before someone's first attestation already speaks for
+them. A person's status is VALID (0) only when the vetting records hold at least one
 clearance that is current now (:meth:`relto.vetting.Clearance.currency`, the
 vetting service's own notion) and none that is suspended or under a review that
 suspends access; otherwise INVALID (1). An index nobody holds is INVALID. The list
@@ -117,6 +119,10 @@ class StatusFacts(Protocol):
         """Clearances per person (people of this node's nation only; others absent)."""
         ...
 
+    def person_ids(self) -> list[str]:
+        """Every person of this node's nation."""
+        ...
+
 
 def person_status(clearances: Sequence[Clearance], at: datetime, policy: VettingPolicy) -> int:
     """VALID when one clearance is current at ``at`` and none is suspended or under
@@ -181,6 +187,12 @@ class StatusListPublisher:
             and timedelta(0) <= at - built.built_at < self._rebuild_after
         ):
             return built.statuses
+        # Everyone of the nation holds an index before the list is built: a partner
+        # caches a list for up to its ttl, and a person first attested after that
+        # would otherwise read as INVALID there (an index nobody held yet).
+        for person_id in self._facts.person_ids():
+            self._indexes.index_for(person_id, list_id, at)
+        version = self._indexes.version()
         statuses = self._build(list_id, at)
         if version is not None:
             with self._lock:

@@ -82,6 +82,7 @@ class KasClient:
         client_key: str = "ec",
         timeout: float = 15.0,
         transport: httpx.BaseTransport | None = None,
+        dpop_key: ECKey | None = None,
     ) -> None:
         if client_key not in ("ec", "rsa"):
             raise ValueError("client_key must be 'ec' or 'rsa'")
@@ -89,7 +90,8 @@ class KasClient:
         self._token = token
         self._client_key = client_key
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
-        self._dpop = ECKey.generate_key("P-256")
+        #: The DPoP key: the caller's own when their token is bound to it (``cnf.jkt``).
+        self._dpop = dpop_key or ECKey.generate_key("P-256")
 
     def close(self) -> None:
         self._http.close()

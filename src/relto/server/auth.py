@@ -399,6 +399,7 @@ class RequestAuth:
             nationalities=att.person.nationalities,
             roles=frozenset(),  # foreign roles grant nothing on this node
             via="attestation",
+            attested=att.person,
         )
 
     def require(self, request: Request) -> Principal:

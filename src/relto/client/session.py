@@ -1,0 +1,189 @@
+"""A person's work across nodes: signed in at home, attested everywhere else.
+
+:class:`HomeSession` holds the person's DPoP key and their home node's access
+token. For another node it asks the home node for an attestation bound to that
+key (renewed a minute before it expires) and hands back a :class:`NodeClient`
+that presents it. :meth:`HomeSession.open` opens an object wherever it is held:
+the container comes from the holding node, and each key share from the KAS the
+container names -- one for a plain object, several for one in joint custody --
+through the client of the node that KAS belongs to. A container naming a KAS
+that is not one of the session's nodes is refused before anything is sent there:
+a hostile container must not collect credentials.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from relto.client._dpop import DpopKey
+from relto.client.errors import AccessDenied, ClientError
+from relto.client.node import Attestation, Credential, NodeClient, ObjectInfo
+from relto.ztdf import open_container
+from relto.ztdf.errors import FailureKind, KeyAccessDenied, ZtdfError
+from relto.ztdf.manifest import KeyAccess
+
+__all__ = ["HomeSession", "Partner", "open_with"]
+
+#: An attestation is renewed when less than this is left of it.
+RENEW_BEFORE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A partner node: its nation and base URL (and KAS URL, when not ``<base>/kas``)."""
+
+    nation: str
+    base_url: str
+    kas_url: str | None = None
+
+
+class HomeSession:
+    """A person signed in at their home node.
+
+    ``token``: an access token of the home nation's identity provider, bound to
+    ``dpop`` (or a function returning a fresh one); ``attest``: how to get an
+    attestation (default: ask the home node's API; a node acting for a console
+    session passes its own issuer); ``clock``: for renewing attestations.
+    """
+
+    def __init__(
+        self,
+        home_url: str,
+        *,
+        token: Credential,
+        dpop: DpopKey | None = None,
+        nation: str = "",
+        partners: tuple[Partner, ...] = (),
+        attest: Callable[[], Attestation] | None = None,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.dpop = dpop or DpopKey.generate()
+        self._timeout, self._transport = timeout, transport
+        self.home = NodeClient(
+            home_url,
+            credential=token,
+            dpop=self.dpop,
+            nation=nation,
+            timeout=timeout,
+            transport=transport,
+        )
+        self._attest = attest or self.home.attestation
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._held: Attestation | None = None
+        self._partners: dict[str, NodeClient] = {}
+        for p in partners:
+            self.partner(p.base_url, nation=p.nation, kas_url=p.kas_url)
+
+    def close(self) -> None:
+        self.home.close()
+        for client in self._partners.values():
+            client.close()
+
+    def __enter__(self) -> HomeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def attestation(self) -> str:
+        """A current attestation of the person (renewed when under a minute is left)."""
+        with self._lock:
+            if self._held is None or self._held.expires_at - self._clock() < RENEW_BEFORE:
+                self._held = self._attest()
+            return self._held.token
+
+    def partner(self, base_url: str, *, nation: str = "", kas_url: str | None = None) -> NodeClient:
+        """The client of another nation's node, presenting the person's attestation."""
+        key = base_url.rstrip("/")
+        found = self._partners.get(key)
+        if found is None:
+            found = NodeClient(
+                base_url,
+                credential=self.attestation,
+                dpop=self.dpop,
+                nation=nation,
+                kas_url=kas_url,
+                timeout=self._timeout,
+                transport=self._transport,
+            )
+            self._partners[key] = found
+        return found
+
+    def nodes(self) -> list[NodeClient]:
+        """Home first, then the partners in the order they were added."""
+        return [self.home, *self._partners.values()]
+
+    def objects(self, *, readable: bool = False) -> Iterator[ObjectInfo]:
+        """Every object the person may know of, at home and at every partner; a partner
+        that cannot be reached raises (its objects alone are unavailable: catch
+        :class:`NodeUnreachable` per node with :meth:`NodeClient.objects` to go on)."""
+        for node in self.nodes():
+            yield from node.objects(readable=readable)
+
+    def open(self, node: NodeClient, object_id: str) -> bytes:
+        """The plaintext of ``object_id`` held by ``node``; :class:`AccessDenied` with
+        the holding node's reasons when a KAS refuses."""
+        return open_with(node, object_id, self.nodes())
+
+
+def open_with(holder: NodeClient, object_id: str, nodes: list[NodeClient]) -> bytes:
+    """Fetch ``object_id``'s container from ``holder`` and open it in memory, each key
+    share rewrapped by the node among ``nodes`` whose KAS the entry names."""
+    container = holder.container(object_id)
+    #: What went wrong with each key share, in the client's own terms.
+    problems: list[ClientError] = []
+
+    def unwrap(ka: KeyAccess, policy_b64: str) -> bytes:
+        owner = next((n for n in nodes if n.holds(ka.url)), None)
+        if owner is None:
+            problems.append(
+                ClientError(
+                    f"{holder.label} object {object_id}: the container names a KAS that is not "
+                    f"one of this session's nodes ({ka.url[:200]}); nothing was sent to it",
+                    node=holder.label,
+                )
+            )
+            raise KeyAccessDenied("KAS not allowed", kind=FailureKind.KAS_NOT_ALLOWED)
+        try:
+            return owner.rewrap(ka, policy_b64)
+        except ClientError as exc:
+            problems.append(exc)
+            raise
+
+    out = io.BytesIO()
+    try:
+        open_container(io.BytesIO(container), out, unwrap=unwrap)
+    except KeyAccessDenied as exc:
+        if problems:  # unreachable, not authenticated, a stranger KAS: say that
+            raise problems[0] from None
+        if exc.kind is FailureKind.DENIED:
+            raise _denied(holder, object_id) from None
+        raise ClientError(f"{holder.label} object {object_id}: {exc}", node=holder.label) from None
+    except ZtdfError as exc:
+        raise ClientError(
+            f"{holder.label} object {object_id} cannot be opened: {exc}", node=holder.label
+        ) from None
+    return out.getvalue()
+
+
+def _denied(holder: NodeClient, object_id: str) -> AccessDenied:
+    """The refusal, with the holding node's explained decision when it gives one."""
+    try:
+        decision = holder.decision(object_id)
+    except AccessDenied as refused:  # refused before any decision (the attestation's status)
+        return refused
+    except ClientError:
+        return AccessDenied(f"{holder.label} key access service refused", node=holder.label)
+    codes = ", ".join(r.code for r in decision.reasons) or "refused"
+    return AccessDenied(
+        f"{holder.label} refused: {codes}", node=holder.label, reasons=decision.reasons
+    )
