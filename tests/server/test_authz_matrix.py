@@ -411,6 +411,29 @@ TABLE: dict[tuple[str, str], Row] = {
         per_object=True,
         console=True,
     ),
+    # -- partner documents: this demo node pins no partner, so every one is not found --
+    ("GET", "/console/partners/{nation}/documents/{doc_id}"): Row(
+        P.OBJECTS_METADATA_READ,
+        get("/console/partners/USA/documents/{doc}"),
+        always(404),
+        console=True,
+    ),
+    ("POST", "/console/partners/{nation}/documents/{doc_id}/open"): Row(
+        P.OBJECTS_READ,
+        lambda w, v: ("POST", f"/console/partners/USA/documents/{w.doc(v)}/open", {"data": {}}),
+        always(404),
+        console=True,
+    ),
+    ("POST", "/console/partners/{nation}/documents/{doc_id}/download"): Row(
+        P.OBJECTS_DOWNLOAD,
+        lambda w, v: (
+            "POST",
+            f"/console/partners/USA/documents/{w.doc(v)}/download",
+            {"data": {}},
+        ),
+        always(404),
+        console=True,
+    ),
     ("POST", "/console/documents/{doc_id}/relabel/preview"): Row(
         P.OBJECTS_RELABEL,
         lambda w, v: (

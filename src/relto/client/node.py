@@ -75,6 +75,7 @@ class ObjectInfo:
     size: int
     version: int
     created_at: datetime
+    updated_at: datetime
     policy_uuid: str
     #: The node holding it (its nation, or its base URL when the nation is unknown).
     node: str
@@ -96,6 +97,7 @@ class ObjectInfo:
                 size=int(d["size"]),
                 version=int(d["version"]),
                 created_at=datetime.fromisoformat(str(d["created_at"])),
+                updated_at=datetime.fromisoformat(str(d.get("updated_at", d["created_at"]))),
                 policy_uuid=str(d["policy_uuid"]),
                 node=node,
             )

@@ -28,7 +28,7 @@ from relto.ztdf import open_container
 from relto.ztdf.errors import FailureKind, KeyAccessDenied, ZtdfError
 from relto.ztdf.manifest import KeyAccess
 
-__all__ = ["HomeSession", "Partner", "open_with"]
+__all__ = ["AttestationCache", "HomeSession", "Partner", "open_with"]
 
 #: An attestation is renewed when less than this is left of it.
 RENEW_BEFORE = timedelta(seconds=60)
@@ -41,6 +41,27 @@ class Partner:
     nation: str
     base_url: str
     kas_url: str | None = None
+
+
+class AttestationCache:
+    """A current attestation from ``fetch``, fetched again when less than
+    :data:`RENEW_BEFORE` of it is left; call it for the token (a credential)."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Attestation],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._held: Attestation | None = None
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._held is None or self._held.expires_at - self._clock() < RENEW_BEFORE:
+                self._held = self._fetch()
+            return self._held.token
 
 
 class HomeSession:
@@ -75,10 +96,7 @@ class HomeSession:
             timeout=timeout,
             transport=transport,
         )
-        self._attest = attest or self.home.attestation
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._held: Attestation | None = None
+        self._attestation = AttestationCache(attest or self.home.attestation, clock)
         self._partners: dict[str, NodeClient] = {}
         for p in partners:
             self.partner(p.base_url, nation=p.nation, kas_url=p.kas_url)
@@ -96,10 +114,7 @@ class HomeSession:
 
     def attestation(self) -> str:
         """A current attestation of the person (renewed when under a minute is left)."""
-        with self._lock:
-            if self._held is None or self._held.expires_at - self._clock() < RENEW_BEFORE:
-                self._held = self._attest()
-            return self._held.token
+        return self._attestation()
 
     def partner(self, base_url: str, *, nation: str = "", kas_url: str | None = None) -> NodeClient:
         """The client of another nation's node, presenting the person's attestation."""

@@ -20,6 +20,7 @@ from relto.server.console import (
     documents,
     login,
     oidc_login,
+    partners,
     people,
     whatif,
 )
@@ -32,6 +33,7 @@ __all__ = ["mount"]
 
 def mount(app: FastAPI, edge: Edge) -> None:
     pages = Pages(edge)
+    pages.reach = partners.partner_reach(edge.node)
     pages.install(app)
     app.mount(STATIC_URL, StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(ConsoleGuard)
@@ -40,3 +42,4 @@ def mount(app: FastAPI, edge: Edge) -> None:
     oidc_login.mount(app, pages)  # outside demo mode: sign-in at the node's own issuer
     for page in (dashboard, people, documents, decisions, whatif, audit):
         page.mount(app, pages)
+    partners.mount(app, pages, pages.reach)

@@ -23,6 +23,7 @@ from relto import __version__
 from relto.authz import Principal
 from relto.documents import DocumentView
 from relto.errors import AccessDenied, NotFound, ReltoError
+from relto.federation.reach import PartnerReach
 from relto.server.auth import FLASH_COOKIE, FLASH_SECONDS
 from relto.server.console._marking import PageMarking, page_marking
 from relto.server.edge import Edge
@@ -85,6 +86,9 @@ class Pages:
         self.edge = edge
         self.node = edge.node
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        #: The pinned partners, reached for the signed-in person (``None``: this
+        #: node vouches for nobody; set by :func:`relto.server.console.mount`).
+        self.reach: PartnerReach | None = None
 
     def install(self, app: FastAPI) -> None:
         # a sign-in page exists: the demo picker, or the node's own OIDC issuer

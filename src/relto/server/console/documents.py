@@ -21,6 +21,7 @@ from relto.partnership import check_justification
 from relto.server.console._confirm import confirm_tokens
 from relto.server.console._pages import NOT_ALLOWED, Pages
 from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
+from relto.server.console.partners import partner_views, session_key, view_of
 from relto.server.edge import download_response, needs
 from relto.server.uploads import read_upload
 
@@ -65,6 +66,9 @@ def mount(app: FastAPI, pages: Pages) -> None:
         who = pages.who(request)
         with_decisions = service.with_decisions(who, datetime.now(UTC))
         rows = [{"doc": d, "decision": decision} for d, decision in with_decisions]
+        # what the pinned partners release to the person, held and decided there
+        reach = pages.reach
+        listings = reach.listings(who, session_key(pages, request, who)) if reach else []
         return pages.render(
             request,
             "documents.html",
@@ -72,7 +76,12 @@ def mount(app: FastAPI, pages: Pages) -> None:
             "documents",
             title="Documents",
             rows=rows,
-            marked=[d for d, _ in with_decisions],
+            listings=[
+                {"nation": x.nation, "error": x.error, "docs": [view_of(o) for o in x.objects]}
+                for x in listings
+            ],
+            federated=reach is not None,
+            marked=[*(d for d, _ in with_decisions), *partner_views(listings)],
         )
 
     def new_form(

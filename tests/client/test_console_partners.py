@@ -1,0 +1,108 @@
+"""The USA node's console shows what GBR releases to its signed-in engineer, next to
+its own documents, and opens it: the USA node vouches for the engineer with a key
+it holds for the console, GBR decides and records. Two real nodes
+(tests/client/conftest.py); the console is used with the engineer's DPoP-bound
+access token (the browser's own sign-in is played in tests/product)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from relto.audit.entries import decode_entry
+from relto.client import DpopKey
+from relto.node import Node
+
+from .conftest import Federation
+
+pytestmark = pytest.mark.xdist_group("client-federation")
+
+THERMAL = "Leading-edge ablation rates for flight 7, with the test matrix for flight 8."
+
+
+class Console:
+    """A console client presenting a DPoP-bound token, a fresh proof per request."""
+
+    def __init__(self, federation: Federation, person: str) -> None:
+        self.key = DpopKey.generate()
+        self.token = federation.token(person, self.key)
+        self.base = federation.usa.url
+
+    def request(self, method: str, path: str, **kw: object) -> httpx.Response:
+        url = self.base + path
+        headers = {
+            "Authorization": f"DPoP {self.token}",
+            "DPoP": self.key.proof(method, url, access_token=self.token),
+        }
+        return httpx.request(method, url, headers=headers, timeout=20, **kw)  # type: ignore[arg-type]
+
+
+def _kinds(node: Node, kind: str) -> list[dict[str, object]]:
+    log = node.log
+    entries = [decode_entry(e.body) for e in log.entries(0, log.size())]
+    return [dict(e.payload) for e in entries if e.kind == kind]
+
+
+def test_home_console_lists_partner_documents_next_to_its_own_naming_the_holder(
+    federation: Federation,
+) -> None:
+    page = Console(federation, "usa-eng-ramirez").request("GET", "/console/documents")
+    assert page.status_code == 200, page.text[:500]
+    own = re.findall(r'data-document="([^"]+)"', page.text)
+    partner = re.findall(r'data-partner-document="([^"]+)" data-held-by="([A-Z]+)"', page.text)
+    assert "ai-sensor-fusion" in own  # USA's own
+    assert ("hyp-thermal-protection", "GBR") in partner
+    assert all(held == "GBR" for _, held in partner)
+    # the page carries the highest marking it shows, partner documents included
+    assert "SECRET" in re.search(r'class="banner[^"]*"[^>]*>([^<]+)<', page.text).group(1)  # type: ignore[union-attr]
+
+
+def test_engineer_opens_a_gbr_document_from_the_usa_console(federation: Federation) -> None:
+    me = Console(federation, "usa-eng-ramirez")
+    doc = me.request("GET", "/console/partners/GBR/documents/hyp-thermal-protection")
+    assert doc.status_code == 200 and "Held by the <strong>GBR</strong> node" in doc.text
+    opened = me.request("POST", "/console/partners/GBR/documents/hyp-thermal-protection/open")
+    assert opened.status_code == 200, opened.text[:500]
+    assert 'id="decision-allowed"' in opened.text and THERMAL in opened.text
+    release = _kinds(federation.gbr.node, "kas.rewrap")[-1]
+    assert release["allowed"] is True and release["subject"] == "usa-eng-ramirez@USA"
+    got = me.request("POST", "/console/partners/GBR/documents/hyp-thermal-protection/download")
+    assert got.status_code == 200 and got.content.decode() == THERMAL
+    assert got.headers["x-relto-marking"].startswith("SECRET//REL TO")
+
+
+def test_denial_from_the_partner_shows_its_reasons_in_the_home_console(
+    federation: Federation,
+) -> None:
+    officer = Console(federation, "usa-so-bennett")  # cleared, in no project
+    r = officer.request("POST", "/console/partners/GBR/documents/hyp-thermal-protection/open")
+    assert r.status_code == 403 and 'id="decision-denied"' in r.text
+    codes = re.findall(r'<li data-code="([A-Z_a-z]+)">', r.text)
+    assert "NO_NEED_TO_KNOW" in codes
+    assert THERMAL not in r.text
+
+
+def test_object_unknown_at_the_partner_is_not_found(federation: Federation) -> None:
+    me = Console(federation, "usa-eng-ramirez")
+    for path in (
+        "/console/partners/GBR/documents/no-such-thing",
+        "/console/partners/JPN/documents/hyp-thermal-protection",  # JPN is not pinned
+        "/console/partners/gbr/documents/hyp-thermal-protection",
+    ):
+        assert me.request("GET", path).status_code == 404, path
+
+
+def test_partner_down_makes_only_its_documents_unavailable(federation: Federation) -> None:
+    me = Console(federation, "usa-eng-ramirez")
+    federation.gbr.server.stop()
+    try:
+        page = me.request("GET", "/console/documents")
+        assert page.status_code == 200
+        assert 'data-partner-error="GBR"' in page.text and "GBR node unreachable" in page.text
+        assert 'data-document="ai-sensor-fusion"' in page.text  # USA's own still listed
+        r = me.request("POST", "/console/partners/GBR/documents/hyp-thermal-protection/open")
+        assert r.status_code == 502 and "GBR node unreachable" in r.text
+    finally:
+        federation.gbr.server.start()
