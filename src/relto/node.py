@@ -6,9 +6,11 @@ together; adapters (the HTTP app, the console, the CLI) receive the
 
 Order: settings checked -> storage (database, blobs) -> audit sink and log ->
 authorisation point -> partnerships -> vetting and its directory -> decision facts -> key access
-service (deciding with those facts; accepting partners' attestations through
-the pinned trust store) -> sharing (keys through that KAS) -> audit
-reader (entries filtered by the people and documents above).
+service (deciding with those facts, also as a custodian of partners' objects;
+accepting partners' attestations through the pinned trust store) -> the home side
+of federation (vouching for this node's people) -> sharing (keys through that KAS
+and, for objects held in joint custody, partners' KASes) -> audit reader (entries
+filtered by the people and documents above).
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from relto.audit.service import TransparencyLog
 from relto.authz import Authorizer
 from relto.config import Settings
 from relto.decisions import CODES
-from relto.documents import DecisionFacts, DocumentService, InProcessKas, ProductDecider
+from relto.documents import (
+    CUSTODY_REASONS,
+    CustodyDecider,
+    DecisionFacts,
+    DocumentService,
+    InProcessKas,
+    PinnedCustodians,
+    ProductDecider,
+)
 from relto.events import AuditSink
 from relto.federation import TrustStore
 from relto.federation.acceptance import STATUS_REFUSALS, AttestationAcceptor
@@ -98,6 +108,7 @@ _KAS_REASONS = (
     "not_vouched",
     "unknown_object",
     "unsafe_allow_all",
+    *CUSTODY_REASONS,
     *STATUS_REFUSALS,
 )
 
@@ -145,8 +156,26 @@ def build_node(
     # Each attestation's status is read from its home node's Token Status List
     # (cached 30 s; refused when no verified list younger than 60 s can be had).
     attestations = AttestationAcceptor(trust.trusted, StatusListCache(trust))
+    # A share this node's KAS holds of a partner's object (joint custody) is decided
+    # on the policy it is bound to, for originators pinned here (ADR 0132).
+    custody = CustodyDecider(
+        facts, nation=settings.nation, namespace=settings.attribute_namespace, trusted=trust.trusted
+    )
     kas = build_runtime(
-        settings, sink, ProductDecider(facts), db=db, metrics=metrics, acceptor=attestations
+        settings,
+        sink,
+        ProductDecider(facts, custody),
+        db=db,
+        metrics=metrics,
+        acceptor=attestations,
+    )
+    federation = build_home_federation(
+        settings,
+        vetting=vetting,
+        authorizer=authorizer,
+        sink=sink,
+        kas_keys=kas.service.store,
+        db=db,
     )
     documents = DocumentService(
         facts=facts,
@@ -159,18 +188,13 @@ def build_node(
         attribute_namespace=settings.attribute_namespace,
         max_upload_bytes=settings.max_upload_bytes,
         metrics=metrics,
+        # Partner custodians' KAS keys from their pinned descriptors; their shares
+        # asked for with this node's attestation of the local person.
+        custodians=PinnedCustodians(trust.trusted, federation),
     )
     # What writers that died left behind (uploads cut off, changes never recorded):
     # swept before anything is served; live workers' uploads are left alone.
     documents.sweep(datetime.now(UTC))
-    federation = build_home_federation(
-        settings,
-        vetting=vetting,
-        authorizer=authorizer,
-        sink=sink,
-        kas_keys=kas.service.store,
-        db=db,
-    )
     audit = AuditReader(
         log, authorizer, _Nations(directory, documents), node_nation=settings.nation
     )

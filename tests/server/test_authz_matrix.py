@@ -371,6 +371,16 @@ TABLE: dict[tuple[str, str], Row] = {
         lambda c, v: 200 if c.person_id == TARGET or (c.own and c.role != ENGINEER) else 404,
         console=True,
     ),
+    ("POST", "/console/people/{person_id}/clearances/{clearance_id}/transition"): Row(
+        P.CLEARANCES_ADJUDICATE,
+        lambda w, v: (
+            "POST",
+            f"/console/people/gbr-matrix-target/clearances/{w.clearance(granted=False)}/transition",
+            {"data": {"to": "investigating", "reason": "matrix"}},
+        ),
+        console_form(lambda c, v: c.own and c.role == VO),
+        console=True,
+    ),
     ("GET", "/console/documents"): Row(
         P.OBJECTS_LIST,
         get("/console/documents"),

@@ -118,6 +118,9 @@ def show(db: Db = None, at: At = None) -> None:
             for pr in projects:
                 table.add_row(pr.id, *[_ABBR.get(m[pr.id][n] or "", "-") for n in p.nations])
             console.print(table)
+            for pr in projects:
+                if pr.joint_custody:
+                    console.print(f"joint custody of {pr.id}: {', '.join(pr.joint_custody)}")
 
 
 @partnership_app.command("admissions")
@@ -210,6 +213,39 @@ def end_cmd(
             justification=justification,
         )
     typer.echo(f"ended admission of {a.nation} to {a.project_id}")
+
+
+@partnership_app.command("custody")
+def custody_cmd(
+    project: Annotated[str, typer.Argument(help="Project id, e.g. hypersonic.")],
+    actor: ActorId,
+    justification: Justification,
+    nations: Annotated[
+        list[str] | None,
+        typer.Argument(help="Nations holding joint custody, e.g. GBR USA; none: no joint custody."),
+    ] = None,
+    db: Db = None,
+    at: At = None,
+) -> None:
+    """Set the nations whose key access services each hold a share of the key of the
+    project's new objects by default (joint custody; say why: --justification)."""
+    from relto.partnership import set_joint_custody
+    from relto.store.partnership import SqlPartnershipRepository
+
+    database, sink = _open(db)
+    who = _actor(database, sink, actor)
+    with database.session() as s:
+        p = set_joint_custody(
+            SqlPartnershipRepository(s),
+            sink,
+            project_id=project,
+            nations=[n.upper() for n in nations or ()],
+            actor=who,
+            at=_when(at),
+            justification=justification,
+        )
+    held = ", ".join(p.joint_custody) or "none (the originator's key access service alone)"
+    typer.echo(f"joint custody of {p.id}: {held}")
 
 
 @partnership_app.command("load-demo")

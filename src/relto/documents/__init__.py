@@ -8,6 +8,13 @@ node's key access service decide with them. Keys come only through a
 :class:`KeyAccessPort` (this node's KAS, in-process: :class:`InProcessKas`).
 """
 
+from relto.documents._custody import (
+    CUSTODY_REASONS,
+    CustodianKas,
+    CustodyDecider,
+    CustodyUnavailable,
+    PinnedCustodians,
+)
 from relto.documents._decider import ProductDecider
 from relto.documents._facts import ENGINE_MAX_USES, DecisionFacts, SharedEngine, document_view
 from relto.documents._keys import InProcessKas, KeyAccessPort
@@ -17,9 +24,13 @@ from relto.documents.errors import ActionDenied
 from relto.documents.service import DocumentService, Incoming, WhatIfView
 
 __all__ = [
+    "CUSTODY_REASONS",
     "ENGINE_MAX_USES",
     "MAX_DOCUMENT_BYTES",
     "ActionDenied",
+    "CustodianKas",
+    "CustodyDecider",
+    "CustodyUnavailable",
     "DecisionFacts",
     "DocumentService",
     "DocumentView",
@@ -27,6 +38,7 @@ __all__ = [
     "Incoming",
     "KeyAccessPort",
     "LabelChoice",
+    "PinnedCustodians",
     "ProductDecider",
     "ProductLevelMapper",
     "SharedEngine",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from relto.decisions import Decision
+from relto.documents._custody import CustodyDecider
 from relto.documents._facts import DecisionFacts
 from relto.documents._model import DocumentView
 from relto.kas.decider import KasDecision, Reason, RewrapFacts
@@ -22,24 +25,33 @@ class ProductDecider:
     whose home nation is not the nation whose issuer vouched for the token.
     Facts come from per-process caches checked against the database's change
     counters on every call (one query when nothing changed).
+
+    A policy this node did not protect goes to ``custody`` (when wired): a share
+    of a partner's object this node's KAS holds in joint custody, decided on the
+    policy's own attributes (:class:`~relto.documents._custody.CustodyDecider`).
     """
 
     #: It reads the document and the person from the database.
     blocking = True
 
-    def __init__(self, facts: DecisionFacts) -> None:
+    def __init__(self, facts: DecisionFacts, custody: CustodyDecider | None = None) -> None:
         self.facts = facts
+        self._custody = custody
 
     def decide(self, facts: RewrapFacts) -> KasDecision:
         if facts.attested is not None:
             doc, decision = self.facts.decide_attested(
                 facts.attested, facts.action, facts.policy_uuid, facts.at
             )
+            if doc is None and self._custody is not None:
+                return self._custody.decide(facts)
             return _attested_answer(doc, decision, facts)
         subject = str(facts.subject.get("sub", ""))
         doc, decision, person = self.facts.decide_policy(
             subject, facts.action, facts.policy_uuid, facts.at
         )
+        if doc is None and self._custody is not None:
+            return self._custody.decide(facts)
         return _answer(doc, decision, person, facts.nation)
 
     async def decide_async(self, facts: RewrapFacts) -> KasDecision:
@@ -48,11 +60,15 @@ class ProductDecider:
             doc, decision = await self.facts.decide_attested_async(
                 facts.attested, facts.action, facts.policy_uuid, facts.at
             )
+            if doc is None and self._custody is not None:
+                return await asyncio.to_thread(self._custody.decide, facts)
             return _attested_answer(doc, decision, facts)
         subject = str(facts.subject.get("sub", ""))
         doc, decision, person = await self.facts.decide_policy_async(
             subject, facts.action, facts.policy_uuid, facts.at
         )
+        if doc is None and self._custody is not None:
+            return await asyncio.to_thread(self._custody.decide, facts)
         return _answer(doc, decision, person, facts.nation)
 
 

@@ -97,6 +97,7 @@ def document_view(row: DocumentRow) -> DocumentView:
         updated_at=_utc(row.updated_at),
         policy_uuid=row.policy_uuid,
         common_level=common_level(row.originator, cls),
+        custody=tuple(n for n in (row.custody or "").split(",") if n),
     )
 
 
@@ -460,6 +461,24 @@ class DecisionFacts:
         except _CacheMiss:
             return await asyncio.to_thread(self.decide_attested, person, action, policy_uuid, at)
         return found[0], self._evaluate_attested(engine, person, action, found[1], at)
+
+    def decide_resource(
+        self, person_id: str, action: str, resource: Resource, at: datetime
+    ) -> tuple[Decision, Person | None]:
+        """The decision on an object this node does not hold (a partner's, held here
+        in joint custody) described by ``resource``, for a person of this node's
+        directory, and that person (``None``: unknown, and denied)."""
+        with self._reading() as (versions, session):
+            rows = self._person_rows(session, versions, person_id)
+            engine = self._engine_in(session, versions)
+        decision = self._evaluate(engine, rows, action, resource, at)
+        return decision, None if rows is None else rows[0]
+
+    def decide_attested_resource(
+        self, person: AttestedPerson, action: str, resource: Resource, at: datetime
+    ) -> Decision:
+        """:meth:`decide_resource` for a person of another nation as attested."""
+        return self._evaluate_attested(self.engine(), person, action, resource, at)
 
     def decide_attested_document(
         self, person: AttestedPerson, action: str, doc: DocumentView, at: datetime

@@ -37,6 +37,10 @@ class DocumentView:
     policy_uuid: str
     #: The classification on the partnership's common scale (for colour only).
     common_level: str = ""
+    #: Nations whose key access services each hold a share of the key, the
+    #: originator's included (empty: the originator's KAS alone). Opening needs
+    #: every one of them to release its share.
+    custody: tuple[str, ...] = ()
 
     @property
     def releasable(self) -> frozenset[str]:

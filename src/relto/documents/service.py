@@ -11,6 +11,12 @@ explain and what-if -- every action decided before it happens.
 * Administrative actions (what-if, explaining another person's decision) are
   asked of :class:`relto.authz.Authorizer`.
 
+An object may be held in joint custody (ADR 0132): its key split between this
+node's KAS and the KAS of each other custodian nation, wrapped for the key of that
+nation's *pinned* descriptor (:class:`CustodianKas`); opening it needs every
+custodian to release its share -- this node's in-process, a partner's over HTTP
+with this node's attestation of the person.
+
 Payloads live in the blob store as ZTDF containers only, and plaintext is never
 written to disk, not even for a moment: an upload is encrypted as it arrives
 (:meth:`DocumentService.receive` -> :class:`Incoming`) into a staged ``0600`` file
@@ -34,7 +40,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -54,6 +60,7 @@ from relto.decisions import (
     what_if,
 )
 from relto.decisions.adapters import default_recognition
+from relto.documents._custody import CustodianKas, CustodyUnavailable, custodian_unwrap, kas_path
 from relto.documents._facts import DecisionFacts, document_view, resource_of
 from relto.documents._keys import KeyAccessPort
 from relto.documents._labels import compose_banner, parsed_banner
@@ -69,8 +76,8 @@ from relto.store.blobs import StagedBlob
 from relto.store.documents import DocumentRow, SqlDocumentRepository
 from relto.store.partnership import SqlPartnershipRepository
 from relto.vetting.service import VettingService
-from relto.ztdf import ContainerWriter, ProtectResult, Unwrap, open_container
-from relto.ztdf.attributes import marking_attributes
+from relto.ztdf import ContainerWriter, KasTarget, ProtectResult, Unwrap, open_container
+from relto.ztdf.attributes import custody_attributes, marking_attributes
 
 __all__ = ["DocumentService", "Incoming", "WhatIfView"]
 
@@ -156,8 +163,10 @@ class DocumentService:
         attribute_namespace: str,
         max_upload_bytes: int,
         metrics: DomainMetrics | None = None,
+        custodians: CustodianKas | None = None,
     ) -> None:
         self.facts = facts
+        self._custodians = custodians
         self._metrics = metrics
         self._keys = keys
         self._db = db
@@ -479,9 +488,16 @@ class DocumentService:
         data: bytes | Incoming,
         at: datetime,
         doc_id: str | None = None,
+        custody: Sequence[str] | None = None,
     ) -> DocumentView:
         """Protect ``data`` under a label the uploader could read themselves. The
         originator is the uploader's home nation, as the directory records it.
+
+        ``custody``: the nations holding joint custody (``None``: the project's
+        default; empty: none). The uploader's nation always holds a share; each
+        other custodian's share is wrapped for the KAS key of its pinned
+        descriptor, and a nation not pinned, or without a usable key, is refused
+        (:class:`CustodyUnavailable`).
 
         ``data`` is the document's bytes, or an :class:`Incoming` they were streamed
         into (already encrypted); either way this call owns it and, on any refusal
@@ -490,7 +506,7 @@ class DocumentService:
             with data:
                 return self._upload(
                     who, title, project_id, classification, rel_to, filename, media_type,
-                    data, at, doc_id,
+                    data, at, doc_id, custody,
                 )  # fmt: skip
         if len(data) > self.max_upload_bytes:
             raise InvalidInput(f"the document is larger than {self.max_upload_bytes} bytes")
@@ -498,7 +514,7 @@ class DocumentService:
             incoming.write(data)
             return self._upload(
                 who, title, project_id, classification, rel_to, filename, media_type,
-                incoming, at, doc_id,
+                incoming, at, doc_id, custody,
             )  # fmt: skip
 
     def receive(self, at: datetime) -> Incoming:
@@ -526,6 +542,7 @@ class DocumentService:
         incoming: Incoming,
         at: datetime,
         doc_id: str | None,
+        custody: Sequence[str] | None = None,
     ) -> DocumentView:
         if not _TITLE.match(title or ""):
             raise InvalidInput("the title must be 1-200 printable characters")
@@ -558,7 +575,11 @@ class DocumentService:
         blob_key = f"document-{doc_id}-v1.tdf"
         if self.exists(doc_id):
             raise InvalidInput("a document with that id already exists")
-        sealed = self._seal(incoming, banner, label_xml, project_id, nation, media)
+        held = self._custody_for(nation, project_id, custody, choice.nations)
+        targets = self._targets(nation, held, at)
+        sealed = self._seal(
+            incoming, banner, label_xml, project_id, nation, media, doc_id, held, targets
+        )
         policy_uuid, size = sealed.policy.uuid, sealed.plaintext_size
         entry = {
             "document": doc_id,
@@ -569,6 +590,7 @@ class DocumentService:
             "policy_uuid": policy_uuid,
             "by": who.person_id,
             "at": at.isoformat(),
+            **({"custody": list(held)} if held else {}),
         }
         staged = incoming._staged
         staged.publish(blob_key, _intent("document.protected", doc_id, 1, entry))
@@ -593,6 +615,7 @@ class DocumentService:
                 version=1,
                 created_at=at,
                 updated_at=at,
+                custody=",".join(held),
             )
             repo.add(row, {nation, *b.rel_to})
             view = document_view(row)
@@ -609,6 +632,48 @@ class DocumentService:
         log.info("document_protected", document=doc_id, banner=banner)
         return view
 
+    def _custody_for(
+        self,
+        nation: str,
+        project_id: str,
+        requested: Sequence[str] | None,
+        nations: Sequence[str],
+    ) -> tuple[str, ...]:
+        """The custodians of a new object of ``project_id`` uploaded on this node of
+        ``nation``: those requested, else the project's default, with ``nation``
+        added; ``()`` when that leaves ``nation`` alone. Each must be a nation of
+        the partnership (``nations``)."""
+        if requested is None:
+            with self._db.session() as s:
+                project = SqlPartnershipRepository(s).get_project(project_id)
+            requested = () if project is None else project.joint_custody
+        wanted = {str(n).strip().upper() for n in requested if str(n).strip()}
+        outside = sorted(wanted - set(nations))
+        if outside:
+            raise InvalidInput(
+                f"joint custody by a nation outside the partnership: {', '.join(outside)[:40]}"
+            )
+        if not wanted - {nation}:
+            return ()
+        return tuple(sorted(wanted | {nation}))
+
+    def _targets(self, nation: str, custody: Sequence[str], at: datetime) -> list[KasTarget]:
+        """Where the key's shares are wrapped: this node's KAS alone, or one share per
+        custodian -- this node's KAS for its own, each partner's KAS key from its
+        pinned descriptor at its base URL plus this node's KAS path."""
+        own = self._keys.target()
+        if not custody:
+            return [own]
+        if self._custodians is None:
+            raise CustodyUnavailable("this node is not set up for joint custody")
+        path = kas_path(own.url)
+        return [
+            replace(own, sid=nation.lower())
+            if n == nation
+            else self._custodians.target(n, kas_path=path, at=at)
+            for n in custody
+        ]
+
     def _seal(
         self,
         incoming: Incoming,
@@ -617,13 +682,23 @@ class DocumentService:
         project_id: str,
         originator: str,
         media_type: str,
+        doc_id: str,
+        custody: Sequence[str] = (),
+        targets: Sequence[KasTarget] | None = None,
     ) -> ProtectResult:
         """Finish ``incoming``'s container under the label: the policy's attributes,
-        the label assertion, the media type (the payload is already encrypted)."""
+        the label assertion, the media type (the payload is already encrypted).
+        Held in joint custody, the policy also names the originator, the object and
+        the custodians, and the key is split for ``targets``."""
         b = parsed_banner(banner, originator)
         writer = incoming._writer
         attributes = marking_attributes(b.classification, b.rel_to, [project_id], self._namespace)
-        return writer.finish(attributes=attributes, label_xml=label_xml, mime_type=media_type)
+        if not custody:
+            return writer.finish(attributes=attributes, label_xml=label_xml, mime_type=media_type)
+        attributes += custody_attributes(originator, doc_id, custody, self._namespace)
+        return writer.finish(
+            attributes=attributes, label_xml=label_xml, mime_type=media_type, kas=targets
+        )
 
     def open(
         self, who: Principal, doc_id: str, at: datetime, *, action: str = "read"
@@ -637,8 +712,25 @@ class DocumentService:
         self.record_decision(who.person_id, action, doc, decision, at)
         if not decision.allowed:
             return doc, decision, None
-        unwrap = self._keys.unwrap_for(who.person_id, who.home_nation, action)
-        return doc, decision, self._decrypt(doc, unwrap)
+        return doc, decision, self._decrypt(doc, self._unwrap(who, doc, action, at))
+
+    def _unwrap(self, who: Principal, doc: DocumentView, action: str, at: datetime) -> Unwrap:
+        """The key through this node's KAS (in-process) and, for an object held in
+        joint custody, each other custodian's share through its KAS over HTTP, asked
+        with this node's attestation of ``who`` (:class:`CustodyUnavailable` when
+        that cannot be done: the message names the custodian)."""
+        local = self._keys.unwrap_for(who.person_id, who.home_nation, action)
+        others = [n for n in doc.custody if n != doc.originator]
+        if not others:
+            return local
+        if self._custodians is None:
+            raise CustodyUnavailable(
+                f"this object needs the {', '.join(others)} key access service too: "
+                "open it with the client SDK"
+            )
+        path = kas_path(self._keys.target().url)
+        remote = {n: self._custodians.unwrap_for(who, n, kas_path=path, at=at) for n in others}
+        return custodian_unwrap(doc.originator, local, remote)
 
     def container(self, who: Principal, doc_id: str) -> tuple[DocumentView, BinaryIO]:
         """The protected container (ciphertext) of a document ``who`` may know of,
@@ -696,7 +788,8 @@ class DocumentService:
         banner, label_xml = compose_banner(
             doc.originator, doc.classification, sorted(wanted), at=at
         )
-        plain = self._decrypt(doc, self._keys.unwrap_for(who.person_id, who.home_nation, "relabel"))
+        targets = self._targets(doc.originator, doc.custody, at)  # refused before decrypting
+        plain = self._decrypt(doc, self._unwrap(who, doc, "relabel", at))
         version = doc.version + 1
         blob_key = f"document-{doc.id}-v{version}.tdf"
         before = doc.banner  # the row's, read again when the change commits
@@ -704,8 +797,9 @@ class DocumentService:
             incoming.write(plain)
             del plain
             sealed = self._seal(
-                incoming, banner, label_xml, doc.project_id, doc.originator, doc.media_type
-            )
+                incoming, banner, label_xml, doc.project_id, doc.originator, doc.media_type,
+                doc.id, doc.custody, targets,
+            )  # fmt: skip
             policy_uuid = sealed.policy.uuid
             return self._commit_relabel(
                 doc,

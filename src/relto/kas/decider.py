@@ -45,6 +45,13 @@ class KasDecision:
     allowed: bool
     reasons: tuple[Reason, ...] = ()
     obligations: tuple[str, ...] = ()
+    #: The object decided on, when the decider names it (recorded as ``object``).
+    object_id: str = ""
+    #: Decided as a custodian of an object another nation's node holds (joint
+    #: custody, on the facts its policy names): recorded as ``custody: true``
+    #: with the ``originator`` the policy names.
+    custody: bool = False
+    originator: str = ""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import asyncio
 import functools
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -188,6 +188,21 @@ def _attestation_fields(caller: Caller) -> dict[str, Any]:
             "status": caller.status_refusal.code if caller.status_refusal else "valid",
         },
     }
+
+
+def _object_fields(decision: KasDecision | None) -> dict[str, Any]:
+    """What the audit record says of the object decided on, when the decider named
+    it: its id, and for a share held in joint custody ``custody: true`` and the
+    originating nation the policy names."""
+    if decision is None:
+        return {}
+    out: dict[str, Any] = {}
+    if decision.object_id:
+        out["object"] = decision.object_id
+    if decision.custody:
+        out["custody"] = True
+        out["originator"] = decision.originator
+    return out
 
 
 @dataclass
@@ -534,7 +549,7 @@ class KasService:
         assert outcome.policy is not None
         reason = dissem_reason(outcome.policy.dissem, caller.identities)
         if reason is not None:
-            decision = KasDecision(False, (reason, *decision.reasons), decision.obligations)
+            decision = replace(decision, allowed=False, reasons=(reason, *decision.reasons))
         outcome.decision = decision
 
     @staticmethod
@@ -573,6 +588,7 @@ class KasService:
                         for r in (decision.reasons if decision else ())
                     ],
                     **_attestation_fields(caller),
+                    **_object_fields(decision),
                     "key_access": [
                         {
                             "id": k.kao_id,

@@ -7,8 +7,9 @@
 2. prepares each node in ``<root>/<nation>/`` (default root ``./.relto-federation``):
    strong secrets generated once into ``secrets.env`` (mode 0600), the node's
    settings in ``node.env``, the nation's share of the demo partnership loaded
-   (the partnership, its projects and admissions; that nation's people only; the
-   sample documents its people own) by ``relto federation demo-load``, and its
+   (the partnership, its projects and admissions; that nation's people only, with a
+   security and a vetting officer added where the demo names none; the sample
+   documents its people own) by ``relto federation demo-load``, and its
    descriptor made by ``relto federation descriptor``;
 3. has each nation's security officer pin the three other descriptors with
    ``relto federation trust FILE --fingerprint FP --actor <officer>`` (the launcher
@@ -103,15 +104,20 @@ def plan(root: Path, *, node_base: int = 8101, idp_base: int = 8201) -> list[Nod
 # -- each node's share of the demo partnership --------------------------------------
 
 
-def _officer(nation: str) -> DemoPerson:
-    """A security officer for a nation the demo file names none for (JPN): someone
-    must pin the partners' descriptors."""
+#: Officers every node needs, and the id prefix of one added where the demo file
+#: names none: a security officer pins the partners' descriptors (JPN has none), a
+#: vetting officer suspends and reinstates clearances (only GBR has one).
+_OFFICERS = (("security_officer", "so"), ("vetting_officer", "vo"))
+
+
+def _officer(nation: str, role: str = "security_officer", short: str = "so") -> DemoPerson:
+    """An officer for a nation the demo file names none for."""
     return DemoPerson(
-        id=f"{nation.lower()}-so-federation",
-        name=f"{nation} security officer (federation demo)",
+        id=f"{nation.lower()}-{short}-federation",
+        name=f"{nation} {role.replace('_', ' ')} (federation demo)",
         nationality=nation,
         organisation="Federation demo",
-        roles=("security_officer",),
+        roles=(role,),
         projects=(),
         clearances=(),
     )
@@ -120,11 +126,12 @@ def _officer(nation: str) -> DemoPerson:
 def nation_share(data: DemoData, nation: str) -> DemoData:
     """What ``nation``'s node holds of the demo: the partnership, its projects and
     admissions (shared by every member); ``nation``'s people only (personnel data
-    stays at home), with a security officer added when the file names none; the
-    sample documents its own people own."""
+    stays at home), with a security and a vetting officer added where the file names
+    none; the sample documents its own people own."""
     people = tuple(p for p in data.people if p.nationality == nation)
-    if not any("security_officer" in p.roles for p in people):
-        people = (*people, _officer(nation))
+    for role, short in _OFFICERS:
+        if not any(role in p.roles for p in people):
+            people = (*people, _officer(nation, role, short))
     ids = {p.id for p in people}
     documents = tuple(d for d in data.documents if d.owner in ids)
     return replace(data, people=people, documents=documents)

@@ -37,6 +37,7 @@ from relto.partnership.service import (
     end_admission,
     matrix,
     page_bounds,
+    set_joint_custody,
 )
 
 __all__ = [
@@ -68,4 +69,5 @@ __all__ = [
     "end_admission",
     "matrix",
     "page_bounds",
+    "set_joint_custody",
 ]

@@ -22,6 +22,7 @@ from relto.partnership.errors import InvalidPartnership
 
 __all__ = [
     "CLASSIFICATIONS",
+    "MAX_CUSTODIANS",
     "MEMBER_NATIONS",
     "PARTNER_NATIONS",
     "ROLES",
@@ -29,6 +30,7 @@ __all__ = [
     "Partnership",
     "Project",
     "check_ceiling",
+    "check_custody",
     "check_nation",
     "check_slug",
     "classification_rank",
@@ -143,20 +145,46 @@ class Partnership:
         return nation in self.members
 
 
+#: At most this many nations hold joint custody of a project's objects.
+MAX_CUSTODIANS = 8
+
+
+def check_custody(nations: tuple[str, ...]) -> tuple[str, ...]:
+    """Nations holding joint custody: alpha-3 codes, each once, at most
+    :data:`MAX_CUSTODIANS`, in a canonical (sorted) order; empty means none."""
+    if not isinstance(nations, tuple):
+        raise TypeError("joint custody must be a tuple of nations")
+    for code in nations:
+        check_nation(code)
+    if len(set(nations)) != len(nations):
+        raise InvalidPartnership("a nation is listed twice in the joint custody")
+    if len(nations) > MAX_CUSTODIANS:
+        raise InvalidPartnership(f"at most {MAX_CUSTODIANS} nations can hold joint custody")
+    return tuple(sorted(nations))
+
+
 @dataclass(frozen=True)
 class Project:
-    """A workstream of the partnership; nations take part through admissions."""
+    """A workstream of the partnership; nations take part through admissions.
+
+    ``joint_custody``: the nations whose key access services each hold a share of
+    the key of a new object of this project by default (the uploader's own nation
+    always holds one); empty, the default, means the originator's KAS alone.
+    """
 
     id: str
     partnership_id: str
     name: str
     description: str = ""
+    joint_custody: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_slug(self.id, "project id")
         check_slug(self.partnership_id, "partnership id")
         check_text(self.name, "project name")
         check_text(self.description, "description", MAX_TEXT, empty_ok=True)
+        if check_custody(self.joint_custody) != self.joint_custody:
+            raise InvalidPartnership("joint custody nations must be listed in sorted order")
 
 
 @dataclass(frozen=True)

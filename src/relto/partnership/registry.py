@@ -8,6 +8,7 @@ authorisation point and record every change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from relto.partnership.service import (
     create_project,
     end_admission,
     matrix,
+    set_joint_custody,
 )
 from relto.store import Database
 from relto.store.partnership import SqlPartnershipRepository
@@ -147,6 +149,30 @@ class PartnershipRegistry:
             repo = SqlPartnershipRepository(s)
             self._visible(repo, who, project.partnership_id)
             return create_project(repo, self._sink, project=project, actor=who, at=at)
+
+    def set_joint_custody(
+        self,
+        who: Grantee,
+        project_id: str,
+        nations: Sequence[str],
+        at: datetime,
+        *,
+        justification: str,
+    ) -> Project:
+        """Set the project's default joint custody (see
+        :func:`relto.partnership.service.set_joint_custody`); a person must say why."""
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            self._visible_project(repo, who, project_id)
+            return set_joint_custody(
+                repo,
+                self._sink,
+                project_id=project_id,
+                nations=nations,
+                actor=who,
+                at=at,
+                justification=justification,
+            )
 
     def admit(
         self,

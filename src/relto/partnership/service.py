@@ -34,6 +34,7 @@ from relto.partnership.model import (
     Partnership,
     Project,
     check_ceiling,
+    check_custody,
     check_nation,
     classification_rank,
     require_aware,
@@ -55,6 +56,7 @@ __all__ = [
     "end_admission",
     "matrix",
     "page_bounds",
+    "set_joint_custody",
 ]
 
 #: The largest page any list returns.
@@ -126,6 +128,7 @@ class PartnershipRepository(Protocol):
         self, partnership_id: str | None, offset: int, limit: int
     ) -> Page[Project]: ...
     def add_project(self, p: Project) -> None: ...
+    def put_project(self, p: Project) -> None: ...
     def get_admission(self, admission_id: str) -> Admission | None: ...
     def admissions_for(self, project_id: str, nation: str | None = None) -> list[Admission]: ...
     def list_admissions(
@@ -168,6 +171,9 @@ class MemoryRepository:
         return _page(sorted(items, key=lambda p: p.id), offset, limit)
 
     def add_project(self, p: Project) -> None:
+        self.projects[p.id] = p
+
+    def put_project(self, p: Project) -> None:
         self.projects[p.id] = p
 
     def get_admission(self, admission_id: str) -> Admission | None:
@@ -292,6 +298,50 @@ def create_project(
         },
     )
     return project
+
+
+def set_joint_custody(
+    repo: PartnershipRepository,
+    sink: AuditSink,
+    *,
+    project_id: str,
+    nations: Iterable[str],
+    actor: Grantee,
+    at: datetime,
+    justification: str | None = None,
+) -> Project:
+    """Set the nations that hold joint custody of the project's new objects by
+    default (empty: none). Each must be a nation of the partnership; the
+    uploader's own nation always holds a share besides. Objects already protected
+    keep the custody they were protected under. Decided like any project change
+    (``admin:projects:write``: a security officer of a member nation) and
+    recorded as ``partnership.joint_custody_set``; ``justification`` as for
+    :func:`admit`."""
+    require_aware(at)
+    why = None if justification is None else check_justification(justification)
+    wanted = check_custody(tuple(dict.fromkeys(str(n).strip().upper() for n in nations)))
+    project, partnership = _partnership_of(repo, project_id)
+    _require(sink, actor, Permission.ADMIN_PROJECTS_WRITE, partnership, project.id, at)
+    outside = [n for n in wanted if n not in partnership.nations]
+    if outside:
+        raise InvalidPartnership(
+            f"not a nation of partnership {partnership.id}: {', '.join(outside)}"
+        )
+    changed = replace(project, joint_custody=wanted)
+    repo.put_project(changed)
+    sink.record(
+        "partnership.joint_custody_set",
+        {
+            "partnership": partnership.id,
+            "project": project.id,
+            "joint_custody": list(wanted),
+            "previous": list(project.joint_custody),
+            "by": actor.person_id,
+            "at": at.isoformat(),
+            **({} if why is None else {"justification": why}),
+        },
+    )
+    return changed
 
 
 def admit(

@@ -52,6 +52,11 @@ UPLOAD_BODY: dict[str, Any] = {
                         "items": {"type": "string", "maxLength": 3},
                         "maxItems": 50,
                     },
+                    "custody": {
+                        "type": "array",
+                        "items": {"type": "string", "maxLength": 4},
+                        "maxItems": 8,
+                    },
                     "file": {"type": "string", "format": "binary"},
                 },
             }

@@ -58,6 +58,9 @@ class DocumentRow(Base):
     version: Mapped[int] = mapped_column(nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    #: Nations whose key access services each hold a share of the key, the
+    #: originator's included: "GBR,USA" ("": the originator's KAS alone).
+    custody: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
 
 
 class DocumentReleaseRow(Base):

@@ -46,6 +46,10 @@ class ProjectRow(Base):
     )
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    #: Nations holding joint custody of new objects by default: "GBR,USA" ("": none).
+    joint_custody: Mapped[str] = mapped_column(
+        String(100), nullable=False, default="", server_default=""
+    )
 
 
 class AdmissionRow(Base):
@@ -89,7 +93,11 @@ def _partnership(row: PartnershipRow) -> Partnership:
 
 def _project(row: ProjectRow) -> Project:
     return Project(
-        id=row.id, partnership_id=row.partnership_id, name=row.name, description=row.description
+        id=row.id,
+        partnership_id=row.partnership_id,
+        name=row.name,
+        description=row.description,
+        joint_custody=_split(row.joint_custody or ""),
     )
 
 
@@ -159,9 +167,24 @@ class SqlPartnershipRepository:
     def add_project(self, p: Project) -> None:
         self.s.add(
             ProjectRow(
-                id=p.id, partnership_id=p.partnership_id, name=p.name, description=p.description
+                id=p.id,
+                partnership_id=p.partnership_id,
+                name=p.name,
+                description=p.description,
+                joint_custody=",".join(p.joint_custody),
             )
         )
+        bump(self.s, PARTNERSHIP)
+        self.s.flush()
+
+    def put_project(self, p: Project) -> None:
+        """Store a changed project (its name, description and joint custody)."""
+        row = self.s.get(ProjectRow, p.id)
+        if row is None or row.partnership_id != p.partnership_id:
+            raise ValueError(f"no project {p.id!r} of partnership {p.partnership_id!r}")
+        row.name = p.name
+        row.description = p.description
+        row.joint_custody = ",".join(p.joint_custody)
         bump(self.s, PARTNERSHIP)
         self.s.flush()
 

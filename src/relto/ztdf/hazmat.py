@@ -76,6 +76,7 @@ __all__ = [
     "load_public_key",
     "new_key_share",
     "public_key_pem",
+    "resplit_key",
     "root_signature",
     "rsa_unwrap",
     "rsa_wrap",
@@ -417,6 +418,22 @@ def split_key(split_ids: Sequence[str]) -> tuple[bytes, dict[str, bytes]]:
         if sid not in shares:
             shares[sid] = new_key_share()
     return join_key_shares(shares.values()), shares
+
+
+def resplit_key(dek: bytes, split_ids: Sequence[str]) -> dict[str, bytes]:
+    """Split an existing ``dek`` into one share per distinct split id (``{sid:
+    share}``, XOR = ``dek``): every share but the last fresh and random, the last
+    ``dek`` XOR the others. For a writer that learns its key access servers only
+    after the payload is encrypted (a streamed upload whose form names them)."""
+    if len(dek) != KEY_SIZE:
+        raise CryptoError("the DEK is not 32 bytes")
+    order = list(dict.fromkeys(split_ids))
+    if not order:
+        raise ValueError("at least one split id is needed")
+    shares = {sid: new_key_share() for sid in order[:-1]}
+    rest = join_key_shares([dek, *shares.values()]) if shares else dek
+    shares[order[-1]] = rest
+    return shares
 
 
 # --------------------------------------------------------- integrity (HS256/GMAC)

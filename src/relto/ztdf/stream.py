@@ -55,9 +55,11 @@ class ContainerWriter:
     The DEK is drawn and split for ``kas`` at the start. The policy (attributes,
     dissemination), the label and the media type only go into the manifest,
     written last, so :meth:`finish` takes them: a label can be decided once the
-    whole payload has arrived. The payload may be at most ``max_size`` bytes, and
-    at most 4 GiB (the payload entry's size is not known when its zip header is
-    written).
+    whole payload has arrived. So can the key access servers: :meth:`finish`
+    may name other targets than ``kas`` (a joint custody read from the upload's
+    form), and the DEK is then split afresh for them. The payload may be at most
+    ``max_size`` bytes, and at most 4 GiB (the payload entry's size is not known
+    when its zip header is written).
     """
 
     def __init__(
@@ -144,11 +146,18 @@ class ContainerWriter:
         dissem: Sequence[str] = (),
         label_xml: bytes | None = None,
         mime_type: str = "application/octet-stream",
+        kas: Sequence[KasTarget] | None = None,
     ) -> ProtectResult:
         """Seal the last segment, bind the policy and label, write the manifest.
-        The caller flushes and syncs ``out``."""
+        ``kas``: the targets the key is split for, when not those given at the
+        start (one share per distinct ``sid``, the same DEK). The caller flushes
+        and syncs ``out``."""
         if self._done or self._pipe is None:
             raise ValueError("the container is finished or closed")
+        if kas is not None:
+            order = _check_protect_args(kas, self._segment_size, label_xml)
+            self._kas, self._order = tuple(kas), order
+            self._shares = hazmat.resplit_key(self._dek, order)
         _check_protect_args(self._kas, self._segment_size, label_xml)
         if self._fill or not self._segments:
             self._seal()  # an empty payload is one empty segment, as protect() writes it

@@ -47,6 +47,10 @@ class ObjectOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     policy_uuid: str
+    custody: list[str] = Field(
+        description="Nations whose key access services each hold a share of the key "
+        "(joint custody): opening needs every one to release; empty: the originator's alone"
+    )
 
 
 class ReasonOut(BaseModel):
@@ -117,7 +121,18 @@ def _o(d: DocumentView) -> ObjectOut:
         created_at=d.created_at,
         updated_at=d.updated_at,
         policy_uuid=d.policy_uuid,
+        custody=list(d.custody),
     )
+
+
+def _custody(values: list[str]) -> tuple[str, ...] | None:
+    """The form's ``custody`` values: absent, the project's default (``None``);
+    ``none``, no joint custody."""
+    if not values:
+        return None
+    if [v.strip().lower() for v in values] == ["none"]:
+        return ()
+    return tuple(values)
 
 
 def mount(app: FastAPI, edge: Edge) -> None:
@@ -159,8 +174,10 @@ def mount(app: FastAPI, edge: Edge) -> None:
         status_code=201,
         summary="Protect a file: label it and encrypt it into a ZTDF container",
         description=(
-            "A multipart form: title, project_id, classification, rel_to (repeated) "
-            "and the file. The file is encrypted as it arrives; nothing is spooled."
+            "A multipart form: title, project_id, classification, rel_to (repeated), "
+            "custody (repeated, optional: the nations holding joint custody; absent: the "
+            "project's default; `none`: the originator's KAS alone) and the file. The "
+            "file is encrypted as it arrives; nothing is spooled."
         ),
         **create,
     )
@@ -171,6 +188,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
             project_id = form.one("project_id", max_length=63)
             classification = form.one("classification", max_length=60)
             rel_to = form.many("rel_to", max_items=50, max_length=3)
+            custody = form.many("custody", max_items=8, max_length=4)
             doc = await run_in_threadpool(
                 lambda: service.upload(
                     who,
@@ -182,6 +200,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
                     media_type=form.content_type or "application/octet-stream",
                     data=incoming,
                     at=datetime.now(UTC),
+                    custody=_custody(custody),
                 )
             )
         return _o(doc)

@@ -73,6 +73,10 @@ class ProjectOut(BaseModel):
     partnership_id: str
     name: str
     description: str
+    joint_custody: list[str] = Field(
+        description="Nations whose key access services each hold a share of the key of a "
+        "new object of this project by default (the uploader's nation always holds one)"
+    )
 
 
 class AdmissionIn(Strict):
@@ -134,7 +138,11 @@ def _p(p: Partnership) -> PartnershipOut:
 
 def _pr(p: Project) -> ProjectOut:
     return ProjectOut(
-        id=p.id, partnership_id=p.partnership_id, name=p.name, description=p.description
+        id=p.id,
+        partnership_id=p.partnership_id,
+        name=p.name,
+        description=p.description,
+        joint_custody=list(p.joint_custody),
     )
 
 
