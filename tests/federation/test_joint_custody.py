@@ -40,6 +40,7 @@ from relto.cli.main import app as cli
 from relto.config import Settings
 from relto.demo import load_demo, read_demo
 from relto.documents import CustodyUnavailable
+from relto.documents._custody import CustodyPolicyError, read_custody_policy
 from relto.errors import AccessDenied, InvalidInput
 from relto.kas.auth import AuthConfig, Authenticator, StaticJwks, TrustedIssuer, access_token_hash
 from relto.kas.client import KasClient
@@ -47,7 +48,7 @@ from relto.launcher.federation import nation_share
 from relto.node import Node
 from relto.partnership import NotPermitted
 from relto.server import create_app
-from relto.ztdf import KasTarget, KeyAccessDenied, open_container, protect
+from relto.ztdf import KasTarget, KeyAccessDenied, hazmat, open_container, protect
 from relto.ztdf.attributes import custody_attributes, marking_attributes
 from relto.ztdf.manifest import KeyAccess, parse_key_access
 
@@ -264,7 +265,7 @@ def key_access(container: bytes, sid: str) -> tuple[KeyAccess, str]:
 # ---------------------------------------------------------------- the custody itself
 
 
-def test_project_default_splits_the_key_between_the_custodians_kases(world: World) -> None:
+def test_no_single_kas_holds_the_whole_key_of_a_jointly_held_object(world: World) -> None:
     doc = world.gbr.node.documents.visible(world.gbr.principal(HARPER), world.doc)
     assert doc.custody == ("GBR", "USA")
     e = usa_engineer(world)
@@ -365,7 +366,7 @@ def test_custodian_refuses_an_object_of_an_unpinned_originator(
     assert entry["originator"] == "AUS" and entry["object"] == "forged-1"
 
 
-def test_custodian_never_decides_its_own_nations_objects_from_a_policy(
+def test_superseded_own_object_not_opened_under_a_policy_it_names(
     world: World, tmp_path: Path
 ) -> None:
     """A policy naming this node as originator of an object it does not hold (one
@@ -396,7 +397,7 @@ def test_custody_nation_not_pinned_refused_at_upload_with_nothing_stored(world: 
     assert (set(node.blobs.keys()), node.documents.count(harper), node.log.size()) == before
 
 
-def test_custody_by_a_nation_outside_the_partnership_refused(world: World) -> None:
+def test_custody_by_a_nation_outside_the_partnership_refused_at_upload(world: World) -> None:
     with pytest.raises(InvalidInput, match="outside the partnership"):
         world.gbr.node.documents.upload(
             world.gbr.principal(HARPER), title="Outside", project_id="hypersonic",
@@ -406,18 +407,13 @@ def test_custody_by_a_nation_outside_the_partnership_refused(world: World) -> No
         )  # fmt: skip
 
 
-def test_objects_api_shows_custody_and_takes_it_on_upload(world: World) -> None:
+def test_api_upload_to_an_unpinned_custodian_refused_and_custody_shown(world: World) -> None:
     key = ECKey.generate_key("P-256")
-    headers = {"Authorization": f"Bearer {_token(GBR_ISSUER, GBR_IDP, HARPER, key)}"}
-    # a bound token needs its proof: this one is bound, so send a fresh proof each call
+    token = _token(GBR_ISSUER, GBR_IDP, HARPER, key)  # Harper at home, bound to her key
     base = f"{world.gbr.url}/api/v1"
 
     def call(method: str, path: str, **kw: Any) -> httpx.Response:
-        token = headers["Authorization"].split(" ", 1)[1]
-        h = {
-            "Authorization": f"DPoP {token}",
-            "DPoP": _proof(key, method, base + path, token),
-        }
+        h = {"Authorization": f"DPoP {token}", "DPoP": _proof(key, method, base + path, token)}
         return httpx.request(method, base + path, headers=h, timeout=10, **kw)
 
     got = call("GET", f"/objects/{world.doc}")
@@ -437,7 +433,7 @@ def test_objects_api_shows_custody_and_takes_it_on_upload(world: World) -> None:
 # ---------------------------------------------------------------- the setting
 
 
-def test_only_a_member_security_officer_sets_joint_custody(world: World) -> None:
+def test_engineer_cannot_drop_the_joint_custody_of_a_project(world: World) -> None:
     registry = world.gbr.node.partnerships
     at = datetime.now(UTC)
     with pytest.raises(NotPermitted):
@@ -452,7 +448,7 @@ def test_only_a_member_security_officer_sets_joint_custody(world: World) -> None
     )
 
 
-def test_cli_sets_joint_custody_with_a_justification(
+def test_cli_custody_change_needs_an_officer_and_a_justification(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RELTO_DATA_DIR", str(tmp_path))
@@ -509,3 +505,36 @@ def test_usa_refusal_keeps_the_object_closed_on_the_gbr_node(world: World) -> No
     assert "NATION_NOT_ADMITTED" in {r["code"] for r in at_usa["reasons"]}
     decided = world.gbr.entries("decision")[-1]
     assert decided["allowed"] is True and decided["object"] == world.doc
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+def test_resplit_shares_still_join_to_the_key_only_all_together() -> None:
+    dek = hazmat.new_key_share()
+    shares = hazmat.resplit_key(dek, ["gbr", "usa", "gbr", "aus"])
+    assert list(shares) == ["gbr", "usa", "aus"]
+    assert hazmat.join_key_shares(shares.values()) == dek
+    assert hazmat.join_key_shares([shares["gbr"], shares["usa"]]) != dek
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (["https://relto.example/attr/caveat/value/x"], "unknown attribute"),
+        (["https://other.example/attr/relto/value/jpn"], "another namespace"),
+        (["https://relto.example/attr/originator/value/usa"], "exactly one originator"),
+        (["not an fqn"], "not an attribute value FQN"),
+    ],
+)
+def test_policy_a_custodian_does_not_understand_is_refused(extra: list[str], why: str) -> None:
+    """Anything unknown in a joint custody policy denies (fail closed), never ignored."""
+    good = [
+        *marking_attributes("SECRET", ["GBR", "USA"], ["hypersonic"]),
+        *custody_attributes("GBR", "obj-1", ["GBR", "USA"]),
+    ]
+    policy = read_custody_policy(good, "https://relto.example")
+    assert policy is not None and policy.custody == ("GBR", "USA")
+    with pytest.raises(CustodyPolicyError, match=why):
+        read_custody_policy([*good, *extra], "https://relto.example")
+    assert read_custody_policy(marking_attributes("SECRET"), "https://relto.example") is None
