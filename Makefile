@@ -35,7 +35,7 @@ federation: $(VENV)/.installed-run
 system-deps:
 	bash scripts/system-deps.sh
 
-LINT_PATHS := $(wildcard src tests bench)
+LINT_PATHS := $(wildcard src tests bench examples)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -187,6 +187,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         extra_clients=[
             {
                 "client_id": CLI_CLIENT,
+                "application_type": "native",  # a loopback redirect on any port (RFC 8252)
                 "redirect_uris": [CLI_REDIRECT],
                 "token_endpoint_auth_method": "none",
             }

@@ -47,6 +47,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "relto.cli.partnership",
     "relto.cli.federation",
     "relto.cli.federation_demo",
+    "relto.cli.remote",
 )
 
 

@@ -31,12 +31,21 @@ from relto.client.errors import (
     Reason,
     RequestRefused,
 )
-from relto.client.node import Attestation, Credential, Decision, NodeClient, ObjectInfo
-from relto.client.session import HomeSession, Partner, open_with
+from relto.client.node import (
+    Attestation,
+    Credential,
+    Decision,
+    NodeClient,
+    ObjectInfo,
+    Partner,
+)
+from relto.client.session import AttestationCache, HomeSession, open_with
+from relto.client.signin import SavedSession, SignInResult, sign_in
 
 __all__ = [
     "AccessDenied",
     "Attestation",
+    "AttestationCache",
     "ClientError",
     "Credential",
     "Decision",
@@ -51,5 +60,8 @@ __all__ = [
     "Partner",
     "Reason",
     "RequestRefused",
+    "SavedSession",
+    "SignInResult",
     "open_with",
+    "sign_in",
 ]

@@ -37,7 +37,15 @@ from relto.kas.client import KasUnreachable as _KasDown
 from relto.ztdf.errors import FailureKind, KeyAccessDenied
 from relto.ztdf.manifest import KeyAccess
 
-__all__ = ["Attestation", "Credential", "Decision", "NodeClient", "ObjectInfo", "same_url"]
+__all__ = [
+    "Attestation",
+    "Credential",
+    "Decision",
+    "NodeClient",
+    "ObjectInfo",
+    "Partner",
+    "same_url",
+]
 
 #: A credential, or a function returning a fresh one for each request.
 Credential = str | Callable[[], str]
@@ -103,6 +111,15 @@ class ObjectInfo:
             )
         except (KeyError, TypeError, ValueError):
             raise NodeUnreachable(f"{node} node sent a malformed object", node=node) from None
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A partner node: its nation and base URL (and KAS URL, when not ``<base>/kas``)."""
+
+    nation: str
+    base_url: str
+    kas_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +333,32 @@ class NodeClient:
             return Attestation(str(data["attestation"]), datetime.fromisoformat(data["expires_at"]))
         except (KeyError, TypeError, ValueError):
             raise NodeUnreachable(f"{self.label} node sent a malformed attestation") from None
+
+    def partners(self) -> list[Partner]:
+        """The partner nodes this node -- the caller's home node -- pins."""
+        data = self._partner_list()
+        try:
+            return [
+                Partner(str(p["nation"]), str(p["base_url"]), str(p.get("kas_url") or "") or None)
+                for p in data["partners"]
+            ]
+        except (KeyError, TypeError):
+            raise NodeUnreachable(f"{self.label} node sent a malformed partner list") from None
+
+    def home_nation(self) -> str:
+        """The nation of this node, as it says when it vouches for the caller."""
+        nation = self._partner_list().get("nation")
+        if not isinstance(nation, str) or len(nation) != 3:
+            raise NodeUnreachable(f"{self.label} node sent a malformed partner list")
+        if not self.nation:
+            self.nation = nation
+        return nation
+
+    def _partner_list(self) -> dict[str, Any]:
+        data = self._json(self._send("GET", "/api/v1/federation/partners"))
+        if not isinstance(data, dict):
+            raise NodeUnreachable(f"{self.label} node sent a malformed partner list")
+        return data
 
     def descriptor(self) -> str:
         """The node's signed descriptor (pin it only after checking its fingerprint)."""

@@ -16,14 +16,13 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from relto.client._dpop import DpopKey
-from relto.client.errors import AccessDenied, ClientError
-from relto.client.node import Attestation, Credential, NodeClient, ObjectInfo
+from relto.client.errors import AccessDenied, ClientError, NotFound
+from relto.client.node import Attestation, Credential, NodeClient, ObjectInfo, Partner
 from relto.ztdf import open_container
 from relto.ztdf.errors import FailureKind, KeyAccessDenied, ZtdfError
 from relto.ztdf.manifest import KeyAccess
@@ -32,15 +31,6 @@ __all__ = ["AttestationCache", "HomeSession", "Partner", "open_with"]
 
 #: An attestation is renewed when less than this is left of it.
 RENEW_BEFORE = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class Partner:
-    """A partner node: its nation and base URL (and KAS URL, when not ``<base>/kas``)."""
-
-    nation: str
-    base_url: str
-    kas_url: str | None = None
 
 
 class AttestationCache:
@@ -116,6 +106,14 @@ class HomeSession:
         """A current attestation of the person (renewed when under a minute is left)."""
         return self._attestation()
 
+    def discover(self) -> list[Partner]:
+        """Add the partner nodes the home node pins (and will vouch for the person to);
+        the list, by nation."""
+        found = self.home.partners()
+        for p in found:
+            self.partner(p.base_url, nation=p.nation, kas_url=p.kas_url)
+        return found
+
     def partner(self, base_url: str, *, nation: str = "", kas_url: str | None = None) -> NodeClient:
         """The client of another nation's node, presenting the person's attestation."""
         key = base_url.rstrip("/")
@@ -132,6 +130,13 @@ class HomeSession:
             )
             self._partners[key] = found
         return found
+
+    def by_nation(self, nation: str) -> NodeClient:
+        """The client of ``nation``'s node (home or a partner added or discovered)."""
+        for node in self.nodes():
+            if node.nation == nation:
+                return node
+        raise NotFound(f"no node of {nation[:3]} is known to this session (discover first)")
 
     def nodes(self) -> list[NodeClient]:
         """Home first, then the partners in the order they were added."""

@@ -93,6 +93,11 @@ class NodePlan:
     def client_id(self) -> str:
         return f"relto-{self.nation.lower()}-console"
 
+    @property
+    def cli_client_id(self) -> str:
+        """The command line's public client (``relto login``; loopback redirect)."""
+        return f"relto-{self.nation.lower()}-cli"
+
 
 def plan(root: Path, *, node_base: int = 8101, idp_base: int = 8201) -> list[NodePlan]:
     root = root.resolve()
@@ -370,6 +375,14 @@ def run(
                 client_id=p.node.client_id,
                 client_secret=p.env["RELTO_OIDC_CLIENT_SECRET"],
                 redirect_uris=[p.node.public_url + "/login/oidc/callback"],
+                extra_clients=[
+                    {
+                        "client_id": p.node.cli_client_id,
+                        "application_type": "native",  # loopback redirect, any port
+                        "redirect_uris": ["http://127.0.0.1/callback"],
+                        "token_endpoint_auth_method": "none",
+                    }
+                ],
             )
             child = start_provider(spec, p.node.folder / "idp", node=node_binary)
             children.append(child)
@@ -442,6 +455,12 @@ def _summary(
         "takes the person id as login and accepts ANY password (oidc-provider "
         "devInteractions, demo only). A person of another nation is refused: people sign "
         "in at home."
+    )
+    usa = next(p.node for p in prepared if p.node.nation == "USA")
+    echo(
+        "From the command line, as a person (relto.client): relto login --node "
+        f"{usa.public_url} --issuer {usa.issuer} --client-id {usa.cli_client_id}; "
+        "then relto remote objects | decide | open."
     )
     echo(
         "Commands against a node: set -a; . "

@@ -5,13 +5,17 @@
 - ``POST /api/v1/federation/attestation``: an attestation of the signed-in person
   (``federation:attest``: a person of this node's nation, signed in with an OIDC
   bearer token and a DPoP proof, whose key the attestation binds);
+- ``GET /api/v1/federation/partners``: the partner nodes this node pins and will
+  vouch for the signed-in person to -- nation, base URL, fingerprint, KAS URL
+  (``federation:attest``: people of this node's nation only), what
+  :meth:`relto.client.HomeSession.discover` reads;
 - ``GET /api/v1/federation/status/{list_id}``: the Token Status List the
   attestations name (``application/statuslist+jwt``), public
   (``federation:status:read``).
 
 Thin edge: parse, call :class:`relto.federation.home.HomeFederation`, render. A
 node without a federation address (no ``RELTO_PUBLIC_URL`` and not on loopback)
-answers 404 on all three.
+answers 404 on all four.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 
-from relto.authz import Permission
+from relto.authz import Permission, Scope
 from relto.errors import NotFound
 from relto.federation.errors import ProofRequired
 from relto.federation.home import HomeFederation
@@ -74,6 +78,35 @@ def mount(app: FastAPI, edge: Edge) -> None:
             ) from None
         return JSONResponse(
             {"attestation": issued.token, "expires_at": issued.expires_at.isoformat()},
+            headers={"cache-control": "no-store"},
+        )
+
+    @app.get(
+        f"{PREFIX}/partners",
+        tags=["federation"],
+        summary="The partner nodes this node pins and vouches for its people to",
+        **needs(Permission.FEDERATION_ATTEST),
+    )
+    def partners(request: Request) -> JSONResponse:
+        who = edge.who(request)
+        nation = home().nation
+        edge.node.authorizer.require(
+            who, Permission.FEDERATION_ATTEST, Scope.of([nation]), target="partners"
+        )
+        pins = sorted(edge.node.trust.trusted().values(), key=lambda p: p.nation)
+        return JSONResponse(
+            {
+                "nation": nation,
+                "partners": [
+                    {
+                        "nation": p.nation,
+                        "base_url": p.descriptor.base_url,
+                        "kas_url": p.descriptor.base_url.rstrip("/") + "/kas",
+                        "fingerprint": p.fingerprint,
+                    }
+                    for p in pins
+                ],
+            },
             headers={"cache-control": "no-store"},
         )
 
