@@ -7,6 +7,7 @@ access token (the browser's own sign-in is played in tests/product)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -106,3 +107,28 @@ def test_partner_down_makes_only_its_documents_unavailable(federation: Federatio
         assert r.status_code == 502 and "GBR node unreachable" in r.text
     finally:
         federation.gbr.server.start()
+
+
+def test_joint_custody_object_opens_from_the_usa_console_only_with_both_keys(
+    federation: Federation,
+) -> None:
+    """A GBR object in joint custody of GBR and USA: the USA console opens it with
+    GBR's share (released by GBR to the attested engineer) and the USA share from
+    its own KAS in-process; each KAS decided and recorded."""
+    harper = federation.gbr.node.directory.principal("gbr-eng-harper", via="node")
+    assert harper is not None
+    doc = federation.gbr.node.documents.upload(
+        harper, title="Jointly developed inlet", project_id="hypersonic",
+        classification="SECRET", rel_to=["USA"], filename="joint.txt",
+        media_type="text/plain", data=b"joint custody content", at=datetime.now(UTC),
+        custody=["GBR", "USA"],
+    )  # fmt: skip
+    assert set(doc.custody) == {"GBR", "USA"}
+    me = Console(federation, "usa-eng-ramirez")
+    opened = me.request("POST", f"/console/partners/GBR/documents/{doc.id}/open")
+    assert opened.status_code == 200, opened.text[:800]
+    assert "joint custody content" in opened.text
+    usa_release = _kinds(federation.usa.node, "kas.rewrap")[-1]
+    assert usa_release["allowed"] is True and usa_release.get("custody") is True
+    gbr_release = _kinds(federation.gbr.node, "kas.rewrap")[-1]
+    assert gbr_release["allowed"] is True and gbr_release["subject"] == "usa-eng-ramirez@USA"

@@ -181,6 +181,12 @@ class DocumentService:
 
     # -- the partnership around a person ----------------------------------------------
 
+
+    @property
+    def keys(self) -> KeyAccessPort:
+        """This node's key access service, as the sharing capability reaches it."""
+        return self._keys
+
     def _partnerships_of(self, nation: str) -> list[Partnership]:
         with self._db.session() as s:
             repo = SqlPartnershipRepository(s)

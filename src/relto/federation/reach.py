@@ -11,7 +11,9 @@ person exactly as it sees one using the SDK.
 
 Only pinned partners are reached, at the base URL their verified descriptor
 names; a container naming any other KAS gets nothing (:func:`relto.client.open_with`).
-A partner that cannot be reached makes only its own documents unavailable.
+A partner that cannot be reached makes only its own documents unavailable. For
+an object in joint custody whose key has a share at this node's own KAS, that
+share comes from the KAS in-process, decided and recorded here like any other.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from relto.client import (
     open_with,
 )
 from relto.client.session import AttestationCache
+from relto.documents import KeyAccessPort
 from relto.errors import NotFound
 from relto.federation.descriptor import PinnedNode
 from relto.federation.home import HomeFederation
@@ -76,10 +79,12 @@ class PartnerReach:
         home: HomeFederation,
         secret: bytes,
         clock: Callable[[], datetime],
+        own_kas: KeyAccessPort | None = None,
         timeout: float = TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._pins = pins
+        self._own_kas = own_kas
         self._home = home
         self._secret = secret
         self._clock = clock
@@ -172,7 +177,11 @@ class PartnerReach:
         try:
             if holder is None:
                 raise NotFound(f"no partner node of {nation[:3]} is pinned")
-            return open_with(holder, object_id, clients)
+            local = {}
+            if self._own_kas is not None:  # a share this node holds (joint custody)
+                own = self._own_kas
+                local[own.target().url] = own.unwrap_for(who.person_id, who.home_nation, "read")
+            return open_with(holder, object_id, clients, local)
         finally:
             for c in clients:
                 c.close()

@@ -48,6 +48,7 @@ def partner_reach(node: Node) -> PartnerReach | None:
         home=node.federation,
         secret=hashlib.sha256(b"relto-partner-reach\0" + secret.encode()).digest(),
         clock=lambda: datetime.now(UTC),
+        own_kas=node.documents.keys,
     )
 
 
