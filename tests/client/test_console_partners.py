@@ -132,3 +132,12 @@ def test_joint_custody_object_opens_from_the_usa_console_only_with_both_keys(
     assert usa_release["allowed"] is True and usa_release.get("custody") is True
     gbr_release = _kinds(federation.gbr.node, "kas.rewrap")[-1]
     assert gbr_release["allowed"] is True and gbr_release["subject"] == "usa-eng-ramirez@USA"
+
+
+def test_dashboard_shows_the_pinned_partners_with_fingerprints(federation: Federation) -> None:
+    page = Console(federation, "usa-eng-ramirez").request("GET", "/console")
+    assert page.status_code == 200
+    assert federation.gbr.node.federation is not None
+    fingerprint = federation.gbr.node.federation.descriptors.fingerprint
+    row = re.search(r'<tr data-pin="GBR">(.*?)</tr>', page.text, re.DOTALL)
+    assert row is not None and fingerprint in row.group(1) and federation.gbr.url in row.group(1)

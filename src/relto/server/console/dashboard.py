@@ -54,6 +54,8 @@ def mount(app: FastAPI, pages: Pages) -> None:
             can_admit=view is not None and registry.may_admit(who, view.partnership),
             classifications=CLASSIFICATIONS,
             at=at,
+            # the partner nodes this node trusts: pinned by an officer, by fingerprint
+            pins=sorted(pages.node.trust.pinned(), key=lambda p: p.nation),
         )
 
     def admission_change(
