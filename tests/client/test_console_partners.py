@@ -91,6 +91,8 @@ def test_object_unknown_at_the_partner_is_not_found(federation: Federation) -> N
         "/console/partners/GBR/documents/no-such-thing",
         "/console/partners/JPN/documents/hyp-thermal-protection",  # JPN is not pinned
         "/console/partners/gbr/documents/hyp-thermal-protection",
+        "/console/partners/GBR/documents/%2E%2E%2Fapi",  # not an object id: never sent on
+        "/console/partners/GBR/documents/" + "x" * 300,
     ):
         assert me.request("GET", path).status_code == 404, path
 

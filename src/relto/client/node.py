@@ -51,6 +51,8 @@ __all__ = [
 Credential = str | Callable[[], str]
 #: A refusal that names its reason first: ``attestation_revoked: the USA node has ...``.
 _NAMED = re.compile(r"^([a-z][a-z0-9_]{2,60}): (.+)$", re.DOTALL)
+#: What an object id may look like (it goes into URL paths and console links).
+_OBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 #: Largest JSON answer read (a page of 100 objects is far below it).
 _MAX_JSON = 4 * 1024 * 1024
 
@@ -90,6 +92,8 @@ class ObjectInfo:
 
     @classmethod
     def from_json(cls, d: dict[str, Any], node: str) -> ObjectInfo:
+        if not isinstance(d, dict) or not _OBJECT_ID.match(str(d.get("id", ""))):
+            raise NodeUnreachable(f"{node} node sent an object with a malformed id", node=node)
         try:
             return cls(
                 id=str(d["id"]),
@@ -398,7 +402,7 @@ class NodeClient:
 
 
 def _segment(object_id: str) -> str:
-    if not object_id or "/" in object_id or len(object_id) > 200:
+    if not _OBJECT_ID.match(object_id):
         raise ValueError(f"not an object id: {object_id[:200]!r}")
     return object_id
 

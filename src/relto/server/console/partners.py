@@ -152,7 +152,7 @@ def mount(app: FastAPI, pages: Pages, reach: PartnerReach | None) -> None:
         key = session_key(pages, request, who)
         try:
             obj = await run_in_threadpool(reach.object, who, key, nation, doc_id[:200])
-        except (NotFound, NodeNotFound):
+        except (NotFound, NodeNotFound, ValueError):
             return pages.not_found(request, who, "documents", _NO_DOCUMENT)
         except ClientError as exc:
             return unavailable(request, who, str(exc)[:300], 502)
@@ -167,7 +167,7 @@ def mount(app: FastAPI, pages: Pages, reach: PartnerReach | None) -> None:
         key = session_key(pages, request, who)
         try:
             obj = await run_in_threadpool(reach.object, who, key, nation, doc_id[:200])
-        except (NotFound, NodeNotFound):
+        except (NotFound, NodeNotFound, ValueError):
             return pages.not_found(request, who, "documents", _NO_DOCUMENT)
         except ClientError as exc:
             return unavailable(request, who, str(exc)[:300], 502)
@@ -175,7 +175,7 @@ def mount(app: FastAPI, pages: Pages, reach: PartnerReach | None) -> None:
             plaintext = await run_in_threadpool(reach.open, who, key, nation, obj.id)
         except AccessDenied as exc:
             return page(request, who, nation, obj, denied=exc, opened=True, status_code=403)
-        except (NotFound, NodeNotFound):
+        except (NotFound, NodeNotFound, ValueError):
             return pages.not_found(request, who, "documents", _NO_DOCUMENT)
         except ClientError as exc:
             return page(request, who, nation, obj, error=str(exc)[:300], opened=True,
