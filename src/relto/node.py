@@ -35,7 +35,7 @@ from relto.documents import (
     ProductDecider,
 )
 from relto.events import AuditSink
-from relto.federation import TrustStore
+from relto.federation import PinSnapshot, TrustStore
 from relto.federation.acceptance import STATUS_REFUSALS, AttestationAcceptor
 from relto.federation.home import HomeFederation, build_home_federation
 from relto.federation.status_client import StatusListCache
@@ -153,9 +153,12 @@ def build_node(
     directory = Directory(vetting)
     facts = DecisionFacts(db, vetting, demo=settings.demo)
     trust = TrustStore(SqlPinRepository(db), authorizer, sink, settings.nation)
-    # Each attestation's status is read from its home node's Token Status List
-    # (cached 30 s; refused when no verified list younger than 60 s can be had).
-    attestations = AttestationAcceptor(trust.trusted, StatusListCache(trust))
+    # Attestations are verified against the pins as read at most 1 s ago (an untrust
+    # here stops them at once, one made elsewhere within 1 s; ADR 0131), and each
+    # one's status is read from its home node's Token Status List (cached 30 s;
+    # refused when no verified list younger than 60 s can be had).
+    pins = PinSnapshot(trust)
+    attestations = AttestationAcceptor(pins.trusted, StatusListCache(pins), cached=pins.cached)
     # A share this node's KAS holds of a partner's object (joint custody) is decided
     # on the policy it is bound to, for originators pinned here (ADR 0132).
     custody = CustodyDecider(

@@ -33,7 +33,7 @@ from relto.federation.descriptor import (
     verify_descriptor,
 )
 from relto.federation.status import StatusList, TokenStatus
-from relto.federation.trust import MemoryPinRepository, PinRepository, TrustStore
+from relto.federation.trust import MemoryPinRepository, PinRepository, PinSnapshot, TrustStore
 
 __all__ = [
     "ATTESTATION_TYP",
@@ -49,6 +49,7 @@ __all__ = [
     "MemoryPinRepository",
     "NodeDescriptor",
     "PinRepository",
+    "PinSnapshot",
     "PinnedNode",
     "PublicJwk",
     "SigningKey",

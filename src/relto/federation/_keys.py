@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -136,10 +137,19 @@ class PublicJwk:
         return "SHA256:" + self.thumbprint
 
     def joserfc(self) -> OKPKey | ECKey:
-        members: dict[str, str | list[str]] = dict(self.as_dict())
-        if self.kty == "OKP":
-            return OKPKey.import_key(members)
-        return ECKey.import_key(members)
+        """The key for joserfc, imported once per process (a pinned attestation key
+        verifies every attestation rewrap: ~0.1 ms saved each time)."""
+        return _import_public(self.kty, self.crv, self.x, self.y)
+
+
+@functools.lru_cache(maxsize=256)
+def _import_public(kty: str, crv: str, x: str, y: str | None) -> OKPKey | ECKey:
+    members: dict[str, str | list[str]] = {"kty": kty, "crv": crv, "x": x}
+    if y is not None:
+        members["y"] = y
+    if kty == "OKP":
+        return OKPKey.import_key(members)
+    return ECKey.import_key(members)
 
 
 def fingerprint_matches(expected: str, key: PublicJwk) -> bool:

@@ -30,6 +30,14 @@ cannot be revoked is not accepted), or ``None`` when the status is VALID.
 The status comes from a :class:`StatusChecker` (the home side's
 ``relto.federation.status_client.StatusListCache`` on a node);
 :class:`UnavailableStatus` is the fail-closed default when none is wired.
+
+On an event loop (the KAS), :meth:`AttestationAcceptor.accept` and
+:meth:`~AttestationAcceptor.status_refusal` are called with ``blocking=False``:
+they then run only on what is in memory (the pins of a fresh
+:class:`~relto.federation.trust.PinSnapshot`, a status list fetched less than its
+refresh time ago) and raise :class:`WouldBlock` where they would wait on I/O; the
+caller runs the same call with ``blocking=True`` on a worker thread. Same checks,
+same answers either way (ADR 0131).
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ __all__ = [
     "Refusal",
     "StatusChecker",
     "UnavailableStatus",
+    "WouldBlock",
 ]
 
 
@@ -103,9 +112,19 @@ class AttestationRefused(FederationError):
         self.detail = detail or refusal.message
 
 
+class WouldBlock(Exception):
+    """A ``blocking=False`` call that would have to wait on I/O (a pin reload, a
+    status list fetch): nothing was decided; make the call again, blocking, off the
+    event loop."""
+
+
 class StatusChecker(Protocol):
     """Where an attestation's status is read (Token Status List). Raises a
-    :class:`~relto.federation.errors.FederationError` when no valid list can be had."""
+    :class:`~relto.federation.errors.FederationError` when no valid list can be had.
+
+    A checker that says ``blocking = False`` is called on an event loop as it is.
+    A blocking one may offer ``cached_status(ref, issuer_nation, now)``: the same
+    answer (or exception) as :meth:`status` when it needs no I/O, else ``None``."""
 
     def status(self, ref: StatusReference, issuer_nation: str, now: datetime) -> TokenStatus: ...
 
@@ -133,22 +152,41 @@ def _unverified(token: object) -> tuple[object, object]:
 
 
 class AttestationAcceptor:
-    """Verifies attestations against the pinned nodes (``trusted()``, read at every
-    call, so an untrust takes effect at once) and reads their status."""
+    """Verifies attestations against the pinned nodes (``trusted()``, called at
+    every verification: on a node a :class:`~relto.federation.trust.PinSnapshot`,
+    so an untrust takes effect within its bound) and reads their status.
+
+    ``cached``: the pins when they can be had without I/O, else ``None`` (a
+    snapshot's ``cached``); without it, a ``blocking=False`` call always raises
+    :class:`WouldBlock`."""
 
     def __init__(
         self,
         trusted: Callable[[], Mapping[str, PinnedNode]],
         status: StatusChecker | None = None,
+        *,
+        cached: Callable[[], Mapping[str, PinnedNode] | None] | None = None,
     ) -> None:
         self._trusted = trusted
+        self._cached = cached
         #: Replaceable (tests, the composition root once a status source exists).
         self.status: StatusChecker = status or UnavailableStatus()
 
-    def accept(self, token: object, *, dpop_jkt: str, now: datetime) -> Attestation:
+    def _pins(self, blocking: bool) -> Mapping[str, PinnedNode]:
+        if blocking:
+            return self._trusted()
+        pins = self._cached() if self._cached is not None else None
+        if pins is None:
+            raise WouldBlock("the pins are not in memory")
+        return pins
+
+    def accept(
+        self, token: object, *, dpop_jkt: str, now: datetime, blocking: bool = True
+    ) -> Attestation:
         """The verified attestation of a caller whose DPoP proof key has thumbprint
-        ``dpop_jkt``; :class:`AttestationRefused` otherwise."""
-        trusted = self._trusted()
+        ``dpop_jkt``; :class:`AttestationRefused` otherwise. ``blocking=False``:
+        :class:`WouldBlock` (before any check) when the pins are not in memory."""
+        trusted = self._pins(blocking)
         try:
             return verify_attestation(token, trusted, dpop_jkt=dpop_jkt, now=now)
         except ProofKeyMismatch as exc:
@@ -204,9 +242,12 @@ class AttestationAcceptor:
             exc,
         )
 
-    def status_refusal(self, attestation: Attestation, now: datetime) -> Refusal | None:
+    def status_refusal(
+        self, attestation: Attestation, now: datetime, *, blocking: bool = True
+    ) -> Refusal | None:
         """``None`` when the attestation's status is VALID now; else why not. Fails
-        closed: no reference, an unavailable list or an unknown value refuse."""
+        closed: no reference, an unavailable list or an unknown value refuse.
+        ``blocking=False``: :class:`WouldBlock` when the status needs I/O."""
         ref = attestation.status
         if ref is None:
             return Refusal(
@@ -215,7 +256,12 @@ class AttestationAcceptor:
             )
         nation = attestation.person.home_nation
         try:
-            status = self.status.status(ref, nation, now)
+            if blocking or not getattr(self.status, "blocking", True):
+                status = self.status.status(ref, nation, now)
+            else:
+                status = self._cached_status(ref, nation, now)
+        except WouldBlock:
+            raise
         except Exception as exc:  # any failure to learn the status refuses
             return Refusal(
                 "attestation_status_unavailable",
@@ -229,6 +275,13 @@ class AttestationAcceptor:
                 "attestation_suspended", f"the {nation} node has suspended this attestation"
             )
         return Refusal("attestation_revoked", f"the {nation} node has revoked this attestation")
+
+    def _cached_status(self, ref: StatusReference, nation: str, now: datetime) -> TokenStatus:
+        peek = getattr(self.status, "cached_status", None)
+        status = peek(ref, nation, now) if peek is not None else None
+        if status is None:
+            raise WouldBlock("the status list is not in memory, or due for a refresh")
+        return TokenStatus(status)
 
     @property
     def blocking(self) -> bool:

@@ -188,6 +188,14 @@ class _Entry:
     fetched_at: datetime
 
 
+def _value(entry: _Entry, idx: int) -> TokenStatus:
+    """The status at ``idx``: values other than VALID and SUSPENDED count as INVALID."""
+    value = entry.verified.statuses.status(idx)
+    if value in (TokenStatus.VALID, TokenStatus.SUSPENDED):
+        return TokenStatus(value)
+    return TokenStatus.INVALID
+
+
 def _aware(now: datetime) -> datetime:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -196,9 +204,14 @@ def _aware(now: datetime) -> datetime:
 
 class StatusListCache:
     """Statuses of partners' attestations, from their Token Status Lists, cached
-    per URI (see the module docstring). Thread-safe; it blocks on the network."""
+    per URI (see the module docstring). Thread-safe; it blocks on the network, except
+    :meth:`cached_status`, which answers only from memory.
 
-    #: A status read may wait on the network (callers on an event loop use a thread).
+    ``trust`` is read at every :meth:`status`: on a node the same
+    :class:`~relto.federation.trust.PinSnapshot` as the attestations' (ADR 0131)."""
+
+    #: A status read may wait on the network (callers on an event loop use a thread,
+    #: or :meth:`cached_status` first).
     blocking = True
 
     def __init__(
@@ -254,22 +267,50 @@ class StatusListCache:
         for a reference outside that node or an index outside the list. Values
         other than VALID, INVALID and SUSPENDED count as INVALID."""
         now = _aware(now)
-        pin = self._pin(issuer_nation)
+        pin = self._checked_pin(self._pin(issuer_nation), ref, issuer_nation)
+        entry = self._entries.get(ref.uri)
+        if not self._fresh(entry, pin, issuer_nation, now):
+            entry = self._refresh(ref.uri, pin, issuer_nation, now)
+        assert entry is not None
+        return _value(entry, ref.idx)
+
+    def cached_status(
+        self, ref: StatusReference, issuer_nation: str, now: datetime
+    ) -> TokenStatus | None:
+        """:meth:`status` when it needs no I/O -- the pin is in memory (a mapping,
+        or a trust with ``cached()`` that answers) and the list is cached and not
+        yet due for a refresh: the same answer, or the same exception. ``None``
+        otherwise (then call :meth:`status`, off the event loop)."""
+        now = _aware(now)
+        pins = self._cached_pins()
+        if pins is None:
+            return None
+        pin = self._checked_pin(pins.get(issuer_nation), ref, issuer_nation)
+        entry = self._entries.get(ref.uri)
+        if entry is None or not self._fresh(entry, pin, issuer_nation, now):
+            return None
+        return _value(entry, ref.idx)
+
+    def _cached_pins(self) -> Mapping[str, PinnedNode] | None:
+        trust = self._trust
+        if isinstance(trust, Mapping):
+            return trust
+        cached = getattr(trust, "cached", None)
+        if callable(cached):
+            pins: Mapping[str, PinnedNode] | None = cached()
+            return pins
+        return None  # a store read at every call: it may wait on the database
+
+    @staticmethod
+    def _checked_pin(pin: PinnedNode | None, ref: StatusReference, nation: str) -> PinnedNode:
         if pin is None:
-            raise StatusUnavailable(f"no pinned node of {issuer_nation[:3]!r} publishes statuses")
+            raise StatusUnavailable(f"no pinned node of {nation[:3]!r} publishes statuses")
         base = pin.descriptor.base_url.rstrip("/") + "/"
         if not isinstance(ref.uri, str) or not ref.uri.startswith(base):
             raise InvalidStatusList(
                 f"the status list {str(ref.uri)[:80]!r} is not on the pinned {pin.nation} node"
             )
-        entry = self._entries.get(ref.uri)
-        if not self._fresh(entry, pin, issuer_nation, now):
-            entry = self._refresh(ref.uri, pin, issuer_nation, now)
-        assert entry is not None
-        value = entry.verified.statuses.status(ref.idx)
-        if value in (TokenStatus.VALID, TokenStatus.SUSPENDED):
-            return TokenStatus(value)
-        return TokenStatus.INVALID
+        return pin
 
     def _refresh(self, uri: str, pin: PinnedNode, nation: str, now: datetime) -> _Entry:
         with self._lock:

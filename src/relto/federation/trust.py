@@ -7,13 +7,23 @@ by the authorisation point and recorded in the transparency log as
 ``federation.node.unpinned`` (nation, fingerprint, actor) before the change is
 written. Storage is a :class:`PinRepository`: :class:`MemoryPinRepository` in
 tests, ``relto.store.federation.SqlPinRepository`` on a node.
+
+Verifiers on a hot path (the KAS, per rewrap) read the pins through a
+:class:`PinSnapshot`: the pins as read at most ``max_age`` (1 s) ago, so that a
+request needs no database read when the snapshot is fresh (ADR 0131). The bound
+on an untrust: one made through this process's :class:`TrustStore` takes effect
+with the next request (the store's change counter drops the snapshot); one made
+elsewhere (another worker of the node, another host, the CLI) within ``max_age``.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Protocol
 
 from relto.authz import Authorizer, Grantee, Permission, Scope
@@ -22,7 +32,17 @@ from relto.federation._keys import b64url_decode
 from relto.federation.descriptor import PinnedNode, verify_descriptor
 from relto.federation.errors import AlreadyPinned, InvalidDescriptor, NotPinned
 
-__all__ = ["MemoryPinRepository", "PinRepository", "TrustStore"]
+__all__ = [
+    "PIN_SNAPSHOT_MAX_AGE",
+    "MemoryPinRepository",
+    "PinRepository",
+    "PinSnapshot",
+    "TrustStore",
+]
+
+#: How long a :class:`PinSnapshot` serves the pins it read (seconds): the longest an
+#: untrust made outside this process takes to stop a partner's attestations here.
+PIN_SNAPSHOT_MAX_AGE = 1.0
 
 
 class PinRepository(Protocol):
@@ -101,6 +121,18 @@ class TrustStore:
         self._authz = authorizer
         self._sink = sink
         self._nation = nation
+        self._changes = 0
+        self._changes_lock = threading.Lock()
+
+    def _changed(self) -> None:
+        with self._changes_lock:
+            self._changes += 1
+
+    @property
+    def changes(self) -> int:
+        """How many pins this process wrote through this store (a change counter,
+        in memory: a :class:`PinSnapshot` drops what it read before a change)."""
+        return self._changes
 
     def _require(self, actor: Grantee, target: str) -> None:
         self._authz.require(
@@ -135,6 +167,7 @@ class TrustStore:
         pin = PinnedNode(descriptor, token.strip(), now.astimezone(UTC), actor.person_id)
         self._record("pinned", pin, actor, now)
         self._repo.add(pin)
+        self._changed()
         return pin
 
     def update(self, token: str, *, actor: Grantee, now: datetime) -> PinnedNode:
@@ -148,6 +181,7 @@ class TrustStore:
         pin = PinnedNode(descriptor, token.strip(), now.astimezone(UTC), actor.person_id)
         self._record("updated", pin, actor, now, previous_fingerprint=old.fingerprint)
         self._repo.replace(old, pin)
+        self._changed()
         return pin
 
     def unpin(self, nation: str, *, actor: Grantee, now: datetime) -> PinnedNode:
@@ -158,6 +192,7 @@ class TrustStore:
             raise NotPinned(f"{nation[:3]!r} has no pinned node")
         self._record("unpinned", old, actor, now)
         self._repo.remove(old)
+        self._changed()
         return old
 
     def pinned(self) -> list[PinnedNode]:
@@ -166,3 +201,58 @@ class TrustStore:
     def trusted(self) -> dict[str, PinnedNode]:
         """Pinned nodes by nation, for :func:`~relto.federation.verify_attestation`."""
         return {p.nation: p for p in self._repo.all()}
+
+
+class PinSnapshot:
+    """The pins of ``store`` as read at most ``max_age`` seconds ago.
+
+    :meth:`trusted` reads them again once that has passed (or the store changed a
+    pin in this process); :meth:`cached` never reads, and answers ``None`` when
+    :meth:`trusted` would. The age is counted from when a read *started*, so a
+    change committed before time T is seen by every answer after T + ``max_age``.
+    ``clock`` (monotonic seconds) is injectable for tests. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        store: TrustStore,
+        *,
+        max_age: float = PIN_SNAPSHOT_MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < max_age <= 60:
+            raise ValueError("max_age is positive and at most 60 seconds")
+        self._store = store
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: (when the read started, the store's change counter then, the pins)
+        self._snap: tuple[float, int, Mapping[str, PinnedNode]] | None = None
+
+    def cached(self) -> Mapping[str, PinnedNode] | None:
+        """The pins by nation when the snapshot is fresh, else ``None``; no I/O."""
+        snap = self._snap
+        if snap is None:
+            return None
+        started, changes, pins = snap
+        if changes != self._store.changes:
+            return None
+        age = self._clock() - started
+        return pins if 0 <= age < self._max_age else None
+
+    def trusted(self) -> Mapping[str, PinnedNode]:
+        """The pins by nation; reads the store when the snapshot is not fresh (one
+        reader at a time: the others then use what it read)."""
+        pins = self.cached()
+        if pins is not None:
+            return pins
+        with self._lock:
+            pins = self.cached()
+            if pins is not None:
+                return pins
+            changes = self._store.changes
+            started = self._clock()
+            pins = MappingProxyType(self._store.trusted())
+            if self._store.changes == changes:  # else a change raced the read: keep none
+                self._snap = (started, changes, pins)
+            return pins

@@ -394,13 +394,7 @@ class Authenticator:
         :class:`Unauthenticated` if a proof was seen before. Never blocks the loop:
         the cache's own ``check_and_add_async`` when it has one (the SQLite cache
         batches them), inline for an in-memory cache, else a worker thread."""
-        for key, expires in pending:
-            try:
-                fresh = await call_without_blocking(self._replay, "check_and_add", key, expires)
-            except Exception as exc:
-                raise _cache_failed(exc) from None
-            if not fresh:
-                raise _fail("dpop_replayed: DPoP proof replayed")
+        await _record_proofs(self._replay, pending)
 
     def authenticate(
         self,
@@ -531,6 +525,16 @@ class Authenticator:
         return key
 
 
+async def _record_proofs(replay: ReplayCache, pending: list[tuple[str, float]]) -> None:
+    for key, expires in pending:
+        try:
+            fresh = await call_without_blocking(replay, "check_and_add", key, expires)
+        except Exception as exc:
+            raise _cache_failed(exc) from None
+        if not fresh:
+            raise _fail("dpop_replayed: DPoP proof replayed")
+
+
 def verify_dpop_proof(
     proof: str,
     token: str,
@@ -645,6 +649,15 @@ class AttestationAuthenticator:
         self._replay = replay or MemoryReplayCache()
         self._window = dpop_window_seconds
 
+    async def record_proofs(self, pending: list[tuple[str, float]]) -> None:
+        """As :meth:`Authenticator.record_proofs`, with the same ``public`` sentence
+        for a replayed proof as :meth:`authenticate` gives."""
+        try:
+            await _record_proofs(self._replay, pending)
+        except Unauthenticated as exc:
+            _public_dpop_failure(exc)
+            raise
+
     def authenticate(
         self,
         *,
@@ -654,9 +667,19 @@ class AttestationAuthenticator:
         urls: Collection[str],
         at: datetime,
         check_status: bool = True,
+        defer_replay: list[tuple[str, float]] | None = None,
+        blocking: bool = True,
     ) -> Caller:
         """The attested caller, or :class:`Unauthenticated`. ``check_status=False``
-        leaves :attr:`Caller.status_refusal` unset (the caller reads it later)."""
+        leaves :attr:`Caller.status_refusal` unset (the caller reads it later).
+
+        For an event loop: ``defer_replay`` as for :meth:`Authenticator.authenticate`
+        (the caller passes it to :meth:`record_proofs`, also when this raises
+        :class:`Unauthenticated` after the proof was checked, so that a replayed proof
+        is named first, as here); ``blocking=False`` computes only, and raises
+        :class:`~relto.federation.acceptance.WouldBlock` when the pins or the status
+        are not in memory (nothing is decided then: call again, blocking, off the
+        loop)."""
         _, _, token = (authorization or "").strip().partition(" ")
         token = token.strip()
         if not is_attestation(authorization):
@@ -676,20 +699,13 @@ class AttestationAuthenticator:
                 jkt=None,  # compared with the attestation's cnf.jkt once it is verified
                 window=self._window,
                 replay=self._replay,
+                defer_replay=defer_replay,
             )
         except Unauthenticated as exc:
-            # The caller's own proof: saying what is wrong with it reveals nothing.
-            reason = str(getattr(exc, "reason", ""))
-            if reason.startswith("dpop_replayed"):
-                exc.public = (  # type: ignore[attr-defined]
-                    "dpop_replayed: the DPoP proof was used before; make a fresh proof for "
-                    "each request"
-                )
-            else:
-                exc.public = f"invalid_dpop_proof: {reason[:120]}"  # type: ignore[attr-defined]
+            _public_dpop_failure(exc)
             raise
         try:
-            att = self.acceptor.accept(token, dpop_jkt=thumbprint, now=at)
+            att = self.acceptor.accept(token, dpop_jkt=thumbprint, now=at, blocking=blocking)
         except AttestationRefused as exc:
             r = exc.refusal
             raise _fail(f"{r.code}: {exc.detail}", f"{r.code}: {r.message}") from None
@@ -704,8 +720,21 @@ class AttestationAuthenticator:
             issuer=att.issuer,
             nation=att.person.home_nation,
             attested=att,
-            status_refusal=self.acceptor.status_refusal(att, at) if check_status else None,
+            status_refusal=(
+                self.acceptor.status_refusal(att, at, blocking=blocking) if check_status else None
+            ),
         )
+
+
+def _public_dpop_failure(exc: Unauthenticated) -> None:
+    """The caller's own proof: saying what is wrong with it reveals nothing."""
+    reason = str(getattr(exc, "reason", ""))
+    if reason.startswith("dpop_replayed"):
+        exc.public = (  # type: ignore[attr-defined]
+            "dpop_replayed: the DPoP proof was used before; make a fresh proof for each request"
+        )
+    else:
+        exc.public = f"invalid_dpop_proof: {reason[:120]}"  # type: ignore[attr-defined]
 
 
 def build_authenticator(

@@ -19,7 +19,7 @@ import structlog
 from relto.config import Settings
 from relto.errors import ConfigError
 from relto.events import AuditSink
-from relto.federation.acceptance import AttestationAcceptor
+from relto.federation.acceptance import AttestationAcceptor, WouldBlock
 from relto.kas.auth import (
     AttestationAuthenticator,
     Authenticator,
@@ -75,33 +75,35 @@ class KasRuntime:
     ) -> RewrapResponse:
         """:meth:`handle_rewrap` for an event loop, which must never wait on I/O.
 
-        When authenticating this request needs no I/O (the access token was
-        verified moments ago), the token checks run inline, a DPoP proof's
-        replay-cache entry is awaited (batched by the SQLite cache's own thread), and
+        When authenticating this request needs no I/O -- an access token verified
+        moments ago, or an attestation whose pins and status list are in memory
+        (ADR 0131) -- the checks run inline, a DPoP proof's replay-cache entry is
+        awaited (batched by the SQLite cache's own thread), and
         :meth:`KasService.rewrap_async` goes on (which itself moves a blocking key
         store or decider to a worker thread, and awaits the audit record).
-        Otherwise the whole rewrap runs on a worker thread. Same checks, same order,
-        either way.
+        Otherwise the whole rewrap runs on a worker thread. Same checks, same
+        refusals, either way.
         """
-        if (
-            self.authenticator is None
-            or is_attestation(authorization)  # pins and status are read: off the loop
-            or self.authenticator.needs_io(authorization, dpop)
-        ):
-            whole = functools.partial(
-                self.handle_rewrap,
-                srt=srt,
-                authorization=authorization,
-                dpop=dpop,
-                method=method,
-                url=url,
-                at=at,
-                request_id=request_id,
-            )
+        whole = functools.partial(
+            self.handle_rewrap,
+            srt=srt,
+            authorization=authorization,
+            dpop=dpop,
+            method=method,
+            url=url,
+            at=at,
+            request_id=request_id,
+        )
+        if is_attestation(authorization):
+            caller = await self._attested_inline(authorization, dpop, method, url, at)
+            if caller is None:  # a pin reload or a status list fetch is due
+                return await asyncio.to_thread(whole)
+        elif self.authenticator is None or self.authenticator.needs_io(authorization, dpop):
             return await asyncio.to_thread(whole)
-        pending: list[tuple[str, float]] = []
-        caller = self._caller(authorization, dpop, method, url, at, defer_replay=pending)
-        await self.authenticator.record_proofs(pending)
+        else:
+            pending: list[tuple[str, float]] = []
+            caller = self._caller(authorization, dpop, method, url, at, defer_replay=pending)
+            await self.authenticator.record_proofs(pending)
         body, verified = self._request_body(srt, caller, at)
         return await self.service.rewrap_async(
             body, caller, at=at, request_verified=verified, request_id=request_id
@@ -170,6 +172,34 @@ class KasRuntime:
         return self.attestations.authenticate(
             authorization=authorization, dpop=dpop, method=method, urls=self._htu(url), at=at
         )
+
+    async def _attested_inline(
+        self, authorization: str | None, dpop: str | None, method: str, url: str, at: datetime
+    ) -> Caller | None:
+        """:meth:`_attested` on the event loop, from memory only; ``None`` when it
+        would wait on I/O (then nothing was decided nor recorded)."""
+        if self.attestations is None:
+            return self._attested(authorization, dpop, method, url, at)  # refuses
+        pending: list[tuple[str, float]] = []
+        try:
+            caller = self.attestations.authenticate(
+                authorization=authorization,
+                dpop=dpop,
+                method=method,
+                urls=self._htu(url),
+                at=at,
+                defer_replay=pending,
+                blocking=False,
+            )
+        except WouldBlock:
+            return None
+        except Unauthenticated:
+            # The blocking path records the proof before it looks at the
+            # attestation: a replayed proof is named before a refused attestation.
+            await self.attestations.record_proofs(pending)
+            raise
+        await self.attestations.record_proofs(pending)
+        return caller
 
     def _request_body(self, srt: str, caller: Caller, at: datetime) -> tuple[UnsignedRewrap, bool]:
         """The request body of the signed request token, and whether that token's

@@ -55,7 +55,8 @@ def _row(pin: PinnedNode) -> PinnedNodeRow:
 @functools.lru_cache(maxsize=256)
 def _descriptor(token: str) -> NodeDescriptor:
     """A stored descriptor parsed once per process: the rows are still read on every
-    call (an untrust takes effect at once), the same token parses the same way."""
+    call (the KAS reads them through a ``PinSnapshot``, at most 1 s old, ADR 0131),
+    the same token parses the same way."""
     return read_pinned_descriptor(token)
 
 
