@@ -181,7 +181,6 @@ class DocumentService:
 
     # -- the partnership around a person ----------------------------------------------
 
-
     @property
     def keys(self) -> KeyAccessPort:
         """This node's key access service, as the sharing capability reaches it."""
