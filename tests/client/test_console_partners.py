@@ -143,3 +143,16 @@ def test_dashboard_shows_the_pinned_partners_with_fingerprints(federation: Feder
     fingerprint = federation.gbr.node.federation.descriptors.fingerprint
     row = re.search(r'<tr data-pin="GBR">(.*?)</tr>', page.text, re.DOTALL)
     assert row is not None and fingerprint in row.group(1) and federation.gbr.url in row.group(1)
+
+
+def test_person_refused_by_the_partner_sees_its_reasons_not_an_outage(
+    federation: Federation,
+) -> None:
+    """Kim's clearance is under review at home: GBR refuses her attestation before
+    any document; the console says so with GBR's reason, not "unavailable"."""
+    kim = Console(federation, "usa-eng-kim")
+    r = kim.request("GET", "/console/partners/GBR/documents/hyp-thermal-protection")
+    assert r.status_code == 403 and 'id="decision-denied"' in r.text
+    assert re.findall(r'<li data-code="([a-z_]+)">', r.text) == ["attestation_revoked"]
+    listing = kim.request("GET", "/console/documents")
+    assert 'data-partner-error="GBR"' in listing.text and "attestation_revoked" in listing.text

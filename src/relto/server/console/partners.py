@@ -136,6 +136,20 @@ def mount(app: FastAPI, pages: Pages, reach: PartnerReach | None) -> None:
             message=message,
         )
 
+    def refused(request: Request, who: Principal, nation: str, exc: AccessDenied) -> HTMLResponse:
+        """The partner refused the person before any document (the attestation's
+        status at home, say): its reasons, as a denial shows them."""
+        return pages.render(
+            request,
+            "partner_refused.html",
+            who,
+            "documents",
+            status_code=403,
+            title=f"Refused by the {nation} node",
+            nation=nation,
+            denied=exc,
+        )
+
     def known(nation: str) -> bool:
         return reach is not None and bool(_NATION.match(nation))
 
@@ -154,6 +168,8 @@ def mount(app: FastAPI, pages: Pages, reach: PartnerReach | None) -> None:
             obj = await run_in_threadpool(reach.object, who, key, nation, doc_id[:200])
         except (NotFound, NodeNotFound, ValueError):
             return pages.not_found(request, who, "documents", _NO_DOCUMENT)
+        except AccessDenied as exc:
+            return refused(request, who, nation, exc)
         except ClientError as exc:
             return unavailable(request, who, str(exc)[:300], 502)
         return page(request, who, nation, obj)
@@ -169,6 +185,8 @@ def mount(app: FastAPI, pages: Pages, reach: PartnerReach | None) -> None:
             obj = await run_in_threadpool(reach.object, who, key, nation, doc_id[:200])
         except (NotFound, NodeNotFound, ValueError):
             return pages.not_found(request, who, "documents", _NO_DOCUMENT)
+        except AccessDenied as exc:
+            return refused(request, who, nation, exc)
         except ClientError as exc:
             return unavailable(request, who, str(exc)[:300], 502)
         try:
