@@ -43,13 +43,20 @@ same answers either way (ADR 0131).
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from relto.federation._keys import b64url_decode
-from relto.federation.attestation import Attestation, StatusReference, verify_attestation
+from relto.federation.attestation import (
+    Attestation,
+    StatusReference,
+    check_current,
+    verify_attestation,
+)
 from relto.federation.descriptor import CLOCK_SKEW, PinnedNode
 from relto.federation.errors import (
     AttestationNotCurrent,
@@ -70,6 +77,11 @@ __all__ = [
     "UnavailableStatus",
     "WouldBlock",
 ]
+
+
+#: Verified attestations kept per process (least recently used dropped): about 1 KiB
+#: each, and an attestation lives 5 minutes.
+VERIFIED_CACHE = 4096
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,11 @@ class AttestationAcceptor:
     ) -> None:
         self._trusted = trusted
         self._cached = cached
+        #: Attestations whose signature verified, by token: (attestation, the pinned
+        #: descriptor it verified against). A repeat checks only the pin is unchanged,
+        #: the time and the key binding (:func:`check_current`).
+        self._verified: OrderedDict[str, tuple[Attestation, str]] = OrderedDict()
+        self._lock = threading.Lock()
         #: Replaceable (tests, the composition root once a status source exists).
         self.status: StatusChecker = status or UnavailableStatus()
 
@@ -188,7 +205,12 @@ class AttestationAcceptor:
         :class:`WouldBlock` (before any check) when the pins are not in memory."""
         trusted = self._pins(blocking)
         try:
-            return verify_attestation(token, trusted, dpop_jkt=dpop_jkt, now=now)
+            seen = self._seen(token, trusted, now)
+            if seen is not None:
+                return check_current(seen, dpop_jkt=dpop_jkt, now=now)
+            att = verify_attestation(token, trusted, dpop_jkt=dpop_jkt, now=now)
+            self._remember(token, att, trusted)
+            return att
         except ProofKeyMismatch as exc:
             raise _refused(
                 "attestation_wrong_key",
@@ -208,6 +230,34 @@ class AttestationAcceptor:
             raise _refused(
                 "attestation_malformed", "the credential is not a well-formed attestation", exc
             ) from None
+
+    def _seen(
+        self, token: object, trusted: Mapping[str, PinnedNode], now: datetime
+    ) -> Attestation | None:
+        """A verified attestation of this token, if its node's pin is unchanged and
+        current (an untrust, an update or an expiry makes it verify afresh)."""
+        if not isinstance(token, str):
+            return None
+        with self._lock:
+            found = self._verified.get(token)
+            if found is not None:
+                self._verified.move_to_end(token)
+        if found is None:
+            return None
+        att, pin_token = found
+        pin = trusted.get(att.person.home_nation)
+        if pin is None or pin.token != pin_token or pin.descriptor.not_after < now - CLOCK_SKEW:
+            return None
+        return att
+
+    def _remember(self, token: object, att: Attestation, trusted: Mapping[str, PinnedNode]) -> None:
+        pin = trusted.get(att.person.home_nation)
+        if not isinstance(token, str) or pin is None:
+            return
+        with self._lock:
+            self._verified[token] = (att, pin.token)
+            while len(self._verified) > VERIFIED_CACHE:
+                self._verified.popitem(last=False)
 
     def _untrusted(
         self,

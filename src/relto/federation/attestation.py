@@ -364,6 +364,14 @@ def verify_attestation(
         )
     if att.expires_at <= att.issued_at:
         raise InvalidAttestation("the attestation expires before it is issued")
+    return check_current(att, dpop_jkt=dpop_jkt, now=now)
+
+
+def check_current(att: Attestation, *, dpop_jkt: str, now: datetime) -> Attestation:
+    """The checks of :func:`verify_attestation` that depend on the request: current
+    at ``now`` (2 minutes of skew either way) and bound to the caller's DPoP key.
+    A node that has verified the signature of ``att`` before repeats only these."""
+    now = _aware(now)
     if att.issued_at > now + CLOCK_SKEW:
         raise AttestationNotCurrent(
             f"the attestation is issued at {att.issued_at.isoformat()}, more than 2 minutes "
