@@ -50,6 +50,7 @@ unit: $(VENV)/.installed-test system-deps
 test: lint typecheck unit
 
 bench: $(VENV)/.installed-test
+	bash scripts/system-deps.sh bench
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
