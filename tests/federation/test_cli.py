@@ -120,3 +120,19 @@ def test_actor_not_security_officer_of_this_nation_refused(
     assert [(r["by"], r["permission"], r["allowed"]) for r in refusals] == [
         (actor, "federation:trust:write", False)
     ]
+
+
+def test_refresh_reports_each_partner_and_keeps_an_unreachable_ones_pin(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    usa = FakeNode("USA")  # at https://relto.usa.example: nobody answers there
+    first = env / "usa.jwt"
+    first.write_text(usa.descriptor(at=datetime.now(UTC)))
+    fp = usa.node_key.fingerprint
+    assert main(["federation", "trust", str(first), "--fingerprint", fp, *OFFICER]) == 0
+    capsys.readouterr()
+    assert main(["federation", "refresh"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["nation"] == "USA" and row["outcome"] == "unreachable"
+    assert main(["federation", "list"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["fingerprint"] == fp

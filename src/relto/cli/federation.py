@@ -6,7 +6,10 @@
 - ``trust FILE --fingerprint FP --actor ID``: pin a partner's descriptor, signed
   by the key whose fingerprint its security officer gave out of band;
 - ``update FILE --actor ID``: replace a pinned descriptor by one its node key signed;
-- ``untrust NATION --actor ID``; ``list``.
+- ``untrust NATION --actor ID``; ``list``;
+- ``refresh``: fetch each pinned node's descriptor from its address and take a
+  newer one its pinned node key signed (the server does it every
+  ``RELTO_FEDERATION_REFRESH_SECONDS``; :mod:`relto.federation.refresh`).
 
 Changing trust is ``federation:trust:write``: ``--actor`` names a person of this
 node's directory, who must be a security officer of the node's nation; the
@@ -31,6 +34,7 @@ from relto.federation import PinnedNode, TrustStore
 from relto.federation.descriptor import MAX_DESCRIPTOR_VALIDITY
 from relto.federation.homekeys import active_kas_keys, load_home_keys
 from relto.federation.issuer import DescriptorIssuer
+from relto.federation.refresh import DescriptorRefresher
 from relto.kas.config import KasSettings
 from relto.kas.runtime import open_key_store
 from relto.store import create_database
@@ -173,6 +177,22 @@ def untrust(
     change = _TrustChange(actor)
     pin = change.store.unpin(nation.upper(), actor=change.who, now=datetime.now(UTC))
     typer.echo(json.dumps(_row(pin), indent=2))
+
+
+@federation_app.command("refresh")
+def refresh() -> None:
+    """Fetch every pinned node's descriptor from its address and take a newer one
+    signed by the pinned node key (what the server does every
+    RELTO_FEDERATION_REFRESH_SECONDS). One JSON line per partner."""
+    settings = _settings()
+    db = create_database(settings.effective_database_url)
+    log = open_log(settings)
+    store = TrustStore(SqlPinRepository(db), Authorizer(log), log, settings.nation)
+    results = DescriptorRefresher(store).refresh(datetime.now(UTC))
+    for r in results:
+        typer.echo(json.dumps({"nation": r.nation, "outcome": r.outcome, "detail": r.detail}))
+    if any(r.outcome == "refused" for r in results):
+        raise typer.Exit(3)
 
 
 @federation_app.command("list")

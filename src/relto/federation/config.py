@@ -34,3 +34,11 @@ class FederationSettings(BaseSettings):
         description="Validity of the descriptor served at /.well-known/relto-node; it is "
         "re-issued when less than a quarter of it is left.",
     )
+    refresh_seconds: int = Field(
+        600,
+        ge=0,
+        le=86400,
+        description="How often the server fetches each pinned node's descriptor from its "
+        "address and takes a newer one signed by the pinned node key (0: never; "
+        "relto federation refresh does it by hand).",
+    )

@@ -184,6 +184,42 @@ class TrustStore:
         self._changed()
         return pin
 
+    def refresh(self, token: str, *, nation: str, now: datetime) -> PinnedNode | None:
+        """Take a partner's newer descriptor fetched from its own address: accepted
+        exactly as :meth:`update` accepts one (signed by the pinned node key, or a
+        rotation signed by it naming it in ``previous``; same nation; issued later;
+        current) and recorded as ``federation.node.updated`` by ``node`` with
+        ``automatic: true``. No officer is asked: the officer decided to trust that
+        key when pinning, and only that key can sign what is taken here. ``None``
+        when the token is the pinned one (nothing to do); the descriptor must be for
+        ``nation`` (the pin it was fetched for);
+        :class:`~relto.federation.errors.InvalidDescriptor` otherwise."""
+        if _unverified_nation(token) != nation:
+            raise InvalidDescriptor(f"the node pinned for {nation[:3]} served another nation's")
+        old = self._repo.get(nation)
+        if old is None:
+            raise NotPinned(f"{nation[:3]} has no pinned node")
+        if token.strip() == old.token:
+            return None
+        descriptor = verify_descriptor(token, old, now)
+        pin = PinnedNode(descriptor, token.strip(), now.astimezone(UTC), "node")
+        self._sink.record(
+            "federation.node.updated",
+            {
+                "nation": pin.nation,
+                "fingerprint": pin.fingerprint,
+                "base_url": pin.descriptor.base_url,
+                "by": "node",
+                "actor": "node",
+                "automatic": "true",
+                "previous_fingerprint": old.fingerprint,
+                "at": now.astimezone(UTC).isoformat(),
+            },
+        )
+        self._repo.replace(old, pin)
+        self._changed()
+        return pin
+
     def unpin(self, nation: str, *, actor: Grantee, now: datetime) -> PinnedNode:
         """Stop trusting the node of ``nation``."""
         self._require(actor, f"unpin {nation[:3]}")

@@ -34,6 +34,7 @@ from relto.server.errors import install_error_handlers
 from relto.server.front import Metrics, ReltoApp, RequestContextMiddleware
 from relto.server.health import probe_node
 from relto.server.limits import FORM_OVERHEAD, Guard, RequestGuard
+from relto.server.refresh import start_descriptor_refresh
 from relto.server.routes import audit, federation, kas, objects, partnership, vetting
 from relto.store import BlobStore, Database
 
@@ -88,7 +89,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("relto_started", version=__version__, demo=settings.demo, nation=settings.nation)
+        refreshing = start_descriptor_refresh(node)
         yield
+        if refreshing is not None:
+            refreshing.cancel()
         log.info("relto_stopping")
 
     app = ReltoApp(
