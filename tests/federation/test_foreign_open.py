@@ -64,7 +64,14 @@ class FakeStatus:
         self.down = False
         self.asked: list[tuple[str, int]] = []
 
-    def status(self, ref: StatusReference, issuer_nation: str, now: datetime) -> TokenStatus:
+    def status(
+        self,
+        ref: StatusReference,
+        issuer_nation: str,
+        now: datetime,
+        *,
+        issued_at: datetime | None = None,
+    ) -> TokenStatus:
         self.asked.append((issuer_nation, ref.idx))
         if self.down:
             raise FederationError("the status list could not be fetched")

@@ -242,3 +242,45 @@ def test_time_must_be_timezone_aware(usa: FakeNode, pins: dict[str, PinnedNode])
         StatusListCache(pins, Home(usa).fetch).status(ref(0), "USA", datetime(2026, 12, 1))
     cache = StatusListCache(pins, Home(usa).fetch)
     assert cache.status(ref(0), "USA", NOW.astimezone(UTC)) is TokenStatus.VALID
+
+
+def test_person_first_attested_after_the_list_was_cached_is_not_taken_for_revoked(
+    usa: FakeNode, pins: dict[str, PinnedNode]
+) -> None:
+    """The list cached at NOW does not know index 1 yet (a person registered since);
+    an attestation issued after it makes the cache ask again before refusing."""
+    home = Home(usa)
+    cache = StatusListCache(pins, home.fetch)
+    assert cache.status(ref(0), "USA", NOW) is TokenStatus.VALID
+    home.body = status_token(usa, [0, 0, 0], at=NOW + timedelta(seconds=10))
+    later = NOW + timedelta(seconds=11)
+    assert cache.cached_status(ref(1), "USA", later, issued_at=later) is None  # needs a fetch
+    assert cache.status(ref(1), "USA", later, issued_at=later) is TokenStatus.VALID
+    assert home.calls == 2
+
+
+def test_revocation_after_the_attestation_is_believed_without_asking_again(
+    usa: FakeNode, pins: dict[str, PinnedNode]
+) -> None:
+    home = Home(usa)
+    cache = StatusListCache(pins, home.fetch)
+    issued = NOW - timedelta(seconds=30)  # the attestation predates the list
+    assert cache.status(ref(1), "USA", NOW, issued_at=issued) is TokenStatus.INVALID
+    assert cache.cached_status(ref(1), "USA", NOW, issued_at=issued) is TokenStatus.INVALID
+    assert home.calls == 1
+
+
+def test_asking_again_for_newer_attestations_is_bounded(
+    usa: FakeNode, pins: dict[str, PinnedNode]
+) -> None:
+    """A home node that keeps vouching for someone its list calls INVALID cannot make
+    a partner fetch the list on every request: at most once every 2 s per list."""
+    home = Home(usa)
+    cache = StatusListCache(pins, home.fetch)
+    for i in range(10):
+        at = NOW + timedelta(milliseconds=100 * i)
+        assert cache.status(ref(1), "USA", at, issued_at=at) is TokenStatus.INVALID
+    assert home.calls == 1
+    at = NOW + timedelta(seconds=2, milliseconds=100)
+    assert cache.status(ref(1), "USA", at, issued_at=at) is TokenStatus.INVALID
+    assert home.calls == 2

@@ -134,11 +134,21 @@ class StatusChecker(Protocol):
     """Where an attestation's status is read (Token Status List). Raises a
     :class:`~relto.federation.errors.FederationError` when no valid list can be had.
 
+    ``issued_at``: when the attestation was issued -- a list older than that which
+    does not say VALID may not know the person yet, and a checker may look again.
     A checker that says ``blocking = False`` is called on an event loop as it is.
-    A blocking one may offer ``cached_status(ref, issuer_nation, now)``: the same
-    answer (or exception) as :meth:`status` when it needs no I/O, else ``None``."""
+    A blocking one may offer ``cached_status(ref, issuer_nation, now, issued_at=)``:
+    the same answer (or exception) as :meth:`status` when it needs no I/O, else
+    ``None``."""
 
-    def status(self, ref: StatusReference, issuer_nation: str, now: datetime) -> TokenStatus: ...
+    def status(
+        self,
+        ref: StatusReference,
+        issuer_nation: str,
+        now: datetime,
+        *,
+        issued_at: datetime | None = None,
+    ) -> TokenStatus: ...
 
 
 class UnavailableStatus:
@@ -146,7 +156,14 @@ class UnavailableStatus:
 
     blocking = False
 
-    def status(self, ref: StatusReference, issuer_nation: str, now: datetime) -> TokenStatus:
+    def status(
+        self,
+        ref: StatusReference,
+        issuer_nation: str,
+        now: datetime,
+        *,
+        issued_at: datetime | None = None,
+    ) -> TokenStatus:
         raise FederationError("no status list source is configured on this node")
 
 
@@ -307,9 +324,9 @@ class AttestationAcceptor:
         nation = attestation.person.home_nation
         try:
             if blocking or not getattr(self.status, "blocking", True):
-                status = self.status.status(ref, nation, now)
+                status = self.status.status(ref, nation, now, issued_at=attestation.issued_at)
             else:
-                status = self._cached_status(ref, nation, now)
+                status = self._cached_status(ref, nation, now, attestation.issued_at)
         except WouldBlock:
             raise
         except Exception as exc:  # any failure to learn the status refuses
@@ -326,9 +343,11 @@ class AttestationAcceptor:
             )
         return Refusal("attestation_revoked", f"the {nation} node has revoked this attestation")
 
-    def _cached_status(self, ref: StatusReference, nation: str, now: datetime) -> TokenStatus:
+    def _cached_status(
+        self, ref: StatusReference, nation: str, now: datetime, issued_at: datetime
+    ) -> TokenStatus:
         peek = getattr(self.status, "cached_status", None)
-        status = peek(ref, nation, now) if peek is not None else None
+        status = peek(ref, nation, now, issued_at=issued_at) if peek is not None else None
         if status is None:
             raise WouldBlock("the status list is not in memory, or due for a refresh")
         return TokenStatus(status)

@@ -63,6 +63,9 @@ _REQUIRED = frozenset({"sub", "iat", "exp", "status_list"})
 _LIST_MEMBERS = frozenset({"bits", "lst", "aggregation_uri"})
 _MAX_TTL = 24 * 3600
 _RETRY_AFTER = timedelta(seconds=2)
+#: A list that predates an attestation and does not say VALID is fetched again at
+#: most this often (a person attested for the first time, or reinstated, since).
+_RECHECK_AFTER = timedelta(seconds=2)
 _TIMEOUT = 5.0
 
 
@@ -260,22 +263,56 @@ class StatusListCache:
             and entry.verified.expires_at >= now - CLOCK_SKEW
         )
 
-    def status(self, ref: StatusReference, issuer_nation: str, now: datetime) -> TokenStatus:
+    def status(
+        self,
+        ref: StatusReference,
+        issuer_nation: str,
+        now: datetime,
+        *,
+        issued_at: datetime | None = None,
+    ) -> TokenStatus:
         """The status at ``ref.idx`` of the list ``ref.uri`` published by the pinned
         node of ``issuer_nation``. :class:`StatusUnavailable` when no verified list
         fetched less than ``stale_limit`` ago can be had; :class:`InvalidStatusList`
         for a reference outside that node or an index outside the list. Values
-        other than VALID, INVALID and SUSPENDED count as INVALID."""
+        other than VALID, INVALID and SUSPENDED count as INVALID.
+
+        ``issued_at`` (the attestation's): a cached list issued before it that does
+        not say VALID is fetched again first (at most every :data:`_RECHECK_AFTER`
+        per list) -- it may predate the person's first attestation or a
+        reinstatement. A list newer than the attestation is believed as it is."""
         now = _aware(now)
         pin = self._checked_pin(self._pin(issuer_nation), ref, issuer_nation)
         entry = self._entries.get(ref.uri)
         if not self._fresh(entry, pin, issuer_nation, now):
             entry = self._refresh(ref.uri, pin, issuer_nation, now)
         assert entry is not None
-        return _value(entry, ref.idx)
+        value = _value(entry, ref.idx)
+        if self._recheck(entry, value, issued_at, now):
+            entry = self._refresh(ref.uri, pin, issuer_nation, now, newer_than=issued_at)
+            value = _value(entry, ref.idx)
+        return value
+
+    @staticmethod
+    def _recheck(
+        entry: _Entry, value: TokenStatus, issued_at: datetime | None, now: datetime
+    ) -> bool:
+        """Whether a not-VALID answer comes from a list older than the attestation
+        and old enough to ask again."""
+        return (
+            value != TokenStatus.VALID
+            and issued_at is not None
+            and entry.verified.issued_at < issued_at
+            and not timedelta(0) <= now - entry.fetched_at < _RECHECK_AFTER
+        )
 
     def cached_status(
-        self, ref: StatusReference, issuer_nation: str, now: datetime
+        self,
+        ref: StatusReference,
+        issuer_nation: str,
+        now: datetime,
+        *,
+        issued_at: datetime | None = None,
     ) -> TokenStatus | None:
         """:meth:`status` when it needs no I/O -- the pin is in memory (a mapping,
         or a trust with ``cached()`` that answers) and the list is cached and not
@@ -289,7 +326,10 @@ class StatusListCache:
         entry = self._entries.get(ref.uri)
         if entry is None or not self._fresh(entry, pin, issuer_nation, now):
             return None
-        return _value(entry, ref.idx)
+        value = _value(entry, ref.idx)
+        if self._recheck(entry, value, issued_at, now):
+            return None
+        return value
 
     def _cached_pins(self) -> Mapping[str, PinnedNode] | None:
         trust = self._trust
@@ -312,12 +352,25 @@ class StatusListCache:
             )
         return pin
 
-    def _refresh(self, uri: str, pin: PinnedNode, nation: str, now: datetime) -> _Entry:
+    def _refresh(
+        self,
+        uri: str,
+        pin: PinnedNode,
+        nation: str,
+        now: datetime,
+        *,
+        newer_than: datetime | None = None,
+    ) -> _Entry:
         with self._lock:
             lock = self._locks.setdefault(uri, threading.Lock())
         with lock:  # one fetch per list at a time; the others use its result
             entry = self._entries.get(uri)
-            if self._fresh(entry, pin, nation, now):
+            if self._fresh(entry, pin, nation, now) and (
+                newer_than is None
+                or entry is None
+                or entry.verified.issued_at >= newer_than
+                or timedelta(0) <= now - entry.fetched_at < _RECHECK_AFTER
+            ):
                 assert entry is not None
                 return entry
             failed = self._failed.get(uri)
