@@ -181,8 +181,10 @@ def test_node_down_makes_only_its_own_objects_unavailable(federation: Federation
         try:
             with pytest.raises(KasUnreachable, match="GBR key access service unreachable"):
                 gbr.rewrap(m.encryption_information.key_access[0], policy)
-            with pytest.raises(NodeUnreachable, match="GBR node unreachable"):
+            with pytest.raises(KasUnreachable, match="GBR key access service unreachable"):
                 me.open(gbr, thermal)
+            with pytest.raises(NodeUnreachable, match="GBR node unreachable"):
+                list(gbr.objects())
             assert list(me.home.objects()) == home_objects  # USA still answers
         finally:
             federation.gbr.server.start()

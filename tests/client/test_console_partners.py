@@ -106,7 +106,7 @@ def test_partner_down_makes_only_its_documents_unavailable(federation: Federatio
         assert 'data-partner-error="GBR"' in page.text and "GBR node unreachable" in page.text
         assert 'data-document="ai-sensor-fusion"' in page.text  # USA's own still listed
         r = me.request("POST", "/console/partners/GBR/documents/hyp-thermal-protection/open")
-        assert r.status_code == 502 and "GBR node unreachable" in r.text
+        assert r.status_code == 502 and "GBR key access service unreachable" in r.text
     finally:
         federation.gbr.server.start()
 

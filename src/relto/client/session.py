@@ -21,7 +21,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from relto.client._dpop import DpopKey
-from relto.client.errors import AccessDenied, ClientError, NotFound
+from relto.client.errors import (
+    AccessDenied,
+    ClientError,
+    KasUnreachable,
+    NodeUnreachable,
+    NotFound,
+)
 from relto.client.node import (
     Attestation,
     Credential,
@@ -172,7 +178,16 @@ def open_with(
     share rewrapped by the node among ``nodes`` whose KAS the entry names -- or, for
     a KAS URL in ``local``, by that unwrap (a node opening for its own person
     through its own KAS in-process)."""
-    container = holder.container(object_id)
+    try:
+        container = holder.container(object_id)
+    except KasUnreachable:
+        raise
+    except NodeUnreachable as exc:  # the node holds the object and its key: both are out
+        raise KasUnreachable(
+            f"{holder.label} key access service unreachable: the {holder.label} node does not "
+            f"answer ({exc}); only {holder.label}'s objects are unavailable",
+            node=holder.label,
+        ) from None
     #: What went wrong with each key share, in the client's own terms.
     problems: list[ClientError] = []
 

@@ -21,7 +21,14 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from relto.authz import Permission, Principal
-from relto.client import AccessDenied, ClientError, Decision, NotFound, ObjectInfo
+from relto.client import (
+    AccessDenied,
+    ClientError,
+    Decision,
+    NodeUnreachable,
+    NotFound,
+    ObjectInfo,
+)
 from relto.documents import DocumentView, common_level
 from relto.errors import NotFound as NodeNotFound
 from relto.federation.reach import PartnerListing, PartnerReach
@@ -187,6 +194,12 @@ def mount(app: FastAPI, pages: Pages, reach: PartnerReach | None) -> None:
             return pages.not_found(request, who, "documents", _NO_DOCUMENT)
         except AccessDenied as exc:
             return refused(request, who, nation, exc)
+        except NodeUnreachable as exc:  # the node that holds the key does not answer
+            message = (
+                f"{nation} key access service unreachable: the {nation} node does not answer "
+                f"({exc}); only {nation}'s documents are unavailable."
+            )
+            return unavailable(request, who, message[:400], 502)
         except ClientError as exc:
             return unavailable(request, who, str(exc)[:300], 502)
         try:
