@@ -7,6 +7,8 @@ The node's nation, data folder and public address are relto's own settings
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -41,4 +43,10 @@ class FederationSettings(BaseSettings):
         description="How often the server fetches each pinned node's descriptor from its "
         "address and takes a newer one signed by the pinned node key (0: never; "
         "relto federation refresh does it by hand).",
+    )
+    keystore: Literal["file", "pkcs11"] = Field(
+        "file",
+        description="Where the node key and the attestation key live: key files in "
+        "<data_dir>/federation/ (mode 0600), or P-256 keys generated on the PKCS#11 token "
+        "of RELTO_KAS_PKCS11_LIBRARY / _TOKEN / _PIN, never extractable.",
     )

@@ -65,7 +65,12 @@ class Pkcs11KeyStore:
         try:
             lib = pkcs11.lib(self._library)
             token = lib.get_token(token_label=self._token_label)
-            self._session = token.open(user_pin=self._pin, rw=True)
+            try:
+                self._session = token.open(user_pin=self._pin, rw=True)
+            except pkcs11.exceptions.UserAlreadyLoggedIn:
+                # login is per process: the node's federation keys on the same token
+                # (relto.federation.hsmkeys) logged this process in already
+                self._session = token.open(rw=True)
         except pkcs11.exceptions.PKCS11Error as exc:
             raise KeyStoreError(
                 f"cannot open PKCS#11 token {self._token_label!r}: {type(exc).__name__}"
