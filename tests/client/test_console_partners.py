@@ -97,20 +97,6 @@ def test_object_unknown_at_the_partner_is_not_found(federation: Federation) -> N
         assert me.request("GET", path).status_code == 404, path
 
 
-def test_partner_down_makes_only_its_documents_unavailable(federation: Federation) -> None:
-    me = Console(federation, "usa-eng-ramirez")
-    federation.gbr.server.stop()
-    try:
-        page = me.request("GET", "/console/documents")
-        assert page.status_code == 200
-        assert 'data-partner-error="GBR"' in page.text and "GBR node unreachable" in page.text
-        assert 'data-document="ai-sensor-fusion"' in page.text  # USA's own still listed
-        r = me.request("POST", "/console/partners/GBR/documents/hyp-thermal-protection/open")
-        assert r.status_code == 502 and "GBR key access service unreachable" in r.text
-    finally:
-        federation.gbr.server.start()
-
-
 def test_joint_custody_object_opens_from_the_usa_console_only_with_both_keys(
     federation: Federation,
 ) -> None:
@@ -127,6 +113,9 @@ def test_joint_custody_object_opens_from_the_usa_console_only_with_both_keys(
     )  # fmt: skip
     assert set(doc.custody) == {"GBR", "USA"}
     me = Console(federation, "usa-eng-ramirez")
+    page = me.request("GET", f"/console/partners/GBR/documents/{doc.id}")
+    custody = re.search(r'<dd id="doc-custody">([^<]+)</dd>', page.text)
+    assert custody is not None and custody.group(1).startswith("GBR, USA")
     opened = me.request("POST", f"/console/partners/GBR/documents/{doc.id}/open")
     assert opened.status_code == 200, opened.text[:800]
     assert "joint custody content" in opened.text
@@ -156,3 +145,21 @@ def test_person_refused_by_the_partner_sees_its_reasons_not_an_outage(
     assert re.findall(r'<li data-code="([a-z_]+)">', r.text) == ["attestation_revoked"]
     listing = kim.request("GET", "/console/documents")
     assert 'data-partner-error="GBR"' in listing.text and "attestation_revoked" in listing.text
+
+
+def test_partner_down_makes_only_its_documents_unavailable(federation: Federation) -> None:
+    """Last in this module: the USA console then remembers GBR as down for 20 s."""
+    me = Console(federation, "usa-eng-ramirez")
+    federation.gbr.server.stop()
+    try:
+        page = me.request("GET", "/console/documents")
+        assert page.status_code == 200
+        assert 'data-partner-error="GBR"' in page.text and "GBR node unreachable" in page.text
+        assert 'data-document="ai-sensor-fusion"' in page.text  # USA's own still listed
+        r = me.request("POST", "/console/partners/GBR/documents/hyp-thermal-protection/open")
+        assert r.status_code == 502 and "GBR key access service unreachable" in r.text
+        # a dead partner is not asked again for a while: the page does not wait on it
+        again = me.request("GET", "/console/documents")
+        assert 'data-partner-error="GBR"' in again.text
+    finally:
+        federation.gbr.server.start()

@@ -89,6 +89,8 @@ class ObjectInfo:
     policy_uuid: str
     #: The node holding it (its nation, or its base URL when the nation is unknown).
     node: str
+    #: Nations whose KASes each hold a share of its key (empty: the holder's alone).
+    custody: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, d: dict[str, Any], node: str) -> ObjectInfo:
@@ -112,6 +114,7 @@ class ObjectInfo:
                 updated_at=datetime.fromisoformat(str(d.get("updated_at", d["created_at"]))),
                 policy_uuid=str(d["policy_uuid"]),
                 node=node,
+                custody=tuple(str(n) for n in d.get("custody") or ()),
             )
         except (KeyError, TypeError, ValueError):
             raise NodeUnreachable(f"{node} node sent a malformed object", node=node) from None

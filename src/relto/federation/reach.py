@@ -11,7 +11,8 @@ person exactly as it sees one using the SDK.
 
 Only pinned partners are reached, at the base URL their verified descriptor
 names; a container naming any other KAS gets nothing (:func:`relto.client.open_with`).
-A partner that cannot be reached makes only its own documents unavailable. For
+A partner that cannot be reached makes only its own documents unavailable (and
+is not asked again for listings for 20 s, so pages do not wait on it). For
 an object in joint custody whose key has a share at this node's own KAS, that
 share comes from the KAS in-process, decided and recorded here like any other.
 """
@@ -23,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -34,6 +35,7 @@ from relto.client import (
     Decision,
     DpopKey,
     NodeClient,
+    NodeUnreachable,
     ObjectInfo,
     open_with,
 )
@@ -51,6 +53,8 @@ MAX_SESSIONS = 2048
 TIMEOUT_SECONDS = 5.0
 #: Objects listed per partner on the documents page.
 LIST_LIMIT = 200
+#: A partner that did not answer a listing is not asked again for this long.
+DOWN_FOR = timedelta(seconds=20)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class PartnerReach:
         self._transport = transport
         self._held: OrderedDict[tuple[str, str], _Held] = OrderedDict()
         self._lock = threading.Lock()
+        #: Partners that did not answer a listing, and when: not asked again for
+        #: :data:`DOWN_SECONDS`, so a page does not wait on a dead node each time.
+        self._down: dict[str, tuple[datetime, str]] = {}
 
     def partners(self) -> list[PinnedNode]:
         """The pinned partners, by nation."""
@@ -146,6 +153,11 @@ class PartnerReach:
 
         def one(pin: PinnedNode) -> PartnerListing:
             base = pin.descriptor.base_url
+            now = self._clock()
+            with self._lock:
+                down = self._down.get(pin.nation)
+            if down is not None and timedelta(0) <= now - down[0] < DOWN_FOR:
+                return PartnerListing(pin.nation, base, error=down[1])
             try:
                 with self.client(who, session_key, pin.nation) as node:
                     found: list[ObjectInfo] = []
@@ -153,7 +165,13 @@ class PartnerReach:
                         found.append(obj)
                         if len(found) >= LIST_LIMIT:
                             break
+                with self._lock:
+                    self._down.pop(pin.nation, None)
                 return PartnerListing(pin.nation, base, tuple(found))
+            except NodeUnreachable as exc:
+                with self._lock:
+                    self._down[pin.nation] = (now, str(exc)[:300])
+                return PartnerListing(pin.nation, base, error=str(exc)[:300])
             except ClientError as exc:
                 return PartnerListing(pin.nation, base, error=str(exc)[:300])
 

@@ -81,6 +81,7 @@ def view_of(obj: ObjectInfo) -> DocumentView:
         updated_at=obj.updated_at,
         policy_uuid=obj.policy_uuid,
         common_level=common_level(obj.originator, obj.classification),
+        custody=obj.custody,
     )
 
 
