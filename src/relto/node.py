@@ -8,20 +8,23 @@ Order: settings checked -> storage (database, blobs) -> audit sink and log ->
 authorisation point -> partnerships -> vetting and its directory -> decision facts -> key access
 service (deciding with those facts, also as a custodian of partners' objects;
 accepting partners' attestations through the pinned trust store) -> the home side
-of federation (vouching for this node's people) -> sharing (keys through that KAS
-and, for objects held in joint custody, partners' KASes) -> audit reader (entries
-filtered by the people and documents above).
+of federation (vouching for this node's people) -> the witness of the pinned
+partners' logs -> sharing (keys through that KAS and, for objects held in joint
+custody, partners' KASes) -> audit reader (entries filtered by the people and
+documents above).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from relto.audit.access import AuditReader
-from relto.audit.config import open_log
+from relto.audit.config import node_witness, open_log
 from relto.audit.service import TransparencyLog
+from relto.audit.witness import Witness
+from relto.audit.witnessing import Partner
 from relto.authz import Authorizer
 from relto.config import Settings
 from relto.decisions import CODES
@@ -81,6 +84,9 @@ class Node:
     trust: TrustStore
     #: Verifies partners' attestations of their people (KAS and REST API).
     attestations: AttestationAcceptor
+    #: This node's witness (C2SP tlog-witness) of the pinned partners' logs and of
+    #: ``RELTO_AUDIT_WITNESS_LOGS`` (``None`` when it witnesses nothing).
+    witness: Witness | None = None
 
 
 class _Nations:
@@ -111,6 +117,19 @@ _KAS_REASONS = (
     *CUSTODY_REASONS,
     *STATUS_REFUSALS,
 )
+
+
+def _pinned_partners(pins: PinSnapshot, own: str) -> Callable[[], list[Partner]]:
+    """The partners as pinned now (at most 1 s old, ADR 0131), for witnessing."""
+
+    def partners() -> list[Partner]:
+        return [
+            Partner(p.nation, p.descriptor.base_url, p.descriptor.log_key, p.descriptor.witness_key)
+            for p in pins.trusted().values()
+            if p.nation != own
+        ]
+
+    return partners
 
 
 def own_kas_url(settings: Settings) -> str:
@@ -180,6 +199,10 @@ def build_node(
         kas_keys=kas.service.store,
         db=db,
     )
+    # The node witnesses the logs of the partners it pins (read at every
+    # add-checkpoint: an untrust stops it) besides RELTO_AUDIT_WITNESS_LOGS.
+    partners = None if federation is None else _pinned_partners(pins, settings.nation)
+    witness = node_witness(settings, partners=partners)
     documents = DocumentService(
         facts=facts,
         keys=InProcessKas(kas.service, default_url=own_kas_url(settings)),
@@ -223,4 +246,5 @@ def build_node(
         sessions=DatabaseSessionStore(db),
         trust=trust,
         attestations=attestations,
+        witness=witness,
     )

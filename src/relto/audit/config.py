@@ -5,11 +5,13 @@
   verifier key is written next to it as ``log.key.pub``).
 - ``RELTO_AUDIT_ORIGIN``: the checkpoint origin and key name (default
   ``relto/<nation>/audit``).
-- ``RELTO_AUDIT_WITNESS_LOGS``: verifier keys of the partner logs this node
-  witnesses (comma-separated, or a file with one per line). When set, the node
-  serves C2SP tlog-witness ``add-checkpoint``; its witness key is
-  ``RELTO_AUDIT_WITNESS_KEY_FILE`` (default ``<data_dir>/audit/witness.key``, named
-  ``relto/<nation>/witness``) and its state ``<data_dir>/audit/witness-state.json``.
+- ``RELTO_AUDIT_WITNESS_LOGS``: verifier keys of logs this node witnesses besides
+  those of the partners it pins (comma-separated, or a file with one per line).
+  When set, or when the node takes part in a federation, the node serves C2SP
+  tlog-witness ``add-checkpoint`` (:mod:`relto.audit.witnessing`); its witness key
+  is ``RELTO_AUDIT_WITNESS_KEY_FILE`` (default ``<data_dir>/audit/witness.key``,
+  named ``relto/<nation>/witness``) and its state
+  ``<data_dir>/audit/witness-state.json``.
 - ``RELTO_AUDIT_DATABASE_URL``: where the log is stored. Default: the main database
   on PostgreSQL; on SQLite a file of its own, ``<data_dir>/audit.db``, because
   SQLite has one writer per file and services may call ``sink.record`` while their
@@ -18,6 +20,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +29,7 @@ from relto.audit.keys import load_or_create_signer
 from relto.audit.note import NoteSigner, NoteVerifier, parse_verifier
 from relto.audit.service import TransparencyLog
 from relto.audit.witness import FileWitnessState, Witness
+from relto.audit.witnessing import Partner, partner_logs
 from relto.config import Settings
 from relto.errors import ConfigError
 from relto.metrics import DomainMetrics
@@ -94,21 +98,40 @@ def open_log(
     return TransparencyLog(create_database(url), sync_commits=own, metrics=metrics)
 
 
-def node_witness(settings: Settings, audit: AuditSettings | None = None) -> Witness | None:
-    """The node's witness for partner logs, or ``None`` when it witnesses none."""
-    audit = audit or AuditSettings()
+def _static_logs(audit: AuditSettings) -> dict[str, NoteVerifier]:
     if not audit.witness_logs:
-        return None
+        return {}
     source = Path(audit.witness_logs)
     text = source.read_text(encoding="utf-8") if source.is_file() else audit.witness_logs
     keys = [k.strip() for k in text.replace(",", "\n").splitlines() if k.strip()]
-    logs: list[NoteVerifier] = []
+    logs: dict[str, NoteVerifier] = {}
     for k in keys:
         v = parse_verifier(k)
         if not isinstance(v, NoteVerifier):
             raise ConfigError("RELTO_AUDIT_WITNESS_LOGS must hold log (type 0x01) keys")
-        logs.append(v)
+        logs[v.name] = v
+    return logs
+
+
+def node_witness(
+    settings: Settings,
+    audit: AuditSettings | None = None,
+    *,
+    partners: Callable[[], Iterable[Partner]] | None = None,
+) -> Witness | None:
+    """The node's witness, or ``None`` when it witnesses nothing.
+
+    It knows the logs of ``RELTO_AUDIT_WITNESS_LOGS`` and, on a federated node
+    (``partners`` given: the pinned partners, asked at every call), each pinned
+    partner's log.
+    """
+    audit = audit or AuditSettings()
+    static = _static_logs(audit)
+    if not static and partners is None:
+        return None
     path = audit.witness_key_file or settings.data_dir / "audit" / "witness.key"
     signer = load_or_create_signer(path, f"relto/{settings.nation.lower()}/witness")
     state = FileWitnessState(settings.data_dir / "audit" / "witness-state.json")
-    return Witness(signer, logs, state)
+    if partners is None:
+        return Witness(signer, static, state)
+    return Witness(signer, partner_logs(static, partners), state)

@@ -7,8 +7,11 @@ rollback, a different tree is a fork, and both are refused. The cosignature is a
 C2SP ``cosignature/v1`` (Ed25519, timestamped), so any tlog-cosignature verifier
 can check it.
 
-The state store is injectable: :class:`MemoryWitnessState` in tests,
-:class:`FileWitnessState` (a 0600 JSON file, replaced atomically) otherwise.
+The logs it knows are a fixed set, or a function read at every call (a node
+witnesses the logs of the partners it pins, so an untrust stops it at once:
+:mod:`relto.audit.witnessing`). The state store is injectable:
+:class:`MemoryWitnessState` in tests, :class:`FileWitnessState` (a 0600 JSON file,
+replaced atomically) otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,16 +149,27 @@ class Witness:
     def __init__(
         self,
         signer: NoteSigner,
-        logs: Mapping[str, NoteVerifier] | Sequence[NoteVerifier],
+        logs: (
+            Mapping[str, NoteVerifier]
+            | Sequence[NoteVerifier]
+            | Callable[[], Mapping[str, NoteVerifier]]
+        ),
         state: WitnessState | None = None,
     ) -> None:
         self.signer = signer
-        if isinstance(logs, Mapping):
-            self.logs = dict(logs)
+        self._logs: Callable[[], Mapping[str, NoteVerifier]]
+        if callable(logs):
+            self._logs = logs
         else:
-            self.logs = {v.name: v for v in logs}
+            fixed = dict(logs) if isinstance(logs, Mapping) else {v.name: v for v in logs}
+            self._logs = lambda: fixed
         self.state: WitnessState = state if state is not None else MemoryWitnessState()
         self._lock = threading.Lock()
+
+    @property
+    def logs(self) -> Mapping[str, NoteVerifier]:
+        """The logs this witness knows now, by origin (read afresh at every call)."""
+        return self._logs()
 
     @property
     def vkey(self) -> str:
@@ -170,7 +184,7 @@ class Witness:
         :class:`RollbackRefused` or :class:`ForkRefused`, or :class:`InvalidNote` for a
         checkpoint not signed by a known log.
         """
-        cp = self._verify_log_signature(note)
+        cp = self.open(note)
         with self._lock, self.state.locked():
             last = self.state.get(cp.origin)
             old = 0 if last is None else last.size
@@ -189,7 +203,7 @@ class Witness:
         :class:`SizeConflict` with the witness's size); the rest as :meth:`cosign`.
         Check and update are atomic, so concurrent calls cannot roll the state back.
         """
-        cp = self._verify_log_signature(note)
+        cp = self.open(note)
         if old_size > cp.size:
             raise RollbackRefused(f"old size {old_size} is larger than the checkpoint")
         with self._lock, self.state.locked():
@@ -234,7 +248,9 @@ class Witness:
         head = self.state.get(origin)
         return 0 if head is None else head.size
 
-    def _verify_log_signature(self, note: str | bytes) -> Checkpoint:
+    def open(self, note: str | bytes) -> Checkpoint:
+        """The checkpoint in ``note``, once the signature of a log this witness knows
+        verifies (:class:`UnknownKey` for another log, :class:`InvalidNote` else)."""
         from relto.audit.note import parse_note
 
         parsed = parse_note(note)

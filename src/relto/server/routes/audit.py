@@ -8,8 +8,9 @@
 - ``GET /proof/inclusion?index=[&size=]`` or ``?leaf_hash=`` (base64).
 - ``GET /proof/consistency?first=[&second=]``.
 - ``GET /tile/<L>/<N>[.p/<W>]``, ``GET /tile/entries/<N>[.p/<W>]``: C2SP tlog-tiles.
-- ``POST /witness/add-checkpoint``: C2SP tlog-witness, when this node witnesses
-  partner logs (``RELTO_AUDIT_WITNESS_LOGS``); status codes as the spec says.
+- ``POST /witness/add-checkpoint``: C2SP tlog-witness, on every federated node
+  (the pinned partners' logs) and wherever ``RELTO_AUDIT_WITNESS_LOGS`` is set;
+  status codes as the spec says.
 
 Who may read what: everything a partner needs to check that the log only grows
 and that an entry is in it -- checkpoints, inclusion and consistency proofs, hash
@@ -32,7 +33,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request, Response
 
 from relto.audit.checkpoint import CheckpointPublisher
-from relto.audit.config import node_signer, node_witness
+from relto.audit.config import node_signer
 from relto.audit.errors import (
     ForkRefused,
     InvalidNote,
@@ -159,9 +160,8 @@ def mount(app: FastAPI, edge: Edge) -> None:
             "second_root": _b64(c.second_root),
         }
 
-    witness = node_witness(settings)
-    if witness is not None:
-        _mount_witness(app, witness)
+    if edge.node.witness is not None:
+        _mount_witness(app, edge.node.witness)
 
     @app.get(
         f"{PREFIX}/tile/entries/{{path:path}}",
