@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from relto.audit.access import AuditReader
-from relto.audit.config import node_witness, open_log
+from relto.audit.config import node_signer, node_witness, open_log
 from relto.audit.service import TransparencyLog
 from relto.audit.witness import Witness
-from relto.audit.witnessing import Partner
+from relto.audit.witnessing import CheckpointPusher, Partner
 from relto.authz import Authorizer
 from relto.config import Settings
 from relto.decisions import CODES
@@ -48,6 +48,7 @@ from relto.partnership.registry import PartnershipRegistry
 from relto.sessions import DatabaseSessionStore, SessionStore
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
 from relto.store.federation import SqlPinRepository
+from relto.store.witnessing import SqlCosignatureStore
 from relto.vetting.directory import Directory
 from relto.vetting.service import VettingService
 
@@ -87,6 +88,9 @@ class Node:
     #: This node's witness (C2SP tlog-witness) of the pinned partners' logs and of
     #: ``RELTO_AUDIT_WITNESS_LOGS`` (``None`` when it witnesses nothing).
     witness: Witness | None = None
+    #: Sends this node's checkpoints to the pinned partners' witnesses and keeps
+    #: their cosignatures (``None`` without a federation address).
+    witnessing: CheckpointPusher | None = None
 
 
 class _Nations:
@@ -203,6 +207,18 @@ def build_node(
     # add-checkpoint: an untrust stops it) besides RELTO_AUDIT_WITNESS_LOGS.
     partners = None if federation is None else _pinned_partners(pins, settings.nation)
     witness = node_witness(settings, partners=partners)
+    # ... and offers its own checkpoints to theirs (on a schedule: relto.server.witnessing).
+    witnessing = (
+        None
+        if partners is None
+        else CheckpointPusher(
+            log,
+            node_signer(settings),
+            partners,
+            SqlCosignatureStore(log.db),
+            nation=settings.nation,
+        )
+    )
     documents = DocumentService(
         facts=facts,
         keys=InProcessKas(kas.service, default_url=own_kas_url(settings)),
@@ -247,4 +263,5 @@ def build_node(
         trust=trust,
         attestations=attestations,
         witness=witness,
+        witnessing=witnessing,
     )

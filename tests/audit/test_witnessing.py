@@ -1,26 +1,46 @@
 """Mutual witnessing driven by the pins: a federated node witnesses the logs of the
-partners it pins (and stops when it untrusts one)."""
+partners it pins (and stops when it untrusts one), and pushes its own checkpoints
+to their witnesses, keeping only cosignatures made by the pinned witness keys.
+
+Two real nodes (GBR and USA, under uvicorn on 127.0.0.1, each pinning the other)
+for what crosses the wire; a partner that exists only as keys for the rest.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Iterator
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from relto.audit import NoteSigner, TransparencyLog
-from relto.audit.note import open_note
-from relto.audit.witnessing import Partner, known_logs
+from relto.audit.checkpoint import open_checkpoint
+from relto.audit.note import open_note, parse_verifier
+from relto.audit.witnessing import (
+    Answer,
+    CheckpointPusher,
+    MemoryCosignatureStore,
+    Partner,
+    known_logs,
+)
 from relto.authz import Principal
 from relto.config import Settings
 from relto.federation import AttestationKey, SigningKey, make_descriptor
 from relto.node import Node
 from relto.server import create_app
+from relto.server.witnessing import push_once, start_witness_push
 from relto.store import create_database
 from relto.vetting import Person, Role
 
@@ -167,3 +187,242 @@ def test_partner_claiming_another_logs_origin_is_witnessed_for_neither() -> None
     # nor can a pin take over a log configured by hand
     static = {"relto/usa/audit": usa.log_signer.verifier()}
     assert known_logs(static, [_partner(impostor)]) == {}
+
+
+# -- 2. push on a schedule -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A relto app under uvicorn on loopback, in a thread; stoppable and restartable."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app, self.port = app, port
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            assert time.time() < deadline and self.thread.is_alive(), "server did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=10)
+            self.server = self.thread = None
+
+
+@dataclass
+class Nation:
+    node: Node
+    url: str
+    server: Server
+
+
+@dataclass
+class Pair:
+    gbr: Nation
+    usa: Nation
+
+
+def _pin(on: Node, other: Nation) -> None:
+    assert other.node.federation is not None
+    descriptor = httpx.get(other.url + "/.well-known/relto-node", timeout=10).text
+    on.trust.pin(
+        descriptor, fingerprint=other.node.federation.descriptors.fingerprint,
+        actor=_officer(on), now=datetime.now(UTC),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pair]:
+    monkeypatch.delenv("RELTO_AUDIT_WITNESS_LOGS", raising=False)
+    nations = {}
+    for nation in ("GBR", "USA"):
+        port = _free_port()
+        app = create_app(_settings(nation, tmp_path / nation.lower(), port))
+        nations[nation] = Nation(app.state.node, f"http://127.0.0.1:{port}", Server(app, port))
+    gbr, usa = nations["GBR"], nations["USA"]
+    try:
+        for n in (gbr, usa):
+            n.server.start()
+        _pin(gbr.node, usa)
+        _pin(usa.node, gbr)
+        yield Pair(gbr, usa)
+    finally:
+        for n in (gbr, usa):
+            n.server.stop()
+            n.node.db.dispose()
+
+
+def _pinned_witness_key(on: Node, nation: str) -> Any:
+    return parse_verifier(on.trust.trusted()[nation].descriptor.witness_key)
+
+
+def test_partner_cosigns_our_checkpoint_and_we_keep_it_verified_by_pinned_key(
+    pair: Pair,
+) -> None:
+    gbr, usa = pair.gbr, pair.usa
+    (pushed,) = push_once(gbr.node)
+    assert (pushed.nation, pushed.outcome, pushed.old) == ("USA", "cosigned", 0), pushed
+    store = gbr.node.witnessing.store  # type: ignore[union-attr]
+    (cosig,) = store.at(pushed.size)
+    note = gbr.node.log.checkpoint(pushed.size)
+    assert note is not None
+    signed = open_checkpoint(
+        note + cosig.line,
+        node_signer_of(gbr.node).verifier(),
+        extra=[_pinned_witness_key(gbr.node, "USA")],
+    )
+    assert signed.verified.timestamps == {"relto/usa/witness": cosig.cosigned_at}
+    # nothing new: the partner is not asked again
+    assert [p.outcome for p in push_once(gbr.node)] == ["current"]
+    gbr.node.log.record("test.growth", {"n": 1})
+    (grown,) = push_once(gbr.node)
+    assert grown.outcome == "cosigned" and grown.old >= pushed.size and grown.size > pushed.size
+    assert usa.node.witness is not None
+    assert usa.node.witness.last_size("relto/gbr/audit") == grown.size
+
+
+def test_partner_down_is_asked_again_and_nothing_is_lost(pair: Pair) -> None:
+    gbr, usa = pair.gbr, pair.usa
+    (first,) = push_once(gbr.node)
+    assert first.outcome == "cosigned"
+    usa.server.stop()
+    for i in range(5):
+        gbr.node.log.record("test.while_down", {"i": i})
+    (down,) = push_once(gbr.node)
+    assert down.outcome == "unreachable" and down.size > first.size
+    usa.server.start()
+    (back,) = push_once(gbr.node)
+    assert back.outcome == "cosigned", back
+    assert back.old == first.size and back.size >= down.size  # proof from where it stopped
+    store = gbr.node.witnessing.store  # type: ignore[union-attr]
+    assert store.get(first.size, "USA") is not None and store.get(back.size, "USA") is not None
+    assert store.last_size("USA") == back.size
+
+
+def test_witness_size_conflict_answered_once_from_the_witness_size(pair: Pair) -> None:
+    gbr = pair.gbr
+    (first,) = push_once(gbr.node)
+    assert first.outcome == "cosigned"
+    gbr.node.log.record("test.growth", {"n": 1})
+    # A pusher that forgot what USA cosigned (a lost store) says "old 0": USA answers
+    # 409 with its size, and the push goes again once from there.
+    forgetful = CheckpointPusher(
+        gbr.node.log, node_signer_of(gbr.node), gbr.node.witnessing.partners,  # type: ignore[union-attr]
+        MemoryCosignatureStore(), nation="GBR",
+    )  # fmt: skip
+    (again,) = forgetful.push(datetime.now(UTC))
+    assert (again.outcome, again.old) == ("cosigned", first.size), again
+
+
+def test_scheduled_push_reaches_the_partner_without_anyone_asking(pair: Pair) -> None:
+    gbr = pair.gbr
+    store = gbr.node.witnessing.store  # type: ignore[union-attr]
+    assert start_witness_push(gbr.node, every=0) is None  # 0: switched off
+
+    async def run() -> float:
+        started = time.monotonic()
+        task = start_witness_push(gbr.node, every=0.2)
+        assert task is not None
+        try:
+            while store.latest_size() is None:
+                assert time.monotonic() - started < 20, "no push within 20 s"
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+        return time.monotonic() - started
+
+    assert asyncio.run(run()) < 20
+    assert store.at(store.latest_size() or 0)[0].nation == "USA"
+
+
+def node_signer_of(node: Node) -> NoteSigner:
+    from relto.audit.config import node_signer
+
+    return node_signer(node.settings)
+
+
+# -- a cosignature must come from the pinned witness key ------------------------------------
+
+
+def _lonely_pusher(
+    tmp_path: Path, witness_key: str, answer: Callable[[bytes], Answer]
+) -> tuple[CheckpointPusher, TransparencyLog]:
+    log = TransparencyLog(create_database(f"sqlite:///{tmp_path / 'gbr.db'}"), clock=Clock())
+    fill(log, 3)
+    signer = NoteSigner.generate("relto/gbr/audit")
+    partner = Partner("USA", "https://relto.usa.example", NoteSigner.generate("u").verifier().vkey,
+                      witness_key)  # fmt: skip
+    pusher = CheckpointPusher(
+        log, signer, lambda: [partner], MemoryCosignatureStore(), nation="GBR",
+        post=lambda url, body: answer(body),
+    )  # fmt: skip
+    return pusher, log
+
+
+def _cosign_with(signer: NoteSigner, at: datetime | None = None) -> Callable[[bytes], Answer]:
+    def answer(body: bytes) -> Answer:
+        note = body.partition(b"\n\n")[2].decode()
+        cp_body = note.partition("\n\n")[0] + "\n"
+        sig = signer.cosign(cp_body, int((at or datetime.now(UTC)).timestamp()))
+        return Answer(200, "text/plain; charset=utf-8", sig.line().encode())
+
+    return answer
+
+
+def test_cosignature_not_made_by_pinned_witness_key_rejected(tmp_path: Path) -> None:
+    pinned = NoteSigner.generate("relto/usa/witness")
+    impostor = NoteSigner.generate("relto/usa/witness")  # same name, another key
+    pusher, _ = _lonely_pusher(tmp_path, pinned.cosignature_verifier().vkey, _cosign_with(impostor))
+    (pushed,) = pusher.push(datetime.now(UTC))
+    assert pushed.outcome == "bad_cosignature"
+    assert pusher.store.latest_size() is None  # nothing kept
+
+
+def test_forged_cosignature_under_the_pinned_key_id_rejected(tmp_path: Path) -> None:
+    pinned = NoteSigner.generate("relto/usa/witness")
+
+    def forged(body: bytes) -> Answer:
+        line = _cosign_with(pinned)(body).body.decode()
+        name, blob = line.rsplit(" ", 1)
+        raw = bytearray(base64.b64decode(blob))
+        raw[-1] ^= 1  # one bit of the signature flipped
+        return Answer(
+            200, "text/plain", f"{name} {base64.b64encode(bytes(raw)).decode()}\n".encode()
+        )
+
+    pusher, _ = _lonely_pusher(tmp_path, pinned.cosignature_verifier().vkey, forged)
+    assert [p.outcome for p in pusher.push(datetime.now(UTC))] == ["bad_cosignature"]
+    assert pusher.store.latest_size() is None
+
+
+def test_replayed_stale_cosignature_rejected(tmp_path: Path) -> None:
+    pinned = NoteSigner.generate("relto/usa/witness")
+    old = datetime.now(UTC) - timedelta(hours=1)
+    pusher, _ = _lonely_pusher(
+        tmp_path, pinned.cosignature_verifier().vkey, _cosign_with(pinned, old)
+    )
+    assert [p.outcome for p in pusher.push(datetime.now(UTC))] == ["bad_cosignature"]
+
+
+def test_pinned_witness_cosignature_kept(tmp_path: Path) -> None:
+    pinned = NoteSigner.generate("relto/usa/witness")
+    pusher, _ = _lonely_pusher(tmp_path, pinned.cosignature_verifier().vkey, _cosign_with(pinned))
+    (pushed,) = pusher.push(datetime.now(UTC))
+    assert pushed.outcome == "cosigned" and pusher.store.get(3, "USA") is not None

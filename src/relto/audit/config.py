@@ -12,6 +12,8 @@
   is ``RELTO_AUDIT_WITNESS_KEY_FILE`` (default ``<data_dir>/audit/witness.key``,
   named ``relto/<nation>/witness``) and its state
   ``<data_dir>/audit/witness-state.json``.
+- ``RELTO_AUDIT_WITNESS_PUSH_SECONDS``: how often a federated node sends its
+  latest checkpoint to every pinned partner's witness (default 60; 0: never).
 - ``RELTO_AUDIT_DATABASE_URL``: where the log is stored. Default: the main database
   on PostgreSQL; on SQLite a file of its own, ``<data_dir>/audit.db``, because
   SQLite has one writer per file and services may call ``sink.record`` while their
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from relto.audit.keys import load_or_create_signer
@@ -54,6 +58,15 @@ class AuditSettings(BaseSettings):
     database_url: str | None = None
     witness_logs: str | None = None
     witness_key_file: Path | None = None
+    witness_push_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=86400,
+            description="How often the node sends its latest checkpoint to every pinned "
+            "partner's witness and keeps their cosignatures (0: never).",
+        ),
+    ] = 60
 
 
 def key_file(settings: Settings, audit: AuditSettings | None = None) -> Path:

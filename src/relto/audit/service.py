@@ -709,6 +709,14 @@ class TransparencyLog:
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
         return CheckpointState(size, int(last.size), at)
 
+    def checkpoint(self, size: int) -> str | None:
+        """The checkpoint this node signed at ``size`` (as stored), or ``None``."""
+        with self.db.engine.connect() as conn:
+            note = conn.execute(
+                select(_checkpoint.c.note).where(_checkpoint.c.size == size)
+            ).scalar()
+        return None if note is None else str(note)
+
     def checkpoints(self) -> list[str]:
         with self.db.engine.connect() as conn:
             return [str(n) for n in conn.execute(select(_checkpoint.c.note).order_by("size"))]

@@ -36,6 +36,7 @@ from relto.server.health import probe_node
 from relto.server.limits import FORM_OVERHEAD, Guard, RequestGuard
 from relto.server.refresh import start_descriptor_refresh
 from relto.server.routes import audit, federation, kas, objects, partnership, vetting
+from relto.server.witnessing import start_witness_push
 from relto.store import BlobStore, Database
 
 __all__ = ["create_app"]
@@ -90,9 +91,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("relto_started", version=__version__, demo=settings.demo, nation=settings.nation)
         refreshing = start_descriptor_refresh(node)
+        pushing = start_witness_push(node)
         yield
-        if refreshing is not None:
-            refreshing.cancel()
+        for task in (refreshing, pushing):
+            if task is not None:
+                task.cancel()
         log.info("relto_stopping")
 
     app = ReltoApp(

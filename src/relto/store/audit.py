@@ -9,18 +9,36 @@
 - ``audit_head``: one row, the current tree size and root; updating it first in a
   transaction serialises writers on SQLite and PostgreSQL alike.
 - ``audit_checkpoint``: every checkpoint the node signed, with any cosignatures.
+- ``audit_cosignature``: partner witnesses' cosignatures of those checkpoints, one
+  per (checkpoint size, witness nation) (:mod:`relto.audit.witnessing`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relto.store.db import Base
 
-__all__ = ["NODE_LEVEL_SHIFT", "AuditCheckpoint", "AuditEntry", "AuditHead", "AuditNode"]
+__all__ = [
+    "NODE_LEVEL_SHIFT",
+    "AuditCheckpoint",
+    "AuditCosignature",
+    "AuditEntry",
+    "AuditHead",
+    "AuditNode",
+]
 
 #: ``node_id = (level << NODE_LEVEL_SHIFT) | index``.
 NODE_LEVEL_SHIFT = 56
@@ -60,3 +78,19 @@ class AuditCheckpoint(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class AuditCosignature(Base):
+    """A partner witness's cosignature of one of this node's checkpoints, verified
+    against the witness key pinned for that partner when it was received."""
+
+    __tablename__ = "audit_cosignature"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    nation: Mapped[str] = mapped_column(String(3), primary_key=True)
+    witness_key: Mapped[str] = mapped_column(String(512), nullable=False)
+    signature: Mapped[str] = mapped_column(Text, nullable=False)
+    cosigned_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_audit_cosignature_nation_size", "nation", "size"),)
