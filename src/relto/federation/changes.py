@@ -492,6 +492,14 @@ class ChangeChain:
         self._put_in_force(change)
         return state
 
+    def replay(self, change: Change, approvals: Sequence[Approval]) -> None:
+        """Put back a change this node applied before (from its storage): its place is
+        checked, its quorum is not -- a member's key may have rotated since it was
+        reached, and what was applied stays applied."""
+        self.check_place(change)
+        self.applied.append((change, tuple(approvals)))
+        self._put_in_force(change)
+
     def _check_effect(self, change: Change) -> None:
         """Refuse a membership change that makes no sense where it stands."""
         nation = change.payload.get("nation")

@@ -4,6 +4,7 @@ A capability that adds tables adds its module here (one line each).
 """
 
 import relto.store.audit
+import relto.store.changes
 import relto.store.documents
 import relto.store.facts
 import relto.store.federation

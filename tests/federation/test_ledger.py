@@ -1,0 +1,196 @@
+"""Partnership changes on real nodes: GBR proposes to admit JPN to hypersonics, AUS
+and USA approve; the admission exists nowhere while only two have signed, and on
+every node once all three have -- each node verifying every signature against the
+node keys its own officer pinned. A rival change for a taken place is a fork,
+recorded and refused; approvals no pinned key made count for nothing."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from relto.audit.entries import decode_entry
+from relto.config import Settings
+from relto.demo import load_demo, read_demo
+from relto.errors import AccessDenied, InvalidInput
+from relto.federation import SigningKey
+from relto.federation.changes import ChangeFork, approve
+from relto.federation.homekeys import load_home_keys
+from relto.federation.ledger import ChangeLedger
+from relto.launcher.federation import nation_share
+from relto.node import Node, build_node
+
+NATIONS = ("AUS", "GBR", "USA", "JPN")
+OFFICERS = {"AUS": "aus-so-campbell", "GBR": "gbr-so-whitfield", "USA": "usa-so-bennett",
+            "JPN": "jpn-so-federation"}  # fmt: skip
+
+
+@dataclass
+class Member:
+    nation: str
+    node: Node
+    ledger: ChangeLedger
+
+    @property
+    def officer(self):  # type: ignore[no-untyped-def]
+        who = self.node.directory.principal(OFFICERS[self.nation], via="node")
+        assert who is not None
+        return who
+
+    def kinds(self) -> list[str]:
+        log = self.node.log
+        return [decode_entry(e.body).kind for e in log.entries(0, log.size())]
+
+    def jpn_admitted(self, at: datetime) -> bool:
+        page = self.node.partnerships.admissions(
+            self.officer, project_id="hypersonic", nation="JPN", offset=0, limit=50
+        )
+        return any(a.status_at(at) == "active" for a in page.items)
+
+
+@pytest.fixture
+def members(tmp_path: Path) -> Iterator[dict[str, Member]]:
+    data = read_demo()
+    nodes: dict[str, Member] = {}
+    for i, nation in enumerate(NATIONS):
+        settings = Settings(
+            nation=nation, data_dir=tmp_path / nation.lower(), bind="127.0.0.1",
+            port=47100 + i, public_url=f"http://127.0.0.1:{47100 + i}",
+            secret_key=SecretStr(secrets.token_urlsafe(32)),
+            keystore_passphrase=SecretStr(secrets.token_urlsafe(32)),
+        )  # type: ignore[call-arg]  # fmt: skip
+        node = build_node(settings)
+        load_demo(node.db, node.sink, nation_share(data, nation), at=datetime.now(UTC))
+        ledger = ChangeLedger(
+            db=node.db, sink=node.sink, authorizer=node.authorizer, registry=node.partnerships,
+            pins=node.trust.trusted, node_key=load_home_keys(settings).node_key, nation=nation,
+            partnership=data.partnership.id, founders=data.partnership.members,
+        )  # fmt: skip
+        nodes[nation] = Member(nation, node, ledger)
+    now = datetime.now(UTC)
+    for a in nodes.values():  # every officer pins every other node, by fingerprint
+        for b in nodes.values():
+            if a is b:
+                continue
+            assert b.node.federation is not None
+            a.node.trust.pin(
+                b.node.federation.descriptor(now),
+                fingerprint=b.node.federation.descriptors.fingerprint,
+                actor=a.officer,
+                now=now,
+            )
+    yield nodes
+    for m in nodes.values():
+        m.node.db.dispose()
+
+
+def _send(src: Member, dst: Member, change_id: str) -> None:
+    """What replication carries: the change's bytes and every word src holds on it."""
+    held = src.ledger.standing(change_id)
+    dst.ledger.receive(held.change.canonical().decode(), [a.token for a in held.approvals])
+
+
+def _admit_jpn(m: Member, from_: datetime) -> str:
+    payload = {"nation": "JPN", "project": "hypersonic", "ceiling": "SECRET",
+               "valid_from": from_.isoformat()}  # fmt: skip
+    return m.ledger.propose(
+        m.officer, "admission.grant", payload, "JPN joins hypersonics"
+    ).change.id
+
+
+def test_admission_exists_nowhere_until_every_member_signed_then_everywhere(
+    members: dict[str, Member],
+) -> None:
+    gbr, aus, usa = members["GBR"], members["AUS"], members["USA"]
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    change = _admit_jpn(gbr, start)
+    assert gbr.ledger.standing(change).quorum.approved_by == {"GBR"}
+    _send(gbr, aus, change)
+    aus.ledger.decide(aus.officer, change, "approve", "effect checked on the AUS node")
+    _send(aus, gbr, change)
+    later = start + timedelta(minutes=1)
+    for m in (gbr, aus):
+        assert m.ledger.standing(change).status == "pending"  # two of three signed
+        assert not m.jpn_admitted(later)
+    _send(aus, usa, change)
+    usa.ledger.decide(usa.officer, change, "approve", "effect checked on the USA node")
+    assert usa.ledger.standing(change).status == "applied"
+    for m in (gbr, aus):
+        _send(usa, m, change)
+    for m in (gbr, aus, usa):
+        assert m.ledger.standing(change).status == "applied", m.nation
+        assert m.jpn_admitted(later), m.nation
+        assert not m.jpn_admitted(start - timedelta(seconds=5))  # from its `from`, not before
+        assert "partnership.change.applied" in m.kinds()
+        assert m.ledger.chain().head == change
+
+
+def test_rival_change_for_a_taken_place_is_a_fork_recorded_and_refused(
+    members: dict[str, Member],
+) -> None:
+    gbr, aus, usa = members["GBR"], members["AUS"], members["USA"]
+    first = _admit_jpn(gbr, datetime.now(UTC))
+    rival = aus.ledger.propose(
+        aus.officer, "project.create", {"id": "space-domain", "name": "Space domain awareness"},
+        "a rival for the same place",
+    ).change.id  # fmt: skip
+    for m in (aus, usa):
+        _send(gbr, m, first)
+        m.ledger.decide(m.officer, first, "approve", "ok")
+    for src in (aus, usa):  # every word reaches every node
+        for dst in (gbr, aus, usa):
+            if src is not dst:
+                _send(src, dst, first)
+    assert gbr.ledger.standing(first).status == "applied"
+    # the rival AUS still held is superseded there; offered anywhere, it is a fork
+    assert aus.ledger.standing(rival).status == "superseded"
+    with pytest.raises(ChangeFork):
+        _send(aus, usa, rival)
+    held = aus.ledger.standing(rival)
+    usa_word = approve(
+        held.change, nation="USA", by="usa-so", key=load_home_keys(usa.node.settings).node_key,
+        at=datetime.now(UTC), justification="signed late",
+    )  # fmt: skip
+    with pytest.raises(ChangeFork):
+        gbr.ledger.receive(
+            held.change.canonical().decode(), [a.token for a in held.approvals] + [usa_word]
+        )
+    assert "partnership.change.fork" in gbr.kinds()
+    assert gbr.ledger.chain().head == first
+
+
+def test_approvals_no_pinned_key_made_count_for_nothing(members: dict[str, Member]) -> None:
+    gbr, usa = members["GBR"], members["USA"]
+    change = _admit_jpn(gbr, datetime.now(UTC))
+    held = gbr.ledger.standing(change)
+    impostor = SigningKey.generate()
+    forged = [
+        approve(held.change, nation=n, by="x", key=impostor, at=datetime.now(UTC),
+                justification="forged")
+        for n in ("AUS", "USA")
+    ]  # fmt: skip
+    with pytest.raises(InvalidInput, match="no member node's approval"):
+        usa.ledger.receive(held.change.canonical().decode(), forged)
+    with pytest.raises(InvalidInput):
+        gbr.ledger.receive(held.change.canonical().decode(), forged)
+    assert gbr.ledger.standing(change).quorum.approved_by == {"GBR"}
+
+
+def test_partner_node_may_not_propose(members: dict[str, Member]) -> None:
+    jpn = members["JPN"]
+    with pytest.raises(InvalidInput, match="not a member"):
+        _admit_jpn(jpn, datetime.now(UTC))
+
+
+def test_engineer_may_not_propose_or_approve(members: dict[str, Member]) -> None:
+    gbr = members["GBR"]
+    engineer = gbr.node.directory.principal("gbr-eng-harper", via="node")
+    assert engineer is not None
+    with pytest.raises(AccessDenied):
+        gbr.ledger.propose(engineer, "member.add", {"nation": "JPN"}, "no")
