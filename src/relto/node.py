@@ -23,8 +23,7 @@ from datetime import UTC, datetime
 from relto.audit.access import AuditReader
 from relto.audit.config import node_signer, node_witness, open_log
 from relto.audit.service import TransparencyLog
-from relto.audit.witness import Witness
-from relto.audit.witnessing import CheckpointPusher, Partner
+from relto.audit.witnessing import CheckpointPusher, Partner, PartnerWitness
 from relto.authz import Authorizer
 from relto.config import Settings
 from relto.decisions import CODES
@@ -48,7 +47,7 @@ from relto.partnership.registry import PartnershipRegistry
 from relto.sessions import DatabaseSessionStore, SessionStore
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
 from relto.store.federation import SqlPinRepository
-from relto.store.witnessing import SqlCosignatureStore
+from relto.store.witnessing import SqlAlarmStore, SqlCosignatureStore
 from relto.vetting.directory import Directory
 from relto.vetting.service import VettingService
 
@@ -86,8 +85,9 @@ class Node:
     #: Verifies partners' attestations of their people (KAS and REST API).
     attestations: AttestationAcceptor
     #: This node's witness (C2SP tlog-witness) of the pinned partners' logs and of
-    #: ``RELTO_AUDIT_WITNESS_LOGS`` (``None`` when it witnesses nothing).
-    witness: Witness | None = None
+    #: ``RELTO_AUDIT_WITNESS_LOGS``, raising alarms on their forks and rollbacks
+    #: (``None`` when it witnesses nothing).
+    witness: PartnerWitness | None = None
     #: Sends this node's checkpoints to the pinned partners' witnesses and keeps
     #: their cosignatures (``None`` without a federation address).
     witnessing: CheckpointPusher | None = None
@@ -206,19 +206,25 @@ def build_node(
     # The node witnesses the logs of the partners it pins (read at every
     # add-checkpoint: an untrust stops it) besides RELTO_AUDIT_WITNESS_LOGS.
     partners = None if federation is None else _pinned_partners(pins, settings.nation)
-    witness = node_witness(settings, partners=partners)
+    alarms = SqlAlarmStore(log.db)
+    bare = node_witness(settings, partners=partners)
+    witness = (
+        None
+        if bare is None
+        else PartnerWitness(
+            bare, partners or (lambda: []), sink=sink, alarms=alarms, authorizer=authorizer,
+            nation=settings.nation,
+        )
+    )  # fmt: skip
     # ... and offers its own checkpoints to theirs (on a schedule: relto.server.witnessing).
     witnessing = (
         None
         if partners is None
         else CheckpointPusher(
-            log,
-            node_signer(settings),
-            partners,
-            SqlCosignatureStore(log.db),
-            nation=settings.nation,
+            log, node_signer(settings), partners, SqlCosignatureStore(log.db),
+            nation=settings.nation, sink=sink, alarms=alarms,
         )
-    )
+    )  # fmt: skip
     documents = DocumentService(
         facts=facts,
         keys=InProcessKas(kas.service, default_url=own_kas_url(settings)),

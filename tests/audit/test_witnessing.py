@@ -1,6 +1,8 @@
 """Mutual witnessing driven by the pins: a federated node witnesses the logs of the
 partners it pins (and stops when it untrusts one), and pushes its own checkpoints
-to their witnesses, keeping only cosignatures made by the pinned witness keys.
+to their witnesses, keeping only cosignatures made by the pinned witness keys; a
+forked or rolled-back log is refused and raises an alarm on the witness's node,
+a replayed checkpoint or a junk proof does not.
 
 Two real nodes (GBR and USA, under uvicorn on 127.0.0.1, each pinning the other)
 for what crosses the wire; a partner that exists only as keys for the rest.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
 import threading
 import time
@@ -27,16 +30,24 @@ from pydantic import SecretStr
 
 from relto.audit import NoteSigner, TransparencyLog
 from relto.audit.checkpoint import open_checkpoint
+from relto.audit.errors import ForkRefused, RollbackRefused
 from relto.audit.note import open_note, parse_verifier
+from relto.audit.witness import MemoryWitnessState, Witness
 from relto.audit.witnessing import (
+    ALARM_KIND,
+    REFUSED_KIND,
     Answer,
     CheckpointPusher,
+    MemoryAlarmStore,
     MemoryCosignatureStore,
     Partner,
+    PartnerWitness,
     known_logs,
 )
-from relto.authz import Principal
+from relto.authz import Authorizer, Principal
 from relto.config import Settings
+from relto.errors import AccessDenied
+from relto.events import MemorySink
 from relto.federation import AttestationKey, SigningKey, make_descriptor
 from relto.node import Node
 from relto.server import create_app
@@ -146,7 +157,7 @@ def test_pinned_partners_log_is_witnessed_without_static_configuration(
     r = client.post(URL, content=_body(0, (), note))
     assert r.status_code == 200, r.text
     assert node.witness is not None
-    cosigner = node.witness.signer.cosignature_verifier()
+    cosigner = node.witness.witness.signer.cosignature_verifier()
     assert open_note(note + r.text, [cosigner]).timestamps  # cosigned by GBR's witness key
 
 
@@ -325,7 +336,7 @@ def test_witness_size_conflict_answered_once_from_the_witness_size(pair: Pair) -
     # 409 with its size, and the push goes again once from there.
     forgetful = CheckpointPusher(
         gbr.node.log, node_signer_of(gbr.node), gbr.node.witnessing.partners,  # type: ignore[union-attr]
-        MemoryCosignatureStore(), nation="GBR",
+        MemoryCosignatureStore(), nation="GBR", sink=MemorySink(), alarms=MemoryAlarmStore(),
     )  # fmt: skip
     (again,) = forgetful.push(datetime.now(UTC))
     assert (again.outcome, again.old) == ("cosigned", first.size), again
@@ -371,7 +382,7 @@ def _lonely_pusher(
                       witness_key)  # fmt: skip
     pusher = CheckpointPusher(
         log, signer, lambda: [partner], MemoryCosignatureStore(), nation="GBR",
-        post=lambda url, body: answer(body),
+        sink=MemorySink(), alarms=MemoryAlarmStore(), post=lambda url, body: answer(body),
     )  # fmt: skip
     return pusher, log
 
@@ -426,3 +437,210 @@ def test_pinned_witness_cosignature_kept(tmp_path: Path) -> None:
     pusher, _ = _lonely_pusher(tmp_path, pinned.cosignature_verifier().vkey, _cosign_with(pinned))
     (pushed,) = pusher.push(datetime.now(UTC))
     assert pushed.outcome == "cosigned" and pusher.store.get(3, "USA") is not None
+
+
+# -- 3. forks and rollbacks raise alarms ---------------------------------------------------
+
+
+def _entries(node: Node) -> list[dict[str, Any]]:
+    return [json.loads(e.body) for e in node.log.iter_entries()]
+
+
+def _of_kind(node: Node, kind: str) -> list[dict[str, Any]]:
+    return [e["payload"] for e in _entries(node) if e["kind"] == kind]
+
+
+def _rewritten(tmp_path: Path, node: Node, keep: int, rewrite: int = 1, more: int = 0) -> (
+    TransparencyLog
+):  # fmt: skip
+    """A second log with the node's history up to ``keep`` entries, then ``rewrite``
+    entries that say something else, then ``more`` new ones: what an operator who
+    rewrites the log by hand and re-signs it with the node's key produces."""
+    forged = TransparencyLog(create_database(f"sqlite:///{tmp_path / 'forged.db'}"))
+    for e in _entries(node)[:keep]:
+        forged.append(e["kind"], e["payload"], datetime.fromisoformat(e["time"]))
+    for i in range(rewrite):
+        forged.append("key.release", {"object": f"never-released-{i}", "person": "nobody"})
+    for i in range(more):
+        forged.append("test.after", {"i": i})
+    return forged
+
+
+def _forged_pusher(gbr: Nation, forged: TransparencyLog) -> CheckpointPusher:
+    """GBR's own pusher (its cosignature and alarm stores, its log as sink), pushing
+    the forged log signed with GBR's key."""
+    real = gbr.node.witnessing
+    assert real is not None
+    return CheckpointPusher(
+        forged, node_signer_of(gbr.node), real.partners, real.store, nation="GBR",
+        sink=gbr.node.sink, alarms=real.alarms,
+    )  # fmt: skip
+
+
+def test_forked_log_refused_by_partner_and_alarm_recorded_within_one_push(
+    tmp_path: Path, pair: Pair
+) -> None:
+    gbr, usa = pair.gbr, pair.usa
+    (honest,) = push_once(gbr.node)
+    assert honest.outcome == "cosigned"
+    # GBR's history rewritten at its last entry, same size, re-signed with GBR's key
+    forged = _rewritten(tmp_path, gbr.node, keep=honest.size - 1)
+    assert forged.size() == honest.size
+    started = time.monotonic()
+    (pushed,) = _forged_pusher(gbr, forged).push(datetime.now(UTC))
+    detected = time.monotonic() - started
+    assert (pushed.outcome, pushed.reason) == ("refused", "fork"), pushed
+    (alarm,) = _of_kind(usa.node, ALARM_KIND)
+    assert alarm["nation"] == "GBR" and alarm["reason"] == "fork"
+    assert alarm["witnessed_size"] == alarm["size"] == honest.size
+    assert detected < 5, detected  # within the push itself, not an interval later
+    (refused,) = _of_kind(gbr.node, REFUSED_KIND)
+    assert refused["witness"] == "USA" and refused["reason"] == "fork"
+    assert usa.node.witness is not None
+    (kept,) = usa.node.witness.read_alarms(_officer(usa.node))
+    assert (kept.nation, kept.reason, kept.size) == ("GBR", "fork", honest.size)
+    # pushed again next interval: the same alarm is seen again, not recorded twice
+    _forged_pusher(gbr, forged).push(datetime.now(UTC))
+    assert len(_of_kind(usa.node, ALARM_KIND)) == 1 and len(_of_kind(gbr.node, REFUSED_KIND)) == 1
+    (again,) = usa.node.witness.read_alarms(_officer(usa.node))
+    assert again.count == 2
+
+
+def test_log_rewritten_behind_a_longer_history_is_a_fork_its_own_log_cannot_disprove(
+    tmp_path: Path, pair: Pair
+) -> None:
+    gbr, usa = pair.gbr, pair.usa
+    (honest,) = push_once(gbr.node)
+    assert honest.outcome == "cosigned"
+    for i in range(5):
+        gbr.node.log.record("test.growth", {"i": i})
+    # a longer rewritten history: USA's witness refuses its proof (422) and asks
+    # GBR's own log, which proves something else
+    forged = _rewritten(tmp_path, gbr.node, keep=honest.size - 1, more=3)
+    (pushed,) = _forged_pusher(gbr, forged).push(datetime.now(UTC))
+    assert (pushed.outcome, pushed.reason) == ("refused", "fork"), pushed
+    (alarm,) = _of_kind(usa.node, ALARM_KIND)
+    assert (alarm["reason"], alarm["witnessed_size"], alarm["size"]) == (
+        "fork", honest.size, honest.size + 3
+    )  # fmt: skip
+    assert "cannot prove" in alarm["detail"]
+
+
+def test_replayed_old_checkpoint_raises_no_alarm(pair: Pair) -> None:
+    gbr, usa = pair.gbr, pair.usa
+    (first,) = push_once(gbr.node)
+    old_note = gbr.node.log.checkpoint(first.size)
+    assert old_note is not None
+    gbr.node.log.record("test.growth", {"n": 1})
+    (second,) = push_once(gbr.node)
+    assert second.outcome == "cosigned"
+    # anyone may post GBR's old (public) checkpoint: refused, but GBR's log proves
+    # it is a prefix of what was cosigned, so it is a replay, not a rollback
+    r = httpx.post(usa.url + URL, content=_body(second.size, (), old_note), timeout=10)
+    assert r.status_code == 400
+    assert _of_kind(usa.node, ALARM_KIND) == []
+
+
+def test_junk_proof_for_a_genuine_checkpoint_raises_no_alarm(pair: Pair) -> None:
+    gbr, usa = pair.gbr, pair.usa
+    (first,) = push_once(gbr.node)
+    gbr.node.log.record("test.growth", {"n": 1})
+    note = gbr.node.log.sign_checkpoint(node_signer_of(gbr.node))
+    junk = (bytes(32), bytes(range(32)))
+    r = httpx.post(usa.url + URL, content=_body(first.size, junk, note), timeout=10)
+    assert r.status_code == 422
+    assert _of_kind(usa.node, ALARM_KIND) == []
+    (next_push,) = push_once(gbr.node)  # GBR's own push still goes through
+    assert next_push.outcome == "cosigned"
+
+
+# The partner's log answers are given by hand below (rollbacks cannot be made on a
+# node's own log without editing its storage).
+
+
+@dataclass
+class Witnessed:
+    witness: PartnerWitness
+    sink: MemorySink
+    log: TransparencyLog
+    signer: NoteSigner
+    asked: list[str]
+
+
+def _witnessed(tmp_path: Path, ask: Callable[[str], Answer]) -> Witnessed:
+    usa = Stranger.make("USA")
+    log = TransparencyLog(create_database(f"sqlite:///{tmp_path / 'usa.db'}"), clock=Clock())
+    sink = MemorySink()
+    asked: list[str] = []
+
+    def asking(url: str) -> Answer:
+        asked.append(url)
+        return ask(url)
+
+    partner = Partner("USA", "https://relto.usa.example", usa.log_signer.verifier().vkey,
+                      usa.witness_signer.cosignature_verifier().vkey)  # fmt: skip
+    witness = PartnerWitness(
+        Witness(NoteSigner.generate("relto/gbr/witness"), lambda: known_logs({}, [partner]),
+                MemoryWitnessState()),
+        lambda: [partner], sink=sink, alarms=MemoryAlarmStore(), authorizer=Authorizer(sink),
+        nation="GBR", ask=asking,
+    )  # fmt: skip
+    return Witnessed(witness, sink, log, usa.log_signer, asked)
+
+
+def _consistency_answer(log: TransparencyLog) -> Callable[[str], Answer]:
+    """What the partner's /proof/consistency serves from ``log``."""
+
+    def answer(url: str) -> Answer:
+        q = dict(x.split("=") for x in url.split("?", 1)[1].split("&"))
+        try:
+            c = log.consistency_proof(int(q["first"]), int(q["second"]) if "second" in q else None)
+        except Exception:
+            return Answer(404, "application/json", b"{}")
+        b64 = lambda h: base64.b64encode(h).decode()  # noqa: E731
+        body = {"first": c.first, "second": c.second, "proof": [b64(h) for h in c.proof],
+                "first_root": b64(c.first_root), "second_root": b64(c.second_root)}  # fmt: skip
+        return Answer(200, "application/json", json.dumps(body).encode())
+
+    return answer
+
+
+def test_rolled_back_log_raises_rollback_alarm(tmp_path: Path) -> None:
+    truncated = TransparencyLog(create_database(f"sqlite:///{tmp_path / 'cut.db'}"), clock=Clock())
+    w = _witnessed(tmp_path, _consistency_answer(truncated))
+    fill(w.log, 6)
+    w.witness.add_checkpoint(0, (), w.log.sign_checkpoint(w.signer, T0), at=datetime.now(UTC))
+    # the partner's log now holds 4 entries: it signs and serves a smaller tree
+    fill(truncated, 4)
+    smaller = truncated.sign_checkpoint(w.signer, T0)
+    with pytest.raises(RollbackRefused):
+        w.witness.add_checkpoint(6, (), smaller, at=datetime.now(UTC))
+    assert w.asked and "first=4&second=6" in w.asked[0]
+    (alarm,) = [e.payload for e in w.sink.events if e.kind == ALARM_KIND]
+    assert (alarm["nation"], alarm["reason"], alarm["witnessed_size"], alarm["size"]) == (
+        "USA", "rollback", 6, 4
+    )  # fmt: skip
+
+
+def test_refusal_the_partner_cannot_be_asked_about_raises_no_alarm(tmp_path: Path) -> None:
+    def down(url: str) -> Answer:
+        raise httpx.ConnectError("partner down")
+
+    w = _witnessed(tmp_path, down)
+    fill(w.log, 6)
+    w.witness.add_checkpoint(0, (), w.log.sign_checkpoint(w.signer, T0), at=datetime.now(UTC))
+    fill(w.log, 2, 6)
+    with pytest.raises(ForkRefused):
+        w.witness.add_checkpoint(6, (bytes(32),), w.log.sign_checkpoint(w.signer, T0),
+                                 at=datetime.now(UTC))  # fmt: skip
+    assert w.asked and not [e for e in w.sink.events if e.kind == ALARM_KIND]
+    assert w.witness.alarms.alarms() == []
+
+
+def test_alarms_are_read_only_by_people_of_the_nation(tmp_path: Path) -> None:
+    w = _witnessed(tmp_path, _consistency_answer(TransparencyLog(create_database("sqlite://"))))
+    usa_person = Principal("usa-x", "X", "USA", frozenset({"USA"}), frozenset(), "test")
+    gbr_person = Principal("gbr-x", "X", "GBR", frozenset({"GBR"}), frozenset(), "test")
+    assert w.witness.read_alarms(gbr_person) == []
+    with pytest.raises(AccessDenied):
+        w.witness.read_alarms(usa_person)

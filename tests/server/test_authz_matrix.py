@@ -275,6 +275,12 @@ TABLE: dict[tuple[str, str], Row] = {
         lambda w, v: ("POST", "/api/v1/audit/witness/add-checkpoint", {"content": b"junk"}),
         always(400),
     ),
+    # Forks and rollbacks witnessing saw: for people of the node's own nation.
+    ("GET", "/api/v1/audit/witness/alarms"): Row(
+        P.FEDERATION_ATTEST,
+        get("/api/v1/audit/witness/alarms"),
+        lambda c, v: 401 if not c.signed_in else 200 if c.own else 404,
+    ),
     # -- the key access service ----------------------------------------------------------
     ("POST", "/kas.AccessService/PublicKey"): Row(
         P.KAS_KEYS_READ,

@@ -18,6 +18,26 @@ descriptor, keyed by (checkpoint size, witness nation). A partner that cannot be
 reached is asked again at the next push: nothing is lost, since the next
 checkpoint extends this one and its proof starts where the witness stopped.
 
+**Alarms.** When a partner's witness refuses this node's checkpoint as a fork or
+a rollback, the pusher records ``audit.witness.refused`` in this node's log. When
+this node's witness refuses a partner's checkpoint (:class:`PartnerWitness`), it
+records ``audit.witness.alarm`` (partner, sizes, reason) in this node's log and
+keeps the alarm (:class:`AlarmStore`) -- but only what the partner cannot deny:
+
+- a checkpoint signed by the partner's key at the size this witness cosigned, with
+  another root (a fork: two signed tree heads of one size);
+- a checkpoint that does not extend the one cosigned, or is smaller, *and* the
+  partner's own log, asked at its pinned address for the consistency proof
+  between the two sizes, cannot prove it does: a proof that does not verify is a
+  fork, a log that no longer holds the larger size a rollback.
+
+The add-checkpoint route is public and checkpoints are public, so anyone can
+replay an old checkpoint (smaller than the cosigned one) or send a real one with
+a junk proof; both are refused, and neither raises an alarm, because the
+partner's log proves them consistent. A refusal that cannot be checked (the
+partner is unreachable) is logged (``witness_refusal_unconfirmed``) and raises
+no alarm; an honest partner whose log forked pushes again next interval.
+
 Nothing here knows how pins are stored: the composition root hands over a
 function answering the partners (:class:`Partner`) as pinned now.
 """
@@ -25,18 +45,21 @@ function answering the partners (:class:`Partner`) as pinned now.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
+import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import httpx
 import structlog
 
+from relto.audit import merkle
 from relto.audit.checkpoint import Checkpoint, open_checkpoint
-from relto.audit.errors import InvalidNote
+from relto.audit.errors import ForkRefused, InvalidNote, InvalidProof, RollbackRefused
 from relto.audit.note import (
     CosignatureVerifier,
     NoteSigner,
@@ -47,24 +70,42 @@ from relto.audit.note import (
     parse_verifier,
 )
 from relto.audit.service import TransparencyLog
+from relto.audit.witness import Witness
+from relto.authz import Authorizer, Grantee, Permission, Scope
+from relto.events import AuditSink
 
 __all__ = [
     "ADD_CHECKPOINT_PATH",
+    "ALARM_KIND",
+    "REFUSED_KIND",
+    "Alarm",
+    "AlarmStore",
     "Answer",
     "CheckpointPusher",
     "Cosignature",
     "CosignatureStore",
+    "MemoryAlarmStore",
     "MemoryCosignatureStore",
     "Partner",
+    "PartnerWitness",
     "Pushed",
+    "get_consistency",
     "known_logs",
     "partner_logs",
     "post_add_checkpoint",
+    "verify_cosignature",
 ]
+
+#: Recorded by a node whose witness refused a partner's checkpoint (fork, rollback).
+ALARM_KIND = "audit.witness.alarm"
+#: Recorded by a node whose checkpoint a partner's witness refused.
+REFUSED_KIND = "audit.witness.refused"
 
 #: Where a node's witness listens, under the partner's base URL.
 ADD_CHECKPOINT_PATH = "/api/v1/audit/witness/add-checkpoint"
-#: Largest answer read from a partner's witness (a few signature lines).
+#: Where a node serves consistency proofs, under its base URL.
+CONSISTENCY_PATH = "/api/v1/audit/proof/consistency"
+#: Largest answer read from a partner (a few signature lines, or a proof).
 MAX_ANSWER_BYTES = 16 * 1024
 #: How far a cosignature's time may be from this node's clock.
 COSIGNATURE_SKEW = timedelta(minutes=10)
@@ -135,6 +176,257 @@ def partner_logs(
     return lambda: known_logs(static, partners())
 
 
+# -- talking to partners ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A witness's HTTP answer: status, content type, body."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+def _call(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Answer:
+    with (
+        httpx.Client(timeout=_TIMEOUT, follow_redirects=False) as http,
+        http.stream(method, url, content=body, headers=headers) as resp,
+    ):
+        data = b""
+        for chunk in resp.iter_bytes():
+            data += chunk
+            if len(data) > MAX_ANSWER_BYTES:
+                raise ValueError("the partner's answer is larger than 16 KiB")
+        return Answer(resp.status_code, resp.headers.get("content-type", ""), data)
+
+
+def post_add_checkpoint(url: str, body: bytes) -> Answer:
+    """POST a tlog-witness request (5 s, no redirects, at most 16 KiB read back)."""
+    return _call("POST", url, body, {"Content-Type": "text/plain; charset=utf-8"})
+
+
+def get_consistency(url: str) -> Answer:
+    """GET a partner's consistency proof (5 s, no redirects, at most 16 KiB)."""
+    return _call("GET", url, None, {"Accept": "application/json"})
+
+
+# -- alarms ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A fork or rollback seen by witnessing.
+
+    ``kind`` is :data:`ALARM_KIND` (this node's witness refused ``nation``'s
+    checkpoint) or :data:`REFUSED_KIND` (``nation``'s witness refused this node's);
+    ``witnessed_size`` is the size the witness had cosigned, ``size`` and ``root``
+    the refused checkpoint's.
+    """
+
+    kind: str
+    nation: str
+    origin: str
+    reason: str
+    witnessed_size: int
+    size: int
+    root: bytes
+    detail: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int = 1
+
+    def payload(self) -> dict[str, Any]:
+        """What the log records."""
+        who = "nation" if self.kind == ALARM_KIND else "witness"
+        return {
+            who: self.nation,
+            "origin": self.origin,
+            "reason": self.reason,
+            "witnessed_size": self.witnessed_size,
+            "size": self.size,
+            "root": base64.b64encode(self.root).decode(),
+            "detail": self.detail,
+            "at": self.first_seen.astimezone(UTC).isoformat(),
+        }
+
+
+class AlarmStore(Protocol):
+    """Where alarms are kept."""
+
+    def raise_alarm(self, alarm: Alarm) -> bool:
+        """Keep ``alarm``; ``True`` when new, ``False`` when the same one (kind,
+        nation, size, root) was kept before (then only seen again)."""
+        ...
+
+    def alarms(self) -> list[Alarm]:
+        """Every alarm kept, oldest first."""
+        ...
+
+
+class MemoryAlarmStore:
+    """Alarms in memory (tests, tools)."""
+
+    def __init__(self) -> None:
+        self._alarms: dict[tuple[str, str, int, bytes], Alarm] = {}
+        self._lock = threading.Lock()
+
+    def raise_alarm(self, alarm: Alarm) -> bool:
+        key = (alarm.kind, alarm.nation, alarm.size, alarm.root)
+        with self._lock:
+            seen = self._alarms.get(key)
+            if seen is None:
+                self._alarms[key] = alarm
+                return True
+            self._alarms[key] = replace(seen, last_seen=alarm.last_seen, count=seen.count + 1)
+            return False
+
+    def alarms(self) -> list[Alarm]:
+        with self._lock:
+            return sorted(self._alarms.values(), key=lambda a: a.first_seen)
+
+
+class PartnerWitness:
+    """This node's witness of its partners' logs: :class:`Witness`, plus alarms.
+
+    :meth:`add_checkpoint` answers exactly as :meth:`Witness.add_checkpoint` (and
+    raises the same refusals); before raising a fork or rollback of a pinned
+    partner's log it checks, against that partner's own log, that the partner
+    cannot prove the refused checkpoint consistent with the one cosigned, then
+    records :data:`ALARM_KIND` and keeps the alarm. ``ask`` fetches a URL
+    (injectable); ``authorizer`` decides who reads the alarms.
+    """
+
+    def __init__(
+        self,
+        witness: Witness,
+        partners: Callable[[], Iterable[Partner]],
+        *,
+        sink: AuditSink,
+        alarms: AlarmStore,
+        authorizer: Authorizer,
+        nation: str,
+        ask: Callable[[str], Answer] = get_consistency,
+    ) -> None:
+        self.witness = witness
+        self._partners = partners
+        self._sink = sink
+        self.alarms = alarms
+        self._authz = authorizer
+        self._nation = nation
+        self._ask = ask
+
+    def knows(self, origin: str) -> bool:
+        return origin in self.witness.logs
+
+    def last_size(self, origin: str) -> int:
+        return self.witness.last_size(origin)
+
+    def add_checkpoint(
+        self, old_size: int, proof: Sequence[bytes], note: str | bytes, *, at: datetime
+    ) -> Signature:
+        """C2SP tlog-witness ``add-checkpoint`` (see :class:`Witness`), recording
+        the forks and rollbacks of partners' logs it can prove."""
+        try:
+            return self.witness.add_checkpoint(old_size, proof, note, at=at)
+        except (ForkRefused, RollbackRefused) as exc:
+            try:
+                self._alarm(note, exc, at)
+            except Exception as failure:  # the refusal stands; the alarm is logged
+                log.error("witness_alarm_failed", error=type(failure).__name__)
+            raise
+
+    def read_alarms(self, who: Grantee) -> list[Alarm]:
+        """The alarms, for a person of this node's nation (``AccessDenied`` else)."""
+        self._authz.require(
+            who, Permission.FEDERATION_ATTEST, Scope.of([self._nation]), target="witness alarms"
+        )
+        return self.alarms.alarms()
+
+    def _alarm(self, note: str | bytes, exc: Exception, at: datetime) -> None:
+        cp = self.witness.open(note)
+        head = self.witness.state.get(cp.origin)
+        if head is None:
+            return  # nothing cosigned yet: nothing it contradicts
+        partner = next(
+            (
+                p
+                for p in self._partners()
+                if _origin_of(p) == cp.origin and p.nation != self._nation
+            ),
+            None,
+        )
+        if isinstance(exc, ForkRefused) and exc.same_size:
+            reason, detail = (
+                "fork",
+                (
+                    f"a checkpoint of size {cp.size} signed by the log's key with another root "
+                    "than the one this witness cosigned"
+                ),
+            )
+        elif cp.size == head.size or partner is None:
+            return  # nothing to hold against the log (or no address to ask it)
+        else:
+            found = self._confirm(partner, head.size, head.root, cp)
+            if found is None:
+                return
+            reason, detail = found
+        alarm = Alarm(ALARM_KIND, partner.nation if partner else "", cp.origin, reason,
+                      head.size, cp.size, cp.root, detail, at, at)  # fmt: skip
+        if self.alarms.raise_alarm(alarm):
+            self._sink.record(ALARM_KIND, alarm.payload())
+        log.warning("witness_alarm", nation=alarm.nation, origin=cp.origin, reason=reason,
+                    witnessed_size=head.size, size=cp.size)  # fmt: skip
+
+    def _confirm(
+        self, p: Partner, cosigned: int, cosigned_root: bytes, cp: Checkpoint
+    ) -> tuple[str, str] | None:
+        """Ask ``p``'s log for the proof between the cosigned tree head and the
+        refused checkpoint: ``(reason, detail)`` when it cannot prove them
+        consistent, ``None`` when it can (a replay or a junk proof) or cannot be
+        asked."""
+        (a, root_a), (b, root_b) = sorted([(cosigned, cosigned_root), (cp.size, cp.root)])
+        base = p.base_url.rstrip("/") + CONSISTENCY_PATH
+        url = f"{base}?first={b}" if a == 0 else f"{base}?first={a}&second={b}"
+        try:
+            answer = self._ask(url)
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            log.warning("witness_refusal_unconfirmed", nation=p.nation, reason=type(exc).__name__)
+            return None
+        if answer.status == 404:
+            return "rollback" if cp.size < cosigned else "fork", (
+                f"the log no longer holds a tree of size {b}, which it signed"
+                + (" and this witness cosigned" if b == cosigned else "")
+            )
+        if answer.status != 200:
+            log.warning("witness_refusal_unconfirmed", nation=p.nation, status=answer.status)
+            return None
+        try:
+            got = json.loads(answer.body)
+            proof = [base64.b64decode(h, validate=True) for h in got["proof"]]
+            if a == 0:  # from the empty tree: the log's tree at b must be the known one
+                if base64.b64decode(got["first_root"], validate=True) != root_b:
+                    raise InvalidProof("the tree at the larger size has another root")
+            else:
+                merkle.verify_consistency(a, b, proof, root_a, root_b)
+        except InvalidProof as exc:
+            return "fork", (
+                f"the log cannot prove the tree of size {b} extends the one of size {a}: {exc}"
+            )
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            log.warning("witness_refusal_unconfirmed", nation=p.nation, reason="bad proof answer")
+            return None
+        log.info("witness_refusal_disproved", nation=p.nation, size=cp.size, cosigned=cosigned)
+        return None
+
+
+def _origin_of(p: Partner) -> str | None:
+    try:
+        return p.log_verifier.name
+    except InvalidNote:
+        return None
+
+
 # -- pushing this node's checkpoints to the partners' witnesses ---------------------------
 
 
@@ -155,6 +447,19 @@ class Cosignature:
     def signature(self) -> Signature:
         (sig,) = parse_note("x\n\n" + self.line).signatures
         return sig
+
+    def covers(self, cp: Checkpoint) -> bool:
+        """Whether this cosignature is of ``cp`` (and not of another tree of its size)."""
+        try:
+            return (
+                cp.size == self.size
+                and _verifier(self.witness_key).verify(
+                    cp.body().encode(), self.signature().signature
+                )
+                is not None
+            )
+        except InvalidNote:
+            return False
 
 
 class CosignatureStore(Protocol):
@@ -200,30 +505,6 @@ class MemoryCosignatureStore:
 
     def latest_size(self) -> int | None:
         return max((s for s, _ in self._rows), default=None)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A witness's HTTP answer: status, content type, body."""
-
-    status: int
-    content_type: str
-    body: bytes
-
-
-def post_add_checkpoint(url: str, body: bytes) -> Answer:
-    """POST a tlog-witness request (5 s, no redirects, at most 16 KiB read back)."""
-    headers = {"Content-Type": "text/plain; charset=utf-8"}
-    with (
-        httpx.Client(timeout=_TIMEOUT, follow_redirects=False) as http,
-        http.stream("POST", url, content=body, headers=headers) as resp,
-    ):
-        data = b""
-        for chunk in resp.iter_bytes():
-            data += chunk
-            if len(data) > MAX_ANSWER_BYTES:
-                raise ValueError("the witness's answer is larger than 16 KiB")
-        return Answer(resp.status_code, resp.headers.get("content-type", ""), data)
 
 
 @dataclass(frozen=True)
@@ -279,7 +560,9 @@ class CheckpointPusher:
     keeps the cosignatures that verify against the pinned witness keys.
 
     ``log`` and ``signer``: this node's log and checkpoint key; ``partners``: the
-    partners as pinned now; ``post``: the HTTP call (injectable).
+    partners as pinned now; ``sink``: where a refusal is recorded
+    (``audit.witness.refused``, once per witness and refused checkpoint; ``alarms``
+    keeps it); ``post``: the HTTP call (injectable).
     """
 
     def __init__(
@@ -290,6 +573,8 @@ class CheckpointPusher:
         store: CosignatureStore,
         *,
         nation: str,
+        sink: AuditSink,
+        alarms: AlarmStore,
         post: Callable[[str, bytes], Answer] = post_add_checkpoint,
     ) -> None:
         self._log = log
@@ -297,6 +582,8 @@ class CheckpointPusher:
         self.partners = partners
         self.store = store
         self._nation = nation
+        self._sink = sink
+        self.alarms = alarms
         self._post = post
 
     def push(self, now: datetime) -> list[Pushed]:
@@ -312,7 +599,8 @@ class CheckpointPusher:
         return [self._push_one(p, note, cp, now) for p in partners]
 
     def _push_one(self, p: Partner, note: str, cp: Checkpoint, now: datetime) -> Pushed:
-        if self.store.get(cp.size, p.nation) is not None:
+        kept = self.store.get(cp.size, p.nation)
+        if kept is not None and kept.covers(cp):
             return Pushed(p.nation, "current", cp.size)
         url = p.base_url.rstrip("/") + ADD_CHECKPOINT_PATH
         old = self.store.last_size(p.nation)
@@ -335,8 +623,18 @@ class CheckpointPusher:
                 "witness_refused_checkpoint", witness=p.nation, size=cp.size, old=old,
                 reason=reason, status=answer.status,
             )  # fmt: skip
+            self._refused(p, cp, old, reason, answer.status, detail, now)
             return Pushed(p.nation, "refused", cp.size, old, reason, detail)
         return Pushed(p.nation, "failed", cp.size, old, detail=f"HTTP {answer.status}: {detail}")
+
+    def _refused(
+        self, p: Partner, cp: Checkpoint, old: int, reason: str, status: int, detail: str,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        alarm = Alarm(REFUSED_KIND, p.nation, cp.origin, reason, old, cp.size, cp.root, detail,
+                      now, now)  # fmt: skip
+        if self.alarms.raise_alarm(alarm):
+            self._sink.record(REFUSED_KIND, {**alarm.payload(), "status": status})
 
     def _keep(self, p: Partner, cp: Checkpoint, answer: Answer, old: int, now: datetime) -> Pushed:
         try:

@@ -11,6 +11,7 @@
 - ``audit_checkpoint``: every checkpoint the node signed, with any cosignatures.
 - ``audit_cosignature``: partner witnesses' cosignatures of those checkpoints, one
   per (checkpoint size, witness nation) (:mod:`relto.audit.witnessing`).
+- ``audit_witness_alarm``: forks and rollbacks witnessing saw, either way.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +40,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AuditNode",
+    "AuditWitnessAlarm",
 ]
 
 #: ``node_id = (level << NODE_LEVEL_SHIFT) | index``.
@@ -94,3 +97,27 @@ class AuditCosignature(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
     __table_args__ = (Index("ix_audit_cosignature_nation_size", "nation", "size"),)
+
+
+class AuditWitnessAlarm(Base):
+    """A fork or rollback seen by witnessing: ``kind`` ``alarm`` when this node's
+    witness refused a partner's checkpoint, ``refused`` when a partner's witness
+    refused this node's. One row per (kind, nation, refused size and root); seen
+    again, its ``last_seen`` and ``count`` move."""
+
+    __tablename__ = "audit_witness_alarm"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    nation: Mapped[str] = mapped_column(String(3), nullable=False)
+    origin: Mapped[str] = mapped_column(String(256), nullable=False)
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    witnessed_size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __table_args__ = (UniqueConstraint("kind", "nation", "size", "root"),)

@@ -1,22 +1,23 @@
-"""Partner witnesses' cosignatures of this node's checkpoints, on the log's database
-(:mod:`relto.audit.witnessing`; table ``audit_cosignature`` in
-:mod:`relto.store.audit`)."""
+"""Partner witnesses' cosignatures of this node's checkpoints, and the alarms
+witnessing raised, on the log's database (:mod:`relto.audit.witnessing`; tables
+``audit_cosignature`` and ``audit_witness_alarm`` in :mod:`relto.store.audit`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from relto.audit.witnessing import Cosignature
-from relto.store.audit import AuditCosignature
+from relto.audit.witnessing import Alarm, Cosignature
+from relto.store.audit import AuditCosignature, AuditWitnessAlarm
 from relto.store.db import Database
 
-__all__ = ["SqlCosignatureStore"]
+__all__ = ["SqlAlarmStore", "SqlCosignatureStore"]
 
 _cosig: Table = cast(Table, AuditCosignature.__table__)
+_alarm: Table = cast(Table, AuditWitnessAlarm.__table__)
 
 
 def _aware(at: datetime) -> datetime:
@@ -79,3 +80,60 @@ class SqlCosignatureStore:
         with self._db.engine.connect() as conn:
             size = conn.execute(select(func.max(_cosig.c.size))).scalar()
         return None if size is None else int(size)
+
+
+def _alarm_of(row: object) -> Alarm:
+    r = cast(AuditWitnessAlarm, row)
+    return Alarm(
+        kind=str(r.kind),
+        nation=str(r.nation),
+        origin=str(r.origin),
+        reason=str(r.reason),
+        witnessed_size=int(r.witnessed_size),
+        size=int(r.size),
+        root=bytes(r.root),
+        detail=str(r.detail),
+        first_seen=_aware(r.first_seen),
+        last_seen=_aware(r.last_seen),
+        count=int(r.count),
+    )
+
+
+class SqlAlarmStore:
+    """:class:`~relto.audit.witnessing.AlarmStore` on the log's database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def raise_alarm(self, alarm: Alarm) -> bool:
+        a = alarm
+        same = (
+            (_alarm.c.kind == a.kind)
+            & (_alarm.c.nation == a.nation)
+            & (_alarm.c.size == a.size)
+            & (_alarm.c.root == a.root)
+        )
+        with self._db.engine.begin() as conn:
+            seen = conn.execute(
+                update(_alarm).where(same).values(last_seen=a.last_seen, count=_alarm.c.count + 1)
+            ).rowcount
+        if seen:
+            return False
+        try:
+            with self._db.engine.begin() as conn:
+                conn.execute(
+                    insert(_alarm).values(
+                        kind=a.kind, nation=a.nation, origin=a.origin[:256], reason=a.reason,
+                        witnessed_size=a.witnessed_size, size=a.size, root=a.root,
+                        detail=a.detail[:1000], first_seen=a.first_seen, last_seen=a.last_seen,
+                        count=1,
+                    )
+                )  # fmt: skip
+        except IntegrityError:
+            return False  # another worker raised it first
+        return True
+
+    def alarms(self) -> list[Alarm]:
+        with self._db.engine.connect() as conn:
+            rows = conn.execute(select(_alarm).order_by(_alarm.c.id).limit(1000)).all()
+        return [_alarm_of(r) for r in rows]

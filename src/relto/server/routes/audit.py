@@ -10,7 +10,10 @@
 - ``GET /tile/<L>/<N>[.p/<W>]``, ``GET /tile/entries/<N>[.p/<W>]``: C2SP tlog-tiles.
 - ``POST /witness/add-checkpoint``: C2SP tlog-witness, on every federated node
   (the pinned partners' logs) and wherever ``RELTO_AUDIT_WITNESS_LOGS`` is set;
-  status codes as the spec says.
+  status codes as the spec says. A fork or rollback of a partner's log that the
+  partner cannot deny is recorded (``audit.witness.alarm``).
+- ``GET /witness/alarms``: forks and rollbacks witnessing saw, either way
+  (``federation:attest``: people of this node's nation).
 
 Who may read what: everything a partner needs to check that the log only grows
 and that an entry is in it -- checkpoints, inclusion and consistency proofs, hash
@@ -24,6 +27,7 @@ uniform 401 or 404.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -31,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from relto.audit.checkpoint import CheckpointPublisher
 from relto.audit.config import node_signer
@@ -43,7 +48,8 @@ from relto.audit.errors import (
 )
 from relto.audit.service import MAX_PAGE
 from relto.audit.tiles import TILE_WIDTH, parse_tile_path
-from relto.audit.witness import Witness, parse_add_checkpoint
+from relto.audit.witness import parse_add_checkpoint
+from relto.audit.witnessing import ALARM_KIND, Alarm, PartnerWitness
 from relto.authz import Permission
 from relto.errors import InvalidInput, NotFound
 from relto.server.edge import Edge, needs
@@ -161,7 +167,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
         }
 
     if edge.node.witness is not None:
-        _mount_witness(app, edge.node.witness)
+        _mount_witness(app, edge, edge.node.witness)
 
     @app.get(
         f"{PREFIX}/tile/entries/{{path:path}}",
@@ -206,7 +212,39 @@ def mount(app: FastAPI, edge: Edge) -> None:
         )
 
 
-def _mount_witness(app: FastAPI, witness: Witness) -> None:
+def _alarm_json(a: Alarm) -> dict[str, Any]:
+    return {
+        "nation": a.nation or None,
+        "origin": a.origin,
+        "reason": a.reason,
+        "witnessed_size": a.witnessed_size,
+        "size": a.size,
+        "root": _b64(a.root),
+        "detail": a.detail,
+        "first_seen": a.first_seen.isoformat(),
+        "last_seen": a.last_seen.isoformat(),
+        "count": a.count,
+    }
+
+
+def _mount_witness(app: FastAPI, edge: Edge, witness: PartnerWitness) -> None:
+    @app.get(
+        f"{PREFIX}/witness/alarms",
+        tags=["audit"],
+        summary="Forks and rollbacks seen by witnessing, either way",
+        **needs(Permission.FEDERATION_ATTEST),
+    )
+    def alarms(request: Request) -> JSONResponse:
+        found = witness.read_alarms(edge.who(request))
+        return JSONResponse(
+            {
+                "nation": edge.node.settings.nation,
+                "alarms": [_alarm_json(a) for a in found if a.kind == ALARM_KIND],
+                "refused": [_alarm_json(a) for a in found if a.kind != ALARM_KIND],
+            },
+            headers={"cache-control": "no-store"},
+        )
+
     @app.post(
         f"{PREFIX}/witness/add-checkpoint",
         tags=["audit"],
@@ -221,10 +259,13 @@ def _mount_witness(app: FastAPI, witness: Witness) -> None:
             origin = note.split(b"\n", 1)[0].decode("utf-8", "replace")
         except InvalidProof as exc:
             return Response(f"{exc}\n", status_code=400, media_type=text)
-        if origin not in witness.logs:
+        if not witness.knows(origin):
             return Response("unknown log\n", status_code=404, media_type=text)
         try:
-            sig = witness.add_checkpoint(old, proof, note, at=datetime.now(UTC))
+            # a refusal may ask the partner's log for a proof: off the event loop
+            sig = await asyncio.to_thread(
+                witness.add_checkpoint, old, proof, note, at=datetime.now(UTC)
+            )
         except SizeConflict as exc:
             return Response(f"{exc.size}\n", status_code=409, media_type="text/x.tlog.size")
         except ForkRefused as exc:
