@@ -327,6 +327,25 @@ def test_partner_down_is_asked_again_and_nothing_is_lost(pair: Pair) -> None:
     assert store.last_size("USA") == back.size
 
 
+def test_cosigned_checkpoint_served_with_partner_cosignature_for_offline_check(
+    pair: Pair,
+) -> None:
+    gbr = pair.gbr
+    assert httpx.get(gbr.url + "/api/v1/audit/checkpoint/cosigned", timeout=10).status_code == 404
+    (pushed,) = push_once(gbr.node)
+    r = httpx.get(gbr.url + "/api/v1/audit/checkpoint/cosigned", timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    usa_witness = _pinned_witness_key(gbr.node, "USA")
+    signed = open_checkpoint(r.text, node_signer_of(gbr.node).verifier(), extra=[usa_witness])
+    assert signed.checkpoint.size == pushed.size
+    assert list(signed.verified.timestamps) == ["relto/usa/witness"]  # one partner cosigned
+    # a later checkpoint nobody cosigned yet does not replace it
+    gbr.node.log.record("test.growth", {"n": 1})
+    gbr.node.log.sign_checkpoint(node_signer_of(gbr.node))
+    again = httpx.get(gbr.url + "/api/v1/audit/checkpoint/cosigned", timeout=10).text
+    assert again == r.text
+
+
 def test_witness_size_conflict_answered_once_from_the_witness_size(pair: Pair) -> None:
     gbr = pair.gbr
     (first,) = push_once(gbr.node)

@@ -26,7 +26,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from relto.audit.config import node_signer
 from relto.audit.note import NoteSigner
+from relto.audit.witnessing import Cosignature
 from relto.authz import Permission, Principal
 from relto.config import Settings
 from relto.node import Node
@@ -248,6 +250,10 @@ TABLE: dict[tuple[str, str], Row] = {
     # -- the transparency log ----------------------------------------------------------
     ("GET", "/api/v1/audit/checkpoint"): Row(
         P.AUDIT_LOG_READ, get("/api/v1/audit/checkpoint"), always(200)
+    ),
+    # The fixture keeps a partner's cosignature of a checkpoint, so there is one to show.
+    ("GET", "/api/v1/audit/checkpoint/cosigned"): Row(
+        P.AUDIT_LOG_READ, get("/api/v1/audit/checkpoint/cosigned"), always(200)
     ),
     ("GET", "/api/v1/audit/proof/inclusion"): Row(
         P.AUDIT_LOG_READ, get("/api/v1/audit/proof/inclusion", index=0), always(200)
@@ -775,10 +781,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         (p.id, n) for p in overview.projects for n in overview.partnership.nations
         if (p.id, n) not in taken
     ]  # fmt: skip
+    _keep_a_cosignature(node, now)
     w = World(node, docs["Matrix shared"], docs["Matrix hidden"], free_pairs=pairs)
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
         yield client, w
     node.db.dispose()
+
+
+def _keep_a_cosignature(node: Node, now: datetime) -> None:
+    """A (USA) partner witness's cosignature of the node's current checkpoint."""
+    assert node.witnessing is not None
+    note = node.log.sign_checkpoint(node_signer(node.settings))
+    body = note.partition("\n\n")[0] + "\n"
+    witness = NoteSigner.generate("relto/usa/witness")
+    sig = witness.cosign(body, int(now.timestamp()))
+    size = int(body.split("\n")[1])
+    node.witnessing.store.add(
+        Cosignature(size, "USA", witness.cosignature_verifier().vkey, sig.line(),
+                    int(now.timestamp()), now)
+    )  # fmt: skip
 
 
 def _session(client: TestClient, caller: Caller) -> tuple[dict[str, str], str]:

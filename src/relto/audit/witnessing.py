@@ -65,6 +65,7 @@ from relto.audit.note import (
     NoteSigner,
     NoteVerifier,
     Signature,
+    add_signatures,
     open_note,
     parse_note,
     parse_verifier,
@@ -585,6 +586,18 @@ class CheckpointPusher:
         self._sink = sink
         self.alarms = alarms
         self._post = post
+
+    def cosigned(self) -> str | None:
+        """The latest checkpoint partners cosigned, as this node signed it with every
+        partner's cosignature appended (a C2SP note: one more signature line per
+        witness), or ``None`` before the first cosignature."""
+        size = self.store.latest_size()
+        if size is None:
+            return None
+        note = self._log.checkpoint(size)
+        if note is None:
+            return None
+        return add_signatures(note, *(c.signature() for c in self.store.at(size)))
 
     def push(self, now: datetime) -> list[Pushed]:
         """One round: sign the current tree head (a new checkpoint only if the log

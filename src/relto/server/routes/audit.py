@@ -4,6 +4,8 @@
   a new one is signed at most once per ``RELTO_AUDIT_CHECKPOINT_INTERVAL`` seconds,
   and only if the log grew (:class:`~relto.audit.checkpoint.CheckpointPublisher`);
   503 when storage fails.
+- ``GET /checkpoint/cosigned``: the latest checkpoint pinned partners' witnesses
+  cosigned, with their cosignatures appended (on a federated node).
 - ``GET /entries?start=&end=``: entries (at most 1000), with leaf hashes and bodies.
 - ``GET /proof/inclusion?index=[&size=]`` or ``?leaf_hash=`` (base64).
 - ``GET /proof/consistency?first=[&second=]``.
@@ -87,6 +89,25 @@ def mount(app: FastAPI, edge: Edge) -> None:
             media_type="text/plain; charset=utf-8",
             headers={"cache-control": "no-cache, max-age=5"},
         )
+
+    pusher = edge.node.witnessing
+    if pusher is not None:
+
+        @app.get(
+            f"{PREFIX}/checkpoint/cosigned",
+            tags=["audit"],
+            summary="Latest checkpoint cosigned by partner witnesses, with their cosignatures",
+            **needs(Permission.AUDIT_LOG_READ),
+        )
+        def cosigned() -> Response:
+            note = pusher.cosigned()
+            if note is None:
+                raise NotFound("no checkpoint has been cosigned yet")
+            return Response(
+                note,
+                media_type="text/plain; charset=utf-8",
+                headers={"cache-control": "no-cache"},
+            )
 
     @app.get(
         f"{PREFIX}/entries",
