@@ -178,7 +178,7 @@ def test_new_member_counts_only_after_its_admission_is_applied() -> None:
 def test_last_member_cannot_be_removed() -> None:
     chain = ChangeChain("solo", frozenset({"GBR"}))
     out = Change("solo", 0, GENESIS, "member.remove", {"nation": "GBR"}, "GBR", "gbr-so",
-                 NOW, "leaving")  # fmt: skip
+                 NOW, "leaving the partnership")  # fmt: skip
     with pytest.raises(InvalidChange, match="last member"):
         chain.append(out, verified(out, signed(out, "GBR")))
 
@@ -202,7 +202,7 @@ def test_last_member_cannot_be_removed() -> None:
 )  # fmt: skip
 def test_payload_that_does_not_fit_its_kind_is_refused(kind: str, payload: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidChange):
-        Change("aukus-p2", 0, GENESIS, kind, payload, "GBR", "gbr-so", NOW, "x")
+        Change("aukus-p2", 0, GENESIS, kind, payload, "GBR", "gbr-so", NOW, "a valid reason")
 
 
 def test_parse_takes_canonical_bytes_only() -> None:
@@ -227,7 +227,11 @@ def test_parse_refuses_junk_with_a_clear_error(data: bytes) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    justification=st.text(min_size=1, max_size=200).filter(lambda t: t.strip()),
+    justification=st.text(
+        alphabet=st.characters(whitelist_categories=("L", "N", "Zs")), min_size=10, max_size=200
+    )
+    .map(str.strip)
+    .filter(lambda t: len(t) >= 10),
     seq=st.integers(min_value=1, max_value=10**6),
     ceiling=st.sampled_from(["UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET"]),
 )
@@ -237,3 +241,11 @@ def test_round_trip_and_any_edit_changes_the_id(justification: str, seq: int, ce
     assert Change.parse(change.canonical()).id == change.id
     edited = replace(change, justification=justification + ".")
     assert edited.id != change.id
+
+
+@pytest.mark.parametrize("why", ["", "too short", "  padded justification  ", "x" * 501])
+def test_change_needs_a_justification_the_registry_would_take(why: str) -> None:
+    """A change whose effect the registry would refuse could never be applied: it is
+    refused when it is made, on every node alike."""
+    with pytest.raises(InvalidChange):
+        admit_jpn(justification=why)

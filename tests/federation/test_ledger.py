@@ -194,3 +194,26 @@ def test_engineer_may_not_propose_or_approve(members: dict[str, Member]) -> None
     assert engineer is not None
     with pytest.raises(AccessDenied):
         gbr.ledger.propose(engineer, "member.add", {"nation": "JPN"}, "no")
+
+
+def test_change_the_registry_refuses_here_fails_loudly_and_frees_its_place(
+    members: dict[str, Member],
+) -> None:
+    """GBR admitted JPN to hypersonics by hand before; the quorum's identical
+    admission conflicts there: recorded as failed, not applied, the chain not stuck."""
+    gbr, aus, usa = members["GBR"], members["AUS"], members["USA"]
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    gbr.node.partnerships.admit(
+        gbr.officer, project_id="hypersonic", nation="JPN", ceiling="SECRET", at=start,
+        valid_from=start, justification="admitted by hand before the quorum existed",
+    )  # fmt: skip
+    change = _admit_jpn(aus, start)
+    for m in (gbr, usa):
+        _send(aus, m, change)
+        m.ledger.decide(m.officer, change, "approve", "effect checked")
+        _send(m, aus, change)
+    _send(usa, gbr, change)
+    assert gbr.ledger.standing(change).status == "failed"
+    assert "partnership.change.failed" in gbr.kinds()
+    assert gbr.ledger.chain().next_seq == 0
+    assert aus.ledger.standing(change).status == "applied"

@@ -570,6 +570,45 @@ TABLE: dict[tuple[str, str], Row] = {
         ),
         role_or_404(200, {SO}, own_only=False),
     ),
+    # -- quorum-signed partnership changes (relto.federation.ledger) -------------------------
+    ("GET", "/api/v1/partnership/changes"): Row(
+        P.PARTNERSHIP_READ,
+        get("/api/v1/partnership/changes"),
+        lambda c, v: 401 if not c.signed_in else 200 if c.own else 404,
+    ),
+    ("POST", "/api/v1/partnership/changes"): Row(
+        P.ADMIN_ADMISSIONS_WRITE,
+        lambda w, v: (
+            "POST",
+            "/api/v1/partnership/changes",
+            {
+                "json": {
+                    "kind": "project.create",
+                    "payload": {"id": w.unique("matrix-project"), "name": "Matrix project"},
+                    "justification": WHY,
+                }
+            },
+        ),
+        role_or_404(201, {SO}, own_only=True),
+    ),
+    ("POST", "/api/v1/partnership/changes/{change_id}/decision"): Row(
+        P.ADMIN_ADMISSIONS_WRITE,
+        lambda w, v: (
+            "POST",
+            f"/api/v1/partnership/changes/{'0' * 64}/decision",
+            {"json": {"decision": "approve", "justification": WHY}},
+        ),
+        lambda c, v: 401 if not c.signed_in else 404,  # no such change, or not theirs
+    ),
+    ("POST", "/api/v1/partnership/changes/receive"): Row(
+        P.PARTNERSHIP_CHANGES_RECEIVE,
+        lambda w, v: (
+            "POST",
+            "/api/v1/partnership/changes/receive",
+            {"json": {"change": "{}", "approvals": []}},
+        ),
+        always(400),  # public, and the content is what is judged: not a change
+    ),
     # -- protected objects -------------------------------------------------------------------
     ("GET", "/api/v1/objects"): Row(
         P.OBJECTS_LIST,

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     OBJECTS_METADATA_READ = "objects:metadata:read"
     OBJECTS_READ = "objects:read"
     OBJECTS_RELABEL = "objects:relabel"
+    PARTNERSHIP_CHANGES_RECEIVE = "partnership:changes:receive"
     PARTNERSHIP_READ = "partnership:read"
     PEOPLE_READ = "people:read"
     PEOPLE_WRITE = "people:write"

@@ -133,6 +133,8 @@ RULES: dict[Permission, Rule] = {
     P.OBJECTS_CREATE: Rule(RuleKind.SIGNED_IN),
     P.OBJECTS_LIST: Rule(RuleKind.SIGNED_IN),
     P.OBJECTS_METADATA_READ: Rule(RuleKind.RELEASABLE),
+    # a partner node offering signed changes: public, the signatures are the authority
+    P.PARTNERSHIP_CHANGES_RECEIVE: Rule(RuleKind.PUBLIC),
     P.PARTNERSHIP_READ: Rule(RuleKind.MEMBER),
     P.PEOPLE_READ: _role(*_READERS, self_allowed=True),
     P.PEOPLE_WRITE: _role(*_OFFICERS),

@@ -43,9 +43,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from relto.errors import InvalidInput
 from relto.federation._keys import PublicJwk, SigningKey, sign_compact, split_compact
 from relto.federation._keys import verify_compact as _verify_compact
 from relto.federation.errors import FederationError
+from relto.partnership.service import check_justification
 
 __all__ = [
     "APPROVAL_TYP",
@@ -237,7 +239,12 @@ class Change:
             raise InvalidChange("person is a person id")
         if self.at.tzinfo is None:
             raise InvalidChange("at has no time zone")
-        _text(self.justification, "justification", MAX_JUSTIFICATION)
+        try:  # the registry's rule for why a partnership change is made
+            normal = check_justification(self.justification)
+        except (InvalidInput, TypeError) as exc:
+            raise InvalidChange(str(exc)) from None
+        if normal != self.justification:
+            raise InvalidChange("the justification has surrounding spaces or CR LF line ends")
         if len(self.canonical()) > MAX_CHANGE_BYTES:
             raise InvalidChange(f"a change is at most {MAX_CHANGE_BYTES} bytes")
 

@@ -50,3 +50,10 @@ class FederationSettings(BaseSettings):
         "<data_dir>/federation/ (mode 0600), or P-256 keys generated on the PKCS#11 token "
         "of RELTO_KAS_PKCS11_LIBRARY / _TOKEN / _PIN, never extractable.",
     )
+    changes_push_seconds: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="How often the server offers the partnership changes it holds to every "
+        "pinned partner node (0: never; officers can still exchange them by file).",
+    )

@@ -23,6 +23,7 @@ from typing import Protocol
 from relto.authz import Authorizer, Grantee, Permission, Scope
 from relto.errors import AccessDenied
 from relto.events import AuditSink
+from relto.federation._keys import SigningKey
 from relto.federation.attestation import (
     MAX_ATTESTATION_LIFETIME,
     AttestationSigner,
@@ -93,6 +94,12 @@ class DescriptorIssuer:
     @property
     def fingerprint(self) -> str:
         return self._keys.node_key.fingerprint
+
+    @property
+    def node_key(self) -> SigningKey:
+        """The node key (it signs descriptors, and the node's word on partnership
+        changes: :mod:`relto.federation.ledger`)."""
+        return self._keys.node_key
 
     def current(self, now: datetime) -> str:
         """The descriptor to serve at ``now``. ``ValueError`` on bad key material."""

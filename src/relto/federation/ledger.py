@@ -20,7 +20,9 @@ once its quorum is reached -- in the chain's one order, on this node's records.
   taking the place failed after it, a retry would meet the effect already made
   (an admission conflict) and stop, loudly -- never apply twice.
   Other pending changes for that place are ``superseded``; a change whose
-  quorum can no longer be reached is ``rejected``.
+  quorum can no longer be reached is ``rejected``; one the registry refuses here
+  (it conflicts with a record made by hand) is ``failed``, recorded as
+  ``partnership.change.failed``, and leaves its place free.
 
 The effects that have no record in the registry yet (members, agreements, quorum
 rules) are in force in the chain itself (:class:`~relto.federation.changes.ChangeChain`).
@@ -35,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relto.authz import Authorizer, Grantee, Permission, Scope
-from relto.errors import InvalidInput, NotFound
+from relto.errors import InvalidInput, NotFound, ReltoError
 from relto.events import AuditSink
 from relto.federation._keys import PublicJwk, SigningKey
 from relto.federation.changes import (
@@ -135,7 +137,8 @@ class ChangeLedger:
             repo = SqlChangeRepository(s)
             chain = self._chain(repo)
             rows = []
-            for st in (status,) if status else ("applied", "pending", "rejected", "superseded"):
+            every = ("applied", "pending", "rejected", "superseded", "failed")
+            for st in (status,) if status else every:
                 rows.extend(repo.with_status(self.partnership, st))
             out = []
             for row in rows:
@@ -293,7 +296,21 @@ class ChangeLedger:
             if ready is None:
                 return
             change, state = ready
-            self._effect(change, now)  # the registry's own transaction
+            try:
+                self._effect(change, now)  # the registry's own transaction
+            except ReltoError as exc:
+                # the registry refuses it here (an admission that conflicts with one
+                # made by hand before, say): not applied, the place left free, and
+                # said loudly -- officers must look at what differs on this node
+                with self._db.session() as s:
+                    SqlChangeRepository(s).mark(change.id, "failed", now.timestamp())
+                    s.commit()
+                self._sink.record(
+                    "partnership.change.failed",
+                    {"change": change.id, "seq": change.seq, "kind": change.kind,
+                     "reason": str(exc)[:300]},
+                )  # fmt: skip
+                continue
             with self._db.session() as s:
                 repo = SqlChangeRepository(s)
                 repo.place(change.partnership, change.seq, change.id)

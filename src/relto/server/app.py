@@ -35,7 +35,8 @@ from relto.server.front import Metrics, ReltoApp, RequestContextMiddleware
 from relto.server.health import probe_node
 from relto.server.limits import FORM_OVERHEAD, Guard, RequestGuard
 from relto.server.refresh import start_descriptor_refresh
-from relto.server.routes import audit, federation, kas, objects, partnership, vetting
+from relto.server.replication import start_change_push
+from relto.server.routes import audit, changes, federation, kas, objects, partnership, vetting
 from relto.server.witnessing import start_witness_push
 from relto.store import BlobStore, Database
 
@@ -92,8 +93,9 @@ def create_app(
         log.info("relto_started", version=__version__, demo=settings.demo, nation=settings.nation)
         refreshing = start_descriptor_refresh(node)
         pushing = start_witness_push(node)
+        replicating = start_change_push(node, app.state.changes)
         yield
-        for task in (refreshing, pushing):
+        for task in (refreshing, pushing, replicating):
             if task is not None:
                 task.cancel()
         log.info("relto_stopping")
@@ -152,6 +154,7 @@ def create_app(
 
     for mount in _ADAPTERS:
         mount(app, edge)
+    app.state.changes = changes.mount(app, edge)  # the node's ledger, shared with replication
     # Bounds on every request (rate, body size, sign-in before the body is read),
     # from the routes as mounted; in front of the whole stack and of the front door.
     guard = Guard(settings, app.routes, max_upload=node.documents.max_upload_bytes + FORM_OVERHEAD)
