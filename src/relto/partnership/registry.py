@@ -74,6 +74,13 @@ class PartnershipRegistry:
             items = SqlPartnershipRepository(s).list_partnerships(0, MAX_PAGE).items
         return [p for p in items if self._sees(who, p)]
 
+    def served(self) -> Partnership | None:
+        """The partnership this node serves (the first it holds), for the node's own
+        machinery (its change ledger); ``None`` before one is loaded."""
+        with self._db.session() as s:
+            items = SqlPartnershipRepository(s).list_partnerships(0, 1).items
+        return items[0] if items else None
+
     def partnership(self, who: Grantee, partnership_id: str) -> Partnership:
         with self._db.session() as s:
             return self._visible(SqlPartnershipRepository(s), who, partnership_id)

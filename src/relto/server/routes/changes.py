@@ -30,7 +30,6 @@ from relto.federation.changes import MAX_CHANGE_BYTES, ChangeFork
 from relto.federation.ledger import ChangeLedger, Standing
 from relto.node import Node
 from relto.server.edge import Edge, needs
-from relto.store.partnership import SqlPartnershipRepository
 
 __all__ = ["mount", "node_ledger"]
 
@@ -78,11 +77,9 @@ def node_ledger(node: Node, held: dict[str, ChangeLedger]) -> ChangeLedger | Non
     found = held.get("ledger")
     if found is not None or node.federation is None:
         return found
-    with node.db.session() as s:
-        partnerships = SqlPartnershipRepository(s).list_partnerships(0, 1).items
-    if not partnerships:
+    p = node.partnerships.served()
+    if p is None:
         return None
-    p = partnerships[0]
     ledger = ChangeLedger(
         db=node.db,
         sink=node.sink,
