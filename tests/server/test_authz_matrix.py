@@ -398,6 +398,16 @@ TABLE: dict[tuple[str, str], Row] = {
         console_form(lambda c, v: c.own and c.role == VO),
         console=True,
     ),
+    ("POST", "/console/changes/{change_id}/decision"): Row(
+        P.ADMIN_ADMISSIONS_WRITE,
+        lambda w, v: (
+            "POST",
+            f"/console/changes/{'0' * 64}/decision",
+            {"data": {"decision": "approve", "justification": WHY}},
+        ),
+        console_form(lambda c, v: False),  # no such change: back, refused, for everyone
+        console=True,
+    ),
     ("GET", "/console/documents"): Row(
         P.OBJECTS_LIST,
         get("/console/documents"),

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from relto.server.console import (
     audit,
+    changes,
     dashboard,
     decisions,
     documents,
@@ -40,6 +41,6 @@ def mount(app: FastAPI, edge: Edge) -> None:
     if edge.node.settings.demo:
         login.mount(app, pages)
     oidc_login.mount(app, pages)  # outside demo mode: sign-in at the node's own issuer
-    for page in (dashboard, people, documents, decisions, whatif, audit):
+    for page in (dashboard, changes, people, documents, decisions, whatif, audit):
         page.mount(app, pages)
     partners.mount(app, pages, pages.reach)

@@ -15,6 +15,7 @@ from relto.partnership import CLASSIFICATIONS, check_justification
 from relto.server.console._confirm import confirm_tokens
 from relto.server.console._pages import NOT_ALLOWED, Pages
 from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
+from relto.server.console.changes import alarms_for, pending_for
 from relto.server.edge import needs
 
 __all__ = ["mount"]
@@ -56,6 +57,9 @@ def mount(app: FastAPI, pages: Pages) -> None:
             at=at,
             # the partner nodes this node trusts: pinned by an officer, by fingerprint
             pins=sorted(pages.node.trust.pinned(), key=lambda p: p.nation),
+            # partnership changes awaiting signatures, and witnessing alarms
+            changes=pending_for(pages, request, who),
+            alarms=alarms_for(pages, who),
         )
 
     def admission_change(
