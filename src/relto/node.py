@@ -171,11 +171,13 @@ def build_node(
     else:
         log = sink if isinstance(sink, TransparencyLog) else open_log(settings, metrics=metrics)
     authorizer = Authorizer(sink)
-    partnerships = PartnershipRegistry(db, sink, authorizer)
+    trust = TrustStore(SqlPinRepository(db), authorizer, sink, settings.nation)
+    # A node that pins partners changes the partnership only by quorum-signed
+    # changes (relto.federation.ledger): no nation alone admits or ends admissions.
+    partnerships = PartnershipRegistry(db, sink, authorizer, federated=lambda: bool(trust.pinned()))
     vetting = VettingService(db, sink)
     directory = Directory(vetting)
     facts = DecisionFacts(db, vetting, demo=settings.demo)
-    trust = TrustStore(SqlPinRepository(db), authorizer, sink, settings.nation)
     # Attestations are verified against the pins as read at most 1 s ago (an untrust
     # here stops them at once, one made elsewhere within 1 s; ADR 0131), and each
     # one's status is read from its home node's Token Status List (cached 30 s;

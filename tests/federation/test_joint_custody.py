@@ -486,8 +486,10 @@ def test_gbr_engineer_opens_on_their_node_only_with_usa_consent(world: World) ->
 
 
 def test_usa_refusal_keeps_the_object_closed_on_the_gbr_node(world: World) -> None:
-    """USA ends GBR's admission to hypersonics on its node: its KAS refuses GBR's
-    people, and the GBR node cannot open the object although it allows them."""
+    """GBR's admission to hypersonics ends in the USA node's records (as a
+    quorum-approved change that has reached USA but not yet GBR would end it): the
+    USA KAS refuses GBR's people, and the GBR node cannot open the object although
+    it allows them."""
     usa = world.usa
     officer = usa.principal("usa-so-bennett")
     admitted = usa.node.partnerships.admissions(
@@ -495,7 +497,9 @@ def test_usa_refusal_keeps_the_object_closed_on_the_gbr_node(world: World) -> No
     ).items
     at = datetime.now(UTC)
     for a in admitted:
-        usa.node.partnerships.end(officer, a.id, at, justification="USA withdraws consent")
+        usa.node.partnerships.end(
+            officer, a.id, at, justification="USA withdraws consent", by_quorum=True
+        )
     harper = world.gbr.principal(HARPER)
     with pytest.raises(AccessDenied):
         world.gbr.node.documents.open(harper, world.doc, datetime.now(UTC))

@@ -206,6 +206,7 @@ def test_change_the_registry_refuses_here_fails_loudly_and_frees_its_place(
     gbr.node.partnerships.admit(
         gbr.officer, project_id="hypersonic", nation="JPN", ceiling="SECRET", at=start,
         valid_from=start, justification="admitted by hand before the quorum existed",
+        by_quorum=True,  # as if made before GBR joined the federation
     )  # fmt: skip
     change = _admit_jpn(aus, start)
     for m in (gbr, usa):
@@ -217,3 +218,16 @@ def test_change_the_registry_refuses_here_fails_loudly_and_frees_its_place(
     assert "partnership.change.failed" in gbr.kinds()
     assert gbr.ledger.chain().next_seq == 0
     assert aus.ledger.standing(change).status == "applied"
+
+
+def test_no_nation_alone_admits_once_it_pins_partners(members: dict[str, Member]) -> None:
+    """A node in a federation refuses a single officer's admission, end or project:
+    those are partnership changes, applied when every member node has signed."""
+    gbr = members["GBR"]
+    now = datetime.now(UTC)
+    with pytest.raises(InvalidInput, match="partnership changes"):
+        gbr.node.partnerships.admit(
+            gbr.officer, project_id="hypersonic", nation="JPN", ceiling="SECRET", at=now,
+            justification="one officer alone tries to admit JPN",
+        )  # fmt: skip
+    assert not gbr.jpn_admitted(now + timedelta(minutes=1))

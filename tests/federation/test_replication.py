@@ -185,4 +185,6 @@ def test_offer_with_no_verifiable_approval_is_refused_over_http(three: dict[str,
     body = gbr.ledger.standing(change).change.canonical().decode()
     r = httpx.post(f"{usa.node.settings.public_url}/api/v1/partnership/changes/receive",
                    json={"change": body, "approvals": []}, timeout=10)  # fmt: skip
-    assert r.status_code == 400 and "no member node's approval" in r.json()["error"]
+    assert r.status_code == 400
+    assert "no member node's approval" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == "change_refused"

@@ -25,6 +25,7 @@ from relto.node import Node, build_node
 from relto.store.witnessing import SqlAlarmStore
 
 from .conftest import node_of, sign_in
+from .console_steps import confirm_change
 
 
 @pytest.fixture
@@ -106,3 +107,31 @@ def test_witnessing_alarm_is_shown_to_the_nodes_people(demo_app: TestClient) -> 
     sign_in(demo_app, "gbr-eng-harper")
     page = demo_app.get("/console").text
     assert 'data-witness-alarm="USA"' in page and "fork" in page
+
+
+def test_in_a_federation_the_admit_form_proposes_instead_of_admitting(
+    demo_app: TestClient, usa: tuple[Node, ChangeLedger]
+) -> None:
+    """No nation alone admits: once the node pins a partner, the dashboard's
+    admission becomes a proposal awaiting the other members' signatures."""
+    gbr = node_of(demo_app)
+    _pin_each_other(gbr, usa[0])
+    csrf = sign_in(demo_app, "gbr-so-whitfield")
+    form = {"project_id": "undersea", "nation": "JPN", "ceiling": "SECRET"}
+    r = confirm_change(
+        demo_app, "/console/admissions/preview", form, csrf, "JPN joins the undersea work"
+    )
+    assert r.status_code == 303
+    page = demo_app.get(r.headers["location"]).text
+    assert "Proposed to the partnership" in page and "AUS, USA have signed too" in page
+    ledger = demo_app.app.state.changes["ledger"]  # type: ignore[attr-defined]
+    [pending] = ledger.standings("pending")
+    assert pending.change.kind == "admission.grant" and pending.quorum.approved_by == {"GBR"}
+    admitted = gbr.partnerships.admissions(
+        sign_principal(gbr), project_id="undersea", nation="JPN", offset=0, limit=10
+    ).items
+    assert not admitted  # nothing admitted by one nation
+
+
+def sign_principal(node: Node):  # type: ignore[no-untyped-def]
+    return node.directory.principal("gbr-so-whitfield", via="node")

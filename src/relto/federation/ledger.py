@@ -343,6 +343,7 @@ class ChangeLedger:
                 ),
                 note=f"change {change.seq} ({change.id[:12]})",
                 justification=change.justification,
+                by_quorum=True,
             )
         elif change.kind == "admission.end":
             page = self._registry.admissions(
@@ -355,7 +356,7 @@ class ChangeLedger:
                     self._registry.end(
                         quorum, admission.id, ends,
                         note=f"change {change.seq} ({change.id[:12]})",
-                        justification=change.justification,
+                        justification=change.justification, by_quorum=True,
                     )  # fmt: skip
         elif change.kind == "project.create":
             self._registry.create_project(
@@ -367,4 +368,5 @@ class ChangeLedger:
                     description=str(p.get("description", "")),
                 ),
                 at,
+                by_quorum=True,
             )

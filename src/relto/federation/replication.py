@@ -108,7 +108,8 @@ class ChangePusher:
                 log.info("change_push_unreachable", nation=nation)
                 return Pushed(nation, sent, head, refused, unreachable=True)
             sent += 1
-            reported = answer.get("head")
+            error = answer.get("error")
+            reported = error.get("head") if isinstance(error, dict) else answer.get("head")
             if isinstance(reported, int) and reported >= 0:
                 head = reported
                 self.heads[nation] = reported
@@ -119,6 +120,6 @@ class ChangePusher:
                     nation=nation,
                     change=s.change.id[:16],
                     status=status,
-                    reason=str(answer.get("error", ""))[:200],
+                    reason=str(error.get("message", "") if isinstance(error, dict) else "")[:200],
                 )
         return Pushed(nation, sent, head, refused)

@@ -8,11 +8,12 @@ authorisation point and record every change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from relto.authz import Authorizer, Grantee, Permission, Scope
+from relto.errors import InvalidInput
 from relto.events import AuditSink
 from relto.partnership.errors import UnknownRecord
 from relto.partnership.model import Admission, Partnership, Project
@@ -43,11 +44,35 @@ class Overview:
     at: datetime
 
 
+#: Why a node in a federation refuses a single officer's change of the partnership.
+NEEDS_QUORUM = (
+    "this node takes part in a federation: admissions, their end and projects are "
+    "partnership changes, applied when every member node has signed; propose one "
+    "(relto partnership change propose, or POST /api/v1/partnership/changes)"
+)
+
+
 class PartnershipRegistry:
-    def __init__(self, db: Database, sink: AuditSink, authorizer: Authorizer) -> None:
+    """The partnership's records on this node. ``federated``: whether the node pins
+    partner nodes; then admitting, ending admissions and creating projects go only
+    through quorum-signed changes (``by_quorum=True``, :mod:`relto.federation.ledger`):
+    no nation alone changes the partnership."""
+
+    def __init__(
+        self,
+        db: Database,
+        sink: AuditSink,
+        authorizer: Authorizer,
+        federated: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._db = db
         self._sink = sink
         self._authz = authorizer
+        self._federated = federated
+
+    def _alone(self, by_quorum: bool) -> None:
+        if not by_quorum and self._federated():
+            raise InvalidInput(NEEDS_QUORUM)
 
     # -- reading -------------------------------------------------------------------
 
@@ -151,7 +176,10 @@ class PartnershipRegistry:
                 SqlPartnershipRepository(s), self._sink, partnership=p, actor=who, at=at
             )
 
-    def create_project(self, who: Grantee, project: Project, at: datetime) -> Project:
+    def create_project(
+        self, who: Grantee, project: Project, at: datetime, *, by_quorum: bool = False
+    ) -> Project:
+        self._alone(by_quorum)
         with self._db.session() as s:
             repo = SqlPartnershipRepository(s)
             self._visible(repo, who, project.partnership_id)
@@ -193,8 +221,10 @@ class PartnershipRegistry:
         valid_until: datetime | None = None,
         note: str = "",
         justification: str,
+        by_quorum: bool = False,
     ) -> Admission:
         """Admit (see :func:`relto.partnership.service.admit`); a person must say why."""
+        self._alone(by_quorum)
         with self._db.session() as s:
             repo = SqlPartnershipRepository(s)
             self._visible_project(repo, who, project_id)
@@ -220,8 +250,10 @@ class PartnershipRegistry:
         note: str = "",
         *,
         justification: str,
+        by_quorum: bool = False,
     ) -> Admission:
         """End an admission now; a person must say why."""
+        self._alone(by_quorum)
         with self._db.session() as s:
             repo = SqlPartnershipRepository(s)
             current = repo.get_admission(admission_id[:64])

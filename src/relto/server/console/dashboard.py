@@ -11,11 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from relto.authz import Permission, Principal
 from relto.errors import InvalidInput, ReltoError
+from relto.federation.ledger import ChangeLedger
 from relto.partnership import CLASSIFICATIONS, check_justification
 from relto.server.console._confirm import confirm_tokens
 from relto.server.console._pages import NOT_ALLOWED, Pages
 from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
-from relto.server.console.changes import alarms_for, pending_for
+from relto.server.console.changes import alarms_for, ledger_of, pending_for
 from relto.server.edge import needs
 
 __all__ = ["mount"]
@@ -153,6 +154,15 @@ def mount(app: FastAPI, pages: Pages) -> None:
                 pages, tokens, request, who, change, at,
                 justification=justification, error=str(exc),
             )  # fmt: skip
+        ledger = ledger_of(pages, request)
+        if ledger is not None and pages.node.trust.pinned():
+            # in a federation no nation alone admits: this becomes a proposal
+            payload = {"nation": nation, "project": project_id, "ceiling": ceiling,
+                       "valid_from": at.isoformat()}  # fmt: skip
+            if until is not None:
+                payload["valid_until"] = until.isoformat()
+            what = f"{nation} to {project_id} up to {ceiling}"
+            return _proposed(pages, ledger, who, "admission.grant", payload, justification, what)
         try:
             registry.admit(
                 who,
@@ -228,11 +238,45 @@ def mount(app: FastAPI, pages: Pages) -> None:
                 pages, tokens, request, who, change, at,
                 justification=justification, error=str(exc),
             )  # fmt: skip
+        ledger = ledger_of(pages, request)
+        if ledger is not None and pages.node.trust.pinned():
+            try:
+                current = registry.admission(who, admission_id[:64])
+            except ReltoError as exc:
+                return pages.back("/console", pages.explain(exc), bad=True)
+            payload = {"nation": current.nation, "project": current.project_id,
+                       "at": at.isoformat()}  # fmt: skip
+            what = f"the end of {current.nation}'s admission to {current.project_id}"
+            return _proposed(pages, ledger, who, "admission.end", payload, justification, what)
         try:
             a = registry.end(who, admission_id, at, justification=justification)
         except ReltoError as exc:
             return pages.back("/console", pages.explain(exc), bad=True)
         return pages.back("/console", f"Admission of {a.nation} to {a.project_id} ended.")
+
+
+def _proposed(
+    pages: Pages,
+    ledger: ChangeLedger,
+    who: Principal,
+    kind: str,
+    payload: dict[str, str],
+    justification: str,
+    what: str,
+) -> Response:
+    """Propose ``kind`` to the partnership and say where it stands."""
+    try:
+        standing = ledger.propose(who, kind, payload, justification.strip())
+    except ReltoError as exc:
+        return pages.back("/console", pages.explain(exc), bad=True)
+    q = standing.quorum
+    waiting = ", ".join(sorted(q.members - q.approved_by)) or "nobody"
+    return pages.back(
+        "/console#changes",
+        f"Proposed to the partnership: {what} (change {standing.change.seq}). "
+        f"{len(q.approved_by)} of {q.required} member nodes have signed; it applies when "
+        f"{waiting} {'has' if len(q.members - q.approved_by) == 1 else 'have'} signed too.",
+    )
 
 
 def _day(text: str) -> datetime | None:

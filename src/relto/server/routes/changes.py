@@ -10,8 +10,8 @@
 - ``POST /api/v1/partnership/changes/receive``: a partner node offers ``{change,
   approvals}`` (``partnership:changes:receive``, public: nothing is believed for who
   sent it -- every approval is verified against the node keys pinned here). It
-  answers ``{status, head}`` (``head``: this node's next place), 409 for a fork,
-  400 for anything else refused.
+  answers ``{status, head}`` (``head``: this node's next place); a refusal is the
+  usual error body (``change_fork``, 409; ``change_refused``, 400) with ``head``.
 
 A node that takes part in no federation answers 404 on all of them.
 """
@@ -30,6 +30,7 @@ from relto.federation.changes import MAX_CHANGE_BYTES, ChangeFork
 from relto.federation.ledger import ChangeLedger, Standing
 from relto.node import Node
 from relto.server.edge import Edge, needs
+from relto.server.errors import error_body
 
 __all__ = ["mount", "node_ledger"]
 
@@ -141,16 +142,16 @@ def mount(app: FastAPI, edge: Edge) -> dict[str, ChangeLedger]:
     @app.post(f"{PREFIX}/receive", tags=["partnership"],
               summary="A partner node offers a change and the signed words on it",
               **needs(Permission.PARTNERSHIP_CHANGES_RECEIVE))  # fmt: skip
-    def receive(body: Annotated[OfferIn, Body()]) -> JSONResponse:
+    def receive(request: Request, body: Annotated[OfferIn, Body()]) -> JSONResponse:
         held = ledger()
         try:
             standing = held.receive(body.change, body.approvals)
         except ChangeFork as fork:
-            return JSONResponse({"error": str(fork)[:300], "head": held.chain().next_seq},
-                                status_code=409)  # fmt: skip
+            said = error_body("change_fork", str(fork)[:300], request, head=held.chain().next_seq)
+            return JSONResponse(said, status_code=409)
         except InvalidInput as exc:
-            return JSONResponse({"error": str(exc)[:300], "head": held.chain().next_seq},
-                                status_code=400)  # fmt: skip
+            said = error_body("change_refused", str(exc)[:300], request, head=held.chain().next_seq)
+            return JSONResponse(said, status_code=400)
         return JSONResponse({"status": standing.status, "head": held.chain().next_seq})
 
     return held
