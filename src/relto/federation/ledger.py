@@ -57,7 +57,10 @@ from relto.partnership.service import Actor
 from relto.store import Database
 from relto.store.changes import SqlChangeRepository
 
-__all__ = ["ChangeLedger", "Standing"]
+__all__ = ["VERIFIED_APPROVALS", "ChangeLedger", "Standing"]
+
+#: Verified approvals kept per process (then the memo starts again).
+VERIFIED_APPROVALS = 20_000
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,9 @@ class ChangeLedger:
         self._founders = frozenset(founders)
         self._clock = clock
         self._lock = threading.Lock()
+        #: Approvals whose signature verified, by (token, change, the key it verified
+        #: against): a stored approval is verified once per process, not on every read.
+        self._verified: dict[tuple[str, str, str], Approval] = {}
 
     # -- what is held ------------------------------------------------------------------
 
@@ -112,10 +118,20 @@ class ChangeLedger:
         keys = self.keys()
         found = []
         for row in repo.approvals(change.id):
-            try:
-                found.append(verify_approval(row.token, change, keys))
-            except InvalidChange:
-                continue  # a key rotated or unpinned since: it no longer counts
+            key = keys.get(row.nation)
+            if key is None:
+                continue  # unpinned since: it no longer counts
+            memo = (row.token, change.id, key.fingerprint)
+            approval = self._verified.get(memo)
+            if approval is None:
+                try:
+                    approval = verify_approval(row.token, change, keys)
+                except InvalidChange:
+                    continue  # a key rotated since: it no longer counts
+                if len(self._verified) >= VERIFIED_APPROVALS:
+                    self._verified.clear()
+                self._verified[memo] = approval
+            found.append(approval)
         return found
 
     def chain(self) -> ChangeChain:
