@@ -37,6 +37,7 @@ def test_newer_descriptor_signed_by_the_pinned_key_is_taken_and_recorded(usa: Fa
     [result] = DescriptorRefresher(store, fetch=lambda url: token).refresh(LATER)
     assert result.outcome == "updated"
     assert store.trusted()["USA"].token == token
+    assert store.trusted()["USA"].pinned_by == "gbr-so"  # still the officer who pinned it
     assert sink.kinds()[-1] == "federation.node.updated"
 
 

@@ -8,7 +8,11 @@ oidc-provider processes, not demo mode):
    documents, held by GBR, and opens it;
 3. a JPN engineer at the JPN console is denied by GBR, with GBR's reasons;
 4. the USA vetting officer suspends the USA engineer's clearance at home, and the
-   GBR node refuses the engineer within 60 s.
+   GBR node refuses the engineer within 60 s;
+5. no nation alone changes the partnership: the GBR officer's admission of JPN to
+   hypersonics becomes a proposal; the AUS and USA officers approve it on their
+   own dashboards; JPN is admitted nowhere while two have signed, everywhere once
+   all three have.
 
 Screenshots go to ``test-artifacts/product/federation-*.png``.
 """
@@ -62,7 +66,8 @@ def four(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Four]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELTO_")}
     launcher = subprocess.Popen(
         [RELTO, "federation", "demo", "--root", str(root),
-         "--node-port", str(node_base), "--idp-port", str(idp_base)],
+         "--node-port", str(node_base), "--idp-port", str(idp_base),
+         "--replicate-seconds", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         start_new_session=True,
     )  # fmt: skip
@@ -194,3 +199,58 @@ def test_gbr_protects_usa_opens_jpn_denied_suspension_at_home_denies_abroad(
     assert re.search(r"attestation_(revoked|suspended)|suspended|revoked", text), text[:500]
     print(f"GBR refused {elapsed:.1f} s after the suspension at home")
     _shot(ramirez, "05-gbr-refuses-after-suspension")
+
+
+def _jpn_hypersonic(page: Any) -> str:
+    page.goto("/console")
+    return str(page.locator('tr[data-project="hypersonic"] td[data-nation="JPN"]').inner_text())
+
+
+def _approve_when_it_arrives(page: Any, base: str, officer: str) -> None:
+    _sign_in(page, base, officer)
+    deadline = time.monotonic() + 30
+    while not page.locator("#pending-changes tr[data-change]").count():
+        assert time.monotonic() < deadline, f"the proposal did not reach {base}"
+        time.sleep(1)
+        page.goto("/console")
+    row = page.locator("#pending-changes tr[data-change]").first
+    assert "admission.grant" in row.inner_text() and "would gain read access" in row.inner_text()
+    row.get_by_label("Justification (signed)").fill("effect checked on this node")
+    row.get_by_role("button", name="Approve").click()
+    page.wait_for_load_state()
+
+
+@pytest.mark.timeout(240)
+def test_no_nation_alone_admits_jpn_every_member_node_signs(four: Four, browser: Any) -> None:
+    aus, gbr, usa = four.urls["AUS"], four.urls["GBR"], four.urls["USA"]
+    whitfield = _console(browser, gbr)
+    _sign_in(whitfield, gbr, "gbr-so-whitfield")
+    assert _jpn_hypersonic(whitfield).strip() in ("", "—", "-")
+    whitfield.get_by_label("Project", exact=True).select_option("hypersonic")
+    whitfield.get_by_label("Nation", exact=True).select_option("JPN")
+    whitfield.locator("#admit-ceiling").select_option("SECRET")
+    whitfield.get_by_role("button", name="Preview the effect").click()
+    whitfield.wait_for_load_state()
+    whitfield.get_by_label("Justification").fill("JPN joins the hypersonics flight tests")
+    whitfield.get_by_role("button", name="Admit").click()
+    whitfield.wait_for_load_state()
+    said = whitfield.get_by_role("status").inner_text()
+    assert "Proposed to the partnership" in said and "AUS, USA have signed too" in said
+    _shot(whitfield, "06-gbr-proposes-admission")
+
+    campbell = _console(browser, aus)
+    _approve_when_it_arrives(campbell, aus, "aus-so-campbell")
+    assert "2 of 3" in campbell.get_by_role("status").inner_text()
+    time.sleep(5)  # two rounds of replication: still nobody admits JPN
+    for page in (whitfield, campbell):
+        assert _jpn_hypersonic(page).strip() != "SECRET"
+
+    bennett = _console(browser, usa)
+    _approve_when_it_arrives(bennett, usa, "usa-so-bennett")
+    assert "applied" in bennett.get_by_role("status").inner_text()
+    for page in (whitfield, campbell, bennett):
+        deadline = time.monotonic() + 30
+        while _jpn_hypersonic(page).strip() != "SECRET":
+            assert time.monotonic() < deadline, "JPN not admitted on every node"
+            time.sleep(1)
+    _shot(whitfield, "07-jpn-admitted-by-every-member")

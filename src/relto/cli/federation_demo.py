@@ -35,6 +35,12 @@ def demo(
         int,
         typer.Option(min=1024, max=65000, help="Port of the first OpenID provider; then +1 each."),
     ] = 8201,
+    replicate_seconds: Annotated[
+        int,
+        typer.Option(
+            min=1, max=3600, help="How often each node offers partnership changes to the others."
+        ),
+    ] = 30,
 ) -> None:
     """Start four pinned nodes (AUS, GBR, USA, JPN), each with its own OpenID provider.
 
@@ -42,7 +48,13 @@ def demo(
     """
     from relto.launcher.federation import run
 
-    code = run(root, node_base=node_port, idp_base=idp_port, echo=lambda s: typer.echo(s))
+    code = run(
+        root,
+        node_base=node_port,
+        idp_base=idp_port,
+        replicate_seconds=replicate_seconds,
+        echo=lambda s: typer.echo(s),
+    )
     raise typer.Exit(code)
 
 

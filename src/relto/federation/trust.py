@@ -202,7 +202,9 @@ class TrustStore:
         if token.strip() == old.token:
             return None
         descriptor = verify_descriptor(token, old, now)
-        pin = PinnedNode(descriptor, token.strip(), now.astimezone(UTC), "node")
+        # who pinned the node and when stay as the officer made them: the refresh only
+        # follows what the pinned key signed (the update itself is recorded below)
+        pin = PinnedNode(descriptor, token.strip(), old.pinned_at, old.pinned_by)
         self._sink.record(
             "federation.node.updated",
             {

@@ -221,8 +221,9 @@ def node_secrets(node: NodePlan) -> dict[str, str]:
     return {k: values[k] for k in _SECRET_NAMES}
 
 
-def node_settings(node: NodePlan) -> dict[str, str]:
-    """The node's non-secret settings (also written to ``node.env``)."""
+def node_settings(node: NodePlan, *, replicate_seconds: int = 30) -> dict[str, str]:
+    """The node's non-secret settings (also written to ``node.env``);
+    ``replicate_seconds``: how often it offers partnership changes to the others."""
     issuers = {
         node.issuer: {
             "nation": node.nation,
@@ -240,6 +241,7 @@ def node_settings(node: NodePlan) -> dict[str, str]:
         "RELTO_OIDC_ISSUERS": json.dumps(issuers, separators=(",", ":")),
         "RELTO_OIDC_CLIENT_ID": node.client_id,
         "RELTO_LOG_LEVEL": "INFO",
+        "RELTO_FEDERATION_CHANGES_PUSH_SECONDS": str(replicate_seconds),
     }
     text = "# settings of the federation demo's node (secrets: secrets.env)\n"
     (node.folder / "node.env").write_text(
@@ -343,6 +345,7 @@ def run(
     *,
     node_base: int = 8101,
     idp_base: int = 8201,
+    replicate_seconds: int = 30,
     echo: Callable[[str], None] = print,
 ) -> int:
     """Start the four nodes and their providers; block until Ctrl-C; stop them all.
@@ -362,7 +365,8 @@ def run(
         for n in nodes:
             n.folder.mkdir(parents=True, exist_ok=True)
             share = nation_share(data, n.nation)
-            env = _child_env({**node_settings(n), **node_secrets(n)})
+            settings = node_settings(n, replicate_seconds=replicate_seconds)
+            env = _child_env({**settings, **node_secrets(n)})
             existed = (n.folder / "relto.db").exists()
             prepared.append(_Prepared(n, env, share, security_officer(share), existed=existed))
         # the providers need nothing from the nodes: start them first
