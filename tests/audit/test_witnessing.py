@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 from relto.audit import NoteSigner, TransparencyLog
 from relto.audit.checkpoint import open_checkpoint
+from relto.audit.config import database_url
 from relto.audit.errors import ForkRefused, RollbackRefused
 from relto.audit.note import open_note, parse_verifier
 from relto.audit.witness import MemoryWitnessState, Witness
@@ -45,6 +46,7 @@ from relto.audit.witnessing import (
     known_logs,
 )
 from relto.authz import Authorizer, Principal
+from relto.cli.main import main
 from relto.config import Settings
 from relto.errors import AccessDenied
 from relto.events import MemorySink
@@ -663,3 +665,23 @@ def test_alarms_are_read_only_by_people_of_the_nation(tmp_path: Path) -> None:
     assert w.witness.read_alarms(gbr_person) == []
     with pytest.raises(AccessDenied):
         w.witness.read_alarms(usa_person)
+
+
+def test_audit_verify_requires_partner_cosignatures_from_pinned_witnesses(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``relto audit verify`` trusts the node's latest checkpoint only with the
+    cosignatures it is told to need, each by a witness key of a pinned partner."""
+    gbr = pair.gbr
+    s = gbr.node.settings
+    for name, value in (("RELTO_DATA_DIR", str(s.data_dir)), ("RELTO_NATION", "GBR")):
+        monkeypatch.setenv(name, value)
+    log_key = node_signer_of(gbr.node).verifier().vkey
+    args = ["audit", "verify", "--log", database_url(s), "--cosigned-from", gbr.url,
+            "--log-key", log_key, "--min-cosignatures", "1"]  # fmt: skip
+    push_once(gbr.node)
+    # without the pinned witnesses' keys, USA's cosignature proves nothing
+    assert main(args) == 1
+    assert "0 witness cosignature(s), need 1" in capsys.readouterr().err
+    assert main([*args, "--pinned-witnesses"]) == 0
+    assert main([*args[:-1], "2", "--pinned-witnesses"]) == 1  # only one partner cosigned

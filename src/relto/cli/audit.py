@@ -119,6 +119,36 @@ def prove_cmd(
     typer.echo(json.dumps(out, indent=2))
 
 
+def _pinned_witness_keys() -> list[Verifier]:
+    """The witness cosigner keys of the partner nodes this node pins."""
+    from relto.config import load_settings
+    from relto.store import create_database
+    from relto.store.federation import SqlPinRepository
+
+    settings = load_settings()
+    repo = SqlPinRepository(create_database(settings.effective_database_url))
+    return [parse_verifier(p.descriptor.witness_key) for p in repo.all()]
+
+
+def _fetch_cosigned(log_source: str) -> tuple[str, bytes]:
+    """An http(s) log's latest checkpoint cosigned by partner witnesses."""
+    import httpx
+
+    if not log_source.startswith(("http://", "https://")):
+        raise InvalidNote(
+            "give --checkpoint, or --cosigned-from (or an http(s) --log) to fetch the "
+            "cosigned checkpoint from"
+        )
+    url = log_source.rstrip("/") + "/api/v1/audit/checkpoint/cosigned"
+    try:
+        resp = httpx.get(url, timeout=10)
+    except httpx.HTTPError as exc:
+        raise InvalidNote(f"cannot fetch {url}: {type(exc).__name__}") from None
+    if resp.status_code != 200 or len(resp.content) > 64 * 1024:
+        raise InvalidNote(f"{url} answered HTTP {resp.status_code}: no cosigned checkpoint")
+    return url, resp.content
+
+
 def _default_log_key() -> NoteVerifier | None:
     from relto.audit.config import key_file
     from relto.config import load_settings
@@ -133,12 +163,17 @@ def _default_log_key() -> NoteVerifier | None:
 
 @audit_app.command("verify")
 def verify_cmd(
-    checkpoint: Annotated[
-        list[Path], typer.Option("--checkpoint", help="Trusted checkpoint file (repeatable).")
-    ],
     log_source: Annotated[
         str, typer.Option("--log", help="Database URL, SQLite file, or http(s) relto server.")
     ],
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="Trusted checkpoint file (repeatable); without it, an http(s) --log's "
+            "latest checkpoint cosigned by partner witnesses is fetched.",
+        ),
+    ] = None,
     log_key: Annotated[
         str | None,
         typer.Option(help="The log's verifier key, inline or a file (default: local .pub)."),
@@ -149,6 +184,21 @@ def verify_cmd(
     min_cosignatures: Annotated[
         int, typer.Option(min=0, help="Witness cosignatures each checkpoint needs.")
     ] = 0,
+    cosigned_from: Annotated[
+        str | None,
+        typer.Option(
+            "--cosigned-from",
+            help="Without --checkpoint: the relto node (http(s) URL) whose latest "
+            "cosigned checkpoint to trust (default: an http(s) --log).",
+        ),
+    ] = None,
+    pinned_witnesses: Annotated[
+        bool,
+        typer.Option(
+            "--pinned-witnesses",
+            help="Also accept the witness keys of the partner nodes this node pins.",
+        ),
+    ] = False,
     token_file: Annotated[
         Path | None,
         typer.Option(
@@ -166,12 +216,17 @@ def verify_cmd(
     if not isinstance(key, NoteVerifier):
         raise InvalidNote("need the log's verifier key (--log-key)")
     witnesses = [_read_key(w) for w in witness_key or []]
+    if pinned_witnesses:
+        witnesses.extend(_pinned_witness_keys())
     if any(not isinstance(w, CosignatureVerifier) for w in witnesses):
         raise InvalidNote("witness keys must be cosigner (type 0x04) keys")
     trusted = []
-    for path in checkpoint:
+    sources = [(str(path), path.read_bytes()) for path in checkpoint or []]
+    if not sources:
+        sources = [_fetch_cosigned(cosigned_from or log_source)]
+    for path, body in sources:
         try:
-            signed = open_checkpoint(path.read_bytes(), key, extra=witnesses)
+            signed = open_checkpoint(body, key, extra=witnesses)
         except InvalidNote as exc:
             typer.echo(f"checkpoint {path}: not trusted: {exc}", err=True)
             raise typer.Exit(1) from None
