@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,10 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from federation.live_server import Server, free_port
 from relto.audit import NoteSigner, TransparencyLog
 from relto.audit.checkpoint import open_checkpoint
 from relto.audit.config import database_url
@@ -205,40 +203,6 @@ def test_partner_claiming_another_logs_origin_is_witnessed_for_neither() -> None
 # -- 2. push on a schedule -----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A relto app under uvicorn on loopback, in a thread; stoppable and restartable."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.app, self.port = app, port
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            assert time.time() < deadline and self.thread.is_alive(), "server did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=10)
-            self.server = self.thread = None
-
-
 @dataclass
 class Nation:
     node: Node
@@ -266,7 +230,7 @@ def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pair]:
     monkeypatch.delenv("RELTO_AUDIT_WITNESS_LOGS", raising=False)
     nations = {}
     for nation in ("GBR", "USA"):
-        port = _free_port()
+        port = free_port()
         app = create_app(_settings(nation, tmp_path / nation.lower(), port))
         nations[nation] = Nation(app.state.node, f"http://127.0.0.1:{port}", Server(app, port))
     gbr, usa = nations["GBR"], nations["USA"]

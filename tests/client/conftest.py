@@ -12,9 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,9 +21,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
+from federation.live_server import Server, free_port
 from relto.client import DpopKey
 from relto.config import OidcIssuer, Settings
 from relto.demo import load_demo, load_demo_documents, read_demo
@@ -45,40 +42,6 @@ from relto.server import create_app
 
 CLI_CLIENT = "relto-usa-cli"
 CLI_REDIRECT = "http://127.0.0.1/callback"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A relto app under uvicorn on loopback, in a thread; stoppable mid-test."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.app, self.port = app, port
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            assert time.time() < deadline and self.thread.is_alive(), "server did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=10)
-            self.server = self.thread = None
 
 
 @dataclass

@@ -16,8 +16,6 @@ import base64
 import io
 import json
 import secrets
-import socket
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -28,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from pydantic import SecretStr
@@ -52,6 +49,8 @@ from relto.ztdf import KasTarget, KeyAccessDenied, hazmat, open_container, prote
 from relto.ztdf.attributes import custody_attributes, marking_attributes
 from relto.ztdf.manifest import KeyAccess, parse_key_access
 
+from .live_server import Server, free_port
+
 CONTENT = secrets.token_bytes(70_000)  # more than one segment
 AUDIENCE = "relto"
 USA_ISSUER = "https://idp.usa.example"
@@ -60,32 +59,6 @@ USA_IDP = RSAKey.generate_key(2048, parameters={"kid": "usa-1", "alg": "RS256"})
 GBR_IDP = RSAKey.generate_key(2048, parameters={"kid": "gbr-1", "alg": "RS256"})
 ENGINEER, HARPER = "usa-eng-ramirez", "gbr-eng-harper"
 WHY = "hypersonics is developed jointly with the USA"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            assert time.time() < deadline and self.thread.is_alive(), "server did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @dataclass
@@ -117,7 +90,7 @@ class World:
 
 
 def _nation(nation: str, folder: Path) -> Nation:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app(
         Settings(
