@@ -55,7 +55,7 @@ from relto.partnership import Project
 from relto.partnership.registry import PartnershipRegistry
 from relto.partnership.service import Actor
 from relto.store import Database
-from relto.store.changes import SqlChangeRepository
+from relto.store.changes import ChangeRow, SqlChangeRepository
 
 __all__ = ["VERIFIED_APPROVALS", "ChangeLedger", "Standing"]
 
@@ -147,6 +147,11 @@ class ChangeLedger:
             chain.replay(change, counted)
         return chain
 
+    def _standing(self, repo: SqlChangeRepository, chain: ChangeChain, row: ChangeRow) -> Standing:
+        change = Change.parse(row.body)
+        approvals = tuple(self._approvals(repo, change))
+        return Standing(change, row.status, approvals, chain.quorum(change, approvals))
+
     def standings(self, status: str | None = None) -> list[Standing]:
         """Every change this node holds (or those with ``status``), in chain order."""
         with self._db.session() as s:
@@ -156,18 +161,17 @@ class ChangeLedger:
             every = ("applied", "pending", "rejected", "superseded", "failed")
             for st in (status,) if status else every:
                 rows.extend(repo.with_status(self.partnership, st))
-            out = []
-            for row in rows:
-                change = Change.parse(row.body)
-                approvals = tuple(self._approvals(repo, change))
-                out.append(Standing(change, row.status, approvals, chain.quorum(change, approvals)))
+            out = [self._standing(repo, chain, row) for row in rows]
         return sorted(out, key=lambda x: (x.change.seq, x.status != "applied"))
 
     def standing(self, change_id: str) -> Standing:
-        for s in self.standings():
-            if s.change.id == change_id:
-                return s
-        raise NotFound(f"no change {change_id[:64]!r} on this node")
+        """One change this node holds (its row alone, against the chain)."""
+        with self._db.session() as s:
+            repo = SqlChangeRepository(s)
+            row = repo.get(change_id[:64])
+            if row is None or row.partnership != self.partnership:
+                raise NotFound(f"no change {change_id[:64]!r} on this node")
+            return self._standing(repo, self._chain(repo), row)
 
     # -- officers of this node ---------------------------------------------------------
 
