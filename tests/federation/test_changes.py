@@ -183,6 +183,22 @@ def test_last_member_cannot_be_removed() -> None:
         chain.append(out, verified(out, signed(out, "GBR")))
 
 
+_AGREEMENT = {
+    "id": "GBR-JPN-ISA-2013",
+    "parties": ["GBR", "JPN"],
+    "title": "ISA",
+    "in_force": "2014-01-08",
+    "scope": "government",
+    "sources": ["a treaty series"],
+}
+
+
+def test_agreement_record_takes_a_bilateral_dated_sourced_agreement() -> None:
+    change = Change("aukus-p2", 0, GENESIS, "agreement.record", _AGREEMENT, "GBR", "gbr-so",
+                    NOW, "the members record it")  # fmt: skip
+    assert Change.parse(change.canonical()) == change
+
+
 @pytest.mark.parametrize(
     ("kind", "payload"),
     [
@@ -195,6 +211,13 @@ def test_last_member_cannot_be_removed() -> None:
         ("admission.end", {"nation": "JPN", "project": "hypersonic"}),
         ("project.create", {"id": "Bad Id", "name": "x"}),
         ("agreement.record", {"id": "gsa", "parties": ["GBR"], "title": "one party"}),
+        ("agreement.record", _AGREEMENT | {"parties": ["GBR", "JPN", "USA"]}),
+        ("agreement.record", _AGREEMENT | {"parties": ["GBR", "GBR"]}),
+        ("agreement.record", _AGREEMENT | {"terminated": "2010-01-01"}),
+        ("agreement.record", _AGREEMENT | {"in_force": "2013-02-30"}),
+        ("agreement.record", _AGREEMENT | {"scope": "everything"}),
+        ("agreement.record", _AGREEMENT | {"sources": []}),
+        ("agreement.record", _AGREEMENT | {"id": "has space"}),
         ("quorum.set", {"kind": "admission.grant", "required": 0}),
         ("quorum.set", {"kind": "no.such", "required": 1}),
         ("member.add", {"nation": "JPN", "extra": 1}),

@@ -231,3 +231,163 @@ def test_no_nation_alone_admits_once_it_pins_partners(members: dict[str, Member]
             justification="one officer alone tries to admit JPN",
         )  # fmt: skip
     assert not gbr.jpn_admitted(now + timedelta(minutes=1))
+
+
+def _through_quorum(
+    members: dict[str, Member], kind: str, payload: dict[str, object], why: str
+) -> str:
+    """GBR proposes, AUS and USA approve, and every node (JPN too) receives it all."""
+    gbr, aus, usa = members["GBR"], members["AUS"], members["USA"]
+    change = gbr.ledger.propose(gbr.officer, kind, payload, why).change.id
+    _send(gbr, aus, change)
+    aus.ledger.decide(aus.officer, change, "approve", "effect checked on the AUS node")
+    _send(aus, usa, change)
+    usa.ledger.decide(usa.officer, change, "approve", "effect checked on the USA node")
+    for m in members.values():
+        if m is not usa:
+            _send(usa, m, change)
+    return change
+
+
+def _partnership(m: Member):  # type: ignore[no-untyped-def]
+    return m.node.partnerships.partnership(m.officer, "aukus-p2")
+
+
+def test_member_added_by_quorum_is_a_member_on_every_node_and_signs_from_then(
+    members: dict[str, Member],
+) -> None:
+    change = _through_quorum(members, "member.add", {"nation": "JPN"}, "JPN joins as a member")
+    for m in members.values():
+        assert m.ledger.standing(change).status == "applied", m.nation
+        p = _partnership(m)
+        assert "JPN" in p.members and "JPN" not in p.partners, m.nation
+        assert m.ledger.chain().required("admission.grant") == 4
+        assert "partnership.member_added" in m.kinds()
+    # three signatures no longer make a change: JPN's is needed too
+    nxt = _through_quorum(members, "project.create", {"id": "space", "name": "Space"},
+                          "a new workstream on space")  # fmt: skip
+    assert members["GBR"].ledger.standing(nxt).status == "pending"
+    jpn = members["JPN"]
+    jpn.ledger.decide(jpn.officer, nxt, "approve", "effect checked on the JPN node")
+    assert jpn.ledger.standing(nxt).status == "applied"
+
+
+def test_restarted_ledger_keeps_where_the_chain_began_after_a_member_joined(
+    members: dict[str, Member],
+) -> None:
+    """The partnership's members moved on (JPN joined); a ledger made again from them
+    must still judge the chain from its founders, not rewrite its history."""
+    gbr = members["GBR"]
+    change = _through_quorum(members, "member.add", {"nation": "JPN"}, "JPN joins as a member")
+    p = _partnership(gbr)
+    again = ChangeLedger(
+        db=gbr.node.db, sink=gbr.node.sink, authorizer=gbr.node.authorizer,
+        registry=gbr.node.partnerships, pins=gbr.node.trust.trusted,
+        node_key=load_home_keys(gbr.node.settings).node_key, nation="GBR",
+        partnership=p.id, founders=p.members,
+    )  # fmt: skip
+    chain = again.chain()
+    assert chain.founders == frozenset({"AUS", "GBR", "USA"})
+    assert chain.head == change and chain.members == {"AUS", "GBR", "USA", "JPN"}
+
+
+def test_member_removed_stays_a_partner_with_its_admissions_untouched(
+    members: dict[str, Member],
+) -> None:
+    gbr = members["GBR"]
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    before = gbr.node.partnerships.admissions(
+        gbr.officer, project_id="hypersonic", nation="AUS", offset=0, limit=50
+    ).items
+    assert before  # AUS takes part in hypersonics through an admission, as members do
+    _through_quorum(members, "member.remove", {"nation": "AUS"}, "AUS leaves the membership")
+    for m in members.values():
+        p = _partnership(m)
+        assert "AUS" not in p.members and "AUS" in p.partners, m.nation
+        assert m.ledger.chain().members == {"GBR", "USA"}
+    after = gbr.node.partnerships.admissions(
+        gbr.officer, project_id="hypersonic", nation="AUS", offset=0, limit=50
+    ).items
+    assert after == before
+    assert [a.status_at(later) for a in after] == [a.status_at(later) for a in before]
+
+
+AUS_KOR = {
+    "id": "AUS-KOR-CMI-2009",
+    "parties": ["KOR", "AUS"],
+    "title": "Agreement on the protection of classified military information",
+    "in_force": "2009-09-16",
+    "scope": "military",
+    "sources": ["exchange of notes recorded by the partnership's officers"],
+}
+
+
+def test_agreement_recorded_by_quorum_makes_decisions_recognise_clearances(
+    members: dict[str, Member],
+) -> None:
+    """relto's sourced data could not confirm when AUS-KOR entered into force (not
+    recognised); once the members' quorum records it, every node's decision engine
+    recognises KOR clearances for AUS information -- and not before the quorum."""
+    now = datetime.now(UTC)
+    for m in members.values():
+        assert not m.node.facts.engine().recognition.recognises("KOR", "AUS", now)
+    gbr = members["GBR"]
+    change = gbr.ledger.propose(
+        gbr.officer, "agreement.record", AUS_KOR, "the members confirmed its entry into force"
+    ).change.id
+    assert not gbr.node.facts.engine().recognition.recognises("KOR", "AUS", now)
+    _send(gbr, members["AUS"], change)
+    aus = members["AUS"]
+    aus.ledger.decide(aus.officer, change, "approve", "AUS confirms the date it holds")
+    _send(aus, members["USA"], change)
+    usa = members["USA"]
+    usa.ledger.decide(usa.officer, change, "approve", "USA agrees to record it")
+    for m in members.values():
+        if m is not usa:
+            _send(usa, m, change)
+    for m in members.values():
+        recognition = m.node.facts.engine().recognition
+        assert recognition.recognises("KOR", "AUS", now), m.nation
+        assert recognition.recognises("AUS", "KOR", now), m.nation
+        assert not recognition.recognises("KOR", "AUS", datetime(2009, 9, 15, tzinfo=UTC))
+        assert "partnership.agreement_recorded" in m.kinds()
+        (held,) = m.node.partnerships.agreements(m.officer, "aukus-p2")
+        assert held.parties == ("AUS", "KOR") and held.recorded_by.startswith("change 0")
+
+
+def test_agreement_ended_by_a_later_record_is_no_longer_recognised(
+    members: dict[str, Member],
+) -> None:
+    _through_quorum(members, "agreement.record", AUS_KOR, "the members confirmed its entry")
+    ended = AUS_KOR | {"terminated": "2026-01-01"}
+    _through_quorum(members, "agreement.record", ended, "the agreement was terminated")
+    now = datetime.now(UTC)
+    for m in members.values():
+        recognition = m.node.facts.engine().recognition
+        assert not recognition.recognises("KOR", "AUS", now), m.nation
+        assert recognition.recognises("KOR", "AUS", datetime(2025, 6, 1, tzinfo=UTC))
+
+
+def test_one_officer_alone_cannot_change_members_or_record_agreements_once_federated(
+    members: dict[str, Member],
+) -> None:
+    from relto.partnership import RecordedAgreement
+
+    gbr = members["GBR"]
+    now = datetime.now(UTC)
+    with pytest.raises(InvalidInput, match="partnership changes"):
+        gbr.node.partnerships.change_membership(
+            gbr.officer, partnership_id="aukus-p2", nation="JPN", member=True, at=now,
+            justification="one officer alone makes JPN a member",
+        )  # fmt: skip
+    with pytest.raises(InvalidInput, match="partnership changes"):
+        gbr.node.partnerships.record_agreement(
+            gbr.officer,
+            RecordedAgreement(
+                id="AUS-KOR-CMI-2009", partnership_id="aukus-p2", parties=("AUS", "KOR"),
+                title="t", in_force=now.date(), scope="military", sources=("s",),
+            ),
+            now, justification="one officer alone records an agreement",
+        )  # fmt: skip
+    assert "JPN" not in _partnership(gbr).members
+    assert not gbr.node.facts.engine().recognition.recognises("KOR", "AUS", now)

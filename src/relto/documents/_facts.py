@@ -25,12 +25,14 @@ from relto.decisions import (
     Engine,
     LevelMapper,
     Reason,
+    Recognition,
     Resource,
     Subject,
     World,
 )
 from relto.decisions.adapters import (
     DEFAULT_CATEGORIES,
+    VettingRecognition,
     default_mapper,
     default_recognition,
     resource_from_banner,
@@ -41,13 +43,13 @@ from relto.decisions.adapters import (
 from relto.documents._labels import ProductLevelMapper, common_level, markings
 from relto.documents._model import DocumentView
 from relto.federation.attestation import AttestedPerson
-from relto.partnership import MEMBER_NATIONS, PARTNER_NATIONS
+from relto.partnership import MEMBER_NATIONS, PARTNER_NATIONS, RecordedAgreement
 from relto.store import Database
 from relto.store.documents import DocumentRow, SqlDocumentRepository
 from relto.store.facts import DOCUMENTS, PARTNERSHIP, VETTING, VersionReader, read_versions
 from relto.store.partnership import SqlPartnershipRepository
 from relto.store.vetting import SqlVettingRepository
-from relto.vetting import Clearance, Person
+from relto.vetting import Agreement, Clearance, Person, default_policy
 from relto.vetting.service import VettingService
 
 __all__ = [
@@ -150,6 +152,33 @@ def subject_from_attestation(
     )
 
 
+def recognition_with(recorded: Sequence[RecordedAgreement]) -> Recognition:
+    """Recognition through relto.vetting's sourced agreements and those the
+    partnership recorded by its members' quorum (``agreement.record``); a recorded
+    agreement replaces a sourced one of the same id (a deployment recording the
+    entry into force relto could not confirm, or an end)."""
+    if not recorded:
+        return default_recognition()
+    base = default_policy()
+    mine = {
+        a.id: Agreement(
+            id=a.id,
+            parties=frozenset(a.parties),
+            title=a.title,
+            signed=None,
+            in_force=a.in_force,
+            terminated=a.terminated,
+            scope=a.scope,
+            verified=True,
+            sources=a.sources,
+            note=f"recorded by the partnership {a.partnership_id}, {a.recorded_by}",
+        )
+        for a in recorded
+    }
+    kept = tuple(x for x in base.agreements if x.id not in mine)
+    return VettingRecognition(replace(base, agreements=(*kept, *mine.values())))
+
+
 class SharedEngine:
     """The process's decision engine, shared by its threads.
 
@@ -171,6 +200,10 @@ class SharedEngine:
     @property
     def mapper(self) -> LevelMapper:
         return self._engine.mapper
+
+    @property
+    def recognition(self) -> Recognition:
+        return self._engine.recognition
 
     def evaluate(self, subject: Subject, action: str, obj: Resource, *, at: datetime) -> Decision:
         with self._lock:
@@ -282,6 +315,7 @@ class DecisionFacts:
             for a in SqlPartnershipRepository(s).all_admissions()
         ]
         facts.extend(extra)
+        recorded = SqlPartnershipRepository(s).agreements()
         nations = (*MEMBER_NATIONS, *PARTNER_NATIONS)
         label = "unversioned" if version is None else str(version)
         world = World(
@@ -290,7 +324,7 @@ class DecisionFacts:
             known_categories=DEFAULT_CATEGORIES,
             policy_version=f"partnership:{label}" + ("+what-if" if extra else ""),
         )
-        engine = Engine(world, self.level_mapper(), default_recognition())
+        engine = Engine(world, self.level_mapper(), recognition_with(recorded))
         return SharedEngine(engine, None if extra else version)
 
     def _person_rows(

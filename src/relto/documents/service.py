@@ -59,7 +59,6 @@ from relto.decisions import (
     parse_change,
     what_if,
 )
-from relto.decisions.adapters import default_recognition
 from relto.documents._custody import CustodianKas, CustodyUnavailable, custodian_unwrap, kas_path
 from relto.documents._facts import DecisionFacts, document_view, resource_of
 from relto.documents._keys import KeyAccessPort
@@ -439,7 +438,7 @@ class DocumentService:
             objects=tuple(resource_of(d) for d in docs),
             world=engine.world,
             mapper=engine.mapper,
-            recognition=default_recognition(),
+            recognition=engine.recognition,
             at=at,
         )
         try:

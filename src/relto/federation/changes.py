@@ -40,7 +40,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from relto.errors import InvalidInput
@@ -73,6 +73,7 @@ _CHANGE_MEMBERS = frozenset(
 )
 _NATION = re.compile(r"^[A-Z]{3}$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_AGREEMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 _PERSON = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _LEVELS = ("UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP SECRET")
@@ -170,17 +171,46 @@ def _member(p: Mapping[str, Any]) -> None:
     _nation(p["nation"], "nation")
 
 
+def _date(value: object, what: str) -> date:
+    if not isinstance(value, str) or len(value) != 10:
+        raise InvalidChange(f"{what} is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidChange(f"{what} is not a date (YYYY-MM-DD)") from None
+
+
 def _agreement(p: Mapping[str, Any]) -> None:
-    _exactly(p, frozenset({"id", "parties", "title"}), frozenset({"source"}))
-    _slug(p["id"], "agreement id")
+    """A bilateral security-of-information agreement the partnership records as in
+    force from ``in_force`` (a date, UTC) until ``terminated`` if given: clearances of
+    either party then count for the other's information (relto.vetting recognition).
+    Recording the same ``id`` again replaces the record (to end it, say)."""
+    _exactly(
+        p,
+        frozenset({"id", "parties", "title", "in_force", "scope", "sources"}),
+        frozenset({"terminated"}),
+    )
+    if not isinstance(p["id"], str) or not _AGREEMENT_ID.match(p["id"]):
+        raise InvalidChange("agreement id must be 1-63 letters, digits or hyphens")
     parties = p["parties"]
-    if not isinstance(parties, list) or len(parties) < 2 or len(set(parties)) != len(parties):
-        raise InvalidChange("an agreement has at least two distinct parties")
+    if not isinstance(parties, list) or len(parties) != 2 or len(set(parties)) != 2:
+        raise InvalidChange(
+            "an agreement has exactly two distinct parties (recognition is bilateral; "
+            "record a multilateral one pair by pair)"
+        )
     for n in parties:
         _nation(n, "party")
     _text(p["title"], "title", 300)
-    if "source" in p:
-        _text(p["source"], "source", 500)
+    start = _date(p["in_force"], "in_force")
+    if p.get("terminated") is not None and _date(p["terminated"], "terminated") <= start:
+        raise InvalidChange("terminated must be after in_force")
+    if p["scope"] not in ("government", "military"):
+        raise InvalidChange('scope is "government" or "military"')
+    sources = p["sources"]
+    if not isinstance(sources, list) or not 1 <= len(sources) <= 10:
+        raise InvalidChange("an agreement names 1 to 10 sources")
+    for src in sources:
+        _text(src, "source", 500)
 
 
 def _quorum(p: Mapping[str, Any]) -> None:

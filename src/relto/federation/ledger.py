@@ -24,8 +24,11 @@ once its quorum is reached -- in the chain's one order, on this node's records.
   (it conflicts with a record made by hand) is ``failed``, recorded as
   ``partnership.change.failed``, and leaves its place free.
 
-The effects that have no record in the registry yet (members, agreements, quorum
-rules) are in force in the chain itself (:class:`~relto.federation.changes.ChangeChain`).
+Membership changes move a nation between the partnership's members and partners,
+and a recorded agreement is kept with the partnership (decisions recognise
+clearances through it); quorum rules are the chain's own and are in force in it
+(:class:`~relto.federation.changes.ChangeChain`). The chain starts from the
+members kept the first time the ledger ran (``federation_change_genesis``).
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from relto.authz import Authorizer, Grantee, Permission, Scope
-from relto.errors import InvalidInput, NotFound, ReltoError
+from relto.errors import InvalidInput, NotFound, ReltoError, StorageError
 from relto.events import AuditSink
 from relto.federation._keys import PublicJwk, SigningKey
 from relto.federation.changes import (
@@ -51,7 +56,7 @@ from relto.federation.changes import (
     verify_approval,
 )
 from relto.federation.descriptor import PinnedNode
-from relto.partnership import Project
+from relto.partnership import Project, RecordedAgreement
 from relto.partnership.registry import PartnershipRegistry
 from relto.partnership.service import Actor
 from relto.store import Database
@@ -99,7 +104,8 @@ class ChangeLedger:
         self._key = node_key
         self.nation = nation
         self.partnership = partnership
-        self._founders = frozenset(founders)
+        self._offered = tuple(founders)
+        self._genesis: frozenset[str] | None = None
         self._clock = clock
         self._lock = threading.Lock()
         #: Approvals whose signature verified, by (token, change, the key it verified
@@ -138,6 +144,25 @@ class ChangeLedger:
         """The applied chain, rebuilt from the stored changes and their approvals."""
         with self._db.session() as s:
             return self._chain(SqlChangeRepository(s))
+
+    @property
+    def _founders(self) -> frozenset[str]:
+        """The members the chain starts from: kept in the database the first time
+        (the partnership's members then), since applied ``member.*`` changes move the
+        partnership's members on."""
+        if self._genesis is None:
+            for _ in range(2):  # another worker may keep it first
+                try:
+                    with self._db.session() as s:
+                        found = SqlChangeRepository(s).founders(self.partnership, self._offered)
+                        s.commit()
+                    break
+                except IntegrityError:
+                    continue
+            else:  # pragma: no cover - the row exists after a lost race
+                raise StorageError("the change chain's founding members could not be read")
+            self._genesis = frozenset(found)
+        return self._genesis
 
     def _chain(self, repo: SqlChangeRepository) -> ChangeChain:
         chain = ChangeChain(self.partnership, self._founders)
@@ -390,3 +415,35 @@ class ChangeLedger:
                 at,
                 by_quorum=True,
             )
+        elif change.kind in ("member.add", "member.remove"):
+            self._registry.change_membership(
+                quorum,
+                partnership_id=change.partnership,
+                nation=str(p["nation"]),
+                member=change.kind == "member.add",
+                at=at,
+                justification=change.justification,
+                by_quorum=True,
+            )
+        elif change.kind == "agreement.record":
+            parties = sorted(str(n) for n in p["parties"])
+            self._registry.record_agreement(
+                quorum,
+                RecordedAgreement(
+                    id=str(p["id"]),
+                    partnership_id=change.partnership,
+                    parties=(parties[0], parties[1]),
+                    title=str(p["title"]),
+                    in_force=date.fromisoformat(str(p["in_force"])),
+                    terminated=(
+                        date.fromisoformat(str(p["terminated"])) if p.get("terminated") else None
+                    ),
+                    scope=str(p["scope"]),
+                    sources=tuple(str(x) for x in p["sources"]),
+                    recorded_by=f"change {change.seq} ({change.id[:12]})",
+                ),
+                at,
+                justification=change.justification,
+                by_quorum=True,
+            )
+        # quorum.set: the chain's own rule, in force in the chain (nothing to store)

@@ -19,6 +19,7 @@ from relto.partnership.model import (
     Admission,
     Partnership,
     Project,
+    RecordedAgreement,
     classification_rank,
 )
 from relto.partnership.service import (
@@ -31,12 +32,14 @@ from relto.partnership.service import (
     PartnershipRepository,
     admit,
     ceiling_for,
+    change_membership,
     check_justification,
     create_partnership,
     create_project,
     end_admission,
     matrix,
     page_bounds,
+    record_agreement,
     set_joint_custody,
 )
 
@@ -59,9 +62,11 @@ __all__ = [
     "PartnershipError",
     "PartnershipRepository",
     "Project",
+    "RecordedAgreement",
     "UnknownRecord",
     "admit",
     "ceiling_for",
+    "change_membership",
     "check_justification",
     "classification_rank",
     "create_partnership",
@@ -69,5 +74,6 @@ __all__ = [
     "end_admission",
     "matrix",
     "page_bounds",
+    "record_agreement",
     "set_joint_custody",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from relto.partnership.errors import InvalidPartnership
 
@@ -29,6 +29,7 @@ __all__ = [
     "Admission",
     "Partnership",
     "Project",
+    "RecordedAgreement",
     "check_ceiling",
     "check_custody",
     "check_nation",
@@ -248,3 +249,48 @@ class Admission:
         ):
             return "ended"
         return "expired"
+
+
+#: Scopes of a security-of-information agreement (as relto.vetting's data).
+AGREEMENT_SCOPES = ("government", "military")
+_AGREEMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class RecordedAgreement:
+    """A bilateral security-of-information agreement the partnership recorded, by
+    its members' quorum, as in force from ``in_force`` (UTC midnight) until
+    ``terminated`` (exclusive): clearances of either party count for the other's
+    information then. ``recorded_by`` names the partnership change that recorded it.
+    """
+
+    id: str
+    partnership_id: str
+    parties: tuple[str, str]
+    title: str
+    in_force: date
+    scope: str
+    sources: tuple[str, ...]
+    terminated: date | None = None
+    recorded_by: str = ""
+
+    def __post_init__(self) -> None:
+        if not _AGREEMENT_ID.match(self.id):
+            raise InvalidPartnership("agreement id must be 1-63 letters, digits or hyphens")
+        check_slug(self.partnership_id, "partnership id")
+        if len(self.parties) != 2 or self.parties[0] == self.parties[1]:
+            raise InvalidPartnership("an agreement has exactly two distinct parties")
+        for code in self.parties:
+            check_nation(code)
+        if tuple(sorted(self.parties)) != self.parties:
+            raise InvalidPartnership("agreement parties must be listed in sorted order")
+        check_text(self.title, "title", 300)
+        if self.scope not in AGREEMENT_SCOPES:
+            raise InvalidPartnership('scope is "government" or "military"')
+        if not 1 <= len(self.sources) <= 10:
+            raise InvalidPartnership("an agreement names 1 to 10 sources")
+        for source in self.sources:
+            check_text(source, "source", 500)
+        if self.terminated is not None and self.terminated <= self.in_force:
+            raise InvalidPartnership("terminated must be after in_force")
+        check_text(self.recorded_by, "recorded_by", 200, empty_ok=True)

@@ -16,15 +16,17 @@ from relto.authz import Authorizer, Grantee, Permission, Scope
 from relto.errors import InvalidInput
 from relto.events import AuditSink
 from relto.partnership.errors import UnknownRecord
-from relto.partnership.model import Admission, Partnership, Project
+from relto.partnership.model import Admission, Partnership, Project, RecordedAgreement
 from relto.partnership.service import (
     MAX_PAGE,
     Page,
     admit,
+    change_membership,
     create_partnership,
     create_project,
     end_admission,
     matrix,
+    record_agreement,
     set_joint_custody,
 )
 from relto.store import Database
@@ -54,9 +56,10 @@ NEEDS_QUORUM = (
 
 class PartnershipRegistry:
     """The partnership's records on this node. ``federated``: whether the node pins
-    partner nodes; then admitting, ending admissions and creating projects go only
-    through quorum-signed changes (``by_quorum=True``, :mod:`relto.federation.ledger`):
-    no nation alone changes the partnership."""
+    partner nodes; then admitting, ending admissions, creating projects, changing the
+    members and recording agreements go only through quorum-signed changes
+    (``by_quorum=True``, :mod:`relto.federation.ledger`): no nation alone changes the
+    partnership."""
 
     def __init__(
         self,
@@ -279,3 +282,52 @@ class PartnershipRegistry:
                 raise UnknownRecord("no such admission")
             self._visible_project(repo, who, current.project_id)
             return current
+
+    def change_membership(
+        self,
+        who: Grantee,
+        *,
+        partnership_id: str,
+        nation: str,
+        member: bool,
+        at: datetime,
+        justification: str,
+        by_quorum: bool = False,
+    ) -> Partnership:
+        """Add or remove a member (see :func:`relto.partnership.service.change_membership`)."""
+        self._alone(by_quorum)
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            self._visible(repo, who, partnership_id)
+            changed = change_membership(
+                repo, self._sink, partnership_id=partnership_id, nation=nation,
+                member=member, actor=who, at=at, justification=justification,
+            )  # fmt: skip
+            return changed
+
+    def record_agreement(
+        self,
+        who: Grantee,
+        agreement: RecordedAgreement,
+        at: datetime,
+        *,
+        justification: str,
+        by_quorum: bool = False,
+    ) -> RecordedAgreement:
+        """Record an agreement (see :func:`relto.partnership.service.record_agreement`)."""
+        self._alone(by_quorum)
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            self._visible(repo, who, agreement.partnership_id)
+            done = record_agreement(
+                repo, self._sink, agreement=agreement, actor=who, at=at,
+                justification=justification,
+            )  # fmt: skip
+            return done
+
+    def agreements(self, who: Grantee, partnership_id: str) -> list[RecordedAgreement]:
+        """The agreements a partnership ``who`` may see has recorded."""
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            self._visible(repo, who, partnership_id)
+            return repo.agreements(partnership_id)

@@ -33,6 +33,7 @@ from relto.partnership.model import (
     Admission,
     Partnership,
     Project,
+    RecordedAgreement,
     check_ceiling,
     check_custody,
     check_nation,
@@ -50,12 +51,14 @@ __all__ = [
     "PartnershipRepository",
     "admit",
     "ceiling_for",
+    "change_membership",
     "check_justification",
     "create_partnership",
     "create_project",
     "end_admission",
     "matrix",
     "page_bounds",
+    "record_agreement",
     "set_joint_custody",
 ]
 
@@ -140,6 +143,9 @@ class PartnershipRepository(Protocol):
         limit: int,
     ) -> Page[Admission]: ...
     def put_admission(self, a: Admission) -> None: ...
+    def put_partnership(self, p: Partnership) -> None: ...
+    def put_agreement(self, a: RecordedAgreement) -> None: ...
+    def agreements(self, partnership_id: str | None = None) -> list[RecordedAgreement]: ...
 
 
 @dataclass
@@ -149,6 +155,7 @@ class MemoryRepository:
     partnerships: dict[str, Partnership] = field(default_factory=dict)
     projects: dict[str, Project] = field(default_factory=dict)
     admissions: dict[str, Admission] = field(default_factory=dict)
+    recorded: dict[tuple[str, str], RecordedAgreement] = field(default_factory=dict)
 
     def get_partnership(self, partnership_id: str) -> Partnership | None:
         return self.partnerships.get(partnership_id)
@@ -200,6 +207,22 @@ class MemoryRepository:
 
     def put_admission(self, a: Admission) -> None:
         self.admissions[a.id] = a
+
+    def put_partnership(self, p: Partnership) -> None:
+        if p.id not in self.partnerships:
+            raise ValueError(f"no partnership {p.id!r}")
+        self.partnerships[p.id] = p
+
+    def put_agreement(self, a: RecordedAgreement) -> None:
+        self.recorded[(a.partnership_id, a.id)] = a
+
+    def agreements(self, partnership_id: str | None = None) -> list[RecordedAgreement]:
+        found = [
+            a
+            for (pid, _), a in self.recorded.items()
+            if partnership_id is None or pid == partnership_id
+        ]
+        return sorted(found, key=lambda a: a.id)
 
 
 def _page(items: Sequence[T], offset: int, limit: int) -> Page[T]:
@@ -445,6 +468,104 @@ def end_admission(
         },
     )
     return ended
+
+
+def change_membership(
+    repo: PartnershipRepository,
+    sink: AuditSink,
+    *,
+    partnership_id: str,
+    nation: str,
+    member: bool,
+    actor: Grantee,
+    at: datetime,
+    justification: str | None = None,
+) -> Partnership:
+    """Make ``nation`` a member of the partnership (``member=True``; a partner moves
+    up) or no longer one (it stays a partner nation: its admissions are untouched
+    and end only when ended). Members' security officers make partnership changes;
+    no admission is implied either way. A change that is already so changes
+    nothing and records nothing. The last member cannot leave."""
+    require_aware(at)
+    check_nation(nation)
+    why = None if justification is None else check_justification(justification)
+    partnership = repo.get_partnership(partnership_id)
+    if partnership is None:
+        raise UnknownRecord(f"no partnership {partnership_id[:70]!r}")
+    _require(sink, actor, Permission.ADMIN_PARTNERSHIPS_WRITE, partnership, nation, at)
+    if member == partnership.is_member(nation):
+        return partnership
+    if member:
+        changed = replace(
+            partnership,
+            members=(*partnership.members, nation),
+            partners=tuple(n for n in partnership.partners if n != nation),
+        )
+    else:
+        if len(partnership.members) == 1:
+            raise InvalidPartnership("the last member cannot leave the partnership")
+        changed = replace(
+            partnership,
+            members=tuple(n for n in partnership.members if n != nation),
+            partners=(*partnership.partners, nation),
+        )
+    repo.put_partnership(changed)
+    sink.record(
+        "partnership.member_added" if member else "partnership.member_removed",
+        {
+            "partnership": partnership.id,
+            "nation": nation,
+            "members": list(changed.members),
+            "by": actor.person_id,
+            "at": at.isoformat(),
+            **({} if why is None else {"justification": why}),
+        },
+    )
+    return changed
+
+
+def record_agreement(
+    repo: PartnershipRepository,
+    sink: AuditSink,
+    *,
+    agreement: RecordedAgreement,
+    actor: Grantee,
+    at: datetime,
+    justification: str | None = None,
+) -> RecordedAgreement:
+    """Record (or replace, by id) a security-of-information agreement between two
+    nations of the partnership: while it is in force, decisions recognise either
+    party's clearances for the other's information (beside relto.vetting's sourced
+    agreements; a recorded one replaces a sourced one of the same id)."""
+    require_aware(at)
+    why = None if justification is None else check_justification(justification)
+    partnership = repo.get_partnership(agreement.partnership_id)
+    if partnership is None:
+        raise UnknownRecord(f"no partnership {agreement.partnership_id[:70]!r}")
+    _require(sink, actor, Permission.ADMIN_PARTNERSHIPS_WRITE, partnership, agreement.id, at)
+    outside = [n for n in agreement.parties if n not in partnership.nations]
+    if outside:
+        raise InvalidPartnership(
+            f"not a nation of partnership {partnership.id}: {', '.join(outside)}"
+        )
+    repo.put_agreement(agreement)
+    sink.record(
+        "partnership.agreement_recorded",
+        {
+            "partnership": partnership.id,
+            "agreement": agreement.id,
+            "parties": list(agreement.parties),
+            "in_force": agreement.in_force.isoformat(),
+            "terminated": agreement.terminated.isoformat() if agreement.terminated else None,
+            "scope": agreement.scope,
+            "sources": list(agreement.sources),
+            "recorded_by": agreement.recorded_by,
+            "by": actor.person_id,
+            "at": at.isoformat(),
+            **({} if why is None else {"justification": why}),
+        },
+    )
+    return agreement
 
 
 # -- reading ----------------------------------------------------------------------

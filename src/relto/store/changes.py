@@ -8,6 +8,9 @@
   index over the applied rows' places in ``federation_change_place``).
 - ``federation_change_approval``: the verified approvals and rejections, one per
   change and nation, each the compact JWS as the approving node signed it.
+- ``federation_change_genesis``: the members the chain starts from, kept the first
+  time the node's ledger runs, so that membership changes applied since (which
+  change the partnership's members) do not move where the chain began.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from relto.store.db import Base
 
 __all__ = [
     "ChangeApprovalRow",
+    "ChangeGenesisRow",
     "ChangePlaceRow",
     "ChangeRow",
     "SqlChangeRepository",
@@ -56,6 +60,15 @@ class ChangeApprovalRow(Base):
     nation: Mapped[str] = mapped_column(String(3), primary_key=True)
     decision: Mapped[str] = mapped_column(String(8), nullable=False)
     token: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class ChangeGenesisRow(Base):
+    """The members a partnership's chain starts from, kept the first time."""
+
+    __tablename__ = "federation_change_genesis"
+
+    partnership: Mapped[str] = mapped_column(String(63), primary_key=True)
+    founders: Mapped[str] = mapped_column(String(200), nullable=False)  # "AUS,GBR,USA"
 
 
 class SqlChangeRepository:
@@ -120,3 +133,13 @@ class SqlChangeRepository:
             self._s.flush()
         except IntegrityError:
             raise StorageError(f"place {seq} of {partnership} is taken already") from None
+
+    def founders(self, partnership: str, offered: tuple[str, ...]) -> tuple[str, ...]:
+        """The members the chain of ``partnership`` starts from: those kept the first
+        time (``offered`` then, sorted), whatever the partnership's members are now."""
+        row = self._s.get(ChangeGenesisRow, partnership)
+        if row is None:
+            row = ChangeGenesisRow(partnership=partnership, founders=",".join(sorted(offered)))
+            self._s.add(row)
+            self._s.flush()
+        return tuple(n for n in row.founders.split(",") if n)

@@ -9,18 +9,20 @@ every process see it on their next decision.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, select
+from sqlalchemy import Date, DateTime, ForeignKey, Index, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from relto.partnership.model import Admission, Partnership, Project
+from relto.partnership.model import Admission, Partnership, Project, RecordedAgreement
 from relto.partnership.service import Page, page_bounds
 from relto.store.db import Base
 from relto.store.facts import PARTNERSHIP, bump
 
 __all__ = [
     "AdmissionRow",
+    "AgreementRow",
     "PartnershipRow",
     "ProjectRow",
     "SqlPartnershipRepository",
@@ -68,6 +70,39 @@ class AdmissionRow(Base):
     admitted_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     ended_by: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class AgreementRow(Base):
+    """A security-of-information agreement the partnership recorded by quorum."""
+
+    __tablename__ = "partnership_agreement"
+
+    partnership_id: Mapped[str] = mapped_column(
+        String(63), ForeignKey("partnership.id"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    parties: Mapped[str] = mapped_column(String(7), nullable=False)  # "GBR,JPN"
+    title: Mapped[str] = mapped_column(String(300), nullable=False)
+    in_force: Mapped[date] = mapped_column(Date, nullable=False)
+    terminated: Mapped[date | None] = mapped_column(Date)
+    scope: Mapped[str] = mapped_column(String(20), nullable=False)
+    sources: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of strings
+    recorded_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+
+
+def _agreement(row: AgreementRow) -> RecordedAgreement:
+    parties = _split(row.parties)
+    return RecordedAgreement(
+        id=row.id,
+        partnership_id=row.partnership_id,
+        parties=(parties[0], parties[1]),
+        title=row.title,
+        in_force=row.in_force,
+        terminated=row.terminated,
+        scope=row.scope,
+        sources=tuple(json.loads(row.sources)),
+        recorded_by=row.recorded_by,
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -236,3 +271,38 @@ class SqlPartnershipRepository:
         row.note = a.note
         bump(self.s, PARTNERSHIP)
         self.s.flush()
+
+    def put_partnership(self, p: Partnership) -> None:
+        """Store a changed partnership (its name, description, members, partners)."""
+        row = self.s.get(PartnershipRow, p.id)
+        if row is None:
+            raise ValueError(f"no partnership {p.id!r}")
+        row.name = p.name
+        row.description = p.description
+        row.members = ",".join(p.members)
+        row.partners = ",".join(p.partners)
+        bump(self.s, PARTNERSHIP)
+        self.s.flush()
+
+    def put_agreement(self, a: RecordedAgreement) -> None:
+        """Record (or replace, by id) an agreement of a partnership."""
+        row = self.s.get(AgreementRow, (a.partnership_id, a.id))
+        if row is None:
+            row = AgreementRow(partnership_id=a.partnership_id, id=a.id)
+            self.s.add(row)
+        row.parties = ",".join(a.parties)
+        row.title = a.title
+        row.in_force = a.in_force
+        row.terminated = a.terminated
+        row.scope = a.scope
+        row.sources = json.dumps(list(a.sources))
+        row.recorded_by = a.recorded_by
+        bump(self.s, PARTNERSHIP)
+        self.s.flush()
+
+    def agreements(self, partnership_id: str | None = None) -> list[RecordedAgreement]:
+        """The agreements recorded (for one partnership, or all), by id."""
+        q = select(AgreementRow)
+        if partnership_id is not None:
+            q = q.where(AgreementRow.partnership_id == partnership_id)
+        return [_agreement(r) for r in self.s.scalars(q.order_by(AgreementRow.id))]
