@@ -14,6 +14,14 @@
   ``<data_dir>/audit/witness-state.json``.
 - ``RELTO_AUDIT_WITNESS_PUSH_SECONDS``: how often a federated node sends its
   latest checkpoint to every pinned partner's witness (default 60; 0: never).
+- ``RELTO_AUDIT_MIN_COSIGNATURES``: how many pinned partners' witnesses must have
+  cosigned a checkpoint for the console to call the log witnessed, and what
+  ``relto audit verify --pinned-witnesses`` requires unless told otherwise (a
+  whole number from 0 to 64). Unset: one per pinned partner that is a member of
+  the partnership this node serves (every pinned partner while it serves none),
+  so 0 on a node that pins nobody. Set to more than 0 on a node with no
+  federation address (nobody can cosign its checkpoints), the node refuses to
+  start.
 - ``RELTO_AUDIT_DATABASE_URL``: where the log is stored. Default: the main database
   on PostgreSQL; on SQLite a file of its own, ``<data_dir>/audit.db``, because
   SQLite has one writer per file and services may call ``sink.record`` while their
@@ -22,11 +30,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from relto.audit.keys import load_or_create_signer
@@ -40,14 +48,21 @@ from relto.metrics import DomainMetrics
 from relto.store import create_database
 
 __all__ = [
+    "MAX_MIN_COSIGNATURES",
     "AuditSettings",
+    "check_min_cosignatures",
     "database_url",
     "key_file",
     "node_signer",
     "node_witness",
     "open_log",
     "origin",
+    "required_cosignatures",
 ]
+
+#: The most cosignatures ``RELTO_AUDIT_MIN_COSIGNATURES`` may require: more
+#: partners than any federation of allies pins.
+MAX_MIN_COSIGNATURES = 64
 
 
 class AuditSettings(BaseSettings):
@@ -67,6 +82,66 @@ class AuditSettings(BaseSettings):
             "partner's witness and keeps their cosignatures (0: never).",
         ),
     ] = 60
+    min_cosignatures: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=MAX_MIN_COSIGNATURES,
+            description="Pinned partners' witness cosignatures a checkpoint needs to count "
+            "as witnessed (unset: one per pinned member partner).",
+        ),
+    ] = None
+
+    def __init__(self, **values: Any) -> None:
+        """Read ``RELTO_AUDIT_*``; :class:`ConfigError` (one line naming the
+        variable) for a value that makes no sense, so a node refuses to start."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = "RELTO_AUDIT_" + "_".join(str(p) for p in err["loc"]).upper()
+            if name == "RELTO_AUDIT_MIN_COSIGNATURES":
+                raise ConfigError(
+                    f"{name}={err.get('input')!r} is not a number of partner cosignatures: "
+                    f"give a whole number from 0 to {MAX_MIN_COSIGNATURES}, or leave it "
+                    "unset (one per pinned member partner)"
+                ) from None
+            raise ConfigError(f"{name}={err.get('input')!r}: {err['msg']}") from None
+
+
+def required_cosignatures(
+    audit: AuditSettings, *, pinned: Collection[str], members: Collection[str] | None
+) -> int:
+    """How many pinned partners' witnesses must cosign a checkpoint.
+
+    ``RELTO_AUDIT_MIN_COSIGNATURES`` when set; otherwise one per nation in
+    ``pinned`` (the partners this node pins now) that is in ``members`` (the
+    member nations of the partnership it serves; ``None`` when it serves none:
+    every pinned partner). A node that pins nobody needs none.
+    """
+    if audit.min_cosignatures is not None:
+        return audit.min_cosignatures
+    if members is None:
+        return len(set(pinned))
+    return len(set(pinned) & set(members))
+
+
+def check_min_cosignatures(audit: AuditSettings, *, witnessed: bool) -> None:
+    """Refuse a requirement nobody can meet: cosignatures required of a node that
+    sends its checkpoints to no witness (``witnessed`` false: it has no federation
+    address, or pushes never)."""
+    n = audit.min_cosignatures
+    if n and not witnessed:
+        why = (
+            "RELTO_AUDIT_WITNESS_PUSH_SECONDS=0 sends its checkpoints to no partner"
+            if audit.witness_push_seconds == 0
+            else "this node has no federation address (RELTO_PUBLIC_URL), so it sends its "
+            "checkpoints to no partner"
+        )
+        raise ConfigError(
+            f"RELTO_AUDIT_MIN_COSIGNATURES={n} cannot be met: {why}, and no partner witness "
+            "ever cosigns one; set it to 0 or unset it"
+        )
 
 
 def key_file(settings: Settings, audit: AuditSettings | None = None) -> Path:

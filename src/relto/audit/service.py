@@ -717,6 +717,18 @@ class TransparencyLog:
             ).scalar()
         return None if note is None else str(note)
 
+    def checkpoint_sizes(self, *, at_most: int, limit: int) -> list[int]:
+        """The sizes of the checkpoints this node signed, at most ``at_most``,
+        largest first, at most ``limit`` of them."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(_checkpoint.c.size)
+                .where(_checkpoint.c.size <= at_most)
+                .order_by(_checkpoint.c.size.desc())
+                .limit(limit)
+            )
+            return [int(r) for r in rows.scalars()]
+
     def checkpoints(self) -> list[str]:
         with self.db.engine.connect() as conn:
             return [str(n) for n in conn.execute(select(_checkpoint.c.note).order_by("size"))]

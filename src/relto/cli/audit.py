@@ -130,6 +130,24 @@ def _pinned_witness_keys() -> list[Verifier]:
     return [parse_verifier(p.descriptor.witness_key) for p in repo.all()]
 
 
+def _node_min_cosignatures() -> int:
+    """The cosignatures this node requires (``RELTO_AUDIT_MIN_COSIGNATURES``; unset:
+    one per pinned partner that is a member of the partnership it serves)."""
+    from relto.audit.config import AuditSettings, required_cosignatures
+    from relto.config import load_settings
+    from relto.store import create_database
+    from relto.store.federation import SqlPinRepository
+    from relto.store.partnership import SqlPartnershipRepository
+
+    settings = load_settings()
+    db = create_database(settings.effective_database_url)
+    pinned = [p.nation for p in SqlPinRepository(db).all() if p.nation != settings.nation]
+    with db.session() as s:
+        served = SqlPartnershipRepository(s).list_partnerships(0, 1).items
+    members = served[0].members if served else None
+    return required_cosignatures(AuditSettings(), pinned=pinned, members=members)
+
+
 def _fetch_cosigned(log_source: str) -> tuple[str, bytes]:
     """An http(s) log's latest checkpoint cosigned by partner witnesses."""
     import httpx
@@ -182,8 +200,13 @@ def verify_cmd(
         list[str] | None, typer.Option(help="A witness's cosigner key (repeatable).")
     ] = None,
     min_cosignatures: Annotated[
-        int, typer.Option(min=0, help="Witness cosignatures each checkpoint needs.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Witness cosignatures each checkpoint needs (default: with "
+            "--pinned-witnesses, the node's RELTO_AUDIT_MIN_COSIGNATURES; else 0).",
+        ),
+    ] = None,
     cosigned_from: Annotated[
         str | None,
         typer.Option(
@@ -218,6 +241,8 @@ def verify_cmd(
     witnesses = [_read_key(w) for w in witness_key or []]
     if pinned_witnesses:
         witnesses.extend(_pinned_witness_keys())
+    if min_cosignatures is None:
+        min_cosignatures = _node_min_cosignatures() if pinned_witnesses else 0
     if any(not isinstance(w, CosignatureVerifier) for w in witnesses):
         raise InvalidNote("witness keys must be cosigner (type 0x04) keys")
     trusted = []

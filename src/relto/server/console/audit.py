@@ -8,6 +8,13 @@ consistency proof to the new checkpoint and the entries added since; the whole
 log is re-derived on the first view, when the reader asks for it
 (``?verify=full``) and by ``relto audit verify``.
 
+The page also says how far partners witnessed the log: the latest checkpoint
+pinned partners' witnesses cosigned, which of them (each cosignature verified
+again against the witness key pinned for that partner now,
+:mod:`relto.audit.witnessed`), and whether that meets the number this node
+requires (``RELTO_AUDIT_MIN_COSIGNATURES``, by default one per pinned member
+partner); when it does not, the newest checkpoint that does.
+
 Names follow the rules of docs/authz.md: a person is named when the reader may
 read that person (``people:read``), otherwise shown by id; a document's title is
 shown only when the reader may know the document exists
@@ -27,14 +34,23 @@ from fastapi.responses import HTMLResponse
 
 from relto.audit.access import MAX_SEARCH_PAGE, EntryFilter, ReadableEntry, entry_refs
 from relto.audit.checkpoint import open_checkpoint
-from relto.audit.config import node_signer
+from relto.audit.config import (
+    AuditSettings,
+    check_min_cosignatures,
+    node_signer,
+    required_cosignatures,
+)
+from relto.audit.errors import InvalidNote
+from relto.audit.note import NoteVerifier
 from relto.audit.sources import DatabaseSource
 from relto.audit.verify import IncrementalVerifier
+from relto.audit.witnessed import MAX_SCAN, Witnessed, newest_witnessed, witnessed
 from relto.authz import Permission, Principal, Scope, decide
+from relto.node import Node
 from relto.server.console._pages import Pages
 from relto.server.edge import needs
 
-__all__ = ["PAGE_ENTRIES", "mount", "summarise"]
+__all__ = ["PAGE_ENTRIES", "mount", "summarise", "witnessing"]
 
 #: Entries a page shows unless asked for another size (at most MAX_SEARCH_PAGE).
 PAGE_ENTRIES = 30
@@ -152,6 +168,115 @@ def _row(e: ReadableEntry, names: Names) -> dict[str, Any]:
     }
 
 
+def _nations(names: Iterable[str]) -> str:
+    """``AUS``, ``AUS and USA``, ``AUS, JPN and USA``."""
+    items = list(names)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _when(at: datetime | None) -> str:
+    return "" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _tally(w: Witnessed) -> str:
+    if w.count == w.required:
+        return f"{w.count} of {w.required} required"
+    return f"{w.count} cosignatures, {w.required} required"
+
+
+def witnessing(
+    node: Node, audit: AuditSettings, log_key: NoteVerifier, head_size: int
+) -> dict[str, Any]:
+    """What the page says about partners witnessing the log (see the module
+    docstring): ``state`` (``ok``, ``failed``, ``none``: nothing required, ``off``:
+    no federation), one ``sentence``, and the details shown under it."""
+    pusher = node.witnessing
+    if pusher is None:
+        return {
+            "state": "off",
+            "sentence": "This node takes part in no federation: no partner witnesses its log.",
+        }
+    partners = sorted(pusher.partners(), key=lambda p: p.nation)
+    served = node.partnerships.served()
+    pinned = [p.nation for p in partners]
+    required = required_cosignatures(
+        audit, pinned=pinned, members=None if served is None else served.members
+    )
+    store = pusher.store
+    out: dict[str, Any] = {
+        "required": required,
+        "configured": audit.min_cosignatures is not None,
+        "pinned": pinned,
+        "push_seconds": audit.witness_push_seconds,
+        "unreachable": required > len(partners),
+        "latest": None,
+        "newest": None,
+    }
+    size = store.latest_size()
+    latest: Witnessed | None = None
+    note = None if size is None else node.log.checkpoint(size)
+    if size is not None and note is None:
+        out |= {"state": "failed", "sentence": f"Cosignatures are kept for a checkpoint of "
+                f"size {size} that this node's log does not hold."}  # fmt: skip
+        return out
+    if note is not None:
+        try:
+            latest = witnessed(note, log_key, store.at(size or 0), partners, required)
+        except InvalidNote:
+            out |= {"state": "failed", "sentence": f"The stored checkpoint of size {size} is "
+                    "not signed by this node's log key."}  # fmt: skip
+            return out
+        out["latest"] = {
+            "size": latest.size,
+            "note": note,
+            "cosigned_by": latest.cosigned_by,
+            "not_counted": latest.not_counted,
+            "cosigned_at": _when(latest.cosigned_at),
+            "behind": max(0, head_size - latest.size),
+        }
+    if required == 0:
+        who = (
+            f" The latest cosigned checkpoint (size {latest.size}) is cosigned by "
+            f"{_nations(latest.cosigned_by)}."
+            if latest is not None and latest.cosigned_by
+            else ""
+        )
+        out |= {"state": "none", "sentence": "No partner cosignatures are required on this "
+                f"node.{who}"}  # fmt: skip
+        return out
+    if latest is not None and latest.met:
+        out |= {"state": "ok", "sentence": f"verified: cosigned by "
+                f"{_nations(latest.cosigned_by)}, {_tally(latest)}"}  # fmt: skip
+        return out
+    if latest is None or latest.count == 0:
+        sentence = f"no partner cosignature of {required} required — the log is not yet witnessed"
+    else:
+        sentence = (
+            f"only {latest.count} of {required} required partner cosignature"
+            f"{'s' if required != 1 else ''} — the log is not yet witnessed"
+        )
+    out |= {"state": "failed", "sentence": sentence}
+    if latest is not None:
+        found = newest_witnessed(
+            below=latest.size, required=required, log_key=log_key, partners=partners,
+            last_size=store.last_size,
+            sizes=lambda at_most, limit: node.log.checkpoint_sizes(at_most=at_most, limit=limit),
+            checkpoint=node.log.checkpoint, cosignatures=store.at,
+        )  # fmt: skip
+        out["newest"] = (
+            None
+            if found is None
+            else {
+                "size": found.size,
+                "cosigned_by": found.cosigned_by,
+                "tally": _tally(found),
+                "cosigned_at": _when(found.cosigned_at),
+            }
+        )
+    out["scan"] = MAX_SCAN
+    return out
+
+
 def _int(value: str, default: int, low: int, high: int) -> int:
     try:
         return max(low, min(high, int(value)))
@@ -165,6 +290,12 @@ def mount(app: FastAPI, pages: Pages) -> None:
     settings = pages.node.settings
     verifier = IncrementalVerifier()
     source = DatabaseSource(log)
+    # Read once: a required number of cosignatures nobody can give stops the start.
+    audit_settings = AuditSettings()
+    check_min_cosignatures(
+        audit_settings,
+        witnessed=pages.node.witnessing is not None and audit_settings.witness_push_seconds > 0,
+    )
 
     @app.get(
         "/console/audit",
@@ -209,6 +340,7 @@ def mount(app: FastAPI, pages: Pages) -> None:
             full = False
             error = "the log is too large to re-verify here in full; run relto audit verify"
         report = verifier.verify(source, checkpoint, full=full, now=datetime.now(UTC))
+        witnesses = witnessing(pages.node, audit_settings, signer.verifier(), checkpoint.size)
         head = verifier.head
         page_size = _int(size, PAGE_ENTRIES, 1, MAX_SEARCH_PAGE) if size else PAGE_ENTRIES
         start = _int(before, checkpoint.size, 0, checkpoint.size) if before else checkpoint.size
@@ -238,6 +370,7 @@ def mount(app: FastAPI, pages: Pages) -> None:
             full_at=head.full_at.strftime("%Y-%m-%d %H:%M:%S UTC") if head else None,
             full_size=head.full_size if head else None,
             vkey=signer.verifier().vkey,
+            witnessing=witnesses,
             entries=rows,
             size=checkpoint.size,
             form=form,
