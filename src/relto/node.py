@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from relto.audit.access import AuditReader
-from relto.audit.config import node_signer, node_witness, open_log
+from relto.audit.config import AuditSettings, node_signer, node_witness, open_log
 from relto.audit.service import TransparencyLog
 from relto.audit.witnessing import CheckpointPusher, Partner, PartnerWitness
 from relto.authz import Authorizer
@@ -39,7 +39,9 @@ from relto.documents import (
 from relto.events import AuditSink
 from relto.federation import PinSnapshot, TrustStore
 from relto.federation.acceptance import STATUS_REFUSALS, AttestationAcceptor
+from relto.federation.config import FederationSettings
 from relto.federation.home import HomeFederation, build_home_federation
+from relto.federation.reachability import Reachability
 from relto.federation.status_client import StatusListCache
 from relto.kas.runtime import KasRuntime, build_runtime
 from relto.metrics import DomainMetrics, NodeStateCollector, ScrapeAccess
@@ -47,7 +49,7 @@ from relto.partnership.registry import PartnershipRegistry
 from relto.sessions import DatabaseSessionStore, SessionStore
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
 from relto.store.federation import SqlPinRepository
-from relto.store.witnessing import SqlAlarmStore, SqlCosignatureStore
+from relto.store.witnessing import SqlAlarmStore, SqlContactStore, SqlCosignatureStore
 from relto.vetting.directory import Directory
 from relto.vetting.service import VettingService
 
@@ -91,6 +93,9 @@ class Node:
     #: Sends this node's checkpoints to the pinned partners' witnesses and keeps
     #: their cosignatures (``None`` without a federation address).
     witnessing: CheckpointPusher | None = None
+    #: When each pinned partner was last heard from; the silence alarm (``None``
+    #: without a federation address).
+    reachability: Reachability | None = None
 
 
 class _Nations:
@@ -208,6 +213,18 @@ def build_node(
     # The node witnesses the logs of the partners it pins (read at every
     # add-checkpoint: an untrust stops it) besides RELTO_AUDIT_WITNESS_LOGS.
     partners = None if federation is None else _pinned_partners(pins, settings.nation)
+    # When each partner was last heard from (witnessing and replication tell it);
+    # one silent for more than a few push rounds is shown until it is heard again.
+    reachability = (
+        None
+        if partners is None
+        else Reachability(
+            SqlContactStore(log.db), lambda: [p.nation for p in pins.trusted().values()],
+            sink=sink, authorizer=authorizer, nation=settings.nation,
+            interval=timedelta(seconds=AuditSettings().witness_push_seconds),
+            rounds=FederationSettings().partner_silent_rounds,  # type: ignore[call-arg]
+        )
+    )  # fmt: skip
     alarms = SqlAlarmStore(log.db)
     bare = node_witness(settings, partners=partners)
     witness = (
@@ -215,7 +232,7 @@ def build_node(
         if bare is None
         else PartnerWitness(
             bare, partners or (lambda: []), sink=sink, alarms=alarms, authorizer=authorizer,
-            nation=settings.nation,
+            nation=settings.nation, contacts=reachability,
         )
     )  # fmt: skip
     # ... and offers its own checkpoints to theirs (on a schedule: relto.server.witnessing).
@@ -224,7 +241,7 @@ def build_node(
         if partners is None
         else CheckpointPusher(
             log, node_signer(settings), partners, SqlCosignatureStore(log.db),
-            nation=settings.nation, sink=sink, alarms=alarms,
+            nation=settings.nation, sink=sink, alarms=alarms, contacts=reachability,
         )
     )  # fmt: skip
     documents = DocumentService(
@@ -272,4 +289,5 @@ def build_node(
         attestations=attestations,
         witness=witness,
         witnessing=witnessing,
+        reachability=reachability,
     )

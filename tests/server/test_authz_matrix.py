@@ -325,6 +325,11 @@ TABLE: dict[tuple[str, str], Row] = {
         get("/api/v1/federation/partners"),
         lambda c, v: 401 if not c.signed_in else 200 if c.own else 404,
     ),
+    ("GET", "/api/v1/federation/partners/status"): Row(
+        P.FEDERATION_ATTEST,
+        get("/api/v1/federation/partners/status"),
+        lambda c, v: 401 if not c.signed_in else 200 if c.own else 404,
+    ),
     # -- demo sign-in (demo mode only) ---------------------------------------------------
     ("GET", "/login"): Row(P.SESSION_MANAGE, get("/login"), always(200)),
     ("POST", "/login"): Row(

@@ -38,6 +38,16 @@ partner's log proves them consistent. A refusal that cannot be checked (the
 partner is unreachable) is logged (``witness_refusal_unconfirmed``) and raises
 no alarm; an honest partner whose log forked pushes again next interval.
 
+**Reachability.** Both sides tell a :class:`Contacts` (the node's
+:class:`~relto.federation.reachability.Reachability`) what they hear: a
+cosignature kept is the partner heard from (``cosigned``), a round that did not
+get one a miss; a partner's checkpoint cosigned here that extends the tree head
+cosigned before is the partner heard from (``checkpoint``; a replayed one is
+not news). So that a quiet partnership still hears from every partner each
+round, a partner whose cosignature of the current tree head is kept is asked
+again when the contacts say it is due (a witness cosigns the same tree head again,
+with a fresh time).
+
 Nothing here knows how pins are stored: the composition root hands over a
 function answering the partners (:class:`Partner`) as pinned now.
 """
@@ -83,6 +93,7 @@ __all__ = [
     "AlarmStore",
     "Answer",
     "CheckpointPusher",
+    "Contacts",
     "Cosignature",
     "CosignatureStore",
     "MemoryAlarmStore",
@@ -212,6 +223,18 @@ def get_consistency(url: str) -> Answer:
     return _call("GET", url, None, {"Accept": "application/json"})
 
 
+class Contacts(Protocol):
+    """Who was heard from, and who was missed (:mod:`relto.federation.reachability`)."""
+
+    def heard(self, nation: str, how: str) -> None: ...
+
+    def missed(self, nation: str, reason: str) -> None: ...
+
+    def due(self, nation: str) -> bool:
+        """Whether ``nation`` should be asked even with nothing new to send."""
+        ...
+
+
 # -- alarms ---------------------------------------------------------------------------------
 
 
@@ -308,6 +331,7 @@ class PartnerWitness:
         authorizer: Authorizer,
         nation: str,
         ask: Callable[[str], Answer] = get_consistency,
+        contacts: Contacts | None = None,
     ) -> None:
         self.witness = witness
         self._partners = partners
@@ -316,6 +340,7 @@ class PartnerWitness:
         self._authz = authorizer
         self._nation = nation
         self._ask = ask
+        self.contacts = contacts
 
     def knows(self, origin: str) -> bool:
         return origin in self.witness.logs
@@ -329,13 +354,31 @@ class PartnerWitness:
         """C2SP tlog-witness ``add-checkpoint`` (see :class:`Witness`), recording
         the forks and rollbacks of partners' logs it can prove."""
         try:
-            return self.witness.add_checkpoint(old_size, proof, note, at=at)
+            sig = self.witness.add_checkpoint(old_size, proof, note, at=at)
         except (ForkRefused, RollbackRefused) as exc:
             try:
                 self._alarm(note, exc, at)
             except Exception as failure:  # the refusal stands; the alarm is logged
                 log.error("witness_alarm_failed", error=type(failure).__name__)
             raise
+        if self.contacts is not None:
+            try:
+                self._heard(note, old_size)
+            except Exception as failure:  # the cosignature stands; the failure is logged
+                log.error("witness_contact_failed", error=type(failure).__name__)
+        return sig
+
+    def _heard(self, note: str | bytes, old_size: int) -> None:
+        """A checkpoint that extends what was cosigned is news from its log's node
+        (only it could sign it); the same tree head again may be anyone's replay."""
+        cp = self.witness.open(note)
+        if cp.size <= old_size and old_size > 0:
+            return
+        for p in self._partners():
+            if _origin_of(p) == cp.origin and p.nation != self._nation:
+                assert self.contacts is not None
+                self.contacts.heard(p.nation, "checkpoint")
+                return
 
     def read_alarms(self, who: Grantee) -> list[Alarm]:
         """The alarms, for a person of this node's nation (``AccessDenied`` else)."""
@@ -577,6 +620,7 @@ class CheckpointPusher:
         sink: AuditSink,
         alarms: AlarmStore,
         post: Callable[[str, bytes], Answer] = post_add_checkpoint,
+        contacts: Contacts | None = None,
     ) -> None:
         self._log = log
         self._signer = signer
@@ -586,6 +630,7 @@ class CheckpointPusher:
         self._sink = sink
         self.alarms = alarms
         self._post = post
+        self.contacts = contacts
 
     def cosigned(self) -> str | None:
         """The latest checkpoint partners cosigned, as this node signed it with every
@@ -609,11 +654,28 @@ class CheckpointPusher:
             return []
         note = self._log.sign_checkpoint(self._signer, now)
         cp = open_checkpoint(note, self._signer.verifier()).checkpoint
-        return [self._push_one(p, note, cp, now) for p in partners]
+        return [self._told(self._push_one(p, note, cp, now)) for p in partners]
+
+    def _told(self, pushed: Pushed) -> Pushed:
+        """Tell the contacts what this push heard (or missed)."""
+        if self.contacts is None or pushed.outcome == "current":
+            return pushed
+        try:
+            if pushed.outcome == "cosigned":
+                self.contacts.heard(pushed.nation, "cosigned")
+            else:
+                why = pushed.reason or pushed.detail
+                self.contacts.missed(pushed.nation, f"{pushed.outcome}: {why}"[:300])
+        except Exception as failure:  # the push stands; the failure is logged
+            log.error("witness_contact_failed", error=type(failure).__name__)
+        return pushed
 
     def _push_one(self, p: Partner, note: str, cp: Checkpoint, now: datetime) -> Pushed:
         kept = self.store.get(cp.size, p.nation)
-        if kept is not None and kept.covers(cp):
+        # nothing new for it; but a partner not heard from lately is offered the same
+        # tree head again, from the size it cosigned (its witness cosigns it afresh)
+        due = self.contacts is not None and self.contacts.due(p.nation)
+        if kept is not None and kept.covers(cp) and not due:
             return Pushed(p.nation, "current", cp.size)
         url = p.base_url.rstrip("/") + ADD_CHECKPOINT_PATH
         old = self.store.last_size(p.nation)

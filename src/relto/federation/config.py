@@ -57,3 +57,11 @@ class FederationSettings(BaseSettings):
         description="How often the server offers the partnership changes it holds to every "
         "pinned partner node (0: never; officers can still exchange them by file).",
     )
+    partner_silent_rounds: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="A pinned partner not heard from for more than this many witness push "
+        "intervals (RELTO_AUDIT_WITNESS_PUSH_SECONDS), and missed by as many push rounds in "
+        "a row, is shown as silent until it is heard from again.",
+    )

@@ -14,6 +14,12 @@ against the node keys its own officers pinned, applies what reaches its quorum i
 its chain's order, records a rival for an applied place as a fork, and answers its
 head. Receiving the same change twice changes nothing (the first word of a nation
 stands), so nothing is applied twice.
+
+A partner that answers is heard from (``changes``,
+:mod:`relto.federation.reachability`); one that does not is offered the same
+again next round, from the head it last reported, with no back-off: a node back
+after an hour is caught up at the first round that reaches it, ``BATCH`` changes a
+round.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import structlog
 
 from relto.federation.descriptor import PinnedNode
 from relto.federation.ledger import ChangeLedger, Standing
+from relto.federation.reachability import Reachability
 
 __all__ = ["BATCH", "ChangePusher", "Pushed", "http_post"]
 
@@ -73,10 +80,12 @@ class ChangePusher:
         pins: Callable[[], Mapping[str, PinnedNode]],
         *,
         post: Post = http_post,
+        contacts: Reachability | None = None,
     ) -> None:
         self._ledger = ledger
         self._pins = pins
         self._post = post
+        self._contacts = contacts
         #: The head each partner reported (its next place), in memory.
         self.heads: dict[str, int] = {}
 
@@ -93,6 +102,14 @@ class ChangePusher:
             results.append(self._offer(nation, pin.descriptor.base_url, batch))
         return results
 
+    def _heard(self, nation: str) -> None:
+        if self._contacts is None:
+            return
+        try:
+            self._contacts.heard(nation, "changes")
+        except Exception as failure:  # the offer stands; the failure is logged
+            log.error("change_push_contact_failed", error=type(failure).__name__)
+
     def _offer(self, nation: str, base_url: str, batch: list[Standing]) -> Pushed:
         url = base_url.rstrip("/") + RECEIVE_PATH
         sent = refused = 0
@@ -108,6 +125,8 @@ class ChangePusher:
                 log.info("change_push_unreachable", nation=nation)
                 return Pushed(nation, sent, head, refused, unreachable=True)
             sent += 1
+            if status < 500 and sent == 1:
+                self._heard(nation)
             error = answer.get("error")
             reported = error.get("head") if isinstance(error, dict) else answer.get("head")
             if isinstance(reported, int) and reported >= 0:

@@ -42,7 +42,11 @@ def start_change_push(
         ledger = node_ledger(node, held)
         if ledger is None:
             return  # no partnership yet
-        pusher = pushers.setdefault(id(ledger), ChangePusher(ledger, node.trust.trusted))
+        pusher = pushers.get(id(ledger))
+        if pusher is None:
+            pusher = pushers[id(ledger)] = ChangePusher(
+                ledger, node.trust.trusted, contacts=node.reachability
+            )
         pusher.push()
 
     async def run() -> None:

@@ -27,12 +27,17 @@ FIRST_AFTER_SECONDS = 10.0
 
 
 def push_once(node: Node) -> list[Pushed]:
-    """One round, under the node's lock (``[]`` on a node that pushes nothing)."""
+    """One round, under the node's lock (``[]`` on a node that pushes nothing):
+    the pushes, then the silence alarm for partners the rounds keep missing
+    (:mod:`relto.federation.reachability`)."""
     pusher = node.witnessing
     if pusher is None:
         return []
     with node.log.db.exclusive("witness-push"):
-        return pusher.push(datetime.now(UTC))
+        pushed = pusher.push(datetime.now(UTC))
+        if node.reachability is not None:
+            node.reachability.check()
+        return pushed
 
 
 def start_witness_push(node: Node, every: float | None = None) -> asyncio.Task[None] | None:

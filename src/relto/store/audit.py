@@ -12,6 +12,8 @@
 - ``audit_cosignature``: partner witnesses' cosignatures of those checkpoints, one
   per (checkpoint size, witness nation) (:mod:`relto.audit.witnessing`).
 - ``audit_witness_alarm``: forks and rollbacks witnessing saw, either way.
+- ``audit_partner_contact``: when each pinned partner was last heard from, and
+  whether it is silent (:mod:`relto.federation.reachability`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AuditNode",
+    "AuditPartnerContact",
     "AuditWitnessAlarm",
 ]
 
@@ -121,3 +124,21 @@ class AuditWitnessAlarm(Base):
     count: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __table_args__ = (UniqueConstraint("kind", "nation", "size", "root"),)
+
+
+class AuditPartnerContact(Base):
+    """When one pinned partner was last heard from, each way, the push rounds that
+    missed it since, and since when it is silent (``NULL``: it is not)."""
+
+    __tablename__ = "audit_partner_contact"
+
+    nation: Mapped[str] = mapped_column(String(3), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_heard: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    how: Mapped[str] = mapped_column(String(16), nullable=False)
+    heard_cosigned: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heard_checkpoint: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heard_changes: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    misses: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_miss: Mapped[str] = mapped_column(String(300), nullable=False)
+    silent_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,6 +1,8 @@
-"""Partner witnesses' cosignatures of this node's checkpoints, and the alarms
-witnessing raised, on the log's database (:mod:`relto.audit.witnessing`; tables
-``audit_cosignature`` and ``audit_witness_alarm`` in :mod:`relto.store.audit`)."""
+"""Partner witnesses' cosignatures of this node's checkpoints, the alarms
+witnessing raised, and when each partner was last heard from, on the log's
+database (:mod:`relto.audit.witnessing`, :mod:`relto.federation.reachability`;
+tables ``audit_cosignature``, ``audit_witness_alarm`` and
+``audit_partner_contact`` in :mod:`relto.store.audit`)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relto.audit.witnessing import Alarm, Cosignature
-from relto.store.audit import AuditCosignature, AuditWitnessAlarm
+from relto.federation.reachability import HOWS, Contact
+from relto.store.audit import AuditCosignature, AuditPartnerContact, AuditWitnessAlarm
 from relto.store.db import Database
 
-__all__ = ["SqlAlarmStore", "SqlCosignatureStore"]
+__all__ = ["SqlAlarmStore", "SqlContactStore", "SqlCosignatureStore"]
 
 _cosig: Table = cast(Table, AuditCosignature.__table__)
 _alarm: Table = cast(Table, AuditWitnessAlarm.__table__)
+_contact: Table = cast(Table, AuditPartnerContact.__table__)
 
 
 def _aware(at: datetime) -> datetime:
@@ -137,3 +141,100 @@ class SqlAlarmStore:
         with self._db.engine.connect() as conn:
             rows = conn.execute(select(_alarm).order_by(_alarm.c.id).limit(1000)).all()
         return [_alarm_of(r) for r in rows]
+
+
+def _maybe(at: datetime | None) -> datetime | None:
+    return None if at is None else _aware(at)
+
+
+def _contact_of(row: object) -> Contact:
+    r = cast(AuditPartnerContact, row)
+    heard = {how: _maybe(getattr(r, f"heard_{how}")) for how in HOWS}
+    return Contact(
+        nation=str(r.nation),
+        first_seen=_aware(r.first_seen),
+        last_heard=_maybe(r.last_heard),
+        how=str(r.how),
+        heard={k: v for k, v in heard.items() if v is not None},
+        misses=int(r.misses),
+        last_miss=str(r.last_miss),
+        silent_since=_maybe(r.silent_since),
+    )
+
+
+class SqlContactStore:
+    """:class:`~relto.federation.reachability.ContactStore` on the log's database.
+
+    Each transition is a conditional update, so of several workers only the one
+    whose update matched a row makes it (and records it)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, nation: str) -> Contact | None:
+        with self._db.engine.connect() as conn:
+            row = conn.execute(select(_contact).where(_contact.c.nation == nation)).first()
+        return None if row is None else _contact_of(row)
+
+    def _ensure(self, nation: str, at: datetime) -> None:
+        with self._db.engine.connect() as conn:
+            found = conn.execute(
+                select(_contact.c.nation).where(_contact.c.nation == nation)
+            ).first()
+        if found is not None:
+            return
+        try:
+            with self._db.engine.begin() as conn:
+                conn.execute(
+                    insert(_contact).values(nation=nation, first_seen=at, how="", misses=0,
+                                            last_miss="")
+                )  # fmt: skip
+        except IntegrityError:
+            pass  # another worker made it first
+
+    def heard(self, nation: str, at: datetime, how: str) -> datetime | None:
+        if how not in HOWS:
+            raise ValueError(f"not a way of being heard from: {how!r}")
+        self._ensure(nation, at)
+        this = _contact.c.nation == nation
+        with self._db.engine.begin() as conn:
+            silent = conn.execute(select(_contact.c.silent_since).where(this)).scalar()
+            cleared = None
+            if silent is not None:
+                done = conn.execute(
+                    update(_contact)
+                    .where(this, _contact.c.silent_since == silent)
+                    .values(silent_since=None)
+                ).rowcount
+                cleared = _aware(silent) if done else None
+            conn.execute(
+                update(_contact)
+                .where(this)
+                .values({"last_heard": at, "how": how, f"heard_{how}": at, "misses": 0})
+            )
+        return cleared
+
+    def missed(self, nation: str, at: datetime, reason: str) -> Contact:
+        self._ensure(nation, at)
+        with self._db.engine.begin() as conn:
+            conn.execute(
+                update(_contact)
+                .where(_contact.c.nation == nation)
+                .values(misses=_contact.c.misses + 1, last_miss=reason[:300])
+            )
+        found = self.get(nation)
+        assert found is not None
+        return found
+
+    def silence(self, nation: str, at: datetime, misses: int) -> bool:
+        with self._db.engine.begin() as conn:
+            done = conn.execute(
+                update(_contact)
+                .where(
+                    _contact.c.nation == nation,
+                    _contact.c.silent_since.is_(None),
+                    _contact.c.misses >= misses,
+                )
+                .values(silent_since=at)
+            ).rowcount
+        return bool(done)

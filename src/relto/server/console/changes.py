@@ -7,6 +7,10 @@
   /console/changes/{id}/decision``), signed by this node's node key.
 - Witnessing alarms: a pinned partner whose log this node's witness saw fork or
   roll back, shown at the top of the dashboard to everyone of this node's nation.
+- Silent partners: a pinned partner not heard from for more than a few push
+  rounds (:mod:`relto.federation.reachability`), shown apart from the fork
+  alarms (those are evidence and stay; this clears when the partner is heard
+  from again), and when each partner was last heard from, in the pins table.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from relto.audit.witnessing import ALARM_KIND, Alarm
 from relto.authz import Permission, Principal
 from relto.errors import AccessDenied, InvalidInput, NotFound, ReltoError
 from relto.federation.ledger import ChangeLedger, Standing
+from relto.federation.reachability import PartnerStatus
 from relto.server.console._pages import Pages
 from relto.server.edge import needs
 from relto.server.routes.changes import node_ledger
 
-__all__ = ["ChangeRow", "alarms_for", "mount", "pending_for"]
+__all__ = ["ChangeRow", "alarms_for", "mount", "partner_status_for", "pending_for"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,18 @@ def alarms_for(pages: Pages, who: Principal) -> list[Alarm]:
         return [a for a in witness.read_alarms(who) if a.kind == ALARM_KIND]
     except (AccessDenied, NotFound):
         return []
+
+
+def partner_status_for(pages: Pages, who: Principal) -> dict[str, PartnerStatus]:
+    """How each pinned partner stands (last heard from, silent), by nation; empty
+    for someone not of this node's nation, or on a node in no federation."""
+    reach = pages.node.reachability
+    if reach is None:
+        return {}
+    try:
+        return {s.nation: s for s in reach.read_status(who)}
+    except (AccessDenied, NotFound):
+        return {}
 
 
 def mount(app: FastAPI, pages: Pages) -> None:

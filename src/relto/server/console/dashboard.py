@@ -16,7 +16,12 @@ from relto.partnership import CLASSIFICATIONS, check_justification
 from relto.server.console._confirm import confirm_tokens
 from relto.server.console._pages import NOT_ALLOWED, Pages
 from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
-from relto.server.console.changes import alarms_for, ledger_of, pending_for
+from relto.server.console.changes import (
+    alarms_for,
+    ledger_of,
+    partner_status_for,
+    pending_for,
+)
 from relto.server.edge import needs
 
 __all__ = ["mount"]
@@ -40,6 +45,7 @@ def mount(app: FastAPI, pages: Pages) -> None:
         who = pages.who(request)
         at = datetime.now(UTC)
         view = registry.overview(who, None, at)
+        reach = partner_status_for(pages, who)
         admissions = sorted(
             view.admissions if view else (), key=lambda a: (a.project_id, a.nation, a.valid_from)
         )
@@ -61,6 +67,10 @@ def mount(app: FastAPI, pages: Pages) -> None:
             # partnership changes awaiting signatures, and witnessing alarms
             changes=pending_for(pages, request, who),
             alarms=alarms_for(pages, who),
+            # when each partner was last heard from; the silent ones (an alarm that
+            # clears when the partner is heard from again)
+            reach=reach,
+            silent=[s for s in reach.values() if s.state == "silent"],
         )
 
     def admission_change(

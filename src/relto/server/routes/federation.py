@@ -9,17 +9,23 @@
   vouch for the signed-in person to -- nation, base URL, fingerprint, KAS URL
   (``federation:attest``: people of this node's nation only), what
   :meth:`relto.client.HomeSession.discover` reads;
+- ``GET /api/v1/federation/partners/status``: for each pinned partner, when it was
+  last heard from (each way) and whether it is silent -- not heard from for more
+  than ``RELTO_FEDERATION_PARTNER_SILENT_ROUNDS`` push intervals
+  (``federation:attest``: people of this node's nation;
+  :mod:`relto.federation.reachability`);
 - ``GET /api/v1/federation/status/{list_id}``: the Token Status List the
   attestations name (``application/statuslist+jwt``), public
   (``federation:status:read``).
 
 Thin edge: parse, call :class:`relto.federation.home.HomeFederation`, render. A
 node without a federation address (no ``RELTO_PUBLIC_URL`` and not on loopback)
-answers 404 on all four.
+answers 404 on all five.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Path, Request, Response
@@ -105,6 +111,43 @@ def mount(app: FastAPI, edge: Edge) -> None:
                         "fingerprint": p.fingerprint,
                     }
                     for p in pins
+                ],
+            },
+            headers={"cache-control": "no-store"},
+        )
+
+    @app.get(
+        f"{PREFIX}/partners/status",
+        tags=["federation"],
+        summary="When each pinned partner node was last heard from; which are silent",
+        **needs(Permission.FEDERATION_ATTEST),
+    )
+    def partners_status(request: Request) -> JSONResponse:
+        who = edge.who(request)
+        reach = edge.node.reachability
+        if reach is None:
+            raise NotFound("this node takes part in no federation")
+        found = reach.read_status(who)
+
+        def at(t: datetime | None) -> str | None:
+            return None if t is None else t.isoformat()
+
+        return JSONResponse(
+            {
+                "nation": reach.nation,
+                "silent_after_seconds": int(reach.bound.total_seconds()),
+                "partners": [
+                    {
+                        "nation": p.nation,
+                        "state": p.state,
+                        "last_heard": at(p.last_heard),
+                        "how": p.how or None,
+                        "heard": {k: at(v) for k, v in sorted(p.heard.items())},
+                        "missed_rounds": p.misses,
+                        "last_miss": p.last_miss or None,
+                        "silent_since": at(p.silent_since),
+                    }
+                    for p in found
                 ],
             },
             headers={"cache-control": "no-store"},
