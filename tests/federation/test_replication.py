@@ -152,3 +152,25 @@ def test_offer_with_no_verifiable_approval_is_refused_over_http(three: dict[str,
     assert r.status_code == 400
     assert "no member node's approval" in r.json()["error"]["message"]
     assert r.json()["error"]["code"] == "change_refused"
+
+
+def test_restarted_pusher_does_not_resend_the_chain_to_a_partner_that_holds_it(
+    three: dict[str, Live],
+) -> None:
+    """A pusher that forgot the heads (a restart) offers from 0: the first answer
+    says where the partner is, and the rest of the chain is not sent again."""
+    aus, gbr, usa = three["AUS"], three["GBR"], three["USA"]
+    for project in ("hypersonic", "quantum", "undersea"):
+        change = _admit(gbr, "JPN", project)
+        gbr.push()
+        for m in (aus, usa):
+            m.ledger.decide(m.officer, change, "approve", f"checked on the {m.nation} node")
+        for m in (aus, usa, gbr):
+            m.push()
+    assert len(gbr.applied()) == 3
+    pushed = {p.nation: p for p in gbr.push()}  # a new pusher: no heads yet
+    assert {n: (p.sent, p.head, p.refused) for n, p in pushed.items()} == {
+        "AUS": (1, 3, 0), "USA": (1, 3, 0)
+    }  # fmt: skip
+    for m in (aus, usa):
+        assert m.applied() == gbr.applied(), m.nation
