@@ -1,6 +1,7 @@
-"""Federation benchmarks: a partner's attestation against an OIDC token, same run.
+"""Federation benchmarks, each against a baseline measured in the same run.
 
-Three modes (``--mode``), each measuring the attestation path next to a baseline:
+Five modes (``--mode``). The first three measure a partner's attestation against
+an OIDC token; ``changes`` and ``fork`` measure how fast four nodes agree:
 
 ``inprocess`` (default)
     One GBR demo node in this process (SQLite, its transparency log recording every
@@ -49,10 +50,40 @@ Three modes (``--mode``), each measuring the attestation path next to a baseline
     answer is permit again. Reports median, max and min seconds from suspension
     to first denial over ``--trials`` (50; about a minute each).
 
+``changes``
+    Four nodes under uvicorn in this process (threads), as the launcher's: AUS, GBR
+    and USA (members) and JPN (a partner), each with its own data folder, port and
+    keys and the launcher's share of the demo, each pinning the three others, each
+    offering its partnership changes every ``--interval`` seconds (1; the server's
+    own replication task, ``RELTO_FEDERATION_CHANGES_PUSH_SECONDS``, default 30).
+    For each of ``--changes`` (50) changes, GBR's security officer proposes a new
+    project and AUS's and USA's approve it as soon as it reaches their node; the
+    clock runs from the last approval to the change being applied on all four
+    nodes (and, reported too, on the three members). Baseline in the same run:
+    one replication hop, from GBR's proposal to the change being held by AUS or
+    USA. Replaces ``bench/partnership_changes.py`` (three members only).
+
+``fork``
+    The same four nodes, scheduled pushes off. GBR's log is rewritten by hand --
+    a copy of its entries up to the last one cosigned, that entry replaced
+    (``key.release`` of an object never released), optionally two more after it
+    -- and signed with GBR's own checkpoint key, then pushed with GBR's own
+    cosignature store to the witnesses of AUS, USA and JPN (HTTP, C2SP
+    tlog-witness): *same size*, a second root at the size they cosigned (409
+    from each, alarm at once), and *longer history*, whose consistency proof does
+    not verify (422), each witness asking GBR's real log for the proof before it
+    raises the alarm. Timed from the forged push until every witness has recorded
+    ``audit.witness.alarm``; ``--fork-trials`` (20) of each, alternating order.
+    Baseline in the same run: the honest push before each trial (the log grown
+    by three entries, cosigned by all three). In production the push comes every
+    ``RELTO_AUDIT_WITNESS_PUSH_SECONDS`` (60): detection is that interval at most
+    plus what is measured here.
+
 Run: ``.venv/bin/python bench/federation.py [--mode inprocess] [--calls 300]``,
 ``--mode http [--opens 200] [--duration 10] [--connections 32]``,
-``--mode revocation [--trials 50]``. ``http`` needs ``wrk`` (``apt-get install
-wrk``). Everything binds 127.0.0.1.
+``--mode revocation [--trials 50]``, ``--mode changes [--changes 50] [--interval 1]``
+(about 2 minutes), ``--mode fork [--fork-trials 20]`` (under a minute). ``http``
+needs ``wrk`` (``apt-get install wrk``). Everything binds 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -779,9 +810,275 @@ def revocation(args: argparse.Namespace) -> None:
     print(f"load average at end: {os.getloadavg()}")
 
 
+# ------------------------------------------------------------ four nodes in this process
+
+#: A security officer of each nation's node (the launcher adds ``<nation>-so-federation``
+#: where the demo file names none).
+OFFICERS = {"AUS": "aus-so-campbell", "GBR": "gbr-so-whitfield", "USA": "usa-so-bennett"}
+
+
+class LiveNode:
+    """One nation's node under uvicorn in a thread of this process (its own data
+    folder, port and keys; the demo share the launcher gives that nation)."""
+
+    def __init__(self, nation: str, root: Path) -> None:
+        import threading
+
+        import uvicorn
+        from kas_testing import free_port
+        from pydantic import SecretStr
+
+        from relto.config import Settings
+        from relto.demo import load_demo, read_demo
+        from relto.launcher.federation import nation_share
+        from relto.server import create_app
+
+        port = free_port()
+        settings = Settings(
+            nation=nation, data_dir=root / nation.lower(), bind="127.0.0.1", port=port,
+            public_url=f"http://127.0.0.1:{port}", secret_key=SecretStr(secrets.token_urlsafe(32)),
+            keystore_passphrase=SecretStr(secrets.token_urlsafe(32)), log_level="WARNING",
+        )  # type: ignore[call-arg]  # fmt: skip
+        self.nation = nation
+        self.url = f"http://127.0.0.1:{port}"
+        self.app: Any = create_app(settings)
+        self.node: Any = self.app.state.node
+        load_demo(self.node.db, self.node.sink, nation_share(read_demo(), nation),
+                  at=datetime.now(UTC))  # fmt: skip
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+        officer = OFFICERS.get(nation, f"{nation.lower()}-so-federation")
+        self.officer = self.node.directory.principal(officer, via="node")
+        assert self.officer is not None, officer
+
+    def pin(self, other: LiveNode) -> None:
+        """This node's officer pins ``other`` by the fingerprint given out of band."""
+        now = datetime.now(UTC)
+        home = other.node.federation
+        assert home is not None
+        self.node.trust.pin(home.descriptor(now), fingerprint=home.descriptors.fingerprint,
+                            actor=self.officer, now=now)  # fmt: skip
+
+    @property
+    def ledger(self) -> Any:
+        from relto.server.routes.changes import node_ledger
+
+        found = node_ledger(self.node, self.app.state.changes)
+        assert found is not None
+        return found
+
+    def status(self, change_id: str) -> str | None:
+        try:
+            return str(self.ledger.standing(change_id).status)
+        except Exception:
+            return None
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.node.db.dispose()
+
+
+@contextlib.contextmanager
+def four_nodes(env: dict[str, str]) -> Iterator[dict[str, LiveNode]]:
+    """AUS, GBR and USA (members) and JPN (a partner), each pinning the three others."""
+    from relto.server.logging import configure_logging
+
+    configure_logging("ERROR")  # the alarms the fork bench raises are expected
+    with tempfile.TemporaryDirectory(prefix="relto-bench-four-") as tmp, _environ(env):
+        nodes: dict[str, LiveNode] = {}
+        try:
+            for nation in ("AUS", "GBR", "USA", "JPN"):
+                nodes[nation] = LiveNode(nation, Path(tmp))
+            for a in nodes.values():
+                for b in nodes.values():
+                    if a is not b:
+                        a.pin(b)
+            yield nodes
+        finally:
+            for n in nodes.values():
+                n.stop()
+
+
+def _summary(xs: list[float]) -> tuple[float, float, float]:
+    return statistics.median(xs), max(xs), min(xs)
+
+
+def changes(args: argparse.Namespace) -> None:
+    """Mode ``changes``: from the last approval to in force on all four nodes."""
+    interval = max(1, int(args.interval))
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    env = {"RELTO_FEDERATION_CHANGES_PUSH_SECONDS": str(interval)}
+    took: list[float] = []  # last approval -> applied on all four
+    members_only: list[float] = []  # last approval -> applied on AUS, GBR and USA
+    hop: list[float] = []  # proposal at GBR -> held by AUS / USA: one replication hop
+    with four_nodes(env) as nodes:
+        gbr, approvers = nodes["GBR"], [nodes["AUS"], nodes["USA"]]
+        members = [nodes["AUS"], gbr, nodes["USA"]]
+        for i in range(args.changes):
+            proposed = time.monotonic()
+            change = gbr.ledger.propose(
+                gbr.officer, "project.create",
+                {"id": f"bench-{i}-{secrets.token_hex(3)}", "name": f"Bench project {i}"},
+                "a project for the change benchmark",
+            ).change.id  # fmt: skip
+            last_signed = 0.0
+            waiting = list(approvers)
+            while waiting:  # each approves as soon as the change reaches it
+                for m in [m for m in waiting if m.status(change) is not None]:
+                    hop.append(time.monotonic() - proposed)
+                    m.ledger.decide(m.officer, change, "approve", "benchmark approval")
+                    last_signed = time.monotonic()
+                    waiting.remove(m)
+                if time.monotonic() - proposed > 120:
+                    sys.exit(f"change {i} did not reach {[m.nation for m in waiting]} in 120 s")
+                time.sleep(0.005)
+            done_members: float | None = None
+            while True:
+                states = {n: node.status(change) for n, node in nodes.items()}
+                if done_members is None and all(states[m.nation] == "applied" for m in members):
+                    done_members = time.monotonic() - last_signed
+                if all(s == "applied" for s in states.values()):
+                    break
+                if time.monotonic() - last_signed > 120:
+                    sys.exit(f"change {i} not applied everywhere within 120 s: {states}")
+                time.sleep(0.005)
+            took.append(time.monotonic() - last_signed)
+            members_only.append(done_members if done_members is not None else took[-1])
+            if (i + 1) % 10 == 0:
+                print(f"{i + 1} changes, median so far {statistics.median(took):.2f} s", flush=True)
+    base = statistics.median(hop)
+    print(f"\n{args.changes} changes, 4 nodes (AUS, GBR, USA members; JPN partner), "
+          f"push interval {interval} s")  # fmt: skip
+    print("| from the last approval to applied | median s | max s | min s | median × hop |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    med, worst, least = _summary(hop)
+    print(f"| one replication hop, GBR's proposal held by AUS/USA [baseline] | {med:.2f} "
+          f"| {worst:.2f} | {least:.2f} | 1.00 |")  # fmt: skip
+    for label, xs in (("on the three member nodes", members_only), ("on all four nodes", took)):
+        med, worst, least = _summary(xs)
+        print(f"| {label} | {med:.2f} | {worst:.2f} | {least:.2f} | {med / base:.2f} |")
+    ratio = statistics.median(took) / interval, max(took) / interval
+    print(f"push interval {interval} s: on all four nodes median {ratio[0]:.2f}x, "
+          f"max {ratio[1]:.2f}x the interval")  # fmt: skip
+    print(f"load average at end: {os.getloadavg()}")
+
+
+def _forged(tmp: Path, log: Any, keep: int, rewrite: int, more: int) -> Any:
+    """A copy of ``log``'s first ``keep`` entries, then ``rewrite`` entries that say
+    something else, then ``more`` new ones: what an operator who rewrites the log by
+    hand and signs it with the node's key produces."""
+    from relto.audit import TransparencyLog
+    from relto.store import create_database
+
+    path = tmp / f"forged-{secrets.token_hex(4)}.db"
+    forged = TransparencyLog(create_database(f"sqlite:///{path}"))
+    events = []
+    for e in log.entries(0, keep):
+        body = json.loads(e.body)
+        events.append((body["kind"], body["payload"], datetime.fromisoformat(body["time"])))
+    for i in range(rewrite):
+        events.append(("key.release", {"object": f"never-released-{i}", "person": "nobody"},
+                       datetime.now(UTC)))  # fmt: skip
+    for i in range(more):
+        events.append(("bench.after", {"i": i}, datetime.now(UTC)))
+    forged.append_many(events)
+    return forged
+
+
+def fork(args: argparse.Namespace) -> None:
+    """Mode ``fork``: a node's log rewritten by hand and re-signed with its key, pushed
+    to its partners' witnesses: time until every witness has raised the alarm."""
+    from relto.audit.config import node_signer
+    from relto.audit.witnessing import ALARM_KIND, CheckpointPusher
+    from relto.server.witnessing import push_once
+
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    # scheduled pushes off: every push here is the bench's own
+    env = {"RELTO_AUDIT_WITNESS_PUSH_SECONDS": "0", "RELTO_FEDERATION_CHANGES_PUSH_SECONDS": "0"}
+    times: dict[str, list[float]] = {"honest": [], "same size": [], "longer history": []}
+    work = Path(tempfile.mkdtemp(prefix="relto-bench-fork-"))
+    try:
+        with four_nodes(env) as nodes:
+            gbr = nodes["GBR"]
+            witnesses = [n for n in nodes.values() if n is not gbr]
+            pusher = gbr.node.witnessing
+            assert pusher is not None
+            signer = node_signer(gbr.node.settings)
+
+            def alarms_for(size: int, root: bytes) -> int:
+                count = 0
+                for w in witnesses:
+                    assert w.node.witness is not None
+                    if any(a.kind == ALARM_KIND and a.nation == "GBR" and a.size == size
+                           and a.root == root for a in w.node.witness.alarms.alarms()):  # fmt: skip
+                        count += 1
+                return count
+
+            push_once(gbr.node)  # first cosignatures: the witnesses know GBR's log
+            for trial in range(args.fork_trials):
+                for variant in ("same size", "longer history") if trial % 2 == 0 else (
+                    "longer history", "same size"
+                ):  # fmt: skip
+                    for i in range(3):  # the honest log grows, as it always does
+                        gbr.node.log.record("bench.growth", {"trial": trial, "i": i})
+                    started = time.perf_counter()
+                    honest = push_once(gbr.node)
+                    times["honest"].append(time.perf_counter() - started)
+                    if {p.outcome for p in honest} != {"cosigned"}:
+                        sys.exit(f"honest push not cosigned by all: {honest}")
+                    size = honest[0].size
+                    more = 0 if variant == "same size" else 2
+                    forged = _forged(work, gbr.node.log, size - 1, 1, more)
+                    forger = CheckpointPusher(
+                        forged, signer, pusher.partners, pusher.store, nation="GBR",
+                        sink=gbr.node.sink, alarms=pusher.alarms,
+                    )  # fmt: skip
+                    root = forged.head()[1]
+                    started = time.perf_counter()
+                    pushed = forger.push(datetime.now(UTC))
+                    while alarms_for(size + more, root) < len(witnesses):
+                        if time.perf_counter() - started > 60:
+                            sys.exit(f"fork not alarmed by every witness within 60 s: {pushed}")
+                        time.sleep(0.001)
+                    times[variant].append(time.perf_counter() - started)
+                    if any(p.outcome != "refused" for p in pushed):
+                        sys.exit(f"forged checkpoint not refused by all: {pushed}")
+                    forged.db.dispose()
+                print(f"trial {trial + 1}: honest {times['honest'][-1] * 1e3:.0f} ms, same size "
+                      f"{times['same size'][-1] * 1e3:.0f} ms, longer history "
+                      f"{times['longer history'][-1] * 1e3:.0f} ms", flush=True)  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = statistics.median(times["honest"])
+    print(f"\n{args.fork_trials} trials of each, GBR's log pushed to the witnesses of AUS, USA "
+          "and JPN (HTTP, in this process)")  # fmt: skip
+    print("| push to 3 witnesses | median ms | max ms | min ms | median × honest |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, label in (
+        ("honest", "honest checkpoint, cosigned by all three [baseline]"),
+        ("same size", "forked at a cosigned size: refused, alarm at all three"),
+        ("longer history", "rewritten behind a longer history: refused, each witness asks "
+         "GBR's log, alarm at all three"),
+    ):  # fmt: skip
+        med, worst, least = _summary(times[name])
+        print(f"| {label} | {med * 1e3:.1f} | {worst * 1e3:.1f} | {least * 1e3:.1f} "
+              f"| {med / base:.2f} |")  # fmt: skip
+    print(f"load average at end: {os.getloadavg()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("inprocess", "http", "revocation"), default="inprocess")
+    parser.add_argument(
+        "--mode",
+        choices=("inprocess", "http", "revocation", "changes", "fork"),
+        default="inprocess",
+    )
     parser.add_argument("--calls", type=int, default=300, help="inprocess: calls per path")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per node")
     parser.add_argument("--opens", type=int, default=200, help="http: opens per path")
@@ -800,10 +1097,17 @@ def main() -> None:
     )
     parser.add_argument("--trials", type=int, default=50, help="revocation: trials")
     parser.add_argument("--poll", type=float, default=0.5, help="revocation: seconds between asks")
+    parser.add_argument("--changes", type=int, default=50, help="changes: partnership changes")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="changes: replication push interval, s"
+    )
+    parser.add_argument("--fork-trials", type=int, default=20, help="fork: trials per variant")
     args = parser.parse_args()
     # A plain kill stops the nodes too (the servers are stopped in a finally block).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    {"inprocess": inprocess, "http": http, "revocation": revocation}[args.mode](args)
+    modes = {"inprocess": inprocess, "http": http, "revocation": revocation, "changes": changes,
+             "fork": fork}  # fmt: skip
+    modes[args.mode](args)
 
 
 if __name__ == "__main__":
