@@ -275,6 +275,13 @@ TABLE: dict[tuple[str, str], Row] = {
         get("/api/v1/audit/tile/entries/000.p/1"),
         role_or_404(200, {SO, AUDITOR}, own_only=False),
     ),
+    # A partner auditor's view: only an attested auditor or security officer of the
+    # nation asked for (tests/federation/test_partner_auditor.py); no local caller.
+    ("GET", "/api/v1/audit/partner/entries"): Row(
+        P.AUDIT_PARTNER_ENTRIES_READ,
+        get("/api/v1/audit/partner/entries", nation="USA"),
+        lambda c, v: 404 if c.signed_in else 401,
+    ),
     # Partner logs' witness: authenticated by the signatures in the request itself.
     ("POST", "/api/v1/audit/witness/add-checkpoint"): Row(
         P.AUDIT_WITNESS_WRITE,

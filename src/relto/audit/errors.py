@@ -16,6 +16,10 @@
         │                             (``size`` says what the witness has)
         ├── LogTampered               the stored log no longer matches a checkpoint
         │                             (``first_index`` says where it starts to differ)
+        ├── NotCosigned               no checkpoint of the log is cosigned (yet) by the
+        │                             witness asked for (a partner auditor's nation)
+        ├── PartnerPageRejected       a partner node's page of entries for an auditor
+        │                             does not verify (``reason``, ``index`` say where)
         └── KeyFileError              (also ConfigError) a key file that is missing,
                                       malformed or readable by others
 
@@ -34,6 +38,8 @@ __all__ = [
     "InvalidProof",
     "KeyFileError",
     "LogTampered",
+    "NotCosigned",
+    "PartnerPageRejected",
     "RollbackRefused",
     "SizeConflict",
     "UnknownKey",
@@ -109,6 +115,27 @@ class LogTampered(AuditError):
     def __init__(self, message: str, *, first_index: int | None = None) -> None:
         super().__init__(message)
         self.first_index = first_index
+
+
+class NotCosigned(AuditError):
+    """No checkpoint of this log carries a cosignature by the witness asked for."""
+
+    code = "not_cosigned"
+
+
+class PartnerPageRejected(AuditError):
+    """A page of a partner node's log entries, served to an auditor of another
+    nation, does not verify: ``reason`` is one of ``malformed``,
+    ``checkpoint_signature``, ``no_cosignature``, ``wrong_nation``,
+    ``out_of_range``, ``inclusion`` or ``not_concerned``; ``index`` the entry, if
+    one is to blame."""
+
+    code = "partner_page_rejected"
+
+    def __init__(self, message: str, *, reason: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.index = index
 
 
 class KeyFileError(AuditError, ConfigError):

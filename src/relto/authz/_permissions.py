@@ -21,6 +21,7 @@ class Permission(StrEnum):
     ADMIN_PROJECTS_WRITE = "admin:projects:write"
     AUDIT_ENTRIES_READ = "audit:entries:read"
     AUDIT_LOG_READ = "audit:log:read"
+    AUDIT_PARTNER_ENTRIES_READ = "audit:partner-entries:read"
     AUDIT_WITNESS_WRITE = "audit:witness:write"
     CLEARANCES_ADJUDICATE = "clearances:adjudicate"
     CLEARANCES_READ = "clearances:read"

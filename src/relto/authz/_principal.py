@@ -40,3 +40,14 @@ class Principal:
     @property
     def role_names(self) -> list[str]:
         return sorted({r for r, _ in self.roles})
+
+    @property
+    def attested_roles(self) -> frozenset[str]:
+        """The roles the person's home node vouched for them holding, for their home
+        nation (an attestation verified against this node's pins); empty for
+        anyone else. They grant nothing here but what a rule of kind "role
+        attested by home" names (ADR 0142)."""
+        a = self.attested
+        if self.via != "attestation" or a is None or a.home_nation != self.home_nation:
+            return frozenset()
+        return a.roles

@@ -17,6 +17,12 @@ releasable                 one of the person's nationalities is in the scope
 role in scope              the person holds one of the rule's roles for a nation
                            in the scope; some rules also let the person act on
                            their own record, some never
+role attested by home      a person of another nation whose home node attested
+                           (signed, verified against this node's pins) one of the
+                           rule's roles, and the scope is their home nation alone
+                           (ADR 0142: a partner's auditor audits what concerns
+                           their own nation here, nothing else; they still hold
+                           no role on this node)
 =========================  =====================================================
 
 Nothing here reads a token: callers pass what the directory says.
@@ -79,6 +85,7 @@ class RuleKind(Enum):
     MEMBER = "member of scope"
     RELEASABLE = "releasable"
     ROLE = "role in scope"
+    ATTESTED_ROLE = "role attested by home"
     ENGINE = "decision engine"
 
 
@@ -110,6 +117,9 @@ RULES: dict[Permission, Rule] = {
     P.ADMIN_PROJECTS_WRITE: _role("security_officer"),
     P.AUDIT_ENTRIES_READ: _role("auditor", "security_officer", audit_allowed=True),
     P.AUDIT_LOG_READ: Rule(RuleKind.PUBLIC),
+    P.AUDIT_PARTNER_ENTRIES_READ: Rule(
+        RuleKind.ATTESTED_ROLE, frozenset({"auditor", "security_officer"}), audit_allowed=True
+    ),
     P.AUDIT_WITNESS_WRITE: Rule(RuleKind.PUBLIC),
     P.CLEARANCES_ADJUDICATE: _role("vetting_officer", self_forbidden=True),
     P.CLEARANCES_READ: _role(*_READERS, self_allowed=True),
@@ -182,6 +192,8 @@ def decide(who: Grantee | None, permission: Permission, scope: Scope = Scope()) 
         return _deny(
             permission, "NOT_RELEASABLE", "None of your nationalities is in Releasable To."
         )
+    if rule.kind is RuleKind.ATTESTED_ROLE:
+        return _attested_role(who, permission, rule, scope)
     about_self = scope.subject is not None and scope.subject == who.person_id
     if about_self and rule.self_forbidden:
         return _deny(permission, "SELF_NOT_ALLOWED", "Nobody may do this for their own record.")
@@ -192,3 +204,24 @@ def decide(who: Grantee | None, permission: Permission, scope: Scope = Scope()) 
     needed = " or ".join(sorted(rule.roles))
     where = ", ".join(sorted(scope.nations)) or "no nation"
     return _deny(permission, "ROLE_NOT_HELD", f"This needs a {needed} of {where}.")
+
+
+def _attested_role(who: Grantee, permission: Permission, rule: Rule, scope: Scope) -> AuthzDecision:
+    """A role the person's home node attested, for their home nation alone. Only a
+    grantee that carries ``attested_roles`` (a :class:`~relto.authz.Principal`
+    signed in with an attestation) can hold one; anyone else is refused."""
+    attested: frozenset[str] = getattr(who, "attested_roles", frozenset())
+    needed = " or ".join(sorted(rule.roles))
+    if not isinstance(attested, frozenset) or not attested & rule.roles:
+        return _deny(
+            permission,
+            "ROLE_NOT_ATTESTED",
+            f"This needs your home node to vouch for you as {needed}.",
+        )
+    if scope.nations != {who.home_nation}:
+        return _deny(
+            permission,
+            "NOT_OWN_NATION",
+            "A partner's auditor reads only what concerns their own nation.",
+        )
+    return AuthzDecision(True, permission)

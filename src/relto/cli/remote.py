@@ -13,14 +13,20 @@ node pins.
 - ``relto remote open NATION ID -o OUT``: the plaintext, each key share from the
   KAS the container names (several for joint custody);
 - ``relto remote protect FILE --title ... --project ... --classification ...
-  --rel-to ...``: upload to the home node, which labels and encrypts it.
+  --rel-to ...``: upload to the home node, which labels and encrypts it;
+- ``relto remote audit NATION [--from I] [--limit N] [--pages P]``: as an auditor
+  of the home nation, the entries of NATION's log that concern it, each shown ✓
+  only once verified against the home node's keys (the log key it pinned for
+  NATION, its own witness's cosignature); exit 5 and nothing more shown when
+  anything fails to verify (ADR 0142).
 """
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +35,7 @@ from relto.client import (
     HomeSession,
     NodeClient,
     NodeUnreachable,
+    ProofRejected,
     SavedSession,
     sign_in,
 )
@@ -170,6 +177,66 @@ def protect(
             filename=file.name,
         )
     typer.echo(f"{o.id} {o.banner}")
+
+
+#: Exit code when a partner's answer fails verification.
+EXIT_REJECTED = 5
+_WHO = ("subject", "by", "actor", "person_id")
+_WHAT = ("object", "document", "target", "policy_uuid")
+
+
+def _summary(payload: Any) -> str:
+    """Who and what an entry names, and its outcome, in one short cell."""
+    who = next((str(payload[k]) for k in _WHO if isinstance(payload.get(k), str)), "")
+    what = next((str(payload[k]) for k in _WHAT if isinstance(payload.get(k), str)), "")
+    allowed = payload.get("allowed")
+    outcome = "" if not isinstance(allowed, bool) else ("allowed" if allowed else "denied")
+    return " ".join(x for x in (who, what, outcome) if x)[:200]
+
+
+@remote_app.command("audit")
+def audit(
+    nation: Annotated[str, typer.Argument(help="The nation whose node's log to check (GBR).")],
+    start: Annotated[int, typer.Option("--from", min=0, help="First log index to read.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Entries per page.")] = 50,
+    pages: Annotated[int, typer.Option(min=1, max=1000, help="Most pages to read.")] = 20,
+    session: SessionFile = None,
+) -> None:
+    """As an auditor of your nation: what NATION's log records about your nation's
+    people and objects, every entry proved in a checkpoint your own nation's
+    witness cosigned (tab-separated: index, time, kind, who/what/outcome)."""
+    nation = nation.upper()
+    shown = 0
+    with _session(session) as me:
+        mine = me.home.home_nation()
+        at: int | None = start
+        for _ in range(pages):
+            if at is None:
+                break
+            try:
+                page = me.audit_partner(nation, start=at, limit=limit)
+            except ProofRejected as exc:
+                typer.echo(
+                    f"REJECTED: {exc}. Nothing from the {nation} node is to be believed; "
+                    "keep its answer and tell your security officer.",
+                    err=True,
+                )
+                raise typer.Exit(EXIT_REJECTED) from None
+            if shown == 0 and at == start:
+                cp = page.checkpoint
+                when = datetime.fromtimestamp(page.cosigned_at, UTC)
+                typer.echo(
+                    f"{nation} log {cp.origin}, {cp.size} entries: signed by its pinned log "
+                    f"key ✓, cosigned by the {mine} witness at {when:%Y-%m-%d %H:%M:%S} UTC ✓"
+                )
+            for e in page.entries:
+                typer.echo(
+                    f"✓ {e.index}\t{e.entry.time}\t{e.entry.kind}\t{_summary(e.entry.payload)}"
+                )
+                shown += 1
+            at = page.next_from
+    more = "" if at is None else f"; more from index {at} (--from {at})"
+    typer.echo(f"{shown} entries concerning {mine} verified{more}")
 
 
 def register(app: typer.Typer) -> None:

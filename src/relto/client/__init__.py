@@ -28,6 +28,7 @@ from relto.client.errors import (
     NodeUnreachable,
     NotAuthenticated,
     NotFound,
+    ProofRejected,
     Reason,
     RequestRefused,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "NotFound",
     "ObjectInfo",
     "Partner",
+    "ProofRejected",
     "Reason",
     "RequestRefused",
     "SavedSession",

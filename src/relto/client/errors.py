@@ -8,7 +8,9 @@
     ├── NotAuthenticated         the node refused the credential (code: why)
     ├── NotFound                 no such object -- or one the caller may not know of
     ├── AccessDenied             the decision said no; ``reasons`` say why
-    └── RequestRefused           any other refusal (bad input, limits), with the node's code
+    ├── RequestRefused           any other refusal (bad input, limits), with the node's code
+    └── ProofRejected            what a node sent does not verify against the keys the
+                                 caller trusts (a checkpoint, a cosignature, a proof)
 
 Messages name the node by nation when it is known ("GBR key access service
 unreachable") and carry what the node said, never a credential.
@@ -27,6 +29,7 @@ __all__ = [
     "NodeUnreachable",
     "NotAuthenticated",
     "NotFound",
+    "ProofRejected",
     "Reason",
     "RequestRefused",
 ]
@@ -94,3 +97,18 @@ class RequestRefused(ClientError):
     ) -> None:
         super().__init__(message, node=node, status=status)
         self.reason = reason
+
+
+class ProofRejected(ClientError):
+    """The node's answer does not verify: nothing in it is to be believed.
+    ``reason``: what failed (``checkpoint_signature``, ``no_cosignature``,
+    ``inclusion``, ``not_concerned``, ...); ``index``: the log entry, if one."""
+
+    code = "proof_rejected"
+
+    def __init__(
+        self, message: str, *, node: str = "", reason: str = "", index: int | None = None
+    ) -> None:
+        super().__init__(message, node=node)
+        self.reason = reason
+        self.index = index

@@ -21,6 +21,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from relto.audit.errors import PartnerPageRejected
+from relto.audit.note import CosignatureVerifier, NoteVerifier
+from relto.audit.partner_view import VerifiedPartnerPage, page_from_json, verify_page
 from relto.client._dpop import DpopKey
 from relto.client.errors import (
     AccessDenied,
@@ -29,6 +32,7 @@ from relto.client.errors import (
     NodeUnreachable,
     NotAuthenticated,
     NotFound,
+    ProofRejected,
     Reason,
     RequestRefused,
 )
@@ -127,6 +131,8 @@ class Partner:
     nation: str
     base_url: str
     kas_url: str | None = None
+    #: Its transparency log's verifier key as the home node pinned it ("" unknown).
+    log_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -346,7 +352,12 @@ class NodeClient:
         data = self._partner_list()
         try:
             return [
-                Partner(str(p["nation"]), str(p["base_url"]), str(p.get("kas_url") or "") or None)
+                Partner(
+                    str(p["nation"]),
+                    str(p["base_url"]),
+                    str(p.get("kas_url") or "") or None,
+                    str(p.get("log_key") or ""),
+                )
                 for p in data["partners"]
             ]
         except (KeyError, TypeError):
@@ -360,6 +371,46 @@ class NodeClient:
         if not self.nation:
             self.nation = nation
         return nation
+
+    def witness_key(self) -> str:
+        """This node's -- the caller's home node's -- own witness key, which cosigns
+        partners' checkpoints (ADR 0140): what a partner auditor checks by."""
+        key = self._partner_list().get("witness_key")
+        if not isinstance(key, str) or not key:
+            raise NodeUnreachable(f"{self.label} node did not say its witness key")
+        return key
+
+    def partner_audit(
+        self,
+        nation: str,
+        *,
+        log_key: NoteVerifier,
+        witness_key: CosignatureVerifier,
+        start: int = 0,
+        limit: int = 50,
+    ) -> VerifiedPartnerPage:
+        """The entries of this node's log that concern ``nation`` (the caller's own,
+        as an attested auditor), from index ``start``, each proved in a checkpoint
+        signed by ``log_key`` and cosigned by ``witness_key`` -- keys the caller got
+        from their own home node, never from this one. :class:`ProofRejected` when
+        anything fails to verify (ADR 0142)."""
+        resp = self._send(
+            "GET",
+            "/api/v1/audit/partner/entries",
+            params={"nation": nation, "from": start, "limit": limit},
+        )
+        try:
+            page = page_from_json(self._json(resp))
+            return verify_page(
+                page, log_key=log_key, witness_key=witness_key, nation=nation, start=start
+            )
+        except PartnerPageRejected as exc:
+            raise ProofRejected(
+                f"{self.label} node's audit entries for {nation} rejected: {exc}",
+                node=self.label,
+                reason=exc.reason,
+                index=exc.index,
+            ) from None
 
     def _partner_list(self) -> dict[str, Any]:
         data = self._json(self._send("GET", "/api/v1/federation/partners"))

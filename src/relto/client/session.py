@@ -17,9 +17,13 @@ import io
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import httpx
 
+from relto.audit.errors import InvalidNote
+from relto.audit.note import CosignatureVerifier, NoteVerifier, parse_verifier
+from relto.audit.partner_view import VerifiedPartnerPage
 from relto.client._dpop import DpopKey
 from relto.client.errors import (
     AccessDenied,
@@ -162,6 +166,25 @@ class HomeSession:
         for node in self.nodes():
             yield from node.objects(readable=readable)
 
+    def audit_partner(self, nation: str, *, start: int = 0, limit: int = 50) -> VerifiedPartnerPage:
+        """As an auditor (or security officer) of the home nation: the entries of
+        ``nation``'s log that concern the home nation, from index ``start``, every
+        one verified against keys the home node holds -- the log key it pinned for
+        ``nation`` and its own witness key, which must have cosigned the checkpoint
+        -- so nothing of ``nation``'s node is trusted. :class:`ProofRejected` when
+        anything fails to verify; :class:`NotFound` when the home node pins no node
+        of ``nation``."""
+        mine = self.home.home_nation()
+        pinned = next((p for p in self.home.partners() if p.nation == nation), None)
+        if pinned is None or not pinned.log_key:
+            raise NotFound(f"your home node pins no node of {nation[:3]}: nothing to check it by")
+        log_key = _verifier(pinned.log_key, NoteVerifier, self.home.label)
+        witness = _verifier(self.home.witness_key(), CosignatureVerifier, self.home.label)
+        node = self.partner(pinned.base_url, nation=nation, kas_url=pinned.kas_url)
+        return node.partner_audit(
+            mine, log_key=log_key, witness_key=witness, start=start, limit=limit
+        )
+
     def open(self, node: NodeClient, object_id: str) -> bytes:
         """The plaintext of ``object_id`` held by ``node``; :class:`AccessDenied` with
         the holding node's reasons when a KAS refuses."""
@@ -225,6 +248,20 @@ def open_with(
             f"{holder.label} object {object_id} cannot be opened: {exc}", node=holder.label
         ) from None
     return out.getvalue()
+
+
+_V = TypeVar("_V", NoteVerifier, CosignatureVerifier)
+
+
+def _verifier(vkey: str, kind: type[_V], home: str) -> _V:
+    """The home node's key of ``kind``; :class:`NodeUnreachable` for anything else."""
+    try:
+        v = parse_verifier(vkey)
+    except InvalidNote:
+        v = None
+    if not isinstance(v, kind):
+        raise NodeUnreachable(f"{home} node sent a malformed {kind.__name__} key", node=home)
+    return v
 
 
 def _denied(holder: NodeClient, object_id: str) -> AccessDenied:

@@ -7,6 +7,12 @@
 - ``GET /checkpoint/cosigned``: the latest checkpoint pinned partners' witnesses
   cosigned, with their cosignatures appended (on a federated node).
 - ``GET /entries?start=&end=``: entries (at most 1000), with leaf hashes and bodies.
+- ``GET /partner/entries?nation=&from=&limit=``: for an auditor or security officer
+  of a partner nation, attested by their home node (``audit:partner-entries:read``):
+  the entries that name their nation (at most 100 a page, at most 20 000 read),
+  each with its bytes and an inclusion proof in the latest checkpoint that
+  nation's witness cosigned (409 ``not_cosigned`` before the first; on a
+  federated node; :mod:`relto.audit.partner_view`, ADR 0142).
 - ``GET /proof/inclusion?index=[&size=]`` or ``?leaf_hash=`` (base64).
 - ``GET /proof/consistency?first=[&second=]``.
 - ``GET /tile/<L>/<N>[.p/<W>]``, ``GET /tile/entries/<N>[.p/<W>]``: C2SP tlog-tiles.
@@ -45,9 +51,12 @@ from relto.audit.errors import (
     ForkRefused,
     InvalidNote,
     InvalidProof,
+    NotCosigned,
     RollbackRefused,
     SizeConflict,
 )
+from relto.audit.partner_access import PartnerAuditView
+from relto.audit.partner_view import MAX_PARTNER_PAGE, page_to_json
 from relto.audit.service import MAX_PAGE
 from relto.audit.tiles import TILE_WIDTH, parse_tile_path
 from relto.audit.witness import parse_add_checkpoint
@@ -55,6 +64,7 @@ from relto.audit.witnessing import ALARM_KIND, Alarm, PartnerWitness
 from relto.authz import Permission
 from relto.errors import InvalidInput, NotFound
 from relto.server.edge import Edge, needs
+from relto.server.errors import error_body
 
 __all__ = ["PREFIX", "mount"]
 
@@ -63,6 +73,35 @@ PREFIX = "/api/v1/audit"
 
 def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
+
+
+def _error(description: str) -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "request_id": {"type": "string"},
+                },
+            }
+        },
+    }
+    return {"description": description, "content": {"application/json": {"schema": body}}}
+
+
+#: What the partner auditor's route answers besides 200 (the standard error body).
+_PARTNER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("No credential, or an attestation or DPoP proof that does not verify"),
+    403: _error("The attestation is revoked, suspended or its status unconfirmed"),
+    404: _error("Refused: not an attested auditor or security officer of that nation"),
+    409: _error("No checkpoint of this log is cosigned by that nation's witness yet"),
+    422: _error("A query parameter is missing or malformed"),
+}
 
 
 def mount(app: FastAPI, edge: Edge) -> None:
@@ -108,6 +147,34 @@ def mount(app: FastAPI, edge: Edge) -> None:
                 media_type="text/plain; charset=utf-8",
                 headers={"cache-control": "no-cache"},
             )
+
+        partner_view = PartnerAuditView(
+            log,
+            pusher.store,
+            lambda: {p.nation: p.witness_key for p in pusher.partners()},
+            edge.node.authorizer,
+        )
+
+        @app.get(
+            f"{PREFIX}/partner/entries",
+            tags=["audit"],
+            summary="Entries concerning the caller's nation, proved in a checkpoint its "
+            "witness cosigned (a partner auditor's view)",
+            responses=_PARTNER_RESPONSES,
+            **needs(Permission.AUDIT_PARTNER_ENTRIES_READ),
+        )
+        def partner_entries(
+            request: Request,
+            nation: Annotated[str, Query(pattern=r"^[A-Z]{3}$")],
+            start: Annotated[int, Query(alias="from", ge=0, lt=1 << 62)] = 0,
+            limit: Annotated[int, Query(ge=1, le=MAX_PARTNER_PAGE)] = 50,
+        ) -> JSONResponse:
+            who = edge.who(request)
+            try:
+                page = partner_view.page(who, nation, start=start, limit=limit)
+            except NotCosigned as exc:
+                return JSONResponse(error_body(exc.code, str(exc), request), status_code=409)
+            return JSONResponse(page_to_json(page), headers={"cache-control": "no-store"})
 
     @app.get(
         f"{PREFIX}/entries",

@@ -6,9 +6,10 @@
   (``federation:attest``: a person of this node's nation, signed in with an OIDC
   bearer token and a DPoP proof, whose key the attestation binds);
 - ``GET /api/v1/federation/partners``: the partner nodes this node pins and will
-  vouch for the signed-in person to -- nation, base URL, fingerprint, KAS URL
+  vouch for the signed-in person to -- nation, base URL, fingerprint, KAS URL,
+  log and witness keys, and this node's own witness key
   (``federation:attest``: people of this node's nation only), what
-  :meth:`relto.client.HomeSession.discover` reads;
+  :meth:`relto.client.HomeSession.discover` and a partner auditor's checks read;
 - ``GET /api/v1/federation/partners/status``: for each pinned partner, when it was
   last heard from (each way) and whether it is silent -- not heard from for more
   than ``RELTO_FEDERATION_PARTNER_SILENT_ROUNDS`` push intervals
@@ -33,6 +34,7 @@ from fastapi.responses import JSONResponse
 
 from relto.authz import Permission, Scope
 from relto.errors import NotFound
+from relto.federation.descriptor import read_pinned_descriptor
 from relto.federation.errors import ProofRequired
 from relto.federation.home import HomeFederation
 from relto.server.auth import proof_key
@@ -109,9 +111,14 @@ def mount(app: FastAPI, edge: Edge) -> None:
                         "base_url": p.descriptor.base_url,
                         "kas_url": p.descriptor.base_url.rstrip("/") + "/kas",
                         "fingerprint": p.fingerprint,
+                        "log_key": p.descriptor.log_key,
+                        "witness_key": p.descriptor.witness_key,
                     }
                     for p in pins
                 ],
+                # What a partner auditor checks a partner's log with (ADR 0142): the
+                # log keys pinned above and this node's own witness key.
+                "witness_key": read_pinned_descriptor(home().descriptor(edge.clock())).witness_key,
             },
             headers={"cache-control": "no-store"},
         )
