@@ -179,7 +179,7 @@ def test_partner_missing_leaves_latest_not_witnessed_and_names_newest_that_is(
         "only 1 of 2 required partner cosignatures — the log is not yet witnessed"
     )
     newest = _paragraph(page, "witnessing-newest")
-    assert f"size {first.size}, cosigned by AUS, USA (2 of 2 required" in newest
+    assert f"size {first.size}, cosigned by AUS and USA (2 of 2 required" in newest
     assert f"size {second[0].size}, cosigned by AUS" in _paragraph(page, "witnessing-latest")
 
 

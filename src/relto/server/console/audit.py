@@ -229,7 +229,7 @@ def witnessing(
         out["latest"] = {
             "size": latest.size,
             "note": note,
-            "cosigned_by": latest.cosigned_by,
+            "cosigned_by": _nations(latest.cosigned_by) if latest.cosigned_by else "",
             "not_counted": latest.not_counted,
             "cosigned_at": _when(latest.cosigned_at),
             "behind": max(0, head_size - latest.size),
@@ -268,7 +268,7 @@ def witnessing(
             if found is None
             else {
                 "size": found.size,
-                "cosigned_by": found.cosigned_by,
+                "cosigned_by": _nations(found.cosigned_by),
                 "tally": _tally(found),
                 "cosigned_at": _when(found.cosigned_at),
             }
