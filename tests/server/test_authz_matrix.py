@@ -288,6 +288,12 @@ TABLE: dict[tuple[str, str], Row] = {
         lambda w, v: ("POST", "/api/v1/audit/witness/add-checkpoint", {"content": b"junk"}),
         always(400),
     ),
+    # A partner's report that its own log was altered: judged by its signature.
+    ("POST", "/api/v1/audit/integrity/report"): Row(
+        P.AUDIT_INTEGRITY_REPORT,
+        lambda w, v: ("POST", "/api/v1/audit/integrity/report", {"json": {"report": "a.b.c"}}),
+        always(400),
+    ),
     # Forks and rollbacks witnessing saw: for people of the node's own nation.
     ("GET", "/api/v1/audit/witness/alarms"): Row(
         P.FEDERATION_ATTEST,

@@ -14,6 +14,9 @@
   ``<data_dir>/audit/witness-state.json``.
 - ``RELTO_AUDIT_WITNESS_PUSH_SECONDS``: how often a federated node sends its
   latest checkpoint to every pinned partner's witness (default 60; 0: never).
+- ``RELTO_AUDIT_SELF_CHECK_SECONDS``: how often a federated node re-derives its
+  whole stored log (:mod:`relto.audit.selfcheck`) and reports a mismatch, signed,
+  to every pinned partner (default 600; 0: never).
 - ``RELTO_AUDIT_MIN_COSIGNATURES``: how many pinned partners' witnesses must have
   cosigned a checkpoint for the console to call the log witnessed, and what
   ``relto audit verify --pinned-witnesses`` requires unless told otherwise (a
@@ -82,6 +85,15 @@ class AuditSettings(BaseSettings):
             "partner's witness and keeps their cosignatures (0: never).",
         ),
     ] = 60
+    self_check_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=604800,
+            description="How often a federated node re-derives its whole stored log and, "
+            "on a mismatch, reports it signed to every pinned partner (0: never).",
+        ),
+    ] = 600
     min_cosignatures: Annotated[
         int | None,
         Field(

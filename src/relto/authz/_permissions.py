@@ -20,6 +20,7 @@ class Permission(StrEnum):
     ADMIN_PARTNERSHIPS_WRITE = "admin:partnerships:write"
     ADMIN_PROJECTS_WRITE = "admin:projects:write"
     AUDIT_ENTRIES_READ = "audit:entries:read"
+    AUDIT_INTEGRITY_REPORT = "audit:integrity:report"
     AUDIT_LOG_READ = "audit:log:read"
     AUDIT_PARTNER_ENTRIES_READ = "audit:partner-entries:read"
     AUDIT_WITNESS_WRITE = "audit:witness:write"

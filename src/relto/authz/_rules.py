@@ -116,6 +116,7 @@ RULES: dict[Permission, Rule] = {
     P.ADMIN_PARTNERSHIPS_WRITE: _role("security_officer"),
     P.ADMIN_PROJECTS_WRITE: _role("security_officer"),
     P.AUDIT_ENTRIES_READ: _role("auditor", "security_officer", audit_allowed=True),
+    P.AUDIT_INTEGRITY_REPORT: Rule(RuleKind.PUBLIC),
     P.AUDIT_LOG_READ: Rule(RuleKind.PUBLIC),
     P.AUDIT_PARTNER_ENTRIES_READ: Rule(
         RuleKind.ATTESTED_ROLE, frozenset({"auditor", "security_officer"}), audit_allowed=True

@@ -27,12 +27,13 @@ from relto.events import AuditSink
 from relto.kas.auth import build_authenticator
 from relto.metrics import ScrapeRefused
 from relto.node import Node, build_node
-from relto.server import apidocs, console
+from relto.server import apidocs, console, integrity
 from relto.server.auth import RequestAuth
 from relto.server.edge import Edge, needs
 from relto.server.errors import install_error_handlers
 from relto.server.front import Metrics, ReltoApp, RequestContextMiddleware
 from relto.server.health import probe_node
+from relto.server.integrity import start_self_check
 from relto.server.limits import FORM_OVERHEAD, Guard, RequestGuard
 from relto.server.refresh import start_descriptor_refresh
 from relto.server.replication import start_change_push
@@ -52,6 +53,7 @@ _ADAPTERS = (
     audit.mount,
     kas.mount,
     federation.mount,
+    integrity.mount,
     console.mount,
     apidocs.mount,
 )
@@ -94,8 +96,9 @@ def create_app(
         refreshing = start_descriptor_refresh(node)
         pushing = start_witness_push(node)
         replicating = start_change_push(node, app.state.changes)
+        checking = start_self_check(node)
         yield
-        for task in (refreshing, pushing, replicating):
+        for task in (refreshing, pushing, replicating, checking):
             if task is not None:
                 task.cancel()
         log.info("relto_stopping")
