@@ -210,6 +210,7 @@ def audit(
     with _session(session) as me:
         mine = me.home.home_nation()
         at: int | None = start
+        first = True
         for _ in range(pages):
             if at is None:
                 break
@@ -222,7 +223,8 @@ def audit(
                     err=True,
                 )
                 raise typer.Exit(EXIT_REJECTED) from None
-            if shown == 0 and at == start:
+            if first:
+                first = False
                 cp = page.checkpoint
                 when = datetime.fromtimestamp(page.cosigned_at, UTC)
                 typer.echo(
