@@ -166,3 +166,29 @@ def test_report_not_signed_by_the_pinned_node_key_accuses_nobody(
     assert junk.status_code == 400
     assert _altered_alarms(usa.node) == []
     assert ALARM_KIND not in _kinds(usa.node)
+
+
+def test_self_check_command_finds_the_edit_and_reports_it(
+    pair: dict[str, Nation], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``relto audit self-check`` does now what the server does on its schedule."""
+    from relto.cli.main import main
+
+    gbr, usa = pair["GBR"], pair["USA"]
+    s = gbr.node.settings
+    for name, value in (
+        ("RELTO_DATA_DIR", str(s.data_dir)), ("RELTO_NATION", "GBR"), ("RELTO_PORT", str(s.port)),
+        ("RELTO_SECRET_KEY", SECRET.get_secret_value()),
+        ("RELTO_KEYSTORE_PASSPHRASE", SECRET.get_secret_value()),
+    ):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    for i in range(5):
+        gbr.node.log.record("test.work", {"by": "gbr-eng-harper", "i": i})
+    push_once(gbr.node)
+    assert main(["audit", "self-check"]) == 0
+    assert "entries re-derived" in capsys.readouterr().out
+    _edit_by_hand(gbr.node, 2)
+    assert main(["audit", "self-check"]) == 1
+    assert "ALTERED: index 2 (edited)" in capsys.readouterr().err
+    (alarm,) = _altered_alarms(usa.node)
+    assert alarm.nation == "GBR"  # type: ignore[attr-defined]

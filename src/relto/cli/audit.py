@@ -80,6 +80,36 @@ def key_cmd() -> None:
     typer.echo(node_signer(load_settings()).verifier().vkey)
 
 
+@audit_app.command("self-check")
+def self_check_cmd() -> None:
+    """Re-derive this node's whole stored log now (what the server does every
+    RELTO_AUDIT_SELF_CHECK_SECONDS); on a mismatch, record it and report it, signed
+    with the node key, to every pinned partner. Exit 0: it matches; 1: it does not."""
+    from relto.config import load_settings
+    from relto.node import build_node
+    from relto.server.integrity import self_check_once
+
+    node = build_node(load_settings())
+    try:
+        result = self_check_once(node)
+    finally:
+        node.db.dispose()
+    if result is None:
+        typer.echo("no checkpoint signed yet: nothing to check against")
+        return
+    if result.finding is None:
+        typer.echo(
+            f"ok: {result.checked} entries re-derived against the checkpoint of size "
+            f"{result.checkpoint_size}"
+        )
+        return
+    f = result.finding
+    typer.echo(f"ALTERED: index {f.index} ({f.kind}): {f.detail}", err=True)
+    if node.federation is not None:
+        typer.echo("reported, signed, to every pinned partner", err=True)
+    raise typer.Exit(1)
+
+
 @audit_app.command("prove")
 def prove_cmd(
     index: Annotated[int | None, typer.Option(min=0, help="Entry index to prove.")] = None,

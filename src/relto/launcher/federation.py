@@ -242,6 +242,9 @@ def node_settings(node: NodePlan, *, replicate_seconds: int = 30) -> dict[str, s
         "RELTO_OIDC_CLIENT_ID": node.client_id,
         "RELTO_LOG_LEVEL": "INFO",
         "RELTO_FEDERATION_CHANGES_PUSH_SECONDS": str(replicate_seconds),
+        # the demo's logs are small: a row edited by hand shows on the partners'
+        # consoles within a minute (a production node keeps the default, 600)
+        "RELTO_AUDIT_SELF_CHECK_SECONDS": "60",
     }
     text = "# settings of the federation demo's node (secrets: secrets.env)\n"
     (node.folder / "node.env").write_text(
