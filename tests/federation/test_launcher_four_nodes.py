@@ -132,6 +132,39 @@ def test_four_nodes_start_pin_each_other_and_stop_on_ctrl_c_without_orphans(
 
         family = psutil.Process(launcher.pid).children(recursive=True)
         assert len(family) >= 8  # four nodes, four providers
+
+        # one node stopped: the others carry on, and it comes back by hand on its folder
+        def read_until(prefix: str) -> str:
+            assert launcher.stdout is not None
+            for line in launcher.stdout:
+                output.append(line)
+                if line.startswith(prefix):
+                    return line
+            raise AssertionError("".join(output))
+
+        jpn_pid = int(read_until("JPN node pid").split()[-1])
+        os.killpg(jpn_pid, signal.SIGTERM)
+        assert "Bring it back in another terminal" in read_until("JPN node stopped")
+        for nation in ("AUS", "GBR", "USA"):
+            assert httpx.get(urls[nation] + "/healthz", timeout=10).status_code == 200, nation
+        back = subprocess.Popen(
+            [RELTO, "serve"], env=_env_of(root / "jpn"), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(urls["JPN"] + "/healthz", timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "JPN did not come back"
+                time.sleep(0.5)
+        finally:
+            os.killpg(back.pid, signal.SIGTERM)
+            back.wait(timeout=30)
+        assert launcher.poll() is None  # the launcher kept the other three running
     finally:
         os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C in the launcher's terminal
         try:

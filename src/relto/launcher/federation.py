@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -425,10 +426,22 @@ def run(
             wait_ready(p.node.public_url + "/healthz", servers[p.node.nation], timeout=90)
         phases["nodes ready"] = time.monotonic() - started - sum(phases.values())
         _summary(prepared, root, phases, echo)
+        for p in prepared:
+            echo(f"{p.node.nation} node pid {servers[p.node.nation].pid}")
+        echo(
+            "Stop one node (kill its pid) to see the others carry on, call it silent and "
+            "catch it up when it is back; the launcher says how to bring it back."
+        )
+        gone: set[str] = set()
         while not stop.event.wait(0.5):
-            dead = [c for c in children if not c.alive()]
-            if dead:
-                echo(f"{dead[0].name} stopped; stopping the others:\n{dead[0].tail()}")
+            nodes_down = [n for n, c in servers.items() if not c.alive() and n not in gone]
+            for nation in nodes_down:
+                gone.add(nation)
+                echo(_node_stopped(nation, root, servers[nation]))
+            dead = [c for c in children if not c.alive() and c not in servers.values()]
+            if dead or len(gone) == len(servers):
+                down = dead[0] if dead else servers[sorted(gone)[0]]
+                echo(f"{down.name} stopped; stopping the others:\n{down.tail()}")
                 return 1
         echo("stopping the nodes and providers ...")
         return 0
@@ -441,6 +454,19 @@ def run(
             signal.signal(s, handler)
         if children:
             echo("stopped: every node and provider")
+
+
+def _node_stopped(nation: str, root: Path, child: Child) -> str:
+    """What to say when one node stops: the others keep running, and how to start it
+    again by hand on its own folder (it then catches up with its partners)."""
+    folder = (root / nation.lower()).resolve()
+    serve = shlex.join([*_relto(), "serve"])
+    return (
+        f"{nation} node stopped (exit {child.process.returncode}); the other nodes keep "
+        f"running and will show it silent. Bring it back in another terminal:\n"
+        f"  (set -a; . {folder}/node.env; . {folder}/secrets.env; set +a; {serve})\n"
+        f"Its last output:\n{child.tail(5)}"
+    )
 
 
 def _summary(
