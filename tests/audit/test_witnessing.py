@@ -189,6 +189,38 @@ def test_untrusted_partner_is_no_longer_witnessed(
     assert r.status_code == 404  # an untrust stops the witnessing at once
 
 
+def test_log_key_rotated_by_a_signed_descriptor_update_is_witnessed_under_the_new_key(
+    tmp_path: Path, gbr: tuple[TestClient, Node]
+) -> None:
+    """A partner rotates its log key: checkpoints under the new key count only once
+    its descriptor update, signed by its pinned node key, is taken -- and then the
+    old key's no longer do. The tree goes on: the witness checks consistency from
+    the size it cosigned under the old key."""
+    client, node = gbr
+    usa = Stranger.make("USA")
+    usa.pin_on(node)
+    log = TransparencyLog(create_database(f"sqlite:///{tmp_path / 'usa.db'}"), clock=Clock())
+    fill(log, 3)
+    assert client.post(
+        URL, content=_body(0, (), log.sign_checkpoint(usa.log_signer, T0))
+    ).is_success
+    old = usa.log_signer
+    usa.log_signer = NoteSigner.generate("relto/usa/audit")  # same log, new key
+    fill(log, 2, 3)
+    proof = log.consistency_proof(3, 5).proof
+    rotated = log.sign_checkpoint(usa.log_signer, T0)
+    assert client.post(URL, content=_body(3, proof, rotated)).status_code == 403
+    time.sleep(1.1)  # a descriptor update is issued later than the one it replaces
+    node.trust.update(usa.descriptor(), actor=_officer(node), now=datetime.now(UTC))
+    r = client.post(URL, content=_body(3, proof, rotated))
+    assert r.status_code == 200, r.text
+    assert node.witness is not None and node.witness.last_size("relto/usa/audit") == 5
+    fill(log, 1, 5)
+    stale = log.sign_checkpoint(old, T0)
+    r = client.post(URL, content=_body(5, log.consistency_proof(5, 6).proof, stale))
+    assert r.status_code == 403  # the replaced key signs nothing any more
+
+
 def test_partner_claiming_another_logs_origin_is_witnessed_for_neither() -> None:
     usa = Stranger.make("USA")
     impostor = Stranger.make("JPN", log_name="relto/usa/audit")  # claims USA's origin
