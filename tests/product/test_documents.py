@@ -149,6 +149,11 @@ def test_relabel_takes_the_key_through_the_kas(demo_app: TestClient, sink: Memor
     assert rewraps and rewraps[-1].payload["action"] == "relabel"
     assert rewraps[-1].payload["subject"] == "gbr-so-whitfield"
     assert rewraps[-1].payload["allowed"] is True
+    # the entry names the object and its originating nation: a partner auditor of that
+    # nation can tell from the entry alone that it concerns them
+    doc = _svc(demo_app)._get("hyp-thermal-protection")
+    assert rewraps[-1].payload["object"] == doc.id
+    assert rewraps[-1].payload["originator"] == doc.originator
 
 
 def test_relabel_cannot_release_outside_the_partnership(demo_app: TestClient) -> None:

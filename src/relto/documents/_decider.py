@@ -89,8 +89,14 @@ def _answer(
             "the identity provider that signed the token does not vouch for this person's "
             "home nation",
         )
-        return KasDecision(False, (vouch, *reasons))
-    return KasDecision(bool(decision.allowed), reasons, tuple(o.kind for o in decision.obligations))
+        return KasDecision(False, (vouch, *reasons), object_id=doc.id, originator=doc.originator)
+    return KasDecision(
+        bool(decision.allowed),
+        reasons,
+        tuple(o.kind for o in decision.obligations),
+        object_id=doc.id,
+        originator=doc.originator,
+    )
 
 
 def _attested_answer(
@@ -106,5 +112,11 @@ def _attested_answer(
         vouch = Reason(
             "not_vouched", "the attestation is not from the node of the person's home nation"
         )
-        return KasDecision(False, (vouch, *reasons))
-    return KasDecision(bool(decision.allowed), reasons, tuple(o.kind for o in decision.obligations))
+        return KasDecision(False, (vouch, *reasons), object_id=doc.id, originator=doc.originator)
+    return KasDecision(
+        bool(decision.allowed),
+        reasons,
+        tuple(o.kind for o in decision.obligations),
+        object_id=doc.id,
+        originator=doc.originator,
+    )

@@ -192,8 +192,9 @@ def _attestation_fields(caller: Caller) -> dict[str, Any]:
 
 def _object_fields(decision: KasDecision | None) -> dict[str, Any]:
     """What the audit record says of the object decided on, when the decider named
-    it: its id, and for a share held in joint custody ``custody: true`` and the
-    originating nation the policy names."""
+    it: its id and originating nation (so a partner auditor can tell, from the
+    entry alone, that it concerns that nation), and for a share held in joint
+    custody ``custody: true``."""
     if decision is None:
         return {}
     out: dict[str, Any] = {}
@@ -201,6 +202,7 @@ def _object_fields(decision: KasDecision | None) -> dict[str, Any]:
         out["object"] = decision.object_id
     if decision.custody:
         out["custody"] = True
+    if decision.originator:
         out["originator"] = decision.originator
     return out
 
