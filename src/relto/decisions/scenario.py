@@ -36,6 +36,7 @@ from relto.decisions.adapters import (
 )
 from relto.decisions.engine import Engine
 from relto.decisions.errors import InvalidScenario
+from relto.decisions.export_hook import ExportControlCheck
 from relto.decisions.protocols import (
     COMMON_SCHEME,
     Agreement,
@@ -45,6 +46,8 @@ from relto.decisions.protocols import (
 )
 from relto.decisions.rules import CURRENT_STATUSES, UNDER_REVIEW
 from relto.decisions.whatif import Population
+from relto.export_control import ExportFactsError, load_facts
+from relto.export_control._parties import ITEM_KEYS, ObjectExport, load_item, load_parties
 
 __all__ = ["MAX_BYTES", "MAX_ITEMS", "Request", "Scenario", "decide_scenario", "load_scenario"]
 
@@ -68,6 +71,8 @@ _KNOWN_KEYS = {
     "requests",
     "partnership",
     "dual_national_rule",
+    "export",
+    "export_parties",
 }
 
 
@@ -117,6 +122,8 @@ class Request:
     action: str
     object: str
     at: datetime | None
+    #: For a ``share``: the party the subject re-transfers the object to.
+    to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,10 @@ class Scenario:
     clearances: tuple[_ClearanceRecord, ...]
     objects: Mapping[str, Resource]
     requests: tuple[Request, ...]
+    #: Set when the scenario carries export data (``export``, ``export_parties`` or
+    #: an object's full classification); otherwise export-controlled objects are
+    #: denied as having no export-control check.
+    export_check: ExportControlCheck | None = None
 
     def subject_at(self, person_id: str, at: datetime) -> Subject:
         p = self.people[person_id]
@@ -148,8 +159,8 @@ class Scenario:
                     caveats.update(c.caveats)
         return Subject(p.id, p.nationalities, tuple(facts), frozenset(caveats), p.projects, p.roles)
 
-    def engine(self) -> Engine:
-        return Engine(self.world, self.mapper, self.recognition)
+    def engine(self, export_check: ExportControlCheck | None = None) -> Engine:
+        return Engine(self.world, self.mapper, self.recognition, export_check or self.export_check)
 
     def population(self, at: datetime) -> Population:
         return Population(
@@ -159,6 +170,7 @@ class Scenario:
             self.mapper,
             self.recognition,
             at,
+            self.export_check,
         )
 
 
@@ -437,6 +449,7 @@ def load_scenario(
         )
 
     objects: dict[str, Resource] = {}
+    items: dict[str, ObjectExport] = {}
     for where, o in _entries(doc.get("objects"), "objects"):
         o = _map(
             o,
@@ -472,9 +485,15 @@ def load_scenario(
             raise _fail(where, f"object {oid!r} is listed twice")
         export = None
         if o.get("export"):
-            ex = _map(o["export"], f"{where}.export", {"regime", "classification"})
+            ex = _map(o["export"], f"{where}.export", {"regime", "classification"} | ITEM_KEYS)
+            if set(ex) & ITEM_KEYS:
+                try:
+                    items[oid] = load_item(ex, f"{where}.export")
+                except ExportFactsError as exc:
+                    raise InvalidScenario(f"scenario {exc}") from None
             export = ExportFacts(
-                str(ex.get("regime", "unspecified")), str(ex.get("classification", "unspecified"))
+                str(ex.get("regime", "unspecified")),
+                str(ex.get("classification", _designator(items.get(oid)))),
             )
         elif o.get("export_controlled"):
             export = ExportFacts("unspecified", "unspecified")
@@ -588,9 +607,15 @@ def load_scenario(
         r = _map(
             r,
             where,
-            {"id", "person", "action", "object", "at"},
+            {"id", "person", "action", "object", "at", "to"},
             {"person", "object"},
-            aliases={"subject": "person", "resource": "object", "document": "object", "time": "at"},
+            aliases={
+                "subject": "person",
+                "resource": "object",
+                "document": "object",
+                "time": "at",
+                "recipient": "to",
+            },
         )
         rid = _str(r.get("id", f"r{len(requests) + 1}"), f"{where}.id")
         if rid in seen_rq:
@@ -603,10 +628,44 @@ def load_scenario(
                 _str(r.get("action", "read"), f"{where}.action", limit=40),
                 _str(r["object"], f"{where}.object"),
                 _time(r["at"], f"{where}.at") if r.get("at") is not None else None,
+                _str(r["to"], f"{where}.to") if r.get("to") is not None else None,
             )
         )
     return Scenario(
-        at, world, mapper, recognition, people, tuple(clearances), objects, tuple(requests)
+        at,
+        world,
+        mapper,
+        recognition,
+        people,
+        tuple(clearances),
+        objects,
+        tuple(requests),
+        _export_check(doc, items, people),
+    )
+
+
+def _designator(data: ObjectExport | None) -> str:
+    d = None if data is None or data.item is None else data.item.designator
+    return d or "unspecified"
+
+
+def _export_check(
+    doc: Mapping[str, Any], items: Mapping[str, ObjectExport], people: Mapping[str, _Person]
+) -> ExportControlCheck | None:
+    """The export hook, when the scenario carries export data (else ``None``)."""
+    if "export" not in doc and "export_parties" not in doc and not items:
+        return None
+    try:
+        facts = load_facts(doc.get("export") or {})
+    except ExportFactsError as exc:
+        msg = str(exc).removeprefix("facts")
+        raise InvalidScenario(f"scenario export{'' if msg[:1] in '.:' else '.'}{msg}") from None
+    try:
+        parties = load_parties(doc.get("export_parties") or [])
+    except ExportFactsError as exc:
+        raise InvalidScenario(f"scenario {exc}") from None
+    return ExportControlCheck(
+        facts, parties, dict(items), {pid: p.nationalities for pid, p in people.items()}
     )
 
 
@@ -678,6 +737,7 @@ def decide_scenario(
     scenario's ``at``, else now. A request naming an unknown person or object is
     returned with ``None`` (callers report it as a denial with UNKNOWN_ATTRIBUTE)."""
     engine = scenario.engine()
+    retransfer: dict[str, Engine] = {}
     default_at = at or scenario.at or datetime.now(UTC)
     subjects: dict[tuple[str, datetime], Subject] = {}
     out: list[tuple[Request, Decision | None]] = []
@@ -690,5 +750,10 @@ def decide_scenario(
         subject = subjects.get(key)
         if subject is None:
             subject = subjects[key] = scenario.subject_at(req.person, t)
-        out.append((req, engine.evaluate(subject, req.action, scenario.objects[req.object], at=t)))
+        eng = engine
+        if req.to is not None and scenario.export_check is not None:
+            eng = retransfer.get(req.to) or retransfer.setdefault(
+                req.to, scenario.engine(scenario.export_check.retransfer_to(req.to))
+            )
+        out.append((req, eng.evaluate(subject, req.action, scenario.objects[req.object], at=t)))
     return out

@@ -1,0 +1,152 @@
+"""The export-control hook: :class:`ExportControlCheck` answers the engine's
+:class:`~relto.decisions.protocols.ExportCheck` with :mod:`relto.export_control`.
+
+It builds one :class:`~relto.export_control.Transfer` per question:
+
+- **recipient**: the export party whose id is the subject's id, with the engine's
+  nationalities added to the party's (more nationalities never widen access). A
+  subject with no party record is judged on the engine's nationalities alone, in
+  an unknown location, with no organisation and no status: it fails closed.
+- **sender**: the party the object's ``export`` block names as ``sender``. No
+  sender, or one with no party record, fails closed (an unrecorded sender meets no
+  §126.7(b)(2) condition and no licence names it).
+- **place**: the recipient's location.
+- **action**: the engine's action when export control knows it (``read``,
+  ``download``, ``share``, ``ship``, ``manufacture``); any other action gives the
+  subject the data, so it is judged as a ``read``.
+- **re-transfer**: a ``share`` is a new transfer from the subject to a named
+  recipient (:meth:`ExportControlCheck.retransfer_to`); a ``share`` with no named
+  recipient is denied.
+
+``check`` returns ``None`` when allowed, else every reason, each with its code.
+Any error denies with a sentence saying the export facts could not be read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from relto.decisions._model import Resource, Subject
+from relto.export_control import (
+    Action,
+    ExportFacts,
+    Party,
+    PartyKind,
+    Reason,
+    Transfer,
+    TransferDecision,
+    decide_transfer,
+)
+from relto.export_control._parties import ObjectExport
+
+__all__ = ["UNKNOWN_LOCATION", "ExportControlCheck"]
+
+#: The location of a party relto has no record of (never an AUKUS territory).
+UNKNOWN_LOCATION = "unknown"
+
+_ACTIONS = {a.value: a for a in Action}
+
+
+def _deny(code: str, sentence: str) -> TransferDecision:
+    return TransferDecision(False, None, (Reason(code, sentence),))
+
+
+@dataclass(frozen=True)
+class ExportControlCheck:
+    """``facts``: the officer's loaded facts; ``parties``: export parties by id;
+    ``items``: each object's :class:`ObjectExport` by object id; ``nationalities``:
+    what else is known of people with no party record (by id); ``recipient``: set
+    by :meth:`retransfer_to` for a re-transfer."""
+
+    facts: ExportFacts
+    parties: Mapping[str, Party] = field(default_factory=dict)
+    items: Mapping[str, ObjectExport] = field(default_factory=dict)
+    nationalities: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    recipient: str | None = None
+
+    def retransfer_to(self, recipient: str) -> ExportControlCheck:
+        """The same check, where a ``share`` goes from the subject to ``recipient``."""
+        return replace(self, recipient=recipient)
+
+    def _party(self, pid: str, extra: frozenset[str]) -> tuple[Party, bool]:
+        p = self.parties.get(pid)
+        if p is None:
+            nats = extra | self.nationalities.get(pid, frozenset())
+            return Party(pid, PartyKind.PERSON, UNKNOWN_LOCATION, nats), False
+        return replace(p, nationalities=p.nationalities | extra), True
+
+    def decide(
+        self, subject: Subject, action: str, obj: Resource, at: datetime
+    ) -> TransferDecision:
+        """The full decision (with its legal basis), failing closed on any error."""
+        try:
+            return self._decide(subject, action, obj, at)
+        except Exception:
+            return _deny(
+                "export_facts_unreadable",
+                "The export facts could not be read; the transfer is denied.",
+            )
+
+    def _decide(
+        self, subject: Subject, action: str, obj: Resource, at: datetime
+    ) -> TransferDecision:
+        act = _ACTIONS.get(action, Action.READ)
+        data = self.items.get(obj.id, ObjectExport(None))
+        notes: list[Reason] = []
+        if act is Action.SHARE:
+            if self.recipient is None:
+                return _deny(
+                    "retransfer_recipient_missing",
+                    f"A share of {obj.id} is a re-transfer from {subject.id}; "
+                    "the request names no recipient, so it cannot be judged.",
+                )
+            sender, known_s = self._party(subject.id, subject.nationalities)
+            recipient, known_r = self._party(self.recipient, frozenset())
+        else:
+            recipient, known_r = self._party(subject.id, subject.nationalities)
+            if data.sender is None:
+                notes.append(
+                    Reason(
+                        "sender_not_recorded",
+                        f"Object {obj.id} names no export sender; an unrecorded sender "
+                        "meets no condition.",
+                    )
+                )
+                sender, known_s = (
+                    Party(
+                        f"unrecorded sender of {obj.id}", PartyKind.ORGANISATION, UNKNOWN_LOCATION
+                    ),
+                    True,
+                )
+            else:
+                sender, known_s = self._party(data.sender, frozenset())
+        for p, known in ((sender, known_s), (recipient, known_r)):
+            if not known:
+                notes.append(
+                    Reason(
+                        "party_not_recorded",
+                        f"{p.id} has no export party record; judged on the nationalities "
+                        "relto knows only.",
+                    )
+                )
+        transfer = Transfer(
+            item=data.item,
+            sender=sender,
+            recipient=recipient,
+            action=act,
+            place=recipient.location,
+            at=at,
+            value=data.value,
+        )
+        d = decide_transfer(transfer, self.facts)
+        if d.allowed:
+            return d
+        return TransferDecision(False, None, (*notes, *d.reasons))
+
+    def check(self, subject: Subject, action: str, obj: Resource, at: datetime) -> str | None:
+        d = self.decide(subject, action, obj, at)
+        if d.allowed:
+            return None
+        return " ".join(f"{r.code}: {r.sentence}" for r in d.reasons)
