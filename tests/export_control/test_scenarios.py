@@ -159,3 +159,21 @@ def test_malformed_export_data_names_the_path(
         load_scenario(f)
     code = main(["decide", "--scenario", str(f)])
     assert code == 1 and "relto: error: scenario" in capsys.readouterr().err
+
+
+class _Broken(dict[str, object]):
+    def get(self, *_: object) -> object:
+        raise RuntimeError("boom")
+
+
+def test_hook_fails_closed_on_any_error() -> None:
+    from datetime import UTC, datetime
+
+    from relto.decisions import Resource, Subject
+    from relto.decisions.export_hook import ExportControlCheck
+    from relto.export_control import ExportFacts
+
+    hook = ExportControlCheck(ExportFacts(), parties=_Broken())  # type: ignore[arg-type]
+    obj = Resource("o", "USA", "UNCLASSIFIED", frozenset({"USA"}))
+    sentence = hook.check(Subject("a", frozenset({"USA"})), "read", obj, datetime.now(UTC))
+    assert sentence is not None and sentence.startswith("export_facts_unreadable:")

@@ -72,10 +72,12 @@ class ExportControlCheck:
 
     def _party(self, pid: str, extra: frozenset[str]) -> tuple[Party, bool]:
         p = self.parties.get(pid)
+        nats = extra | self.nationalities.get(pid, frozenset())
         if p is None:
-            nats = extra | self.nationalities.get(pid, frozenset())
             return Party(pid, PartyKind.PERSON, UNKNOWN_LOCATION, nats), False
-        return replace(p, nationalities=p.nationalities | extra), True
+        if p.kind is PartyKind.ORGANISATION:
+            return p, True
+        return replace(p, nationalities=p.nationalities | nats), True
 
     def decide(
         self, subject: Subject, action: str, obj: Resource, at: datetime
