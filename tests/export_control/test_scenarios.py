@@ -70,6 +70,11 @@ def test_cli_decides_export_scenario(capsys: pytest.CaptureFixture[str]) -> None
     assert by_id["aukus-126-7"]["allowed"] is True
     assert by_id["jpn-expired"]["reasons"] == ["EXPORT_CONTROLLED"]
     assert "expired on 2026-03-01" in by_id["jpn-expired"]["explanation"][0]
+    # an allowed export-controlled request says under which legal basis; a denial has none
+    assert by_id["aukus-126-7"]["legal_basis"] == "ITAR 126.7"
+    assert by_id["jpn-licence"]["legal_basis"] == "licence TAA TAA-0001"
+    assert by_id["retransfer-in-aukus"]["legal_basis"] == "ITAR 126.7"
+    assert "legal_basis" not in by_id["jpn-expired"]
 
 
 def _scenario(tmp_path: Path, text: str) -> Path:

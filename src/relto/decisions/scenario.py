@@ -49,7 +49,15 @@ from relto.decisions.whatif import Population
 from relto.export_control import ExportFactsError, load_facts
 from relto.export_control._parties import ITEM_KEYS, ObjectExport, load_item, load_parties
 
-__all__ = ["MAX_BYTES", "MAX_ITEMS", "Request", "Scenario", "decide_scenario", "load_scenario"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_ITEMS",
+    "Request",
+    "Scenario",
+    "decide_scenario",
+    "export_basis",
+    "load_scenario",
+]
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_ITEMS = 200_000
@@ -757,3 +765,23 @@ def decide_scenario(
             )
         out.append((req, eng.evaluate(subject, req.action, scenario.objects[req.object], at=t)))
     return out
+
+
+def export_basis(
+    scenario: Scenario, req: Request, decision: Decision | None, *, at: datetime | None = None
+) -> str | None:
+    """The legal basis of an allowed request for an export-controlled object
+    (``ITAR 126.7``, ``licence DSP-5 ...``, ``not controlled``), as the scenario's
+    export check decides it; ``None`` when the request was denied, the object is not
+    export controlled, or the scenario carries no export data."""
+    check = scenario.export_check
+    if check is None or decision is None or not decision.allowed:
+        return None
+    obj = scenario.objects.get(req.object)
+    if obj is None or obj.export is None or req.person not in scenario.people:
+        return None
+    t = req.at or at or scenario.at or datetime.now(UTC)
+    if req.to is not None:
+        check = check.retransfer_to(req.to)
+    found = check.decide(scenario.subject_at(req.person, t), req.action, obj, t)
+    return found.legal_basis if found.allowed else None
