@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,11 +20,9 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from federation.live_server import Server, free_port
-from relto.audit.config import database_url
 from relto.audit.entries import decode_entry
 from relto.audit.selfcheck import SELF_CHECK_KIND
 from relto.audit.witnessing import ALARM_KIND
-from relto.authz import Principal
 from relto.config import Settings
 from relto.federation import SigningKey
 from relto.federation.integrity import REPORT_PATH, IntegrityReport, sign_report
@@ -33,39 +30,10 @@ from relto.node import Node
 from relto.server import create_app
 from relto.server.integrity import self_check_once
 from relto.server.witnessing import push_once
-from relto.store import create_database
-from relto.vetting import Person, Role
+
+from .test_witnessing import Nation, _pin
 
 SECRET = SecretStr("integrity-test-secret-0123456789")
-
-
-@dataclass
-class Nation:
-    node: Node
-    url: str
-    server: Server
-
-
-def _officer(node: Node) -> Principal:
-    pid = f"{node.settings.nation.lower()}-so-integrity"
-    if node.directory.principal(pid, via="node") is None:
-        node.vetting.register_person(
-            Person(pid, "Officer", frozenset({node.settings.nation}), "MOD",
-                   node.settings.nation, frozenset({Role.SECURITY_OFFICER})),
-            at=datetime.now(UTC), actor="test-setup",
-        )  # fmt: skip
-    who = node.directory.principal(pid, via="node")
-    assert who is not None
-    return who
-
-
-def _pin(on: Node, other: Nation) -> None:
-    assert other.node.federation is not None
-    descriptor = httpx.get(other.url + "/.well-known/relto-node", timeout=10).text
-    on.trust.pin(
-        descriptor, fingerprint=other.node.federation.descriptors.fingerprint,
-        actor=_officer(on), now=datetime.now(UTC),
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -100,9 +68,8 @@ def _kinds(node: Node) -> list[str]:
 def _edit_by_hand(node: Node, index: int) -> None:
     """What an operator with the database does: rewrite one row's body, leaving the
     stored hashes (and so every checkpoint) as they were."""
-    db = create_database(database_url(node.settings))
     assert node.log.size() > index
-    with db.engine.begin() as conn:
+    with node.log.db.engine.begin() as conn:
         raw = conn.execute(text("SELECT body FROM audit_entry WHERE idx = :i"), {"i": index})
         doc = json.loads(bytes(raw.scalar_one()))
         doc["payload"] = {**doc["payload"], "by": "someone-else"}
@@ -110,7 +77,6 @@ def _edit_by_hand(node: Node, index: int) -> None:
             text("UPDATE audit_entry SET body = :b WHERE idx = :i"),
             {"b": rfc8785.dumps(doc), "i": index},
         )
-    db.dispose()
 
 
 def _altered_alarms(node: Node) -> list[object]:

@@ -40,6 +40,7 @@ class SelfCheckResult:
     checked: int
     finding: Finding | None
     new: bool = False  # the finding was not recorded before
+    origin: str = ""  # the log's origin, as the checkpoint checked against names it
 
 
 class LogSelfCheck:
@@ -81,6 +82,8 @@ class LogSelfCheck:
                         "checkpoint_size": report.checkpoint_size,
                     },
                 )
-        result = SelfCheckResult(report.checkpoint_size, report.checked, finding, new)
+        result = SelfCheckResult(
+            report.checkpoint_size, report.checked, finding, new, anchors[-1].origin
+        )
         self.last = result
         return result

@@ -21,9 +21,8 @@ witnesses (forks and rollbacks of signed checkpoints) and the partner auditors
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +34,7 @@ from relto.events import AuditSink
 from relto.federation._keys import PublicJwk, SigningKey, sign_compact, split_compact
 from relto.federation._keys import verify_compact as _verify_compact
 from relto.federation.errors import FederationError
+from relto.federation.replication import Post, http_post
 
 __all__ = [
     "REPORT_PATH",
@@ -53,7 +53,6 @@ log = structlog.stdlib.get_logger("relto.federation")
 REPORT_PATH = "/api/v1/audit/integrity/report"
 #: The reason an alarm from a report carries (beside ``fork`` and ``rollback``).
 ALTERED = "altered"
-_TIMEOUT = 5.0
 
 REPORT_TYP = "relto-log-integrity+jwt"
 _HEADER = frozenset({"typ", "alg", "kid"})
@@ -183,24 +182,12 @@ def take_report(
     return report, new
 
 
-#: ``post(url, json body) -> status``
-Post = Callable[[str, dict[str, object]], int]
-
-
-def _http_post(url: str, body: dict[str, object]) -> int:
-    with httpx.Client(timeout=_TIMEOUT, follow_redirects=False) as http:
-        resp = http.post(
-            url, content=json.dumps(body), headers={"Content-Type": "application/json"}
-        )
-    return resp.status_code
-
-
 def send_report(
     report: IntegrityReport,
     key: SigningKey,
     partners: Mapping[str, str],
     *,
-    post: Post = _http_post,
+    post: Post = http_post,
 ) -> dict[str, int | None]:
     """Send the signed report to every partner (nation -> base URL); each one's
     HTTP status, ``None`` when it could not be reached (asked again next round)."""
@@ -208,7 +195,7 @@ def send_report(
     answers: dict[str, int | None] = {}
     for nation, base_url in sorted(partners.items()):
         try:
-            answers[nation] = post(base_url.rstrip("/") + REPORT_PATH, {"report": token})
+            answers[nation], _ = post(base_url.rstrip("/") + REPORT_PATH, {"report": token})
         except httpx.HTTPError:
             answers[nation] = None
             log.info("integrity_report_unreachable", nation=nation)

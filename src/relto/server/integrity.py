@@ -68,11 +68,9 @@ def self_check_once(node: Node, checker: LogSelfCheck | None = None) -> SelfChec
     if result is None or result.finding is None or node.federation is None:
         return result
     f = result.finding
-    anchors = _anchors(node)
-    origin = anchors[0].origin if anchors else node.settings.nation
     report = IntegrityReport(
         nation=node.settings.nation,
-        origin=origin,
+        origin=result.origin,
         index=f.index,
         kind=f.kind,
         detail=f.detail[:500] or f.kind,
