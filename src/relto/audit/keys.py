@@ -1,19 +1,20 @@
 """Key files for the log node and witnesses: a signer key (C2SP note format) in a
 file readable by its owner only.
 
-:func:`load_or_create_signer` creates the key on first use (``O_EXCL``, mode 0600)
+:func:`load_or_create_signer` creates the key on first use (complete or not at all,
+mode 0600, see :mod:`relto.fsatomic`)
 and writes the public verifier key next to it (``<file>.pub``). Loading refuses a
 key file that group or others can read, like ssh does.
 """
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
 from relto.audit.errors import InvalidNote, KeyFileError
 from relto.audit.note import NoteSigner
+from relto.fsatomic import create_new, replace_file
 
 __all__ = ["load_or_create_signer", "load_signer", "write_new_signer"]
 
@@ -22,16 +23,9 @@ def write_new_signer(path: Path, name: str) -> NoteSigner:
     """Generate a key named ``name`` into ``path`` (which must not exist)."""
     signer = NoteSigner.generate(name)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileError(f"key file {path} already exists") from None
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(signer.skey + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    path.with_name(path.name + ".pub").write_text(signer.verifier().vkey + "\n")
+    if not create_new(path, (signer.skey + "\n").encode("ascii"), 0o600):
+        raise KeyFileError(f"key file {path} already exists")
+    replace_file(path.with_name(path.name + ".pub"), (signer.verifier().vkey + "\n").encode())
     return signer
 
 

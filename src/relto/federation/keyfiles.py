@@ -1,19 +1,19 @@
 """This node's federation keys on disk: the node key and an attestation key.
 
-Each is a private JWK in a file readable by its owner only (created with
-``O_EXCL``, mode 0600; loading refuses a file others can read, like ssh and
-``relto.audit.keys``). Default place: ``<data_dir>/federation/``.
+Each is a private JWK in a file readable by its owner only (mode 0600, created
+complete or not at all by :mod:`relto.fsatomic`; loading refuses a file others can
+read, like ssh and ``relto.audit.keys``). Default place: ``<data_dir>/federation/``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
 from relto.errors import ConfigError
 from relto.federation._keys import KeyKind, SigningKey
+from relto.fsatomic import create_new
 
 __all__ = ["load_or_create_key"]
 
@@ -38,14 +38,7 @@ def load_or_create_key(path: Path, kind: KeyKind = "Ed25519") -> SigningKey:
     path = Path(path)
     if not path.exists():
         key = SigningKey.generate(kind)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return _load(path)  # created concurrently
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(key.private_jwk()) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        return key
+        if create_new(path, (json.dumps(key.private_jwk()) + "\n").encode(), 0o600):
+            return key
+        # created concurrently by another worker: use theirs
     return _load(path)
