@@ -216,6 +216,9 @@ class Decision:
     ``reasons`` holds every failing rule, one per code, in :data:`CODES` order;
     ``rule`` names what decided (``"permit:<action>"`` or the first failing
     code); ``obligations`` apply whatever the outcome (a denial is logged too).
+    ``legal_basis`` is set on an allowed decision on an export-controlled object
+    whose export check names one (``ITAR 126.7``, ``licence TAA TAA-0001``, ``not
+    controlled``), else ``None``.
     """
 
     allowed: bool
@@ -223,6 +226,7 @@ class Decision:
     rule: str
     policy_version: str
     obligations: tuple[Obligation, ...]
+    legal_basis: str | None = None
 
     @property
     def codes(self) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ import itertools
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -304,6 +304,9 @@ class Engine:
                 if len(plan.decided) > _MAX_SIGNATURES:
                     plan.decided.clear()
                 d = plan.decided[key] = self._decide_fast(plan, act, obj, gk, k1, x)
+            if d.allowed and obj.export is not None:
+                # the basis is per object (its sender, its item), never memoised
+                d = self._with_basis(plan, act, obj, d)
             return d
         except Exception as exc:  # fail closed: an engine error denies
             reason = Reason(
@@ -347,7 +350,10 @@ class Engine:
         decide = self._decide
         for obj in objects:
             try:
-                if obj.orcon or obj.export is not None or obj.marking_error is not None:
+                if obj.export is not None:
+                    d = decide(plan, act, obj)
+                    ok = d.allowed and self._with_basis(plan, act, obj, d).allowed
+                elif obj.orcon or obj.marking_error is not None:
                     ok = decide(plan, act, obj).allowed
                 else:
                     key = (
@@ -691,6 +697,23 @@ class Engine:
         x = self.export_check.check(plan.subject, action, o, plan.at)
         # the rule reads only "is there an answer", the explanation its text
         return None if x is None else str(x)
+
+    def _with_basis(self, plan: _Plan, action: str, o: Resource, d: Decision) -> Decision:
+        """An allowed decision on an export-controlled object with the legal basis
+        the hook names; a hook that names none (or fails) denies: an allowed
+        transfer of a controlled item always has its basis."""
+        basis_of = getattr(self.export_check, "legal_basis", None)
+        if basis_of is None:
+            return d  # a plain ExportCheck: it allowed, and offers no basis
+        basis = basis_of(plan.subject, action, o, plan.at)
+        if not basis:
+            reason = Reason(
+                "EXPORT_CONTROLLED",
+                "The export-control check allowed the request but named no legal basis; "
+                "access is denied.",
+            )
+            return Decision(False, (reason,), reason.code, self.world.policy_version, (LOG,))
+        return replace(d, legal_basis=str(basis))
 
     def _group(
         self,

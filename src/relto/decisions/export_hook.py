@@ -147,6 +147,11 @@ class ExportControlCheck:
             return d
         return TransferDecision(False, None, (*notes, *d.reasons))
 
+    def legal_basis(self, subject: Subject, action: str, obj: Resource, at: datetime) -> str | None:
+        """The legal basis of an allowed request (``None``: denied)."""
+        d = self.decide(subject, action, obj, at)
+        return d.legal_basis if d.allowed else None
+
     def check(self, subject: Subject, action: str, obj: Resource, at: datetime) -> str | None:
         d = self.decide(subject, action, obj, at)
         if d.allowed:

@@ -27,6 +27,7 @@ __all__ = [
     "COMMON_SCHEME",
     "DEFAULT_SCHEMES",
     "Agreement",
+    "ExportBasis",
     "ExportCheck",
     "LevelMapper",
     "Recognition",
@@ -62,9 +63,22 @@ class Recognition(Protocol):
 
 @runtime_checkable
 class ExportCheck(Protocol):
-    """Hook for the export-control issue: ``None`` allows, a sentence denies."""
+    """Hook for the export-control issue: ``None`` allows, a sentence denies.
+
+    A hook may also name the legal basis of what it allows, as
+    :class:`ExportBasis`; the engine then puts it on the allowed
+    :class:`~relto.decisions.Decision` (and denies if it names none)."""
 
     def check(self, subject: Subject, action: str, obj: Resource, at: datetime) -> str | None: ...
+
+
+@runtime_checkable
+class ExportBasis(Protocol):
+    """The legal basis of an allowed export-controlled request (``None``: none)."""
+
+    def legal_basis(
+        self, subject: Subject, action: str, obj: Resource, at: datetime
+    ) -> str | None: ...
 
 
 #: nation -> levels lowest first, each with its rank on the common scale.

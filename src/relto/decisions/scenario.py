@@ -771,17 +771,10 @@ def export_basis(
     scenario: Scenario, req: Request, decision: Decision | None, *, at: datetime | None = None
 ) -> str | None:
     """The legal basis of an allowed request for an export-controlled object
-    (``ITAR 126.7``, ``licence DSP-5 ...``, ``not controlled``), as the scenario's
-    export check decides it; ``None`` when the request was denied, the object is not
-    export controlled, or the scenario carries no export data."""
-    check = scenario.export_check
-    if check is None or decision is None or not decision.allowed:
+    (``ITAR 126.7``, ``licence DSP-5 ...``, ``not controlled``): the engine put it on
+    the decision. ``None`` when the request was denied, the object is not export
+    controlled, or the scenario carries no export data."""
+    del scenario, req, at  # the decision carries it
+    if decision is None or not decision.allowed:
         return None
-    obj = scenario.objects.get(req.object)
-    if obj is None or obj.export is None or req.person not in scenario.people:
-        return None
-    t = req.at or at or scenario.at or datetime.now(UTC)
-    if req.to is not None:
-        check = check.retransfer_to(req.to)
-    found = check.decide(scenario.subject_at(req.person, t), req.action, obj, t)
-    return found.legal_basis if found.allowed else None
+    return decision.legal_basis
