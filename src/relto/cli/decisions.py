@@ -59,8 +59,11 @@ def whatif(
         list[str],
         typer.Option(
             "--change",
-            help="admit:NATION:project:LEVEL[:FROM[:UNTIL]], revoke:ID, expire:ID, "
-            "rel-to:OBJECT:NATION[,NATION], recognise:ISSUER:NATION (repeatable).",
+            help="admit:NATION:project:LEVEL[:FROM[:UNTIL]], end:NATION:project, "
+            "revoke:ID, expire:ID, rel-to:OBJECT:NATION[,NATION], "
+            "set-rel-to:OBJECT:[NATION[,NATION]], recognise:ISSUER:NATION; on export "
+            "facts: licence-expire:NUMBER, authorize:PARTY:REGIME[:IDENTIFIER], "
+            "exclude:REGIME:PATTERN (repeatable).",
         ),
     ],
     at: Annotated[str | None, typer.Option("--at", help="Analysis time (ISO 8601).")] = None,

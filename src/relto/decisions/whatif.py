@@ -17,6 +17,24 @@ Change syntax for the command line (:func:`parse_change`)::
     set-rel-to:<object-id>:[<NATION>[,<NATION>...]]   Releasable To becomes exactly
                                    these nations (and the originator), as a relabel
     recognise:<ISSUER>:<INFO-NATION>   an agreement between the two is in force
+
+Changes to export facts (the population needs an export check, i.e. a scenario
+with export data; see ``docs/export_control.md``)::
+
+    licence-expire:<number>        the licence ends at the analysis time (one not yet
+                                   valid is withdrawn; an ended one stays as it was)
+    authorize:<party-id>:<REGIME>[:<identifier>]   (also spelt authorise)
+                                   the party holds an authorized-user status under
+                                   REGIME from the analysis time for 100 years
+                                   (identifier ``what-if`` unless given). On an
+                                   organisation, every recorded person whose
+                                   organisation it is gets the status too (ADR 0152)
+    exclude:<REGIME>:<pattern>     the pattern (``USML XI(a)``, ``ECCN 3A001``,
+                                   ``DSGL ML11``) is on a what-if excluded list of
+                                   REGIME; a list of REGIME must be loaded already
+
+REGIME is one of ``ITAR``, ``EAR``, ``AUS_DSGL``, ``UK_STRATEGIC``. The licence
+number and the pattern are the rest of the argument, colons included.
 """
 
 from __future__ import annotations
@@ -25,20 +43,32 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Union
 
 from relto.decisions._model import Admission, Resource, Subject, World
 from relto.decisions.engine import Engine
 from relto.decisions.errors import InvalidChange
+from relto.decisions.export_hook import ExportControlCheck
 from relto.decisions.protocols import COMMON_SCHEME, ExportCheck, LevelMapper, Recognition
+from relto.export_control import (
+    AuthorizedUserStatus,
+    ExcludedEntry,
+    ExcludedList,
+    Party,
+    PartyKind,
+    Regime,
+)
 
 __all__ = [
     "AddRelTo",
     "Admit",
+    "Authorize",
     "Change",
     "EndAdmission",
+    "Exclude",
     "ExpireClearance",
+    "ExpireLicence",
     "Population",
     "Recognise",
     "RevokeClearance",
@@ -51,7 +81,24 @@ __all__ = [
 
 _NATION = re.compile(r"^[A-Z]{3}$")
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+#: Licence numbers, party ids and patterns are the officer's free text: any
+#: printable characters (a party id has no colon: it is a field separator).
+_TEXT = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 MAX_CHANGES = 64
+#: How long a hypothetical authorized-user status lasts. The analysis decides at
+#: one time only, so any window that holds it would do; 100 years reads as "from
+#: now on" in the denial sentences and never ends inside an analysis.
+AUTHORIZE_FOR = timedelta(days=36525)
+#: The name, version and source of the excluded list a what-if entry goes on.
+WHAT_IF = "what-if"
+#: How each regime's designators start (``ItemClassification.designator``), with
+#: an example pattern for the error message.
+_DESIGNATOR_PREFIX = {
+    Regime.ITAR: ("USML ", "USML XI(a)"),
+    Regime.EAR: ("ECCN ", "ECCN 3A001"),
+    Regime.AUS_DSGL: ("DSGL ", "DSGL ML11"),
+    Regime.UK_STRATEGIC: ("DSGL ", "DSGL ML11"),
+}
 
 
 @dataclass(frozen=True)
@@ -118,8 +165,44 @@ class Recognise:
     info_nation: str
 
 
+@dataclass(frozen=True)
+class ExpireLicence:
+    """The licence numbered ``number`` ends at the analysis time."""
+
+    number: str
+
+
+@dataclass(frozen=True)
+class Authorize:
+    """``party`` becomes an authorized user under ``regime`` from the analysis time.
+
+    On an organisation, every recorded person whose organisation it is gets the
+    same status (a what-if-local expansion, ADR 0152)."""
+
+    party: str
+    regime: Regime
+    identifier: str = WHAT_IF
+
+
+@dataclass(frozen=True)
+class Exclude:
+    """``pattern`` is added to the excluded technology list of ``regime``."""
+
+    regime: Regime
+    pattern: str
+
+
 Change = Union[  # noqa: UP007
-    Admit, EndAdmission, RevokeClearance, ExpireClearance, AddRelTo, SetRelTo, Recognise
+    Admit,
+    EndAdmission,
+    RevokeClearance,
+    ExpireClearance,
+    AddRelTo,
+    SetRelTo,
+    Recognise,
+    ExpireLicence,
+    Authorize,
+    Exclude,
 ]
 
 
@@ -181,6 +264,75 @@ def _end_admission(pop: Population, change: EndAdmission) -> Population:
     return replace(pop, world=replace(pop.world, admissions=tuple(kept)))
 
 
+def _export_check(pop: Population) -> ExportControlCheck:
+    if not isinstance(pop.export_check, ExportControlCheck):
+        raise InvalidChange("the scenario has no export facts to change")
+    return pop.export_check
+
+
+def _with_check(pop: Population, check: ExportControlCheck) -> Population:
+    return replace(pop, export_check=check)
+
+
+def _expire_licence(pop: Population, change: ExpireLicence) -> Population:
+    check = _export_check(pop)
+    licences = check.facts.licences
+    if not any(lic.number == change.number for lic in licences):
+        raise InvalidChange(f"no licence {change.number[:60]!r} in the export facts")
+    ended = tuple(
+        # never lengthened; one not yet valid gets an empty window (withdrawn)
+        replace(lic, valid_until=max(lic.valid_from, min(lic.valid_until, pop.at)))
+        if lic.number == change.number
+        else lic
+        for lic in licences
+    )
+    return _with_check(pop, replace(check, facts=replace(check.facts, licences=ended)))
+
+
+def _authorize(pop: Population, change: Authorize) -> Population:
+    check = _export_check(pop)
+    status = AuthorizedUserStatus(change.regime, change.identifier, pop.at, pop.at + AUTHORIZE_FOR)
+    named = check.parties.get(change.party)
+    people = [
+        p
+        for p in check.parties.values()
+        if p.kind is PartyKind.PERSON and p.organisation_id == change.party
+    ]
+    if named is not None and named.kind is PartyKind.PERSON:
+        people = []  # a person's status is their own
+    if named is None and not people:
+        raise InvalidChange(
+            f"no export party or organisation {change.party[:60]!r} in the scenario"
+        )
+    touched: dict[str, Party] = {}
+    for p in ([named] if named is not None else []) + people:
+        touched[p.id] = replace(p, authorized=(*p.authorized, status))
+    parties = {pid: touched.get(pid, p) for pid, p in check.parties.items()}
+    return _with_check(pop, replace(check, parties=parties))
+
+
+def _exclude(pop: Population, change: Exclude) -> Population:
+    check = _export_check(pop)
+    lists = check.facts.excluded_lists
+    if not any(x.regime is change.regime for x in lists):
+        # A what-if list alone would stand in for the whole official list and let
+        # every item not on it pass the check that fails closed without a list.
+        raise InvalidChange(
+            f"no {change.regime} excluded list is loaded; load the officer's list "
+            "before asking what adding an entry would do"
+        )
+    entry = ExcludedEntry(change.pattern, WHAT_IF)
+
+    def ours(x: ExcludedList) -> bool:
+        return x.regime is change.regime and x.name == WHAT_IF and x.source == WHAT_IF
+
+    if any(ours(x) for x in lists):
+        new = tuple(replace(x, entries=(*x.entries, entry)) if ours(x) else x for x in lists)
+    else:
+        new = (*lists, ExcludedList(change.regime, WHAT_IF, WHAT_IF, WHAT_IF, (entry,)))
+    return _with_check(pop, replace(check, facts=replace(check.facts, excluded_lists=new)))
+
+
 def apply_change(pop: Population, change: Change) -> Population:
     """A new population with ``change`` applied; ``pop`` is untouched."""
     if isinstance(change, Admit):
@@ -222,6 +374,12 @@ def apply_change(pop: Population, change: Change) -> Population:
     if isinstance(change, Recognise):
         pair = frozenset((change.issuer, change.info_nation))
         return replace(pop, recognition=_OverlayRecognition(pop.recognition, [pair]))
+    if isinstance(change, ExpireLicence):
+        return _expire_licence(pop, change)
+    if isinstance(change, Authorize):
+        return _authorize(pop, change)
+    if isinstance(change, Exclude):
+        return _exclude(pop, change)
     raise TypeError(f"not a what-if change: {type(change).__name__}")
 
 
@@ -282,6 +440,30 @@ def _day(text: str) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
+def _text(text: str, what: str) -> str:
+    if not _TEXT.match(text):
+        raise InvalidChange(f"{what} {text[:60]!r} is empty, too long or not printable")
+    return text
+
+
+def _regime(text: str) -> Regime:
+    try:
+        return Regime(text)
+    except ValueError:
+        known = ", ".join(r.value for r in Regime)
+        raise InvalidChange(f"{text[:20]!r} is not a regime ({known})") from None
+
+
+def _pattern(regime: Regime, text: str) -> str:
+    prefix, example = _DESIGNATOR_PREFIX[regime]
+    if not _text(text, "pattern").startswith(prefix) or not text[len(prefix) :].strip():
+        raise InvalidChange(
+            f"{text[:60]!r} names no {regime} item; {regime} patterns start with "
+            f"{prefix!r}, e.g. {example!r}"
+        )
+    return text
+
+
 def parse_change(text: str) -> Change:
     """Parse one ``--change`` argument (syntax in the module docstring)."""
     if not isinstance(text, str) or len(text) > 500:
@@ -310,8 +492,17 @@ def parse_change(text: str) -> Change:
         return AddRelTo(_ident(parts[0], "object"), nations)
     if kind in ("recognise", "recognize") and len(parts) == 2:
         return Recognise(_nation(parts[0]), _nation(parts[1]))
+    if kind == "licence-expire" and rest:
+        return ExpireLicence(_text(rest, "licence number"))
+    if kind in ("authorize", "authorise") and len(parts) in (2, 3):
+        ident = _text(parts[2], "identifier") if len(parts) == 3 else WHAT_IF
+        return Authorize(_text(parts[0], "party"), _regime(parts[1]), ident)
+    if kind == "exclude" and len(parts) >= 2:
+        regime = _regime(parts[0])
+        return Exclude(regime, _pattern(regime, rest.partition(":")[2]))
     raise InvalidChange(
         f"cannot read change {text[:80]!r}; expected admit:NATION:project:LEVEL[:FROM[:UNTIL]], "
         "end:NATION:project, revoke:ID, expire:ID, rel-to:OBJECT:NATION[,NATION], "
-        "set-rel-to:OBJECT:[NATION[,NATION]] or recognise:ISSUER:NATION"
+        "set-rel-to:OBJECT:[NATION[,NATION]], recognise:ISSUER:NATION, "
+        "licence-expire:NUMBER, authorize:PARTY:REGIME[:IDENTIFIER] or exclude:REGIME:PATTERN"
     )
