@@ -20,6 +20,10 @@ OGL): no licence-free basis is implemented yet, so each needs a licence.
 Fail closed: a missing or incomplete classification of a controlled item, an
 unknown regime or malformed facts deny with a sentence. Debarment of either party
 denies whatever else holds. Recordkeeping (§126.7(b)(5)) is the caller's duty.
+
+Every condition is a formula in :mod:`relto.export_control.rules`, compiled once
+and called here, and proved in ``tests/export_control/test_proofs.py`` with z3;
+this module turns the conditions that hold into a decision and its sentences.
 """
 
 from __future__ import annotations
@@ -27,22 +31,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from relto.export_control.model import (
-    AUKUS_MEMBERS,
-    Action,
-    ExportFacts,
-    ItemKind,
-    Licence,
-    Party,
-    PartyKind,
-    Regime,
-    Transfer,
-)
+from relto.export_control import rules
+from relto.export_control.model import ExportFacts, Licence, Transfer, pattern_matches
+from relto.export_control.rules import COMPILED as R
+from relto.export_control.rules import FactsView, TransferView
 
 __all__ = ["Reason", "TransferDecision", "decide_transfer"]
 
-NOT_CONTROLLED = "not controlled"
-ITAR_126_7 = "ITAR 126.7"
+NOT_CONTROLLED = rules.NOT_CONTROLLED
+ITAR_126_7 = rules.ITAR_126_7
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,183 +74,164 @@ def _day(at: datetime) -> str:
     return at.date().isoformat()
 
 
-def _eligible_126_7(party: Party, at: datetime) -> bool:
-    """§126.7(b)(2)(i)-(iii)."""
-    return (
-        party.ddtc_registered
-        or party.government_body_of in AUKUS_MEMBERS
-        or party.authorized_user(Regime.ITAR, at)
-    )
+def _fired(conditions: rules.Rules) -> list[str]:
+    return [name for name, holds in conditions.items() if holds]
 
 
-def _nationality_reasons(transfer: Transfer, facts: ExportFacts) -> list[Reason]:
-    """A recipient person's every nationality beyond AUS/GBR/USA must be covered by
-    a loaded §126.18 rule for where they are."""
-    r = transfer.recipient
-    if r.kind is not PartyKind.PERSON:
-        return []
-    out = []
-    for nat in sorted(r.nationalities - AUKUS_MEMBERS):
-        covered = any(
-            nat in rule.nationalities
-            and r.location in rule.locations
-            and (not rule.requires_authorized_user or r.authorized_user(Regime.ITAR, transfer.at))
-            for rule in facts.dual_national_rules
-        )
-        if not covered:
+def _shape_reasons(transfer: Transfer, fired: list[str]) -> list[Reason]:
+    item, out = transfer.item, []
+    for name in fired:
+        if name == rules.FACTS_MALFORMED:
+            out.append(Reason(name, "The export facts could not be read."))
+        elif name == rules.CLASSIFICATION_MISSING:
+            out.append(Reason(name, "The item has no export classification."))
+        elif name == rules.CLASSIFICATION_MALFORMED:
+            out.append(Reason(name, "The item's kind is not known."))
+        elif name == rules.REGIME_UNKNOWN:
+            regime = None if item is None else item.regime
+            out.append(Reason(name, f"The item's regime {regime!r} is not one relto knows."))
+        elif name == rules.CLASSIFICATION_INCOMPLETE:
+            regime = None if item is None else item.regime
             out.append(
                 Reason(
-                    "dual_national_not_covered",
-                    f"Recipient {r.id} holds {nat} nationality, which no loaded §126.18 "
-                    f"rule covers for a recipient in {r.location}.",
+                    name,
+                    f"The item is controlled under {regime} but has no "
+                    "category, ECCN or DSGL item.",
                 )
             )
-    if not r.nationalities:
-        out.append(Reason("nationality_unknown", f"Recipient {r.id} has no recorded nationality."))
+        else:  # pragma: no cover - every condition of the table has a sentence
+            raise AssertionError(name)
     return out
 
 
-def _itar_126_7(transfer: Transfer, designator: str, facts: ExportFacts) -> list[Reason]:
-    """Every unmet condition of §126.7(b)(1)-(4); empty means the exemption applies."""
-    t, out = transfer, []
-    if t.place not in AUKUS_MEMBERS:
-        out.append(
-            Reason(
-                "place_outside_aukus_territory",
-                f"The transfer to {t.place} is not to or within "
-                "the territory of Australia, the United Kingdom or the United States "
-                "(§126.7(b)(1)).",
-            )
-        )
-    for role, party in (("Sender", t.sender), ("Recipient", t.recipient)):
-        if not _eligible_126_7(party, t.at):
-            code = "sender_not_eligible" if role == "Sender" else "recipient_not_authorized_user"
+def _itar_126_7(
+    transfer: Transfer, t: TransferView, f: FactsView, fired: list[str]
+) -> list[Reason]:
+    """A sentence for each unmet condition of §126.7(b)(1)-(4), in table order."""
+    designator, r, out = t.item.designator, transfer.recipient, []
+    for name in fired:
+        if name == rules.PLACE_OUTSIDE:
             out.append(
                 Reason(
-                    code,
+                    name,
+                    f"The transfer to {transfer.place} is not to or within "
+                    "the territory of Australia, the United Kingdom or the United States "
+                    "(§126.7(b)(1)).",
+                )
+            )
+        elif name in (rules.SENDER_NOT_ELIGIBLE, rules.RECIPIENT_NOT_ELIGIBLE):
+            role, party = (
+                ("Sender", transfer.sender)
+                if name == rules.SENDER_NOT_ELIGIBLE
+                else ("Recipient", r)
+            )
+            out.append(
+                Reason(
+                    name,
                     f"{role} {party.id} is not a registered U.S. person, an AUS/GBR/USA "
                     "government body, or an ITAR Authorized User at that time "
                     "(§126.7(b)(2)).",
                 )
             )
-    lists = [x for x in facts.excluded_lists if x.regime is Regime.ITAR]
-    if not lists:
-        out.append(
-            Reason(
-                "excluded_list_not_loaded",
-                "No ITAR excluded technology list (Supplement No. 2 to Part 126) is "
-                "loaded, so §126.7(b)(3) cannot be checked.",
-            )
-        )
-    for lst in lists:
-        hit = lst.match(designator)
-        if hit is not None:
+        elif name == rules.LIST_NOT_LOADED:
             out.append(
                 Reason(
-                    "item_on_excluded_list",
-                    f"{designator} is on {lst.name} version {lst.version} ({lst.source}) "
-                    f"as {hit.pattern} ({hit.source}) (§126.7(b)(3)).",
+                    name,
+                    "No ITAR excluded technology list (Supplement No. 2 to Part 126) is "
+                    "loaded, so §126.7(b)(3) cannot be checked.",
                 )
             )
-    if t.value is not None:
-        threshold = facts.value_thresholds.get(Regime.ITAR)
-        if threshold is None:
+        elif name == rules.ON_LIST:
+            for lst in f.lists:
+                if not R.on_excluded_list(lst, designator):
+                    continue
+                hit = next(e for e in lst.entries if pattern_matches(e.pattern, designator))
+                out.append(
+                    Reason(
+                        name,
+                        f"{designator} is on {lst.name} version {lst.version} ({lst.source}) "
+                        f"as {hit.pattern} ({hit.source}) (§126.7(b)(3)).",
+                    )
+                )
+        elif name == rules.THRESHOLD_NOT_LOADED:
             out.append(
                 Reason(
-                    "value_threshold_not_loaded",
-                    f"The transfer states a value of {t.value} but no §123.15 amount is "
-                    "loaded, so §126.7(b)(4) cannot be checked.",
+                    name,
+                    f"The transfer states a value of {transfer.value} but no §123.15 amount "
+                    "is loaded, so §126.7(b)(4) cannot be checked.",
                 )
             )
-        elif t.value > threshold:
+        elif name == rules.OVER_THRESHOLD:
             out.append(
                 Reason(
-                    "value_over_123_15",
-                    f"The value {t.value} exceeds the loaded §123.15 amount {threshold} "
-                    "(§126.7(b)(4)).",
+                    name,
+                    f"The value {transfer.value} exceeds the loaded §123.15 amount "
+                    f"{f.threshold} (§126.7(b)(4)).",
                 )
             )
-    if t.item is not None and t.item.sme and t.action is Action.MANUFACTURE:
-        out.append(
-            Reason(
-                "sme_manufacture_abroad",
-                f"Manufacturing {designator}, significant military equipment, abroad is "
-                "outside §126.7 (§126.7(b)(4), §124.11).",
-            )
-        )
-    return out + _nationality_reasons(t, facts)
-
-
-def _licence_reasons(lic: Licence, transfer: Transfer) -> list[Reason]:
-    t, out = transfer, []
-    name = f"Licence {lic.kind} {lic.number}"
-    if t.at >= lic.valid_until:
-        out.append(Reason("licence_expired", f"{name} expired on {_day(lic.valid_until)}."))
-    elif t.at < lic.valid_from:
-        out.append(
-            Reason("licence_not_yet_valid", f"{name} is not valid before {_day(lic.valid_from)}.")
-        )
-    if lic.value_ceiling is not None:
-        if lic.value_consumed >= lic.value_ceiling:
+        elif name == rules.SME_MANUFACTURE:
             out.append(
                 Reason(
-                    "licence_value_ceiling_reached",
-                    f"{name} has used its value ceiling of {lic.value_ceiling}.",
+                    name,
+                    f"Manufacturing {designator}, significant military equipment, abroad is "
+                    "outside §126.7 (§126.7(b)(4), §124.11).",
                 )
             )
-        elif t.value is not None and lic.value_consumed + t.value > lic.value_ceiling:
-            left = lic.value_ceiling - lic.value_consumed
-            out.append(
-                Reason(
-                    "licence_value_ceiling_reached",
-                    f"The value {t.value} exceeds the {left} left under {name}.",
-                )
-            )
-    for role, party in (("sender", t.sender), ("recipient", t.recipient)):
-        org = party.organisation
-        if org is None or org not in lic.organisations:
-            out.append(
-                Reason(
-                    f"{role}_organisation_not_covered",
-                    f"{name} does not name the {role}'s organisation ({org or 'none'}).",
-                )
-            )
-    if t.recipient.kind is PartyKind.PERSON:
-        if not t.recipient.nationalities:
-            out.append(
-                Reason("nationality_unknown", f"Recipient {t.recipient.id} has no nationality.")
-            )
-        for nat in sorted(t.recipient.nationalities - lic.nationalities):
-            out.append(
-                Reason(
-                    "recipient_nationality_not_covered",
-                    f"{name} does not cover the recipient's {nat} nationality.",
-                )
-            )
+        elif name == rules.DUAL_NATIONAL:
+            for nat in sorted(r.nationalities):
+                if R.nationality_uncovered_126_18(nat, t, f):
+                    out.append(
+                        Reason(
+                            name,
+                            f"Recipient {r.id} holds {nat} nationality, which no loaded "
+                            f"§126.18 rule covers for a recipient in {r.location}.",
+                        )
+                    )
+        elif name == rules.NATIONALITY_UNKNOWN:
+            out.append(Reason(name, f"Recipient {r.id} has no recorded nationality."))
+        else:  # pragma: no cover - every condition of the table has a sentence
+            raise AssertionError(name)
     return out
 
 
-def _shape_reasons(transfer: Transfer, facts: object) -> list[Reason]:
-    out = []
-    if not isinstance(facts, ExportFacts):
-        out.append(Reason("facts_malformed", "The export facts could not be read."))
-    item = transfer.item
-    if item is None:
-        out.append(Reason("classification_missing", "The item has no export classification."))
-    elif not isinstance(item.kind, ItemKind):
-        out.append(Reason("classification_malformed", "The item's kind is not known."))
-    elif item.controlled and not isinstance(item.regime, Regime):
-        out.append(
-            Reason("regime_unknown", f"The item's regime {item.regime!r} is not one relto knows.")
-        )
-    elif item.controlled and item.designator is None:
-        out.append(
-            Reason(
-                "classification_incomplete",
-                f"The item is controlled under {item.regime} but has no "
-                "category, ECCN or DSGL item.",
+def _licence_reasons(lic: Licence, transfer: Transfer, t: TransferView) -> list[Reason]:
+    """A sentence for each condition ``lic`` fails, in table order."""
+    name, r, out = f"Licence {lic.kind} {lic.number}", transfer.recipient, []
+    for cond in _fired(R.licence_rules(lic, t)):
+        code = rules.CODE_OF.get(cond, cond)
+        if cond == rules.LICENCE_EXPIRED:
+            out.append(Reason(code, f"{name} expired on {_day(lic.valid_until)}."))
+        elif cond == rules.LICENCE_NOT_YET_VALID:
+            out.append(Reason(code, f"{name} is not valid before {_day(lic.valid_from)}."))
+        elif cond == rules.CEILING_USED:
+            out.append(Reason(code, f"{name} has used its value ceiling of {lic.value_ceiling}."))
+        elif cond == rules.CEILING_EXCEEDED:
+            assert lic.value_ceiling is not None  # the rule tested it
+            left = lic.value_ceiling - lic.value_consumed
+            out.append(
+                Reason(code, f"The value {transfer.value} exceeds the {left} left under {name}.")
             )
-        )
+        elif cond in (rules.SENDER_ORG, rules.RECIPIENT_ORG):
+            role, party = (
+                ("sender", transfer.sender) if cond == rules.SENDER_ORG else ("recipient", r)
+            )
+            out.append(
+                Reason(
+                    code,
+                    f"{name} does not name the {role}'s organisation "
+                    f"({party.organisation or 'none'}).",
+                )
+            )
+        elif cond == rules.NATIONALITY_UNKNOWN:
+            out.append(Reason(code, f"Recipient {r.id} has no nationality."))
+        elif cond == rules.LICENCE_NATIONALITY:
+            for nat in sorted(r.nationalities):
+                if R.licence_nationality_uncovered(nat, lic):
+                    out.append(
+                        Reason(code, f"{name} does not cover the recipient's {nat} nationality.")
+                    )
+        else:  # pragma: no cover - every condition of the table has a sentence
+            raise AssertionError(cond)
     return out
 
 
@@ -270,49 +248,55 @@ def decide_transfer(transfer: Transfer, facts: ExportFacts) -> TransferDecision:
 
 
 def _decide(transfer: Transfer, facts: ExportFacts) -> TransferDecision:
-    shape = _shape_reasons(transfer, facts)
-    if shape:
-        return _deny(shape)
-    item = transfer.item
-    assert item is not None  # checked by _shape_reasons
-    if not item.controlled:
+    t, f = rules.transfer_view(transfer), rules.facts_view(facts)
+    basis = R.bases(t, f)  # no basis applies when a shape rule fires
+    if basis[rules.NOT_CONTROLLED]:
         return TransferDecision(allowed=True, legal_basis=NOT_CONTROLLED)
-    designator = item.designator
-    assert designator is not None and item.regime is not None
-    regime = item.regime
-
-    debarred = [
-        Reason(f"{role}_debarred", f"{role.capitalize()} {p.id} is debarred.")
-        for role, p in (("sender", transfer.sender), ("recipient", transfer.recipient))
-        if p.debarred
-    ]
-    exemption: list[Reason] = []
-    if regime is Regime.ITAR:
-        exemption = _itar_126_7(transfer, designator, facts)
-        if not exemption and not debarred:
-            return TransferDecision(allowed=True, legal_basis=ITAR_126_7)
-    else:
-        exemption = [
-            Reason(
-                "no_licence_free_basis",
-                f"relto implements no licence-free basis under {regime}; "
-                f"{designator} needs a covering licence.",
-            )
-        ]
-
-    candidates = [lic for lic in facts.licences if lic.regime is regime and lic.covers(designator)]
-    licence_reasons: list[Reason] = []
-    for lic in candidates:
-        missing = _licence_reasons(lic, transfer)
-        if not missing and not debarred:
-            return TransferDecision(
-                allowed=True,
-                legal_basis=f"licence {lic.kind} {lic.number}",
-                licence_number=lic.number,
-            )
-        licence_reasons.extend(missing)
-    if not candidates:
-        licence_reasons.append(
-            Reason("no_covering_licence", f"No loaded {regime} licence covers {designator}.")
+    if basis[rules.ITAR_126_7]:
+        return TransferDecision(allowed=True, legal_basis=ITAR_126_7)
+    if basis[rules.LICENCE]:
+        lic = next(lic for lic in f.licences if R.licence_allows(lic, t))
+        return TransferDecision(
+            allowed=True, legal_basis=f"licence {lic.kind} {lic.number}", licence_number=lic.number
         )
-    return _deny(debarred + exemption + licence_reasons)
+    shape = _fired(R.shape_rules(t, f))
+    if shape:
+        return _deny(_shape_reasons(transfer, shape))
+    return _deny(_denial(transfer, t, f))
+
+
+def _denial(transfer: Transfer, t: TransferView, f: FactsView) -> list[Reason]:
+    """Every reason a controlled transfer with a readable classification is denied."""
+    item = transfer.item
+    assert item is not None and item.regime is not None  # the shape rules held
+    debarred = R.debarment_rules(t)
+    out = [
+        Reason(name, f"{role} {party.id} is debarred.")
+        for name, role, party in (
+            (rules.SENDER_DEBARRED, "Sender", transfer.sender),
+            (rules.RECIPIENT_DEBARRED, "Recipient", transfer.recipient),
+        )
+        if debarred[name]
+    ]
+    exemption = _fired(R.exemption_rules(t, f))
+    if rules.NO_LICENCE_FREE_BASIS in exemption:
+        out.append(
+            Reason(
+                rules.NO_LICENCE_FREE_BASIS,
+                f"relto implements no licence-free basis under {item.regime}; "
+                f"{t.item.designator} needs a covering licence.",
+            )
+        )
+    else:
+        out += _itar_126_7(transfer, t, f, exemption)
+    candidates = [lic for lic in f.licences if R.licence_candidate(lic, t)]
+    for lic in candidates:
+        out += _licence_reasons(lic, transfer, t)
+    if not candidates:
+        out.append(
+            Reason(
+                rules.NO_COVERING_LICENCE,
+                f"No loaded {item.regime} licence covers {t.item.designator}.",
+            )
+        )
+    return out
