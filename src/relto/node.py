@@ -37,6 +37,7 @@ from relto.documents import (
     ProductDecider,
 )
 from relto.events import AuditSink
+from relto.export_office import ExportOffice
 from relto.federation import PinSnapshot, TrustStore
 from relto.federation.acceptance import STATUS_REFUSALS, AttestationAcceptor
 from relto.federation.config import FederationSettings
@@ -96,6 +97,8 @@ class Node:
     #: When each pinned partner was last heard from; the silence alarm (``None``
     #: without a federation address).
     reachability: Reachability | None = None
+    #: The export-control office: officers' facts, checks, transfer records.
+    exports: ExportOffice | None = None
 
 
 class _Nations:
@@ -194,6 +197,9 @@ def build_node(
     custody = CustodyDecider(
         facts, nation=settings.nation, namespace=settings.attribute_namespace, trusted=trust.trusted
     )
+    # Every allowed release of a controlled item is recorded (and counted against
+    # its licence) before the KAS releases the key (issue 16).
+    exports = ExportOffice(db, sink, authorizer, facts)
     kas = build_runtime(
         settings,
         sink,
@@ -201,6 +207,7 @@ def build_node(
         db=db,
         metrics=metrics,
         acceptor=attestations,
+        transfers=exports,
     )
     federation = build_home_federation(
         settings,
@@ -290,4 +297,5 @@ def build_node(
         witness=witness,
         witnessing=witnessing,
         reachability=reachability,
+        exports=exports,
     )

@@ -133,6 +133,11 @@ RULES: dict[Permission, Rule] = {
         "security_officer", "auditor", self_allowed=True, audit_allowed=True
     ),
     P.DECISIONS_WHAT_IF: _role("security_officer", audit_allowed=True),
+    # export control: the officers of the nation whose regime or object it is
+    P.EXPORT_CHECK: _role("export_control_officer", "security_officer", audit_allowed=True),
+    P.EXPORT_FACTS_READ: _role("export_control_officer", "security_officer", "auditor"),
+    P.EXPORT_FACTS_WRITE: _role("export_control_officer", audit_allowed=True),
+    P.EXPORT_RECORDS_READ: _role("export_control_officer", "auditor", audit_allowed=True),
     P.FEDERATION_ATTEST: Rule(RuleKind.MEMBER),
     P.FEDERATION_DESCRIPTOR_READ: Rule(RuleKind.PUBLIC),
     P.FEDERATION_STATUS_READ: Rule(RuleKind.PUBLIC),

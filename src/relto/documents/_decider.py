@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from relto.decisions import Decision
 from relto.documents._custody import CustodyDecider
 from relto.documents._facts import DecisionFacts
 from relto.documents._model import DocumentView
+from relto.federation.attestation import AttestedPerson
 from relto.kas.decider import KasDecision, Reason, RewrapFacts
 from relto.vetting import Person
 
@@ -45,14 +47,31 @@ class ProductDecider:
             )
             if doc is None and self._custody is not None:
                 return self._custody.decide(facts)
-            return _attested_answer(doc, decision, facts)
+            return self._transfer(_attested_answer(doc, decision, facts), doc, decision, facts)
         subject = str(facts.subject.get("sub", ""))
         doc, decision, person = self.facts.decide_policy(
             subject, facts.action, facts.policy_uuid, facts.at
         )
         if doc is None and self._custody is not None:
             return self._custody.decide(facts)
-        return _answer(doc, decision, person, facts.nation)
+        return self._transfer(_answer(doc, decision, person, facts.nation), doc, decision, facts)
+
+    def _transfer(
+        self,
+        answer: KasDecision,
+        doc: DocumentView | None,
+        decision: Decision | None,
+        facts: RewrapFacts,
+    ) -> KasDecision:
+        """An allowed release of an export-controlled object, with its legal basis
+        and the transfer the KAS records before releasing the key."""
+        if not answer.allowed or doc is None or decision is None or not decision.legal_basis:
+            return answer
+        who: str | AttestedPerson = (
+            facts.attested if facts.attested is not None else str(facts.subject.get("sub", ""))
+        )
+        record = self.facts.transfer_record(who, facts.action, doc, decision, facts.at)
+        return replace(answer, legal_basis=decision.legal_basis, transfer=record)
 
     async def decide_async(self, facts: RewrapFacts) -> KasDecision:
         """:meth:`decide` for the KAS's event loop (never waits on the database)."""
@@ -62,14 +81,18 @@ class ProductDecider:
             )
             if doc is None and self._custody is not None:
                 return await asyncio.to_thread(self._custody.decide, facts)
-            return _attested_answer(doc, decision, facts)
-        subject = str(facts.subject.get("sub", ""))
-        doc, decision, person = await self.facts.decide_policy_async(
-            subject, facts.action, facts.policy_uuid, facts.at
-        )
-        if doc is None and self._custody is not None:
-            return await asyncio.to_thread(self._custody.decide, facts)
-        return _answer(doc, decision, person, facts.nation)
+            answer = _attested_answer(doc, decision, facts)
+        else:
+            subject = str(facts.subject.get("sub", ""))
+            doc, decision, person = await self.facts.decide_policy_async(
+                subject, facts.action, facts.policy_uuid, facts.at
+            )
+            if doc is None and self._custody is not None:
+                return await asyncio.to_thread(self._custody.decide, facts)
+            answer = _answer(doc, decision, person, facts.nation)
+        if answer.allowed and decision is not None and decision.legal_basis:
+            return await asyncio.to_thread(self._transfer, answer, doc, decision, facts)
+        return answer
 
 
 def _answer(

@@ -40,13 +40,26 @@ from relto.decisions.adapters import (
     vetting_grant,
     world_review_keeps_access,
 )
+from relto.decisions.export_hook import ExportControlCheck
+from relto.documents._export import ExportView, export_view, transfer_record
 from relto.documents._labels import ProductLevelMapper, common_level, markings
 from relto.documents._model import DocumentView
+from relto.export_control import Reason as ExportReason
+from relto.export_control import TransferDecision
+from relto.export_control.records import TransferRecord
 from relto.federation.attestation import AttestedPerson
 from relto.partnership import MEMBER_NATIONS, PARTNER_NATIONS, RecordedAgreement
 from relto.store import Database
 from relto.store.documents import DocumentRow, SqlDocumentRepository
-from relto.store.facts import DOCUMENTS, PARTNERSHIP, VETTING, VersionReader, read_versions
+from relto.store.export_control import SqlExportRepository
+from relto.store.facts import (
+    DOCUMENTS,
+    EXPORT,
+    PARTNERSHIP,
+    VETTING,
+    VersionReader,
+    read_versions,
+)
 from relto.store.partnership import SqlPartnershipRepository
 from relto.store.vetting import SqlVettingRepository
 from relto.vetting import Agreement, Clearance, Person, default_policy
@@ -186,12 +199,20 @@ class SharedEngine:
     through one lock (an evaluation costs microseconds).
     """
 
-    def __init__(self, engine: Engine, version: int | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        version: tuple[int, int] | None,
+        export: ExportView | None = None,
+    ) -> None:
         self._engine = engine
         self._lock = threading.Lock()
-        #: The partnership counter the engine was built at (``None``: never reused).
+        #: The partnership and export counters the engine was built at (``None``:
+        #: never reused).
         self.version = version
         self.uses = 0
+        #: Which objects are export controlled here, and the engine's hook on them.
+        self.export = export or ExportView(None, {})
 
     @property
     def world(self) -> World:
@@ -205,15 +226,38 @@ class SharedEngine:
     def recognition(self) -> Recognition:
         return self._engine.recognition
 
+    def tag(self, obj: Resource) -> Resource:
+        """``obj`` as decisions see it here: marked export controlled when the
+        export-control office classified it."""
+        return self.export.tag(obj)
+
     def evaluate(self, subject: Subject, action: str, obj: Resource, *, at: datetime) -> Decision:
+        obj = self.export.tag(obj)
         with self._lock:
             self.uses += 1
             return self._engine.evaluate(subject, action, obj, at=at)
 
+    def transfer_record(
+        self,
+        subject: Subject,
+        action: str,
+        obj: Resource,
+        title: str,
+        decision: Decision,
+        at: datetime,
+    ) -> TransferRecord | None:
+        """What to record of an allowed release of a controlled item (``None``:
+        nothing)."""
+        with self._lock:
+            return transfer_record(
+                self.export, subject, action, self.export.tag(obj), title, decision, at
+            )
+
     def readable(
         self, subject: Subject, objects: Iterable[Resource], *, at: datetime, action: str = "read"
     ) -> list[Resource]:
-        objects = list(objects)
+        tag = self.export.tag
+        objects = [tag(o) for o in objects]
         with self._lock:
             self.uses += 1
             return list(self._engine.readable(subject, objects, at=at, action=action))
@@ -288,11 +332,12 @@ class DecisionFacts:
         """
         with self._reading() as (versions, session):
             if extra_admissions:
-                return self._build_engine(session(), versions.get(PARTNERSHIP), extra_admissions)
+                return self._build_engine(session(), None, extra_admissions)
             return self._engine_in(session, versions)
 
     def _engine_in(self, session: SessionFactory, versions: Mapping[str, int]) -> SharedEngine:
-        version = versions.get(PARTNERSHIP)
+        p, x = versions.get(PARTNERSHIP), versions.get(EXPORT)
+        version = None if p is None or x is None else (p, x)
         cached = self._cache.engine
         if (
             cached is not None
@@ -308,7 +353,7 @@ class DecisionFacts:
         return built
 
     def _build_engine(
-        self, s: Session, version: int | None, extra: Sequence[FactAdmission]
+        self, s: Session, version: tuple[int, int] | None, extra: Sequence[FactAdmission]
     ) -> SharedEngine:
         facts = [
             FactAdmission(a.nation, a.project_id, a.ceiling, a.valid_from, a.end)
@@ -317,15 +362,18 @@ class DecisionFacts:
         facts.extend(extra)
         recorded = SqlPartnershipRepository(s).agreements()
         nations = (*MEMBER_NATIONS, *PARTNER_NATIONS)
-        label = "unversioned" if version is None else str(version)
+        label = "unversioned" if version is None else str(version[0])
+        if version is not None and version[1]:
+            label += f"+export:{version[1]}"
         world = World(
             admissions=tuple(facts),
             review_keeps_access=world_review_keeps_access(nations),
             known_categories=DEFAULT_CATEGORIES,
             policy_version=f"partnership:{label}" + ("+what-if" if extra else ""),
         )
-        engine = Engine(world, self.level_mapper(), recognition_with(recorded))
-        return SharedEngine(engine, None if extra else version)
+        export = export_view(SqlExportRepository(s).stored())
+        engine = Engine(world, self.level_mapper(), recognition_with(recorded), export.check)
+        return SharedEngine(engine, None if extra else version, export)
 
     def _person_rows(
         self, session: SessionFactory, versions: Mapping[str, int], person_id: str
@@ -519,6 +567,50 @@ class DecisionFacts:
     ) -> Decision:
         """The decision on ``doc`` for an attested person (listing what they may read)."""
         return self._evaluate_attested(self.engine(), person, action, resource_of(doc), at)
+
+    def export_decision(
+        self, person_id: str, action: str, doc: DocumentView, at: datetime, to: str | None = None
+    ) -> TransferDecision | None:
+        """The export check alone on ``doc`` for ``person_id`` (a ``share`` is a
+        re-transfer to ``to``), with its legal basis or every missing condition;
+        ``None`` when the object is not classified here or the person is unknown."""
+        engine = self.engine()
+        check = engine.export.check
+        obj = engine.tag(resource_of(doc))
+        subject = self.subject(person_id, at)
+        if obj.export is None or subject is None or check is None:
+            return None
+        if isinstance(check, ExportControlCheck):
+            if to is not None:
+                check = check.retransfer_to(to)
+            return check.decide(subject, action, obj, at)
+        sentence = check.check(subject, action, obj, at)
+        code, _, text = (sentence or "").partition(": ")
+        return TransferDecision(False, None, (ExportReason(code, text),))
+
+    def transfer_record(
+        self,
+        person: str | AttestedPerson,
+        action: str,
+        doc: DocumentView,
+        decision: Decision,
+        at: datetime,
+    ) -> TransferRecord | None:
+        """What to record of an allowed release of ``doc`` to ``person`` (a person of
+        this node's directory by id, or one their home node attested): ``None``
+        unless it is a controlled item allowed under a legal basis."""
+        if not decision.allowed or not decision.legal_basis:
+            return None
+        engine = self.engine()
+        if isinstance(person, AttestedPerson):
+            subject: Subject | None = subject_from_attestation(
+                person, at, engine.world.review_keeps_access
+            )
+        else:
+            subject = self.subject(person, at)
+        if subject is None:
+            return None
+        return engine.transfer_record(subject, action, resource_of(doc), doc.title, decision, at)
 
     @staticmethod
     def _evaluate_attested(

@@ -14,11 +14,12 @@ one of them -- one of the identities its issuer verified
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from relto.export_control.records import TransferRecord
 from relto.federation.attestation import AttestedPerson
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "KasDecision",
     "Reason",
     "RewrapFacts",
+    "TransferRecorder",
     "UnsafeAllowAllDecider",
     "dissem_reason",
 ]
@@ -52,6 +54,21 @@ class KasDecision:
     #: with the ``originator`` the policy names.
     custody: bool = False
     originator: str = ""
+    #: The legal basis of an allowed release of an export-controlled object.
+    legal_basis: str = ""
+    #: An allowed release of a controlled item: the transfer to record before the
+    #: key is released (:class:`TransferRecorder`).
+    transfer: TransferRecord | None = None
+
+
+@runtime_checkable
+class TransferRecorder(Protocol):
+    """Records allowed transfers of controlled items (each with the object's
+    originator) before the KAS releases their keys; raises
+    :class:`relto.export_control.errors.TransferRefused` when one cannot be
+    recorded (nothing is then recorded), anything else on failure."""
+
+    def record_transfers(self, records: Sequence[tuple[TransferRecord, str]]) -> None: ...
 
 
 @dataclass(frozen=True)

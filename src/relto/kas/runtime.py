@@ -30,7 +30,7 @@ from relto.kas.auth import (
     verify_request_token,
 )
 from relto.kas.config import KasSettings
-from relto.kas.decider import Decider, DenyAllDecider
+from relto.kas.decider import Decider, DenyAllDecider, TransferRecorder
 from relto.kas.errors import KasInvalidRequest, Unauthenticated, UnknownKey
 from relto.kas.filestore import FileKeyStore
 from relto.kas.keys import ALGORITHMS, KeyStore
@@ -293,6 +293,7 @@ def build_runtime(
     db: Database | None = None,
     metrics: DomainMetrics | None = None,
     acceptor: AttestationAcceptor | None = None,
+    transfers: TransferRecorder | None = None,
 ) -> KasRuntime:
     """The KAS of a node. ``acceptor``: pinned partner nodes whose attestations of
     their own people this KAS accepts (``None``: only OIDC tokens)."""
@@ -338,7 +339,12 @@ def build_runtime(
         decider = DenyAllDecider()
         log.warning("kas_deny_all", detail="no decision engine wired in: every rewrap is denied")
     service = KasService(
-        store=store, sink=sink, decider=decider, kas_url=kas.public_url or "", metrics=metrics
+        store=store,
+        sink=sink,
+        decider=decider,
+        kas_url=kas.public_url or "",
+        metrics=metrics,
+        transfers=transfers,
     )
     return KasRuntime(
         service=service,

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from relto.events import AuditSink, record_async
+from relto.export_control.errors import TransferRefused
 from relto.kas.auth import Caller
 from relto.kas.decider import (
     Decider,
@@ -45,6 +46,7 @@ from relto.kas.decider import (
     KasDecision,
     Reason,
     RewrapFacts,
+    TransferRecorder,
     dissem_reason,
 )
 from relto.kas.errors import (
@@ -204,6 +206,10 @@ def _object_fields(decision: KasDecision | None) -> dict[str, Any]:
         out["custody"] = True
     if decision.originator:
         out["originator"] = decision.originator
+    if decision.allowed and decision.legal_basis:
+        out["legal_basis"] = decision.legal_basis
+    if decision.allowed and decision.transfer is not None:
+        out["export_transfer"] = decision.transfer.decision_id
     return out
 
 
@@ -218,6 +224,9 @@ class KasService:
     kas_url: str = ""
     #: Where each recorded outcome is counted (``None``: not counted).
     metrics: DomainMetrics | None = None
+    #: Where allowed transfers of controlled items are recorded before their keys
+    #: are released (``None``: a decision naming a transfer is denied).
+    transfers: TransferRecorder | None = None
 
     # -- PublicKey ------------------------------------------------------------
 
@@ -367,9 +376,38 @@ class KasService:
             action=action,
         )
 
+    def _record_transfers(self, prepared: PreparedRewrap) -> None:
+        """Before anything is released: each allowed outcome that names a transfer
+        of a controlled item is recorded (with its licence's consumption). One the
+        recorder refuses (a licence used up meanwhile), or one with no recorder,
+        becomes a denial; any other failure fails the whole request."""
+        for outcome in prepared.outcomes:
+            d = outcome.decision
+            if d is None or not d.allowed or d.transfer is None:
+                continue
+            ident = outcome.policy.uuid if outcome.policy else outcome.request.policy_id
+            rec = replace(d.transfer, decision_id=f"{prepared.request_id}:{ident}")
+            reason: Reason | None = None
+            if self.transfers is None:
+                reason = Reason("export_records_unavailable", "transfers cannot be recorded here")
+            else:
+                try:
+                    self.transfers.record_transfers([(rec, d.originator)])
+                except TransferRefused as exc:
+                    reason = Reason("export_licence_exhausted", str(exc)[:200])
+                except Exception as exc:
+                    raise self._audit_failed(prepared, exc) from None
+            if reason is not None:
+                outcome.decision = replace(
+                    d, allowed=False, reasons=(reason, *d.reasons), transfer=None, legal_basis=""
+                )
+            else:
+                outcome.decision = replace(d, transfer=rec)
+
     def record(self, prepared: PreparedRewrap) -> None:
         """Step 4: record every policy's outcome, permitted or not; returns once all
         are durable. Raises :class:`AuditUnavailable` if any is not."""
+        self._record_transfers(prepared)
         for payload in self._payloads(prepared):
             try:
                 self.sink.record(AUDIT_KIND, payload)
@@ -380,6 +418,8 @@ class KasService:
 
     async def record_async(self, prepared: PreparedRewrap) -> None:
         """:meth:`record` without blocking the event loop."""
+        if any(o.decision is not None and o.decision.transfer for o in prepared.outcomes):
+            await asyncio.to_thread(self._record_transfers, prepared)
         for payload in self._payloads(prepared):
             try:
                 await record_async(self.sink, AUDIT_KIND, payload)

@@ -2,10 +2,12 @@
 
 One row per kind of fact (:data:`PARTNERSHIP`: partnerships, projects, admissions;
 :data:`VETTING`: people, clearances; :data:`DOCUMENTS`: document labels and policy
-UUIDs). Every write of such a fact calls :func:`bump` in the SAME transaction, so
-the new value commits with the change or not at all; a reader that sees the new
-value sees the change. A process that built something from the facts keeps it
-while :func:`read_versions` returns the values it was built at (see ADR 0078).
+UUIDs; :data:`EXPORT`: export classifications, parties, licences and their
+consumption, excluded lists, rules). Every write of such a fact calls
+:func:`bump` in the SAME transaction, so the new value commits with the change or
+not at all; a reader that sees the new value sees the change. A process that
+built something from the facts keeps it while :func:`read_versions` returns the
+values it was built at (see ADR 0078).
 
 Counters, never timestamps (clock skew between processes) or row counts (an
 update changes neither). A counter row that is missing reads as "unknown" and
@@ -24,6 +26,7 @@ from relto.store.db import Base, Database
 
 __all__ = [
     "DOCUMENTS",
+    "EXPORT",
     "KINDS",
     "PARTNERSHIP",
     "VETTING",
@@ -36,8 +39,9 @@ __all__ = [
 PARTNERSHIP = "partnership"
 VETTING = "vetting"
 DOCUMENTS = "documents"
-#: Every counter the migration seeds.
-KINDS = (PARTNERSHIP, VETTING, DOCUMENTS)
+EXPORT = "export"
+#: Every counter the migrations seed.
+KINDS = (PARTNERSHIP, VETTING, DOCUMENTS, EXPORT)
 
 
 class FactVersionRow(Base):

@@ -6,6 +6,7 @@ A capability that adds tables adds its module here (one line each).
 import relto.store.audit
 import relto.store.changes
 import relto.store.documents
+import relto.store.export_control
 import relto.store.facts
 import relto.store.federation
 import relto.store.kas
