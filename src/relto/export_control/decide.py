@@ -153,6 +153,15 @@ def _itar_126_7(
                         f"as {hit.pattern} ({hit.source}) (§126.7(b)(3)).",
                     )
                 )
+        elif name == rules.NOT_CANONICAL:
+            out.append(
+                Reason(
+                    name,
+                    f"{designator} is not written as a USML category (I to XXI) followed by "
+                    "paragraphs such as (a)(1), so no excluded list can be checked against "
+                    "it (§126.7(b)(3)).",
+                )
+            )
         elif name == rules.THRESHOLD_NOT_LOADED:
             out.append(
                 Reason(

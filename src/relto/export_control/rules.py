@@ -20,7 +20,9 @@ attributes):
   ``authorized``).
 - ``t.item``: ``present`` (a classification exists), ``kind_known``,
   ``controlled``, ``regime`` and ``regime_known``, ``has_designator`` and
-  ``designator`` ("" when there is none), ``sme``.
+  ``designator`` ("" when there is none), ``canonical`` (an ITAR item's
+  designator is written as a USML category I to XXI and paragraphs such as
+  ``(a)(1)``, the form excluded-list patterns are matched in), ``sme``.
 - facts ``f``: ``ok`` (they are :class:`ExportFacts`), ``lists``, ``rules`` (the
   §126.18 rules), ``licences``, ``threshold`` (the ITAR §123.15 amount, optional).
 
@@ -30,6 +32,7 @@ code short-circuits, so ``None`` is never compared.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,6 +110,7 @@ SENDER_NOT_ELIGIBLE = "sender_not_eligible"
 RECIPIENT_NOT_ELIGIBLE = "recipient_not_authorized_user"
 LIST_NOT_LOADED = "excluded_list_not_loaded"
 ON_LIST = "item_on_excluded_list"
+NOT_CANONICAL = "designator_not_canonical"
 THRESHOLD_NOT_LOADED = "value_threshold_not_loaded"
 OVER_THRESHOLD = "value_over_123_15"
 SME_MANUFACTURE = "sme_manufacture_abroad"
@@ -211,6 +215,7 @@ def itar_126_7_rules(L: Any, t: Any, f: Any) -> Rules:
         RECIPIENT_NOT_ELIGIBLE: L.not_(eligible_126_7(L, r, t.at)),
         LIST_NOT_LOADED: L.not_(L.any_(f.lists, lambda lst: L.eq(lst.regime, ITAR))),
         ON_LIST: L.any_(f.lists, lambda lst: on_excluded_list(L, lst, t.item.designator)),
+        NOT_CANONICAL: L.not_(t.item.canonical),
         THRESHOLD_NOT_LOADED: L.and_(L.some(value), L.not_(L.some(f.threshold))),
         OVER_THRESHOLD: L.and_(L.some(value), L.some(f.threshold), L.lt(f.threshold, value)),
         SME_MANUFACTURE: L.and_(t.item.sme, L.eq(t.action, MANUFACTURE)),
@@ -427,6 +432,7 @@ class ItemView(NamedTuple):
     regime_known: bool
     has_designator: bool
     designator: str
+    canonical: bool
     sme: bool
 
 
@@ -448,8 +454,26 @@ class FactsView(NamedTuple):
     threshold: Decimal | None
 
 
-_NO_ITEM = ItemView(False, False, False, None, False, False, "", False)
+_NO_ITEM = ItemView(False, False, False, None, False, False, "", False, False)
 _NO_FACTS = FactsView(False, (), (), (), None)
+
+
+#: USML Categories I to XXI (22 CFR §121.1).
+_USML_CATEGORIES = frozenset(
+    {"I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII"}
+    | {"XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX", "XXI"}
+)
+_USML_PARAGRAPHS = re.compile(r"(?:\([a-z0-9]+\))*")
+
+
+def _canonical(item: ItemClassification) -> bool:
+    """``USML XI(a)(1)`` is; ``USML xi(a)``, ``USML XI (a)`` and ``USML XIa`` are not:
+    no pattern written the canonical way matches them, so an excluded list would
+    not see them."""
+    return (
+        item.usml_category in _USML_CATEGORIES
+        and _USML_PARAGRAPHS.fullmatch(item.usml_paragraph or "") is not None
+    )
 
 
 def _item_view(item: ItemClassification | None) -> ItemView:
@@ -464,6 +488,7 @@ def _item_view(item: ItemClassification | None) -> ItemView:
         regime_known=isinstance(item.regime, Regime),
         has_designator=designator is not None,
         designator=designator or "",
+        canonical=item.regime is Regime.ITAR and _canonical(item),
         sme=bool(item.sme),
     )
 
