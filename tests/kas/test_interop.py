@@ -8,6 +8,7 @@ setting points at it. The SDK discovers the token endpoint through relto's
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Iterator
@@ -16,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kas_testing import AUDIENCE, ServerThread, TestIssuer, free_port, issuer_app
+from otdf_python import sdk_builder
 from otdf_python.config import KASInfo, TDFConfig
 from otdf_python.sdk_builder import SDKBuilder
 from otdf_python.tdf import TDFReaderConfig
@@ -90,12 +93,21 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         # otdf-python 0.11.0 sends no DPoP proof: the KAS must be told to accept that.
         mp.setenv("RELTO_KAS_REQUIRE_DPOP", "false")
         app = create_app(settings, sink=sink)
+    # The SDK discovers the token endpoint and fetches tokens with httpx's 5 s
+    # default timeout; a loaded 2-core CI machine has missed it (the servers are
+    # in-process threads). A longer timeout changes nothing the tests check.
+    slow = pytest.MonkeyPatch()
+    slow.setattr(sdk_builder.httpx, "get", functools.partial(httpx.get, timeout=60.0))
+    slow.setattr(sdk_builder.httpx, "post", functools.partial(httpx.post, timeout=60.0))
     rt: KasRuntime = app.state.node.kas
     assert rt.authenticator is not None and rt.authenticator.config.require_dpop is False
     decider = AllowDecider()
     rt.decider = decider
-    with idp, ServerThread(app) as server:
-        yield Live(server.url, f"{server.url}/kas", rt, sink, decider, issuer)
+    try:
+        with idp, ServerThread(app) as server:
+            yield Live(server.url, f"{server.url}/kas", rt, sink, decider, issuer)
+    finally:
+        slow.undo()
 
 
 def test_otdf_python_offline_container_opens_through_relto_kas(live: Live) -> None:
