@@ -300,7 +300,7 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas() -> None:
         decision_id="d",
         action="read",
         document_id="doc",
-        item_description="=HYPERLINK(\"http://x\")",
+        item_description='=HYPERLINK("http://x")',
         regime="ITAR",
         designator="USML XI",
         item_kind="technical_data",
@@ -315,3 +315,16 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas() -> None:
     )
     row = next(csv.DictReader(io.StringIO(to_csv([rec]))))
     assert row["item_description"].startswith("'=") and row["recipient"] == "'-r"
+
+
+def test_what_if_on_the_stored_export_facts(demo_app: TestClient) -> None:
+    _setup(demo_app)
+    node = node_of(demo_app)
+    bennett = principal(demo_app, "usa-so-bennett")
+    expiring = node.documents.what_if(bennett, ["licence-expire:DSP5-JPN-1"], _now())
+    assert expiring.lost_elsewhere == {"JPN": 1} and expiring.gained_elsewhere == {}
+    excluded = node.documents.what_if(bennett, ["exclude:ITAR:USML XI"], _now())
+    assert ("usa-eng-ramirez", DOC) in excluded.lost  # 126.7 no longer applies
+    assert excluded.lost_elsewhere == {}  # Japan's licence still covers it
+    with pytest.raises(InvalidInput):
+        node.documents.what_if(bennett, ["licence-expire:NO-SUCH"], _now())

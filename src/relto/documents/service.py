@@ -435,11 +435,14 @@ class DocumentService:
         engine = self.facts.engine()
         population = Population(
             subjects=tuple(self.facts.subjects(at)),
-            objects=tuple(resource_of(d) for d in docs),
+            objects=tuple(engine.tag(resource_of(d)) for d in docs),
             world=engine.world,
             mapper=engine.mapper,
             recognition=engine.recognition,
             at=at,
+            # export changes (licence-expire:, authorize:, exclude:) act on the
+            # export facts stored here
+            export_check=engine.export.check,
         )
         try:
             result = what_if(population, parsed)
