@@ -427,6 +427,7 @@ class ExportOffice:
             return
         with self._db.session() as s:
             repo = SqlExportRepository(s)
+            entries = []
             for rec, originator in records:
                 if rec.licence_number is not None:
                     row = repo.get_licence(rec.licence_number)
@@ -447,7 +448,11 @@ class ExportOffice:
                     licence_number=rec.licence_number,
                     record=data,
                 )
-                self._sink.record("export.transfer", {**data, "record": rid})
+                entries.append({**data, "record": rid})
+            # logged once every record and consumption is in place, so a refusal
+            # leaves no log entry of a transfer that did not happen
+            for entry in entries:
+                self._sink.record("export.transfer", entry)
 
 
 def _nation_of(regime: str) -> str:
