@@ -11,12 +11,23 @@ Three deciders over the same generated world and the same requests:
   (tests/decisions/cedar_oracle.py), policies and entities pre-parsed, dict ids,
   one ``is_authorized_batch`` call; reasons are the determining policy ids.
 
+Three worlds: production-like, adversarial, and the production-like world again
+with 30 % of its objects export controlled and judged by the real export hook
+(``ExportControlCheck``; its parties, licences and lists are example data, not
+regulatory content). The export world's own baseline is the production-like world,
+timed in the same interleaved rounds.
+
 Targets (issue 5): relto >= 0.5x plain Python and >= 20x cedarpy.
-Run: ``.venv/bin/python bench/decisions.py``.
+Target (issue 16): the export check adds <= 20 % to relto's explained decisions:
+relto's cold decisions/s on the export world >= 1/1.2 of the production-like world's.
+Run: ``.venv/bin/python bench/decisions.py [--world partnership|adversarial|export]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
+import dataclasses
 import functools
 import json
 import os
@@ -24,6 +35,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +75,21 @@ from relto.decisions import (  # noqa: E402
     TableRecognition,
     World,
 )
+from relto.decisions.export_hook import ExportControlCheck  # noqa: E402
+from relto.export_control import (  # noqa: E402
+    AuthorizedUserStatus,
+    DualNationalRule,
+    ExcludedEntry,
+    ExcludedList,
+    ItemClassification,
+    ItemKind,
+    Licence,
+    Party,
+    PartyKind,
+    Regime,
+)
+from relto.export_control import ExportFacts as ExportControlFacts  # noqa: E402
+from relto.export_control._parties import ObjectExport  # noqa: E402
 
 OBJECTS = 3000
 REQUESTS = 120_000
@@ -281,23 +308,226 @@ def partnership_universe(rng: random.Random, n_subjects: int, n_objects: int) ->
     return Universe(world, recognition, subjects, objects, at)
 
 
-def workload(name: str, subjects: int, seed: int, realistic: bool) -> dict[str, float]:
-    """Interleaved rounds, fresh deciders (cold caches) each round, best round kept."""
-    rng = random.Random(seed)
-    make = partnership_universe if realistic else random_universe
-    u = make(rng, subjects, OBJECTS)
+EXPORT_SHARE = 0.3
+#: Example data, not regulatory content: designators, excluded entries, licences
+#: and the §126.18 rule below are invented for the benchmark.
+EXAMPLE = "example data, not regulatory content"
+#: ITAR items as (USML category, paragraph, significant military equipment)
+ITAR_ITEMS = (
+    ("XI", "(a)(1)", False),
+    ("XI", "(c)", False),
+    ("XII", "(c)", False),
+    ("XIII", "(b)", False),
+    ("XV", "(a)", True),
+    ("IV", "(h)", True),
+)
+ITAR_WEIGHTS = (5, 3, 3, 2, 2, 1)
+EAR_ITEMS = ("3A001.a", "5D002")
+EAR_WEIGHTS = (3, 1)
+SENDERS = {"USA": ("us-prime", "us-lab"), "GBR": ("uk-prime",), "AUS": ("au-prime",)}
+ORGS = {
+    "USA": ("us-prime", "us-lab"),
+    "GBR": ("uk-prime", "uk-lab"),
+    "AUS": ("au-prime", "au-lab"),
+    "JPN": ("jp-lab",),
+    "KOR": ("kr-lab",),
+    "CAN": ("ca-lab",),
+}
+
+
+def _status(ident: str, start: datetime, end: datetime) -> tuple[AuthorizedUserStatus, ...]:
+    return (AuthorizedUserStatus(Regime.ITAR, ident, start, end),)
+
+
+def export_universe(
+    rng: random.Random, u: Universe
+) -> tuple[Universe, Callable[[], ExportControlCheck], dict[str, str]]:
+    """``u`` again (same people, same objects in the same order) with 30 % of the
+    objects export controlled; the hook factory; each person's party kind."""
+    at = u.at
+    year = timedelta(days=365)
+    facts = ExportControlFacts(
+        licences=(
+            Licence(
+                "TAA-0001",
+                Regime.ITAR,
+                "TAA",
+                ("USML XI", "USML XII(c)"),
+                frozenset({"us-prime", "us-lab", "jp-lab", "kr-lab", "ca-lab"}),
+                frozenset({"JPN", "KOR", "CAN"}),
+                "sonar integration (example)",
+                at - year,
+                at + year,
+            ),
+            Licence(
+                "DSP5-0002",
+                Regime.ITAR,
+                "DSP-5",
+                ("USML XIII",),
+                frozenset({"us-prime", "ca-lab"}),
+                frozenset({"CAN"}),
+                "sensor trials (example, expired)",
+                at - 2 * year,
+                at - timedelta(days=30),
+            ),
+            Licence(
+                "MLA-0003",
+                Regime.ITAR,
+                "MLA",
+                ("USML XV(a)",),
+                frozenset({"us-lab", "jp-lab"}),
+                frozenset({"JPN"}),
+                "spacecraft bus (example)",
+                at - year,
+                at + year,
+            ),
+            Licence(
+                "EAR-0004",
+                Regime.EAR,
+                "BIS licence",
+                ("ECCN 3A001",),
+                frozenset(o for orgs in ORGS.values() for o in orgs) - {"kr-lab", "ca-lab"},
+                frozenset({"USA", "GBR", "AUS", "JPN"}),
+                "electronics (example)",
+                at - year,
+                at + year,
+            ),
+        ),
+        excluded_lists=(
+            ExcludedList(
+                Regime.ITAR,
+                "Example excluded list",
+                "1",
+                EXAMPLE,
+                (ExcludedEntry("USML IV", EXAMPLE), ExcludedEntry("USML XIII(b)", EXAMPLE)),
+            ),
+        ),
+        dual_national_rules=(
+            DualNationalRule(
+                "Example §126.18 rule",
+                EXAMPLE,
+                frozenset({"GBR", "AUS"}),
+                frozenset({"IND", "NZL"}),
+            ),
+        ),
+    )
+    parties: dict[str, Party] = {}
+    for c, orgs in ORGS.items():
+        for org in orgs:
+            prime = org.endswith("prime")
+            parties[org] = Party(
+                org,
+                PartyKind.ORGANISATION,
+                c,
+                ddtc_registered=c == "USA",
+                authorized=_status(f"AU-{org}", at - year, at + year)
+                if c in ("GBR", "AUS") and prime
+                else (),
+            )
+    kinds: dict[str, str] = {}
+    for i, s in enumerate(u.subjects):
+        home = s.clearances[0].nation  # the nationality the person was made with
+        org = rng.choice(ORGS[home])
+        extra: frozenset[str] = frozenset()
+        status: tuple[AuthorizedUserStatus, ...] = ()
+        registered = False
+        if i % 50 == 49:
+            kinds[s.id] = "no party record"
+            continue
+        if home == "USA":
+            registered = rng.random() < 0.9
+            kind = "US person, DDTC registered" if registered else "US person, not registered"
+        elif home in ("GBR", "AUS"):
+            r = rng.random()
+            if r < 0.75:
+                status = _status(f"AU-{s.id}", at - year, at + year)
+                kind = f"{home} authorized user"
+            elif r < 0.85:
+                status = _status(f"AU-{s.id}", at - 3 * year, at - timedelta(days=20))
+                kind = f"{home}, authorization expired"
+            else:
+                kind = f"{home}, no status"
+            if status and rng.random() < 0.08:
+                extra = frozenset({rng.choice(("IND", "IND", "IRN"))})
+                kind = f"{home} authorized user, dual national ({next(iter(extra))})"
+        else:
+            kind = "partner, no status"
+        kinds[s.id] = kind
+        parties[s.id] = Party(
+            s.id,
+            PartyKind.PERSON,
+            home,
+            s.nationalities | extra,
+            org,
+            ddtc_registered=registered,
+            authorized=status,
+        )
+    controlled = {o.id for o in u.objects if o.export is not None}
+    rest = [o.id for o in u.objects if o.id not in controlled]
+    controlled |= set(rng.sample(rest, round(EXPORT_SHARE * len(u.objects)) - len(controlled)))
+    items: dict[str, ObjectExport] = {}
+    objects = []
+    for o in u.objects:
+        if o.id not in controlled:
+            objects.append(dataclasses.replace(o, export=None))
+            continue
+        if rng.random() < 0.8:
+            cat, para, sme = rng.choices(ITAR_ITEMS, ITAR_WEIGHTS)[0]
+            item = ItemClassification(
+                True, ItemKind.TECHNICAL_DATA, Regime.ITAR, cat, para, sme=sme
+            )
+        else:
+            eccn = rng.choices(EAR_ITEMS, EAR_WEIGHTS)[0]
+            item = ItemClassification(True, ItemKind.TECHNICAL_DATA, Regime.EAR, eccn=eccn)
+        items[o.id] = ObjectExport(item, rng.choice(SENDERS[o.originator]))
+        designator = item.designator or "unspecified"
+        objects.append(dataclasses.replace(o, export=ExportFacts(str(item.regime), designator)))
+    nats = {s.id: s.nationalities for s in u.subjects}
+
+    def hook() -> ExportControlCheck:
+        return ExportControlCheck(facts, parties, items, nats)
+
+    return Universe(u.world, u.recognition, u.subjects, objects, at), hook, kinds
+
+
+def export_mix(
+    u: Universe, hook: ExportControlCheck, requests: list[tuple[Subject, str, Resource]]
+) -> str:
+    """What the export hook answers on the export-controlled requests."""
+    basis: collections.Counter[str] = collections.Counter()
+    for s, a, o in requests:
+        if o.export is None:
+            continue
+        d = hook.decide(s, a, o, u.at)
+        if d.allowed:
+            basis[f"allowed: {d.legal_basis}"] += 1
+        else:
+            basis[f"denied: {d.reasons[0].code}"] += 1
+    total = sum(basis.values())
+    parts = [f"{n} {k}" for k, n in basis.most_common()]
+    return f"{total} export-controlled requests; export hook answers: " + ", ".join(parts)
+
+
+def workload(
+    name: str,
+    u: Universe,
+    requests: list[tuple[Subject, str, Resource]],
+    make_export: Callable[[], Any],
+    base: tuple[Universe, list[tuple[Subject, str, Resource]], Callable[[], Any]] | None = None,
+) -> dict[str, float]:
+    """Interleaved rounds, fresh deciders (cold caches) each round, best round kept.
+
+    ``base``: a second world whose relto ``evaluate`` (cold) is timed in the same
+    rounds, as ``base`` (and ``base warm``), and plain Python on it as ``base plain``."""
     mapper = TableLevelMapper()
-    export = HashExport()
-    requests = [
-        (rng.choice(u.subjects), rng.choice(ACTIONS), rng.choice(u.objects))
-        for _ in range(REQUESTS)
-    ]
+    subjects = len(u.subjects)
     at = u.at
     best: dict[str, float] = {}
 
     def keep(key: str, n: int, seconds: float) -> None:
         best[key] = max(best.get(key, 0.0), n / seconds)
 
+    export = make_export()
     policy_set = cedarpy.PolicySet.from_str(policies())
     schema = cedarpy.Schema.from_json_str(json.dumps(SCHEMA))
     ents = [user_entity(s) for s in u.subjects] + [object_entity(o, mapper) for o in u.objects]
@@ -317,12 +547,30 @@ def workload(name: str, subjects: int, seed: int, realistic: bool) -> dict[str, 
     plain_out: list[Any] = []
     cedar_codes: list[list[str]] = []
     for _ in range(ROUNDS):
-        engine = Engine(u.world, mapper, u.recognition, export)
+        if base is not None:
+            bu, breq, bexport = base
+            engine = Engine(bu.world, mapper, bu.recognition, bexport())
+            t0 = time.perf_counter()
+            for s, a, o in breq:
+                engine.evaluate(s, a, o, at=bu.at)
+            keep("base", len(breq), time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for s, a, o in breq:
+                engine.evaluate(s, a, o, at=bu.at)
+            keep("base warm", len(breq), time.perf_counter() - t0)
+
+            plain = PlainChecker(bu.world, mapper, bu.recognition, bexport())
+            t0 = time.perf_counter()
+            for s, a, o in breq:
+                plain.decide(s, a, o, bu.at)
+            keep("base plain", len(breq), time.perf_counter() - t0)
+
+        engine = Engine(u.world, mapper, u.recognition, make_export())
         t0 = time.perf_counter()
         relto = [engine.evaluate(s, a, o, at=at) for s, a, o in requests]
         keep("relto", REQUESTS, time.perf_counter() - t0)
 
-        plain = PlainChecker(u.world, mapper, u.recognition, export)
+        plain = PlainChecker(u.world, mapper, u.recognition, make_export())
         t0 = time.perf_counter()
         plain_out = [plain.decide(s, a, o, at) for s, a, o in requests]
         keep("plain", REQUESTS, time.perf_counter() - t0)
@@ -343,7 +591,7 @@ def workload(name: str, subjects: int, seed: int, realistic: bool) -> dict[str, 
             engine.evaluate(s, a, o, at=at)
         keep("warm", REQUESTS, time.perf_counter() - t0)
 
-        engine2 = Engine(u.world, mapper, u.recognition, export)
+        engine2 = Engine(u.world, mapper, u.recognition, make_export())
         t0 = time.perf_counter()
         page = sum(len(engine2.readable(s, u.objects, at=at)) for s in u.subjects)
         keep("page", subjects * OBJECTS, time.perf_counter() - t0)
@@ -381,15 +629,77 @@ def workload(name: str, subjects: int, seed: int, realistic: bool) -> dict[str, 
     return best
 
 
+def partnership(seed: int = 5) -> tuple[Universe, list[tuple[Subject, str, Resource]]]:
+    rng = random.Random(seed)
+    u = partnership_universe(rng, 100, OBJECTS)
+    return u, _requests(rng, u)
+
+
+def _requests(rng: random.Random, u: Universe) -> list[tuple[Subject, str, Resource]]:
+    return [
+        (rng.choice(u.subjects), rng.choice(ACTIONS), rng.choice(u.objects))
+        for _ in range(REQUESTS)
+    ]
+
+
+def export_workload() -> None:
+    """The production-like world with 30 % export-controlled objects, against the
+    production-like world itself (same people, objects and requests) in the same
+    rounds: the issue 16 target."""
+    u0, req0 = partnership()
+    u, make_hook, kinds = export_universe(random.Random(16), u0)
+    index = {o.id: i for i, o in enumerate(u0.objects)}
+    requests = [(s, a, u.objects[index[o.id]]) for s, a, o in req0]
+    best = workload(
+        "export (production-like, 30 % of objects export controlled, real export hook)",
+        u,
+        requests,
+        make_hook,
+        base=(u0, req0, HashExport),
+    )
+    mix = collections.Counter(kinds.values())
+    print("people: " + ", ".join(f"{n} {k}" for k, n in sorted(mix.items())))
+    print(export_mix(u, make_hook(), requests))
+    ratio = best["relto"] / best["base"]
+    slow = best["base"] / best["relto"] - 1
+    print("| world (same run, interleaved rounds) | relto cold | relto warm | plain Python |")
+    print("| --- | ---: | ---: | ---: |")
+    print(
+        f"| production-like [baseline] | {best['base']:,.0f} | {best['base warm']:,.0f} "
+        f"| {best['base plain']:,.0f} |"
+    )
+    print(
+        f"| export, 30 % controlled | {best['relto']:,.0f} | {best['warm']:,.0f} "
+        f"| {best['plain']:,.0f} |"
+    )
+    print(
+        f"export world / baseline: {ratio:.2f}x (the export check adds {slow:.0%} to the "
+        f"time per decision); target (issue 16) <= 20 % added: {slow <= 0.2}"
+    )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    worlds = ("partnership", "adversarial", "export")
+    parser.add_argument("--world", choices=worlds, action="append", help="default: all three")
+    chosen = parser.parse_args().world or worlds
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
         pinned = "pinned to one core"
     except (AttributeError, OSError):
         pinned = "not pinned"
     print(f"machine: {_machine()}; {pinned}; best of {ROUNDS} interleaved rounds, cold caches")
-    workload("partnership (production-like)", 100, 5, realistic=True)
-    workload("adversarial (the differential test's generator)", 100, 6, realistic=False)
+    if "partnership" in chosen:
+        u, requests = partnership()
+        workload("partnership (production-like)", u, requests, HashExport)
+    if "adversarial" in chosen:
+        rng = random.Random(6)
+        u = random_universe(rng, 100, OBJECTS)
+        workload(
+            "adversarial (the differential test's generator)", u, _requests(rng, u), HashExport
+        )
+    if "export" in chosen:
+        export_workload()
 
 
 if __name__ == "__main__":

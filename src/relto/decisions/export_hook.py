@@ -20,11 +20,17 @@ It builds one :class:`~relto.export_control.Transfer` per question:
 
 ``check`` returns ``None`` when allowed, else every reason, each with its code.
 Any error denies with a sentence saying the export facts could not be read.
+
+A check remembers its answers (bounded), keyed by everything an answer depends on:
+the subject's id and nationalities, the action as judged, the object's export data
+(its item, sender and value; objects with equal data share answers), the time and
+the re-transfer recipient. Its facts, parties, items and nationalities are read as
+given and must not be changed afterwards: new facts need a new check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -47,6 +53,14 @@ __all__ = ["UNKNOWN_LOCATION", "ExportControlCheck"]
 UNKNOWN_LOCATION = "unknown"
 
 _ACTIONS = {a.value: a for a in Action}
+_READ = Action.READ.value
+_SHARE = Action.SHARE.value
+
+#: Answers one check remembers before it forgets them all.
+MAX_REMEMBERED = 65_536
+
+_Answer = tuple[TransferDecision, str | None]
+_NO_DATA = ObjectExport(None)
 
 
 def _deny(code: str, sentence: str) -> TransferDecision:
@@ -65,6 +79,12 @@ class ExportControlCheck:
     items: Mapping[str, ObjectExport] = field(default_factory=dict)
     nationalities: Mapping[str, frozenset[str]] = field(default_factory=dict)
     recipient: str | None = None
+    _answers: dict[Hashable, _Answer] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _signatures: dict[int, tuple[ObjectExport, Hashable]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def retransfer_to(self, recipient: str) -> ExportControlCheck:
         """The same check, where a ``share`` goes from the subject to ``recipient``."""
@@ -83,19 +103,60 @@ class ExportControlCheck:
         self, subject: Subject, action: str, obj: Resource, at: datetime
     ) -> TransferDecision:
         """The full decision (with its legal basis), failing closed on any error."""
+        return self._answer(subject, action, obj, at)[0]
+
+    def _key(self, subject: Subject, action: str, obj: Resource, at: datetime) -> Hashable:
+        """Everything the answer depends on, or ``None`` where the answer names the
+        object (no sender recorded, a share with no recipient) and so is not shared.
+
+        ``_decide`` reads of the subject only its id and nationalities, of the
+        object only its id (to find its export data) and of the data its item,
+        sender and value: objects whose data have the same type and ``repr``
+        (which tells a str from its StrEnum and ``1.0`` from ``1.00``) are decided
+        alike. The time keeps its zone, should a sentence ever print it."""
+        act = action if action in _ACTIONS else _READ
+        if act == _SHARE and self.recipient is None:
+            return None
+        data = self.items.get(obj.id)
+        if not isinstance(data, ObjectExport) or data.sender is None:
+            return None
+        known = self._signatures.get(id(data))
+        if known is None or known[0] is not data:
+            if len(self._signatures) >= MAX_REMEMBERED:
+                self._signatures.clear()
+            known = self._signatures[id(data)] = (data, (type(data), repr(data)))
+        return (subject.id, subject.nationalities, act, known[1], at, at.tzinfo)
+
+    def _answer(self, subject: Subject, action: str, obj: Resource, at: datetime) -> _Answer:
+        """The decision and its ``check`` sentence, remembered under :meth:`_key`
+        (a failure is never remembered)."""
         try:
-            return self._decide(subject, action, obj, at)
+            key = self._key(subject, action, obj, at)
+            got = None if key is None else self._answers.get(key)
+        except Exception:  # no key (odd data): decided afresh, as it always was
+            key = got = None
+        if got is not None:
+            return got
+        try:
+            d = self._decide(subject, action, obj, at)
         except Exception:
-            return _deny(
+            d = _deny(
                 "export_facts_unreadable",
                 "The export facts could not be read; the transfer is denied.",
             )
+            key = None
+        answer = (d, None if d.allowed else " ".join(f"{r.code}: {r.sentence}" for r in d.reasons))
+        if key is not None:
+            if len(self._answers) >= MAX_REMEMBERED:
+                self._answers.clear()
+            self._answers[key] = answer
+        return answer
 
     def _decide(
         self, subject: Subject, action: str, obj: Resource, at: datetime
     ) -> TransferDecision:
         act = _ACTIONS.get(action, Action.READ)
-        data = self.items.get(obj.id, ObjectExport(None))
+        data = self.items.get(obj.id, _NO_DATA)
         notes: list[Reason] = []
         if act is Action.SHARE:
             if self.recipient is None:
@@ -153,7 +214,4 @@ class ExportControlCheck:
         return d.legal_basis if d.allowed else None
 
     def check(self, subject: Subject, action: str, obj: Resource, at: datetime) -> str | None:
-        d = self.decide(subject, action, obj, at)
-        if d.allowed:
-            return None
-        return " ".join(f"{r.code}: {r.sentence}" for r in d.reasons)
+        return self._answer(subject, action, obj, at)[1]
