@@ -120,3 +120,19 @@ def test_bad_nation_code_rejected() -> None:
     data["licences"][0]["nationalities"] = ["Japan"]  # type: ignore[index]
     with pytest.raises(ExportFactsError, match="alpha-3"):
         load_facts(data)
+
+
+@pytest.mark.parametrize(
+    "pattern", ["usml iv", "USML iv", "USML IV ", "USML IV(H)", "IV", "USML XXV"]
+)
+def test_itar_excluded_list_entry_spelt_otherwise_is_refused_not_silently_unmatched(
+    pattern: str,
+) -> None:
+    data = {
+        "excluded_lists": [
+            {"regime": "ITAR", "name": "L", "version": "1", "source": "s",
+             "entries": [{"pattern": pattern, "source": "s"}]}
+        ]
+    }  # fmt: skip
+    with pytest.raises(ExportFactsError, match="written like 'USML IV'"):
+        load_facts(data)

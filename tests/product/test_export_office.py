@@ -243,6 +243,9 @@ def test_bad_facts_are_refused_and_nothing_is_written(demo_app: TestClient) -> N
         {"controlled": True, "kind": "technical_data", "regime": "ITAR"},  # no category
         {"controlled": True, "kind": "weapon", "regime": "ITAR", "usml_category": "XI"},
         {"controlled": False, "kind": "technical_data", "colour": "red"},
+        {"controlled": True, "kind": "technical_data", "regime": "ITAR", "usml_category": "xi"},
+        {"controlled": True, "kind": "technical_data", "regime": "ITAR", "usml_category": "XI",
+         "usml_paragraph": "a"},
         {"controlled": True, "kind": "hardware", "regime": "ITAR", "usml_category": "XI",
          "sender": "nobody-recorded"},
     ]  # fmt: skip

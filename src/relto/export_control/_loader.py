@@ -21,6 +21,7 @@ from relto.export_control.model import (
     Licence,
     Regime,
 )
+from relto.export_control.rules import canonical_usml_pattern
 
 __all__ = ["MAX_ENTRIES", "MAX_STRING", "load_facts"]
 
@@ -168,8 +169,17 @@ def _excluded_list(v: object, where: str) -> ExcludedList:
                 source=_str(em["source"], f"{where}.entries[{i}].source"),
             )
         )
+    regime = _regime(m["regime"], f"{where}.regime")
+    if regime is Regime.ITAR:
+        for i, e in enumerate(entries):
+            if not canonical_usml_pattern(e.pattern):
+                raise ExportFactsError(
+                    f"{where}.entries[{i}].pattern: an ITAR entry is written like 'USML IV' "
+                    "or 'USML XI(a)(1)' (category I to XXI, lower-case paragraphs), "
+                    "else it matches no item"
+                )
     return ExcludedList(
-        regime=_regime(m["regime"], f"{where}.regime"),
+        regime=regime,
         name=_str(m["name"], f"{where}.name"),
         version=_str(m["version"], f"{where}.version"),
         source=_str(m["source"], f"{where}.source"),

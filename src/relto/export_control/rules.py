@@ -66,6 +66,8 @@ __all__ = [
     "SourceAlgebra",
     "authorized_user",
     "bases",
+    "canonical",
+    "canonical_usml_pattern",
     "compile_rule",
     "debarment_rules",
     "eligible_126_7",
@@ -464,6 +466,21 @@ _USML_CATEGORIES = frozenset(
     | {"XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX", "XXI"}
 )
 _USML_PARAGRAPHS = re.compile(r"(?:\([a-z0-9]+\))*")
+
+
+_USML_PATTERN = re.compile(r"USML (?P<cat>[IVX]+)(?P<par>(?:\([a-z0-9]+\))*)")
+
+
+def canonical_usml_pattern(pattern: str) -> bool:
+    """An ITAR list or licence pattern written the canonical way (``USML IV``,
+    ``USML XI(a)(1)``): the only spelling that matches canonical designators."""
+    m = _USML_PATTERN.fullmatch(pattern)
+    return m is not None and m.group("cat") in _USML_CATEGORIES
+
+
+def canonical(item: ItemClassification) -> bool:
+    """Whether an ITAR item's designator is spelt the canonical way."""
+    return _canonical(item)
 
 
 def _canonical(item: ItemClassification) -> bool:

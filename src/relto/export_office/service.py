@@ -34,6 +34,7 @@ from relto.export_control import Reason as ExportReason
 from relto.export_control._parties import load_item, load_parties
 from relto.export_control.errors import TransferRefused
 from relto.export_control.records import TransferRecord
+from relto.export_control.rules import canonical
 from relto.partnership.service import check_justification
 from relto.store import Database
 from relto.store.documents import SqlDocumentRepository
@@ -175,9 +176,15 @@ class ExportOffice:
             item = load_item(dict(block), "classification")
         except ExportFactsError as exc:
             raise _invalid(exc) from None
-        if item.item is not None and item.item.controlled and item.item.designator is None:
+        c = item.item
+        if c is not None and c.controlled and c.designator is None:
             raise InvalidInput(
                 "a controlled item needs its USML category (ITAR), ECCN (EAR) or DSGL item"
+            )
+        if c is not None and c.controlled and c.regime is Regime.ITAR and not canonical(c):
+            raise InvalidInput(
+                "write the USML category as I to XXI and its paragraphs like (a)(1): "
+                "another spelling matches no excluded-list entry"
             )
         with self._db.session() as s:
             doc = SqlDocumentRepository(s).get(document_id[:64])
