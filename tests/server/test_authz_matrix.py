@@ -41,6 +41,7 @@ from relto.vetting import Person, Role, Status
 
 P = Permission
 ENGINEER, SO, VO, AUDITOR = "engineer", "security_officer", "vetting_officer", "auditor"
+ECO = "export_control_officer"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ CALLERS = (
     Caller("own-security-officer", "gbr-so-whitfield", SO, True),
     Caller("own-vetting-officer", "gbr-vo-okafor", VO, True),
     Caller("own-auditor", "gbr-aud-patel", AUDITOR, True),
+    Caller("own-export-control-officer", "gbr-eco-matrix", ECO, True),
     Caller("foreign-engineer", "jpn-eng-sato", ENGINEER),
     Caller("foreign-security-officer", "usa-so-bennett", SO),
     Caller("foreign-vetting-officer", "usa-vo-matrix", VO),
@@ -68,6 +70,9 @@ CALLERS = (
 )
 #: Who may read a GBR SECRET hypersonics document (cleared, on the project, GBR).
 READERS = {"own-engineer", "own-security-officer"}
+#: Roles a caller holds besides ``Caller.role``: the demo makes Bennett, USA's
+#: security officer, USA's export-control officer too.
+ALSO = {"usa-so-bennett": ECO}
 #: The target of vetting and decision-explorer routes: an own engineer.
 TARGET = "gbr-eng-harper"
 VARIANTS = ("shared", "hidden")
@@ -225,6 +230,29 @@ def upload_form() -> dict[str, Any]:
                  "rel_to": ["USA"]},
         "files": {"file": ("m.txt", b"matrix upload", "text/plain")},
     }  # fmt: skip
+
+
+def holds(c: Caller, *roles: str) -> bool:
+    """The caller holds one of ``roles`` (for their own nation)."""
+    return c.role in roles or ALSO.get(c.person_id or "") in roles
+
+
+def export_doc(w: World) -> str:
+    """A fresh GBR document to classify (the matrix's own two stay unclassified)."""
+    harper = w.node.directory.principal("gbr-eng-harper", via="node")
+    assert harper is not None
+    return w.node.documents.upload(
+        harper, title="Matrix export", project_id="hypersonic", classification="SECRET",
+        rel_to=[], filename="m.txt", media_type="text/plain", data=b"matrix export",
+        at=datetime.now(UTC),
+    ).id  # fmt: skip
+
+
+def uk_licence(number: str) -> dict[str, Any]:
+    """A UK_STRATEGIC licence: GBR's, so the own export-control officer's to record."""
+    return {"number": number, "regime": "UK_STRATEGIC", "kind": "SIEL", "items": ["ML22"],
+            "organisations": ["MOD"], "nationalities": ["GBR"], "end_use": "matrix",
+            "valid_from": "2026-01-01", "valid_until": "2030-01-01"}  # fmt: skip
 
 
 def own_officer_or_self(c: Caller, v: str) -> bool:
@@ -403,7 +431,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/console/people/{person_id}"): Row(
         P.PEOPLE_READ,
         get(f"/console/people/{TARGET}"),
-        lambda c, v: 200 if c.person_id == TARGET or (c.own and c.role != ENGINEER) else 404,
+        lambda c, v: (
+            200 if c.person_id == TARGET or (c.own and c.role in (SO, VO, AUDITOR)) else 404
+        ),
         console=True,
     ),
     ("POST", "/console/people/{person_id}/clearances/{clearance_id}/transition"): Row(
@@ -692,6 +722,99 @@ TABLE: dict[tuple[str, str], Row] = {
         ),
         role_or_404(200, {SO}, own_only=False),
     ),
+    # -- the export-control office (relto.export_office; docs/export_control.md) -------------
+    # Every export officer and reader reads the facts of their own nation.
+    ("GET", "/api/v1/export/facts"): Row(
+        P.EXPORT_FACTS_READ,
+        get("/api/v1/export/facts"),
+        role_or_404(200, {ECO, SO, AUDITOR}, own_only=False),
+    ),
+    # A classification is the object's originator's (GBR): Bennett, USA's officer, may not.
+    ("PUT", "/api/v1/export/items/{object_id}"): Row(
+        P.EXPORT_FACTS_WRITE,
+        lambda w, v: (
+            "PUT",
+            f"/api/v1/export/items/{export_doc(w)}",
+            {
+                "json": {
+                    "classification": {"controlled": False, "kind": "technical_data"},
+                    "justification": WHY,
+                }
+            },
+        ),
+        role_or_404(200, {ECO}, own_only=True),
+    ),
+    # A new party is the recording officer's nation's: every export officer may.
+    ("PUT", "/api/v1/export/parties/{party_id}"): Row(
+        P.EXPORT_FACTS_WRITE,
+        lambda w, v: (
+            "PUT",
+            f"/api/v1/export/parties/{(pid := w.unique('matrix-party'))}",
+            {
+                "json": {
+                    "party": {"id": pid, "location": "GBR", "nationalities": ["GBR"]},
+                    "justification": WHY,
+                }
+            },
+        ),
+        lambda c, v: 401 if not c.signed_in else 200 if holds(c, ECO) else 404,
+    ),
+    # Licences, lists and rules are the regime's nation's: UK_STRATEGIC is GBR's.
+    ("PUT", "/api/v1/export/licences/{number}"): Row(
+        P.EXPORT_FACTS_WRITE,
+        lambda w, v: (
+            "PUT",
+            f"/api/v1/export/licences/{(n := w.unique('SIEL-MATRIX'))}",
+            {"json": {"licence": uk_licence(n), "justification": WHY}},
+        ),
+        role_or_404(200, {ECO}, own_only=True),
+    ),
+    ("POST", "/api/v1/export/lists"): Row(
+        P.EXPORT_FACTS_WRITE,
+        lambda w, v: (
+            "POST",
+            "/api/v1/export/lists",
+            {
+                "json": {
+                    "list": {
+                        "regime": "UK_STRATEGIC",
+                        "name": "Matrix list",
+                        "version": w.unique("v"),
+                        "source": "matrix",
+                        "entries": [],
+                    },
+                    "justification": WHY,
+                }
+            },
+        ),
+        role_or_404(201, {ECO}, own_only=True),
+    ),
+    ("PUT", "/api/v1/export/rules/{regime}"): Row(
+        P.EXPORT_FACTS_WRITE,
+        lambda w, v: (
+            "PUT",
+            "/api/v1/export/rules/UK_STRATEGIC",
+            {"json": {"rules": {"value_threshold": "1000"}, "justification": WHY}},
+        ),
+        role_or_404(200, {ECO}, own_only=True),
+    ),
+    # The check is for officers of the object's originating nation (GBR).
+    ("POST", "/api/v1/export/check"): Row(
+        P.EXPORT_CHECK,
+        lambda w, v: (
+            "POST",
+            "/api/v1/export/check",
+            {"json": {"person_id": TARGET, "object_id": w.doc(v)}},
+        ),
+        role_or_404(200, {ECO, SO}, own_only=True),
+        per_object=True,
+    ),
+    # Records: export officers and auditors, each shown those of their own nation.
+    ("GET", "/api/v1/export/records"): Row(
+        P.EXPORT_RECORDS_READ,
+        get("/api/v1/export/records", format="csv"),
+        lambda c, v: 401 if not c.signed_in else 200 if holds(c, ECO, AUDITOR) else 404,
+    ),
     # -- people and clearances ---------------------------------------------------------------
     ("GET", "/api/v1/people"): Row(P.PEOPLE_READ, get("/api/v1/people"), signed_in(200)),
     ("POST", "/api/v1/people"): Row(
@@ -824,6 +947,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         )  # fmt: skip
     node.vetting.register_person(
         Person("gbr-matrix-target", "Target", frozenset({"GBR"}), "MOD", "GBR"),
+        at=now, actor="matrix",
+    )  # fmt: skip
+    node.vetting.register_person(
+        Person("gbr-eco-matrix", "GBR Export", frozenset({"GBR"}), "MOD", "GBR",
+               frozenset({Role.EXPORT_CONTROL_OFFICER})),
         at=now, actor="matrix",
     )  # fmt: skip
     harper = node.directory.principal("gbr-eng-harper", via="node")

@@ -37,7 +37,16 @@ from relto.server.integrity import start_self_check
 from relto.server.limits import FORM_OVERHEAD, Guard, RequestGuard
 from relto.server.refresh import start_descriptor_refresh
 from relto.server.replication import start_change_push
-from relto.server.routes import audit, changes, federation, kas, objects, partnership, vetting
+from relto.server.routes import (
+    audit,
+    changes,
+    export,
+    federation,
+    kas,
+    objects,
+    partnership,
+    vetting,
+)
 from relto.server.witnessing import start_witness_push
 from relto.store import BlobStore, Database
 
@@ -50,6 +59,7 @@ _ADAPTERS = (
     partnership.mount,
     objects.mount,
     vetting.mount,
+    export.mount,
     audit.mount,
     kas.mount,
     federation.mount,
