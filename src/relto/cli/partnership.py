@@ -121,6 +121,8 @@ def show(db: Db = None, at: At = None) -> None:
             for pr in projects:
                 if pr.joint_custody:
                     console.print(f"joint custody of {pr.id}: {', '.join(pr.joint_custody)}")
+                if pr.export_relevant:
+                    console.print(f"export relevant: {pr.id}")
 
 
 @partnership_app.command("admissions")
@@ -246,6 +248,43 @@ def custody_cmd(
         )
     held = ", ".join(p.joint_custody) or "none (the originator's key access service alone)"
     typer.echo(f"joint custody of {p.id}: {held}")
+
+
+@partnership_app.command("export-relevant")
+def export_relevant_cmd(
+    project: Annotated[str, typer.Argument(help="Project id, e.g. undersea.")],
+    actor: ActorId,
+    justification: Justification,
+    relevant: Annotated[
+        bool,
+        typer.Option(
+            "--on/--off",
+            help="Export relevant (the console asks each uploader for the export "
+            "classification, and new objects are withheld until an officer classifies "
+            "them) or not.",
+        ),
+    ] = True,
+    db: Db = None,
+    at: At = None,
+) -> None:
+    """Say whether the project's new objects need an export classification (say
+    why: --justification)."""
+    from relto.partnership import set_export_relevant
+    from relto.store.partnership import SqlPartnershipRepository
+
+    database, sink = _open(db)
+    who = _actor(database, sink, actor)
+    with database.session() as s:
+        p = set_export_relevant(
+            SqlPartnershipRepository(s),
+            sink,
+            project_id=project,
+            relevant=relevant,
+            actor=who,
+            at=_when(at),
+            justification=justification,
+        )
+    typer.echo(f"{p.id} is {'export relevant' if p.export_relevant else 'not export relevant'}")
 
 
 @partnership_app.command("load-demo")

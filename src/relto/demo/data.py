@@ -145,6 +145,13 @@ def _s(obj: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _flag(obj: dict[str, Any], key: str, where: str) -> bool:
+    value = obj.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidDemoFile(f"{where}: '{key}' must be true or false")
+    return value
+
+
 def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
     value = obj.get(key, [])
     if not isinstance(value, list):
@@ -184,6 +191,7 @@ def _parse(doc: dict[str, Any]) -> DemoData:
                 partnership_id=partnership.id,
                 name=_s(item, "name", where),
                 description=str(item.get("description", "")),
+                export_relevant=_flag(item, "export_relevant", where),
             )
         )
     project_ids = {p.id for p in projects}

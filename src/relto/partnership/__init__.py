@@ -40,6 +40,7 @@ from relto.partnership.service import (
     matrix,
     page_bounds,
     record_agreement,
+    set_export_relevant,
     set_joint_custody,
 )
 
@@ -75,5 +76,6 @@ __all__ = [
     "matrix",
     "page_bounds",
     "record_agreement",
+    "set_export_relevant",
     "set_joint_custody",
 ]

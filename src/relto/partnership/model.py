@@ -171,6 +171,11 @@ class Project:
     ``joint_custody``: the nations whose key access services each hold a share of
     the key of a new object of this project by default (the uploader's own nation
     always holds one); empty, the default, means the originator's KAS alone.
+
+    ``export_relevant``: the project's objects may be export controlled, so the
+    console asks the uploader for the export classification of each new object,
+    which is withheld from everyone until an export-control officer classifies it
+    (:meth:`relto.export_office.ExportOffice.mark_pending`).
     """
 
     id: str
@@ -178,6 +183,7 @@ class Project:
     name: str
     description: str = ""
     joint_custody: tuple[str, ...] = ()
+    export_relevant: bool = False
 
     def __post_init__(self) -> None:
         check_slug(self.id, "project id")
@@ -186,6 +192,8 @@ class Project:
         check_text(self.description, "description", MAX_TEXT, empty_ok=True)
         if check_custody(self.joint_custody) != self.joint_custody:
             raise InvalidPartnership("joint custody nations must be listed in sorted order")
+        if not isinstance(self.export_relevant, bool):
+            raise TypeError("export_relevant must be true or false")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from relto.partnership.service import (
     end_admission,
     matrix,
     record_agreement,
+    set_export_relevant,
     set_joint_custody,
 )
 from relto.store import Database
@@ -207,6 +208,30 @@ class PartnershipRegistry:
                 self._sink,
                 project_id=project_id,
                 nations=nations,
+                actor=who,
+                at=at,
+                justification=justification,
+            )
+
+    def set_export_relevant(
+        self,
+        who: Grantee,
+        project_id: str,
+        relevant: bool,
+        at: datetime,
+        *,
+        justification: str,
+    ) -> Project:
+        """Say whether the project is export relevant (see
+        :func:`relto.partnership.service.set_export_relevant`); a person must say why."""
+        with self._db.session() as s:
+            repo = SqlPartnershipRepository(s)
+            self._visible_project(repo, who, project_id)
+            return set_export_relevant(
+                repo,
+                self._sink,
+                project_id=project_id,
+                relevant=relevant,
                 actor=who,
                 at=at,
                 justification=justification,

@@ -59,6 +59,7 @@ __all__ = [
     "matrix",
     "page_bounds",
     "record_agreement",
+    "set_export_relevant",
     "set_joint_custody",
 ]
 
@@ -359,6 +360,45 @@ def set_joint_custody(
             "project": project.id,
             "joint_custody": list(wanted),
             "previous": list(project.joint_custody),
+            "by": actor.person_id,
+            "at": at.isoformat(),
+            **({} if why is None else {"justification": why}),
+        },
+    )
+    return changed
+
+
+def set_export_relevant(
+    repo: PartnershipRepository,
+    sink: AuditSink,
+    *,
+    project_id: str,
+    relevant: bool,
+    actor: Grantee,
+    at: datetime,
+    justification: str | None = None,
+) -> Project:
+    """Say whether the project's objects may be export controlled: then the
+    console asks the uploader of each new object for its export classification,
+    and the object is withheld until an export-control officer classifies it.
+    Objects already protected are not changed. Decided like any project change
+    (``admin:projects:write``) and recorded as ``partnership.export_relevant_set``;
+    ``justification`` as for :func:`admit`."""
+    require_aware(at)
+    if not isinstance(relevant, bool):
+        raise TypeError("relevant must be true or false")
+    why = None if justification is None else check_justification(justification)
+    project, partnership = _partnership_of(repo, project_id)
+    _require(sink, actor, Permission.ADMIN_PROJECTS_WRITE, partnership, project.id, at)
+    changed = replace(project, export_relevant=relevant)
+    repo.put_project(changed)
+    sink.record(
+        "partnership.export_relevant_set",
+        {
+            "partnership": partnership.id,
+            "project": project.id,
+            "export_relevant": relevant,
+            "previous": project.export_relevant,
             "by": actor.person_id,
             "at": at.isoformat(),
             **({} if why is None else {"justification": why}),

@@ -12,7 +12,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, String, Text, func, select
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    false,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relto.partnership.model import Admission, Partnership, Project, RecordedAgreement
@@ -51,6 +62,10 @@ class ProjectRow(Base):
     #: Nations holding joint custody of new objects by default: "GBR,USA" ("": none).
     joint_custody: Mapped[str] = mapped_column(
         String(100), nullable=False, default="", server_default=""
+    )
+    #: New objects need an export classification (:attr:`Project.export_relevant`).
+    export_relevant: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
     )
 
 
@@ -133,6 +148,7 @@ def _project(row: ProjectRow) -> Project:
         name=row.name,
         description=row.description,
         joint_custody=_split(row.joint_custody or ""),
+        export_relevant=bool(row.export_relevant),
     )
 
 
@@ -207,19 +223,22 @@ class SqlPartnershipRepository:
                 name=p.name,
                 description=p.description,
                 joint_custody=",".join(p.joint_custody),
+                export_relevant=p.export_relevant,
             )
         )
         bump(self.s, PARTNERSHIP)
         self.s.flush()
 
     def put_project(self, p: Project) -> None:
-        """Store a changed project (its name, description and joint custody)."""
+        """Store a changed project (its name, description, joint custody and
+        whether it is export relevant)."""
         row = self.s.get(ProjectRow, p.id)
         if row is None or row.partnership_id != p.partnership_id:
             raise ValueError(f"no project {p.id!r} of partnership {p.partnership_id!r}")
         row.name = p.name
         row.description = p.description
         row.joint_custody = ",".join(p.joint_custody)
+        row.export_relevant = p.export_relevant
         bump(self.s, PARTNERSHIP)
         self.s.flush()
 

@@ -77,6 +77,11 @@ class ProjectOut(BaseModel):
         description="Nations whose key access services each hold a share of the key of a "
         "new object of this project by default (the uploader's nation always holds one)"
     )
+    export_relevant: bool = Field(
+        False,
+        description="The project's new objects need an export classification: each is "
+        "withheld until an export-control officer classifies it",
+    )
 
 
 class AdmissionIn(Strict):
@@ -143,6 +148,7 @@ def _pr(p: Project) -> ProjectOut:
         name=p.name,
         description=p.description,
         joint_custody=list(p.joint_custody),
+        export_relevant=p.export_relevant,
     )
 
 
