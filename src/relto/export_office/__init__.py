@@ -4,6 +4,18 @@ records (issue 16). The rules themselves are the pure core,
 
 from __future__ import annotations
 
-from relto.export_office.service import REGIME_NATION, ExportOffice, FactsSummary, TransferRefused
+from relto.export_office.service import (
+    REGIME_NATION,
+    ExportOffice,
+    FactsSummary,
+    TransferRefused,
+    proposed_classification,
+)
 
-__all__ = ["REGIME_NATION", "ExportOffice", "FactsSummary", "TransferRefused"]
+__all__ = [
+    "REGIME_NATION",
+    "ExportOffice",
+    "FactsSummary",
+    "TransferRefused",
+    "proposed_classification",
+]

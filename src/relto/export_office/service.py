@@ -9,6 +9,12 @@ entry or not at all. Decisions read the stored facts through
 :class:`~relto.documents.DecisionFacts` (the ``export`` fact counter tells every
 process when to read them again).
 
+An object uploaded to an export-relevant project is withheld from its upload
+until an officer classifies it: :meth:`ExportOffice.mark_pending` (its owner,
+once, before anything was ever recorded for it) stores a controlled item with no
+designator, which every decision denies, and keeps the uploader's proposed
+classification for the officer to confirm through :meth:`ExportOffice.classify`.
+
 Transfer records are written by :meth:`ExportOffice.record_transfers`, which the
 key access service calls before it releases a key for a controlled item: the
 record, the licence's consumption and an ``export.transfer`` log entry commit
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -39,12 +45,14 @@ from relto.partnership.service import check_justification
 from relto.store import Database
 from relto.store.documents import SqlDocumentRepository
 from relto.store.export_control import SqlExportRepository
+from relto.store.partnership import SqlPartnershipRepository
 
 __all__ = [
     "REGIME_NATION",
     "ExportOffice",
     "FactsSummary",
     "TransferRefused",
+    "proposed_classification",
 ]
 
 #: The nation whose officers keep each regime's licences, lists and rules.
@@ -68,6 +76,9 @@ class FactsSummary:
     licences: Sequence[Mapping[str, Any]]
     lists: Sequence[Mapping[str, Any]]
     rules: Mapping[str, Mapping[str, Any]]
+    #: Objects withheld until an officer classifies them, by id: the uploader's
+    #: ``proposed`` classification, ``proposed_by``, ``proposed_at``.
+    pending: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _regime(value: object) -> Regime:
@@ -359,6 +370,62 @@ class ExportOffice:
                 },
             )
 
+    # -- a classification proposed at upload ----------------------------------------------
+
+    def mark_pending(
+        self, who: Grantee, document_id: str, proposed: Mapping[str, Any], *, at: datetime
+    ) -> None:
+        """Withhold ``document_id``, just uploaded to an export-relevant project, until
+        an officer classifies it, and keep the uploader's ``proposed`` classification
+        (an ``export`` block, checked as for :meth:`classify`) for that officer to
+        confirm. Recorded as ``export.classification.proposed``.
+
+        It grants nothing, so it needs no officer: only the document's owner may ask,
+        only for an object of an export-relevant project still at its first version,
+        and only while nothing was ever recorded for it (it never replaces an
+        officer's classification). What it stores is a controlled item with no
+        designator, which every decision denies (``classification_incomplete``)
+        until :meth:`classify` replaces it."""
+        clean = proposed_classification(proposed)
+        item = load_item(clean, "proposed classification").item
+        if item is None:  # pragma: no cover - load_item always classifies
+            raise InvalidInput("the proposed classification is empty")
+        with self._db.session() as s:
+            doc = SqlDocumentRepository(s).get(document_id[:64])
+            if doc is None:
+                raise NotFound("no such document")
+            if doc.owner != who.person_id:
+                raise AccessDenied("Only the uploader proposes an object's export classification.")
+            project = SqlPartnershipRepository(s).get_project(doc.project_id)
+            if project is None or not project.export_relevant:
+                raise InvalidInput(f"project {doc.project_id} is not export relevant")
+            repo = SqlExportRepository(s)
+            if doc.version != 1 or repo.get_item(doc.id) is not None:
+                raise InvalidInput(
+                    f"{doc.id} has an export classification already; its officers change it"
+                )
+            if repo.get_proposal(doc.id) is not None:  # pragma: no cover - it has an item
+                raise InvalidInput(f"a classification of {doc.id} was proposed already")
+            regime = item.regime or next(
+                (r for r, n in REGIME_NATION.items() if n == doc.originator), Regime.ITAR
+            )
+            withheld = {"controlled": True, "kind": item.kind.value, "regime": regime.value}
+            version = repo.put_item(doc.id, doc.originator, withheld, who.person_id, at)
+            repo.add_proposal(doc.id, clean, version, who.person_id, at)
+            self._sink.record(
+                "export.classification.proposed",
+                {
+                    "by": who.person_id,
+                    "nation": who.home_nation,
+                    "object": doc.id,
+                    "originator": doc.originator,
+                    "project": doc.project_id,
+                    "proposed": clean,
+                    "withheld": withheld,
+                    "at": at.isoformat(),
+                },
+            )
+
     # -- reading ------------------------------------------------------------------------
 
     def summary(self, who: Grantee) -> FactsSummary:
@@ -389,6 +456,7 @@ class ExportOffice:
                 licences=licences,
                 lists=lists,
                 rules=repo.rules(),
+                pending=repo.pending(),
             )
 
     def records(
@@ -460,6 +528,28 @@ class ExportOffice:
             # leaves no log entry of a transfer that did not happen
             for entry in entries:
                 self._sink.record("export.transfer", entry)
+
+
+def proposed_classification(block: Mapping[str, Any]) -> dict[str, Any]:
+    """``block`` checked as an object's classification (the ``export`` block of
+    :meth:`ExportOffice.classify`; a controlled item needs its designator), as it
+    would be stored; :class:`InvalidInput` naming what is wrong. Pure: for checking
+    an uploader's proposal before anything is stored."""
+    clean = _plain({k: v for k, v in dict(block).items() if v is not None})
+    try:
+        item = load_item(clean, "classification").item
+    except ExportFactsError as exc:
+        raise _invalid(exc) from None
+    if item is not None and item.controlled and item.designator is None:
+        raise InvalidInput(
+            "a controlled item needs its USML category (ITAR), ECCN (EAR) or DSGL item"
+        )
+    if item is not None and item.controlled and item.regime is Regime.ITAR and not canonical(item):
+        raise InvalidInput(
+            "write the USML category as I to XXI and its paragraphs like (a)(1): "
+            "another spelling matches no excluded-list entry"
+        )
+    return dict(clean)
 
 
 def _nation_of(regime: str) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "ExportLicenceRow",
     "ExportListRow",
     "ExportPartyRow",
+    "ExportProposalRow",
     "ExportRulesRow",
     "ExportTransferRow",
     "SqlExportRepository",
@@ -67,6 +68,20 @@ class ExportItemRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     classified_by: Mapped[str] = mapped_column(String(200), nullable=False)
     classified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ExportProposalRow(Base):
+    """The classification an uploader proposed for an object of an export-relevant
+    project, for an officer to confirm. While the object's classification is
+    still the one written with it (``item_version``), the object is withheld."""
+
+    __tablename__ = "export_proposal"
+
+    document_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    item_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    proposed_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class ExportPartyRow(Base):
@@ -184,6 +199,48 @@ class SqlExportRepository:
 
     def items(self) -> dict[str, dict[str, Any]]:
         return {r.document_id: json.loads(r.data) for r in self.s.scalars(select(ExportItemRow))}
+
+    # -- classifications proposed at upload -------------------------------------------
+
+    def get_proposal(self, document_id: str) -> ExportProposalRow | None:
+        return self.s.get(ExportProposalRow, document_id)
+
+    def add_proposal(
+        self,
+        document_id: str,
+        data: Mapping[str, Any],
+        item_version: int,
+        by: str,
+        at: datetime,
+    ) -> None:
+        self.s.add(
+            ExportProposalRow(
+                document_id=document_id,
+                data=_dumps(data),
+                item_version=item_version,
+                proposed_by=by,
+                proposed_at=at,
+            )
+        )
+        self.s.flush()
+
+    def pending(self) -> dict[str, dict[str, Any]]:
+        """Proposals whose object still carries the classification written with
+        them (no officer has classified it since), by document id."""
+        rows = self.s.execute(
+            select(ExportProposalRow, ExportItemRow.version).join(
+                ExportItemRow, ExportItemRow.document_id == ExportProposalRow.document_id
+            )
+        ).all()
+        return {
+            p.document_id: {
+                "proposed": json.loads(p.data),
+                "proposed_by": p.proposed_by,
+                "proposed_at": _utc(p.proposed_at).isoformat(),
+            }
+            for p, version in rows
+            if version == p.item_version
+        }
 
     # -- parties --------------------------------------------------------------------
 
