@@ -243,6 +243,7 @@ def test_remembered_answers_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for s, a, o, at in _requests()[:400]:
         assert check.decide(s, a, o, at) == _check().decide(s, a, o, at)
         assert len(check._answers) <= 8 and len(check._signatures) <= 8
+        assert len(check._parties) <= 8
 
 
 def test_replaced_check_starts_afresh() -> None:

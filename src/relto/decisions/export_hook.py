@@ -25,7 +25,9 @@ A check remembers its answers (bounded), keyed by everything an answer depends o
 the subject's id and nationalities, the action as judged, the object's export data
 (its item, sender and value; objects with equal data share answers), the time and
 the re-transfer recipient. Its facts, parties, items and nationalities are read as
-given and must not be changed afterwards: new facts need a new check.
+given and must not be changed afterwards: new facts need a new check. The parties
+it builds (a recorded person with the engine's nationalities added) are remembered
+the same way.
 """
 
 from __future__ import annotations
@@ -85,12 +87,27 @@ class ExportControlCheck:
     _signatures: dict[int, tuple[ObjectExport, Hashable]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _parties: dict[tuple[str, frozenset[str]], tuple[Party, bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def retransfer_to(self, recipient: str) -> ExportControlCheck:
         """The same check, where a ``share`` goes from the subject to ``recipient``."""
         return replace(self, recipient=recipient)
 
     def _party(self, pid: str, extra: frozenset[str]) -> tuple[Party, bool]:
+        """The party ``pid`` with ``extra`` nationalities, and whether it is recorded
+        (remembered: it depends on nothing else)."""
+        key = (pid, extra)
+        got = self._parties.get(key)
+        if got is None:
+            got = self._make_party(pid, extra)
+            if len(self._parties) >= MAX_REMEMBERED:
+                self._parties.clear()
+            self._parties[key] = got
+        return got
+
+    def _make_party(self, pid: str, extra: frozenset[str]) -> tuple[Party, bool]:
         p = self.parties.get(pid)
         nats = extra | self.nationalities.get(pid, frozenset())
         if p is None:
