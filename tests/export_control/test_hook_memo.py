@@ -255,3 +255,16 @@ def test_replaced_check_starts_afresh() -> None:
     excluded = (ExcludedList(Regime.ITAR, "x", "2", EXAMPLE, (ExcludedEntry("USML XI", EXAMPLE),)),)
     stricter = replace(check, facts=replace(FACTS, excluded_lists=excluded))
     assert not stricter.decide(bob, "read", OBJECTS[0], NOW).allowed
+
+
+def test_unhashable_nationalities_judged_not_unreadable() -> None:
+    """A subject whose nationalities come as a set (not frozen) is judged like any
+    other, as before the hook remembered anything, not failed as unreadable."""
+    check = _check()
+    odd = Subject("bob", {"GBR"})  # type: ignore[arg-type]
+    for a in ("read", "share"):
+        got = check.decide(odd, a, OBJECTS[0], NOW)
+        assert got == _check().decide(SUBJECTS[1], a, OBJECTS[0], NOW)
+    assert check.retransfer_to("kenji").decide(odd, "share", OBJECTS[0], NOW) == _check(
+        "kenji"
+    ).decide(SUBJECTS[1], "share", OBJECTS[0], NOW)

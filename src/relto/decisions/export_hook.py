@@ -99,7 +99,10 @@ class ExportControlCheck:
         """The party ``pid`` with ``extra`` nationalities, and whether it is recorded
         (remembered: it depends on nothing else)."""
         key = (pid, extra)
-        got = self._parties.get(key)
+        try:
+            got = self._parties.get(key)
+        except TypeError:  # unhashable nationalities (not a frozenset): built afresh
+            return self._make_party(pid, extra)
         if got is None:
             got = self._make_party(pid, extra)
             if len(self._parties) >= MAX_REMEMBERED:
