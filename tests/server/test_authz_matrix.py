@@ -16,6 +16,7 @@ and ``hidden`` (GBR, SECRET, releasable to GBR alone).
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -257,6 +258,17 @@ def uk_licence(number: str) -> dict[str, Any]:
 
 def own_officer_or_self(c: Caller, v: str) -> bool:
     return c.person_id == TARGET or (c.own and c.role in (SO, AUDITOR))
+
+
+def console_classify(w: World) -> dict[str, str]:
+    """The console's classification of a fresh GBR document (not controlled)."""
+    record = json.dumps({"controlled": False, "kind": "technical_data"}, sort_keys=True,
+                        separators=(",", ":"))  # fmt: skip
+    return {"fact": "classification", "target": export_doc(w), "record": record}
+
+
+def own_eco(c: Caller, v: str = "") -> bool:
+    return c.own and holds(c, ECO)
 
 
 TABLE: dict[tuple[str, str], Row] = {
@@ -567,6 +579,63 @@ TABLE: dict[tuple[str, str], Row] = {
         P.AUDIT_ENTRIES_READ,
         get("/console/audit"),
         page('id="audit-entries"', lambda c, v: c.role in (SO, AUDITOR)),
+        console=True,
+    ),
+    # -- the export-control office's console (relto.server.console.export) ----------------
+    ("GET", "/console/export"): Row(
+        P.EXPORT_FACTS_READ,
+        get("/console/export"),
+        page('id="export-items"', lambda c, v: holds(c, ECO, SO, AUDITOR)),
+        console=True,
+    ),
+    # A classification is the originator's (GBR): only GBR's export officer is shown
+    # the record to confirm; Bennett (USA) does not even know the object.
+    ("POST", "/console/export/{fact}/preview"): Row(
+        P.EXPORT_FACTS_WRITE,
+        lambda w, v: (
+            "POST",
+            "/console/export/classification/preview",
+            {"data": {"document_id": export_doc(w), "controlled": "no", "kind": "hardware"}},
+        ),
+        lambda c, v: (
+            Outcome(200, marker=('id="export-preview"', True))
+            if own_eco(c)
+            else Outcome(303, bad=True)
+        ),
+        console=True,
+    ),
+    ("POST", "/console/export/{fact}"): Row(
+        P.EXPORT_FACTS_WRITE,
+        lambda w, v: (
+            "POST",
+            "/console/export/classification",
+            {"data": w.confirmed("export.classification", console_classify(w))},
+        ),
+        console_form(own_eco),
+        console=True,
+    ),
+    # The check is the originating nation's (GBR) officers'; others see no answer.
+    ("POST", "/console/export/check"): Row(
+        P.EXPORT_CHECK,
+        lambda w, v: (
+            "POST",
+            "/console/export/check",
+            {"data": {"person_id": TARGET, "document_id": w.doc(v), "action": "read"}},
+        ),
+        page('id="export-check-reasons"', lambda c, v: c.own and holds(c, ECO, SO)),
+        per_object=True,
+        console=True,
+    ),
+    ("GET", "/console/export/records"): Row(
+        P.EXPORT_RECORDS_READ,
+        get("/console/export/records"),
+        page('id="export-records"', lambda c, v: holds(c, ECO, AUDITOR)),
+        console=True,
+    ),
+    ("GET", "/console/export/records/download"): Row(
+        P.EXPORT_RECORDS_READ,
+        get("/console/export/records/download", format="csv"),
+        lambda c, v: 200 if holds(c, ECO, AUDITOR) else 404,
         console=True,
     ),
     # -- partnerships ----------------------------------------------------------------------

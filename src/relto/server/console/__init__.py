@@ -19,6 +19,7 @@ from relto.server.console import (
     dashboard,
     decisions,
     documents,
+    export,
     login,
     oidc_login,
     partners,
@@ -41,6 +42,6 @@ def mount(app: FastAPI, edge: Edge) -> None:
     if edge.node.settings.demo:
         login.mount(app, pages)
     oidc_login.mount(app, pages)  # outside demo mode: sign-in at the node's own issuer
-    for page in (dashboard, changes, people, documents, decisions, whatif, audit):
+    for page in (dashboard, changes, people, documents, decisions, whatif, audit, export):
         page.mount(app, pages)
     partners.mount(app, pages, pages.reach)

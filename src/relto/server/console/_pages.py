@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from relto import __version__
-from relto.authz import Principal
+from relto.authz import Permission, Principal, Scope, decide
 from relto.documents import DocumentView
 from relto.errors import AccessDenied, NotFound, ReltoError
 from relto.federation.reach import PartnerReach
@@ -29,6 +29,7 @@ from relto.server.console._marking import PageMarking, page_marking
 from relto.server.edge import Edge
 
 __all__ = [
+    "GATED_NAV",
     "NATION_NAMES",
     "NAV",
     "NOT_ALLOWED",
@@ -59,6 +60,11 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/console/audit", "Audit log", "audit"),
 )
 
+#: Pages listed only for people whose roles let them use them (for their own nation).
+GATED_NAV: tuple[tuple[str, str, str, Permission], ...] = (
+    ("/console/export", "Export control", "export", Permission.EXPORT_FACTS_READ),
+)
+
 NOT_ALLOWED = "Not found, or you may not make this change."
 
 #: The request being answered and who sent it, once :meth:`Pages.who` knows
@@ -70,6 +76,12 @@ _ANSWERING: ContextVar[tuple[Request, Principal] | None] = ContextVar(
 
 class LoginRequired(Exception):
     """No signed-in person: the console's handler sends them to sign in."""
+
+
+def decide_nav(who: Principal, permission: Permission) -> bool:
+    """Whether ``who`` may use a gated page for their own nation (a menu entry,
+    never an authorisation: the page decides again)."""
+    return decide(who, permission, Scope.of([who.home_nation])).allowed
 
 
 def safe_next(value: str | None) -> str:
@@ -154,7 +166,12 @@ class Pages:
             flash = auth.signer.open_flash(flash_cookie, auth.flash_binding(request, who))
         base = {
             "who": who,
-            "nav": NAV,
+            "nav": NAV
+            + tuple(
+                (href, label, key)
+                for href, label, key, permission in GATED_NAV
+                if who is not None and decide_nav(who, permission)
+            ),
             "active": active,
             "demo": self.node.settings.demo,
             "csrf": auth.session_csrf(request),

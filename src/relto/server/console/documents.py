@@ -9,23 +9,35 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from relto.authz import Permission, Principal
+from relto.authz import Permission, Principal, Scope
 from relto.decisions import Decision
 from relto.documents import ActionDenied, DocumentView
 from relto.errors import AccessDenied, InvalidInput, NotFound
+from relto.export_control import Regime
+from relto.export_office import proposed_classification
 from relto.partnership import check_justification
 from relto.server.console._confirm import confirm_tokens
 from relto.server.console._pages import NOT_ALLOWED, Pages
 from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
+from relto.server.console.export import ITEM_KINDS, classification_block
 from relto.server.console.partners import partner_views, session_key, view_of
 from relto.server.edge import download_response, needs
 from relto.server.uploads import read_upload
 
 __all__ = ["mount"]
+
+log = structlog.get_logger("relto.console")
+
+#: The upload form's export classification fields (``export_controlled``...).
+EXPORT_FIELDS = (
+    "controlled", "kind", "regime", "usml_category", "usml_paragraph", "sme", "eccn",
+    "dsgl_item", "value",
+)  # fmt: skip
 
 #: How much of a text document the open page shows inline.
 SHOW_BYTES = 256 * 1024
@@ -34,7 +46,22 @@ _NO_DOCUMENT = "There is no such document on this node."
 
 def mount(app: FastAPI, pages: Pages) -> None:
     service = pages.node.documents
+    exports = pages.node.exports
+    registry = pages.node.partnerships
     tokens = confirm_tokens(pages.node.settings)
+
+    def export_facts(who: Principal, doc: DocumentView) -> dict[str, Any] | None:
+        """The object's export classification (and a proposal awaiting an officer),
+        for whoever reads export facts (``export:facts:read``, own nation)."""
+        if exports is None or not pages.node.authorizer.allows(
+            who, Permission.EXPORT_FACTS_READ, Scope.of([who.home_nation])
+        ):
+            return None
+        facts = exports.summary(who)
+        return {
+            "classification": facts.items.get(doc.id),
+            "pending": facts.pending.get(doc.id),
+        }
 
     def doc_page(
         request: Request,
@@ -54,7 +81,12 @@ def mount(app: FastAPI, pages: Pages) -> None:
             text=text,
             can_relabel=service.may(who, "relabel", doc, datetime.now(UTC)),
             nations=service.partnership_nations(doc.originator),
+            export=export_facts(who, doc),
         )
+
+    def export_relevant(who: Principal) -> set[str]:
+        """The projects whose new objects need an export classification."""
+        return {p.id for p in registry.projects(who, None) if p.export_relevant}
 
     @app.get(
         "/console/documents",
@@ -98,6 +130,9 @@ def mount(app: FastAPI, pages: Pages) -> None:
             error=error,
             form=form,
             max_mb=f"{service.max_upload_bytes / (1024 * 1024):g}",
+            export_relevant=export_relevant(who),
+            kinds=ITEM_KINDS,
+            regimes=[r.value for r in Regime],
         )
 
     @app.get(
@@ -120,12 +155,30 @@ def mount(app: FastAPI, pages: Pages) -> None:
             except InvalidInput as exc:
                 return new_form(request, pages.who(request), str(exc)[:400])
             who = pages.posted_by(request, form.one("csrf", max_length=200, default=""))
-            fields = {
+            fields: dict[str, Any] = {
                 "title": form.one("title", max_length=200, default=""),
                 "project_id": form.one("project_id", max_length=63, default=""),
                 "classification": form.one("classification", max_length=60, default=""),
                 "rel_to": form.many("rel_to", max_items=50, max_length=3),
             }
+            for name in EXPORT_FIELDS:
+                fields[f"export_{name}"] = form.one(f"export_{name}", max_length=200, default="")
+            # an export-relevant project's object is withheld until an officer
+            # classifies it: the proposal is checked before anything is stored
+            proposal = None
+            if fields["project_id"] in export_relevant(who):
+                try:
+                    if exports is None:
+                        raise InvalidInput("this node keeps no export facts")
+                    block = classification_block(fields, "export_")
+                    if block is None:
+                        raise InvalidInput(
+                            f"{fields['project_id']} is export relevant: give the document's "
+                            "export classification"
+                        )
+                    proposal = proposed_classification(block)
+                except InvalidInput as exc:
+                    return new_form(request, who, str(exc)[:400], **fields)
             try:
                 doc = await run_in_threadpool(
                     lambda: service.upload(
@@ -142,7 +195,27 @@ def mount(app: FastAPI, pages: Pages) -> None:
                 )
             except InvalidInput as exc:
                 return new_form(request, who, str(exc)[:400], **fields)
-        return pages.back(f"/console/documents/{doc.id}", f"Protected as {doc.banner}.")
+        page = f"/console/documents/{doc.id}"
+        if proposal is None or exports is None:
+            return pages.back(page, f"Protected as {doc.banner}.")
+        try:
+            await run_in_threadpool(
+                lambda: exports.mark_pending(who, doc.id, proposal, at=datetime.now(UTC))
+            )
+        except Exception as exc:  # stored already: say so, whatever failed
+            log.error("export_pending_not_marked", document=doc.id, error=str(exc)[:200])
+            return pages.back(
+                page,
+                f"Protected as {doc.banner}, but it could not be withheld pending its export "
+                f"classification ({str(exc)[:120]}): ask a {doc.originator} export-control "
+                "officer to classify it now.",
+                bad=True,
+            )
+        return pages.back(
+            page,
+            f"Protected as {doc.banner}. It is withheld until a {doc.originator} "
+            "export-control officer classifies it.",
+        )
 
     @app.get(
         "/console/documents/{doc_id}",
