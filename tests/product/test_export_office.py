@@ -25,7 +25,7 @@ from relto.export_control.errors import TransferRefused
 from relto.export_control.records import TransferRecord, to_csv, to_json
 from relto.export_office import ExportOffice
 
-from .conftest import node_of, principal
+from .conftest import node_of, principal, sign_in
 
 WHY = "Recorded for the export-control test of this node."
 DOC = "ai-sensor-fusion"  # USA, SECRET//REL TO USA, AUS, CAN, GBR, JPN, ai-autonomy
@@ -331,3 +331,22 @@ def test_what_if_on_the_stored_export_facts(demo_app: TestClient) -> None:
     assert excluded.lost_elsewhere == {}  # Japan's licence still covers it
     with pytest.raises(InvalidInput):
         node.documents.what_if(bennett, ["licence-expire:NO-SUCH"], _now())
+
+
+def test_api_upload_to_an_export_relevant_project_is_refused_and_stores_nothing(
+    demo_app: TestClient,
+) -> None:
+    """The REST route cannot ask for a classification, so an object of an
+    export-relevant project never enters through it unclassified."""
+    csrf = sign_in(demo_app, "gbr-eng-harper")
+    before = demo_app.get("/api/v1/objects", params={"limit": 200}).json()["total"]
+    r = demo_app.post(
+        "/api/v1/objects",
+        data={"title": "Hull drawing", "project_id": "undersea", "classification": "SECRET",
+              "rel_to": ["USA", "AUS"]},
+        files={"file": ("hull.txt", b"hull drawing", "text/plain")},
+        headers={"x-csrf-token": csrf},
+    )  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert "export relevant" in r.json()["error"]["message"]
+    assert demo_app.get("/api/v1/objects", params={"limit": 200}).json()["total"] == before

@@ -201,6 +201,13 @@ class DocumentService:
                 for pr in repo.list_projects(p.id, 0, MAX_PAGE).items
             }
 
+    def export_relevant(self, project_id: str) -> bool:
+        """Whether ``project_id`` is export relevant (its uploads need an export
+        classification, which only the console asks for today)."""
+        with self._db.session() as s:
+            project = SqlPartnershipRepository(s).get_project(project_id[:63])
+        return bool(project is not None and project.export_relevant)
+
     def partnership_nations(self, nation: str) -> tuple[str, ...]:
         """Every nation of the partnerships ``nation`` belongs to."""
         return tuple(dict.fromkeys(n for p in self._partnerships_of(nation) for n in p.nations))

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from relto.authz import Permission, Principal
 from relto.documents import DocumentView
-from relto.errors import AccessDenied
+from relto.errors import AccessDenied, InvalidInput
 from relto.server.edge import Edge, download_response, needs
 from relto.server.routes.partnership import (
     Justification,
@@ -189,6 +189,13 @@ def mount(app: FastAPI, edge: Edge) -> None:
             classification = form.one("classification", max_length=60)
             rel_to = form.many("rel_to", max_items=50, max_length=3)
             custody = form.many("custody", max_items=8, max_length=4)
+            if await run_in_threadpool(service.export_relevant, project_id):
+                # the console asks for the classification and withholds the object
+                # until an officer classifies it; this route cannot, so it refuses
+                raise InvalidInput(
+                    f"project {project_id} is export relevant: upload through the console, "
+                    "which asks for the export classification"
+                )
             doc = await run_in_threadpool(
                 lambda: service.upload(
                     who,
