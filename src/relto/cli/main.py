@@ -45,6 +45,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "relto.cli.kas",
     "relto.cli.vetting",
     "relto.cli.partnership",
+    "relto.cli.export",
     "relto.cli.changes",
     "relto.cli.federation",
     "relto.cli.federation_demo",

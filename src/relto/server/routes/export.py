@@ -148,6 +148,10 @@ class FactsOut(BaseModel):
     licences: list[dict[str, Any]]
     lists: list[dict[str, Any]]
     rules: dict[str, dict[str, Any]]
+    pending: dict[str, dict[str, Any]] = Field(
+        description="Objects withheld until an officer classifies them: the uploader's "
+        "proposed classification, who proposed it and when"
+    )
 
 
 def parse_bound(value: str | None, name: str) -> datetime | None:
@@ -196,6 +200,7 @@ def mount(app: FastAPI, edge: Edge) -> None:
             licences=[dict(x) for x in s.licences],
             lists=[dict(x) for x in s.lists],
             rules={k: dict(v) for k, v in s.rules.items()},
+            pending={k: dict(v) for k, v in s.pending.items()},
         )
 
     @router.put(
