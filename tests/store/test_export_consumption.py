@@ -11,6 +11,9 @@ import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
+import relto.export_office.service as office_module
 from relto.authz import Authorizer, Principal
 from relto.errors import InvalidInput
 from relto.events import MemorySink
@@ -139,3 +142,16 @@ def test_consumption_cannot_be_set_by_an_officer(database: Database) -> None:
         assert "counted by relto" in str(exc)
     else:
         raise AssertionError("value_consumed was accepted")
+
+
+def test_a_records_export_is_never_silently_shortened(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    office, _ = _office(database)
+    office.record_transfers([(_record(1, 10), "USA")])
+    office.record_transfers([(_record(2, 10), "USA")])
+    monkeypatch.setattr(office_module, "MAX_RECORDS", 1)
+    with pytest.raises(InvalidInput, match="shorter one"):
+        office.records(OFFICER)
+    monkeypatch.setattr(office_module, "MAX_RECORDS", 2)
+    assert len(office.records(OFFICER)) == 2

@@ -209,7 +209,8 @@ def decide(who: Grantee | None, permission: Permission, scope: Scope = Scope()) 
         return AuthzDecision(True, permission)
     needed = " or ".join(sorted(rule.roles))
     where = ", ".join(sorted(scope.nations)) or "no nation"
-    return _deny(permission, "ROLE_NOT_HELD", f"This needs a {needed} of {where}.")
+    article = "an" if needed[:1] in "aeiou" else "a"
+    return _deny(permission, "ROLE_NOT_HELD", f"This needs {article} {needed} of {where}.")
 
 
 def _attested_role(who: Grantee, permission: Permission, rule: Rule, scope: Scope) -> AuthzDecision:

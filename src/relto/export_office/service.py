@@ -479,7 +479,7 @@ class ExportOffice:
         with self._db.session() as s:
             repo = SqlExportRepository(s)
             after = 0
-            while len(out) < MAX_RECORDS:
+            while len(out) <= MAX_RECORDS:
                 batch = repo.transfers(since, until, after_id=after, limit=1000)
                 if not batch:
                     break
@@ -489,7 +489,12 @@ class ExportOffice:
                     if self._authz.allows(who, Permission.EXPORT_RECORDS_READ, Scope.of(scope)):
                         out.append(rec)
                 after = batch[-1][0]
-        return out[:MAX_RECORDS]
+        if len(out) > MAX_RECORDS:
+            # never a silently shortened export for a regulator
+            raise InvalidInput(
+                f"more than {MAX_RECORDS:,} records in that window: ask for a shorter one"
+            )
+        return out
 
     # -- recording transfers (the key access service, before it releases a key) ------
 
