@@ -121,6 +121,8 @@ class _Nations:
 #: the decision engine's (:data:`relto.decisions.CODES`): bounded metric labels.
 _KAS_REASONS = (
     "decider_error",
+    "export_licence_exhausted",
+    "export_records_unavailable",
     "no_decider",
     "not_in_dissem",
     "not_vouched",
