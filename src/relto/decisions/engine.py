@@ -149,6 +149,8 @@ class _Plan:
         "canon",
         "decided",
         "decided_int",
+        "export_class",
+        "export_merged",
         "fast",
         "memo",
         "merged",
@@ -185,6 +187,12 @@ class _Plan:
         self.decided_int: dict[int, Decision] = {}
         self.views: dict[str, _SubjectView] = {}
         self.fast: dict[str, dict[Any, bool]] = {}
+        #: Decisions on export-controlled objects: (id of the decision without
+        #: export data, id of the hook's answer) -> (that decision, that answer, the
+        #: decision with the answer).
+        self.export_merged: dict[tuple[int, int], tuple[Decision, Any, Decision]] = {}
+        #: The subject's export class number (-1: asked alone), once asked.
+        self.export_class: int | None = None
         self.memo: tuple[dict[Any, tuple[Reason, ...]], ...] = tuple({} for _ in range(6))
 
 
@@ -207,6 +215,12 @@ class Engine:
         self.mapper = mapper
         self.recognition = recognition
         self.export_check = export_check
+        #: The hook's one-look-up answer, when it offers one (ExportControlCheck).
+        self._answer_of = getattr(export_check, "export_answer", None)
+        #: Answers shared by subjects of one class on objects of one signature.
+        self._export_answers: dict[tuple[Any, ...], tuple[str | None, str | None]] = {}
+        self._export_numbers: dict[Any, int] = {}
+        self._stand_in: str = str(getattr(export_check, "stand_in", "") or "")
         self._max_plans = max_plans
         self._plans: dict[tuple[int, datetime], _Plan] = {}
         self._last: _Plan | None = None
@@ -219,6 +233,8 @@ class Engine:
         self._adm: dict[tuple[str, str | None], tuple[_AdmissionView, ...]] = {}
         self._env: dict[tuple[str, datetime, str, str | None], _EnvView] = {}
         self._profiles: dict[int, _Profile] = {}
+        #: Each export-controlled object and the same object without its export data.
+        self._bases: dict[int, tuple[Resource, Resource, int | None]] = {}
         self._gkeys: dict[tuple[Any, ...], int] = {}
         # next() of a C iterator is atomic: threads sharing an engine never give two
         # different object groups one number (which would share their memoised
@@ -245,6 +261,8 @@ class Engine:
             plan = self._plan(subject, at)
         act = action.value if isinstance(action, Action) else action
         try:
+            if obj.export is not None:
+                return self._evaluate_export(plan, act, obj)
             prof = self._profiles.get(id(obj))
             if prof is None or prof[0] is not obj:
                 prof = self._profile(obj)
@@ -304,9 +322,6 @@ class Engine:
                 if len(plan.decided) > _MAX_SIGNATURES:
                     plan.decided.clear()
                 d = plan.decided[key] = self._decide_fast(plan, act, obj, gk, k1, x)
-            if d.allowed and obj.export is not None:
-                # the basis is per object (its sender, its item), never memoised
-                d = self._with_basis(plan, act, obj, d)
             return d
         except Exception as exc:  # fail closed: an engine error denies
             reason = Reason(
@@ -351,8 +366,7 @@ class Engine:
         for obj in objects:
             try:
                 if obj.export is not None:
-                    d = decide(plan, act, obj)
-                    ok = d.allowed and self._with_basis(plan, act, obj, d).allowed
+                    ok = self._evaluate_export(plan, act, obj).allowed
                 elif obj.orcon or obj.marking_error is not None:
                     ok = decide(plan, act, obj).allowed
                 else:
@@ -698,22 +712,127 @@ class Engine:
         # the rule reads only "is there an answer", the explanation its text
         return None if x is None else str(x)
 
-    def _with_basis(self, plan: _Plan, action: str, o: Resource, d: Decision) -> Decision:
-        """An allowed decision on an export-controlled object with the legal basis
-        the hook names; a hook that names none (or fails) denies: an allowed
-        transfer of a controlled item always has its basis."""
-        basis_of = getattr(self.export_check, "legal_basis", None)
-        if basis_of is None:
-            return d  # a plain ExportCheck: it allowed, and offers no basis
-        basis = basis_of(plan.subject, action, o, plan.at)
-        if not basis:
-            reason = Reason(
-                "EXPORT_CONTROLLED",
-                "The export-control check allowed the request but named no legal basis; "
-                "access is denied.",
+    def _evaluate_export(self, plan: _Plan, action: str, o: Resource) -> Decision:
+        """An export-controlled object: the decision on the same object without its
+        export data (memoised like any other object), then the export group on the
+        hook's answer. The export group reads nothing but that answer, so this is
+        the same decision as evaluating every group together, with the legal basis
+        of an allowed one -- and an allowed answer that names no basis (from a hook
+        that names bases) denies: an allowed transfer of a controlled item always
+        has its basis."""
+        base = self._bases.get(id(o))
+        if base is None or base[0] is not o:
+            if len(self._bases) >= _MAX_PROFILES:
+                self._bases.clear()
+            base = self._bases[id(o)] = (o, replace(o, export=None), self._signature_of(o))
+        d0 = self.evaluate(plan.subject, action, base[1], at=plan.at)
+        if o.marking_error is not None:
+            return d0  # an unreadable marking says all there is to say
+        answer = self._shared_answer(plan, action, o, base[2])
+        basis, sentence = answer
+        if sentence is None and (basis is None or not d0.allowed):
+            return d0
+        # keyed by the ids of d0 and of the answer, both kept beside the result: an
+        # id is never mistaken for that of something since forgotten
+        key = (id(d0), id(answer))
+        got = plan.export_merged.get(key)
+        if got is not None and got[0] is d0 and got[1] is answer:
+            return got[2]
+        if sentence is not None and self._stand_in and self._stand_in in sentence:
+            sentence = sentence.replace(self._stand_in, plan.subject.id)
+        if sentence is None:
+            d = replace(d0, legal_basis=basis)
+        else:
+            reasons = _merge((*d0.reasons, Reason("EXPORT_CONTROLLED", sentence)))
+            d = Decision(False, reasons, reasons[0].code, self.world.policy_version, (LOG,))
+        if len(plan.export_merged) > _MAX_SIGNATURES:
+            plan.export_merged.clear()
+        plan.export_merged[key] = (d0, answer, d)
+        return d
+
+    def _number(self, value: Any) -> int:
+        """A small number for a class or signature the hook gave (never reused)."""
+        got = self._export_numbers.get(value)
+        if got is None:
+            if len(self._export_numbers) >= _MAX_PROFILES:
+                self._export_numbers.clear()
+            got = self._export_numbers[value] = next(self._gk_numbers)
+        return got
+
+    def _signature_of(self, o: Resource) -> int | None:
+        sig_of = getattr(self.export_check, "object_signature", None)
+        if sig_of is None or getattr(self.export_check, "raw_answer", None) is None:
+            return None
+        try:
+            sig = sig_of(o)
+        except Exception:
+            return None
+        return None if sig is None else self._number(sig)
+
+    def _shared_answer(
+        self, plan: _Plan, action: str, o: Resource, sig: int | None
+    ) -> tuple[str | None, str | None]:
+        """The hook's answer, shared by every subject of the same class and object of
+        the same signature (the hook says which are alike; ``None``: asked alone);
+        one tuple per distinct answer, whose sentence may hold the hook's stand-in
+        for the subject's id. Numbers are never reused, so a remembered key never
+        names other facts."""
+        hook = self.export_check
+        if sig is None or (action == "share" and getattr(hook, "recipient", None) is None):
+            return self._export_answer(plan, action, o)
+        cls = plan.export_class
+        if cls is None:
+            try:
+                raw = hook.subject_class(plan.subject)  # type: ignore[union-attr]
+            except Exception:
+                raw = None
+            cls = plan.export_class = -1 if raw is None else self._number(raw)
+        if cls < 0:
+            return self._export_answer(plan, action, o)
+        key = (cls, sig, action, plan.at, plan.at.tzinfo)
+        got = self._export_answers.get(key)
+        if got is None:
+            basis, sentence = hook.raw_answer(  # type: ignore[union-attr]
+                plan.subject, action, o, plan.at
             )
-            return Decision(False, (reason,), reason.code, self.world.policy_version, (LOG,))
-        return replace(d, legal_basis=str(basis))
+            if sentence is None and not basis:
+                sentence = _NO_BASIS
+            got = (
+                None if basis is None else str(basis),
+                None if sentence is None else str(sentence),
+            )
+            if len(self._export_answers) >= _MAX_SIGNATURES:
+                self._export_answers.clear()
+            self._export_answers[key] = got
+        return got  # its sentence may hold the stand-in: the caller puts the id back
+
+    def _export_answer(
+        self, plan: _Plan, action: str, o: Resource
+    ) -> tuple[str | None, str | None]:
+        """The hook's answer: ``(basis, None)`` allows (``basis`` may be ``None``
+        for a hook that names no bases), ``(None, sentence)`` denies."""
+        hook = self.export_check
+        if hook is None:
+            assert o.export is not None
+            return None, (
+                f"The object is export controlled ({o.export.regime} "
+                f"{o.export.classification}) and no export-control check is configured."
+            )
+        subject, at = plan.subject, plan.at
+        answer_of = self._answer_of
+        if answer_of is not None:
+            basis, sentence = answer_of(subject, action, o, at)
+        else:
+            sentence = hook.check(subject, action, o, at)
+            basis_of = getattr(hook, "legal_basis", None)
+            if sentence is not None or basis_of is None:
+                return None, None if sentence is None else str(sentence)
+            basis = basis_of(subject, action, o, at)
+        if sentence is not None:
+            return None, str(sentence)
+        if not basis:
+            return None, _NO_BASIS
+        return str(basis), None
 
     def _group(
         self,
@@ -762,6 +881,11 @@ def enforce_decision(
 
 
 _by_code = operator.attrgetter("code")
+
+
+_NO_BASIS = (
+    "The export-control check allowed the request but named no legal basis; access is denied."
+)
 
 
 def _merge(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:

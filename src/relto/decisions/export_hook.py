@@ -54,6 +54,10 @@ __all__ = ["UNKNOWN_LOCATION", "ExportControlCheck"]
 #: The location of a party relto has no record of (never an AUKUS territory).
 UNKNOWN_LOCATION = "unknown"
 
+#: Stands for the subject's id in a remembered answer: people whose export facts
+#: are alike share one answer, and each reads it with their own id put back.
+_SUBJECT = "\x00subject\x00"
+
 _ACTIONS = {a.value: a for a in Action}
 _READ = Action.READ.value
 _SHARE = Action.SHARE.value
@@ -63,6 +67,12 @@ MAX_REMEMBERED = 65_536
 
 _Answer = tuple[TransferDecision, str | None]
 _NO_DATA = ObjectExport(None)
+
+
+def _statuses(p: Party) -> tuple[tuple[object, datetime, datetime], ...]:
+    """A party's authorized-user statuses as the rules read them: regime and
+    window (the identifier is the officer's reference, read by no rule)."""
+    return tuple(sorted(((a.regime, a.valid_from, a.valid_until) for a in p.authorized), key=repr))
 
 
 def _deny(code: str, sentence: str) -> TransferDecision:
@@ -84,11 +94,25 @@ class ExportControlCheck:
     _answers: dict[Hashable, _Answer] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _signatures: dict[int, tuple[ObjectExport, Hashable]] = field(
+    _signatures: dict[int, tuple[ObjectExport, int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _parties: dict[tuple[str, frozenset[str]], tuple[Party, bool]] = field(
         default_factory=dict, init=False, repr=False, compare=False
+    )
+    _classes: dict[tuple[str, frozenset[str]], int] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    #: Each distinct class or export data signature as a small number, so that a
+    #: remembered answer's key hashes a few ints, not the facts themselves.
+    _numbers: dict[Hashable, int] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    #: The signature number of each object's export data, by object id.
+    _sig_of: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: How many times the numbers were forgotten (a key made across that is stale).
+    _generation: list[int] = field(
+        default_factory=lambda: [0], init=False, repr=False, compare=False
     )
 
     def retransfer_to(self, recipient: str) -> ExportControlCheck:
@@ -119,11 +143,55 @@ class ExportControlCheck:
             return p, True
         return replace(p, nationalities=p.nationalities | nats), True
 
+    def _number(self, value: Hashable) -> int:
+        got = self._numbers.get(value)
+        if got is None:
+            if len(self._numbers) >= MAX_REMEMBERED:
+                # numbers are forgotten with the answers keyed by them
+                self._numbers.clear()
+                self._answers.clear()
+                self._classes.clear()
+                self._signatures.clear()
+                self._sig_of.clear()
+                self._generation[0] += 1
+            got = self._numbers[value] = len(self._numbers)
+        return got
+
+    def _class(self, pid: str, extra: frozenset[str]) -> int:
+        """What the export rules read of the subject as a party, with its id left
+        out: a recorded person's every field but the id, and whether they are
+        recorded. An organisation is judged by its id (licences name it), so it
+        is its own class."""
+        key = (pid, extra)
+        got = self._classes.get(key)
+        if got is None:
+            p, known = self._party(pid, extra)
+            if p.kind is PartyKind.PERSON:
+                cls: Hashable = (
+                    PartyKind.PERSON, p.location, p.nationalities, p.organisation_id,
+                    p.ddtc_registered, p.debarred, p.government_body_of, _statuses(p), known,
+                )  # fmt: skip
+            else:
+                cls = (PartyKind.ORGANISATION, pid, known)
+            got = self._number(cls)
+            if len(self._classes) >= MAX_REMEMBERED:
+                self._classes.clear()
+            self._classes[key] = got
+        return got
+
     def decide(
         self, subject: Subject, action: str, obj: Resource, at: datetime
     ) -> TransferDecision:
         """The full decision (with its legal basis), failing closed on any error."""
-        return self._answer(subject, action, obj, at)[0]
+        d = self._answer(subject, action, obj, at)[0]
+        if d.allowed or not any(_SUBJECT in r.sentence for r in d.reasons):
+            return d
+        return replace(
+            d,
+            reasons=tuple(
+                Reason(r.code, r.sentence.replace(_SUBJECT, subject.id)) for r in d.reasons
+            ),
+        )
 
     def _key(self, subject: Subject, action: str, obj: Resource, at: datetime) -> Hashable:
         """Everything the answer depends on, or ``None`` where the answer names the
@@ -140,14 +208,31 @@ class ExportControlCheck:
         data = self.items.get(obj.id)
         if not isinstance(data, ObjectExport) or data.sender is None:
             return None
+        generation = self._generation[0]
         known = self._signatures.get(id(data))
         if known is None or known[0] is not data:
             if len(self._signatures) >= MAX_REMEMBERED:
                 self._signatures.clear()
-            known = self._signatures[id(data)] = (data, (type(data), repr(data)))
-        return (subject.id, subject.nationalities, act, known[1], at, at.tzinfo)
+            known = self._signatures[id(data)] = (data, self._number((type(data), repr(data))))
+        if _SUBJECT in subject.id:
+            return None  # an id that looks like the stand-in: decided afresh
+        who = self._class(subject.id, subject.nationalities)
+        if self._generation[0] != generation:
+            return None  # the numbers were forgotten meanwhile: decided afresh
+        if len(self._sig_of) >= MAX_REMEMBERED:
+            self._sig_of.clear()
+        self._sig_of[obj.id] = known[1]
+        return (who, act, known[1], at, at.tzinfo)
 
-    def _answer(self, subject: Subject, action: str, obj: Resource, at: datetime) -> _Answer:
+    def _answer(
+        self,
+        subject: Subject,
+        action: str,
+        obj: Resource,
+        at: datetime,
+        *,
+        stand_in: bool | None = None,
+    ) -> _Answer:
         """The decision and its ``check`` sentence, remembered under :meth:`_key`
         (a failure is never remembered)."""
         try:
@@ -158,7 +243,9 @@ class ExportControlCheck:
         if got is not None:
             return got
         try:
-            d = self._decide(subject, action, obj, at)
+            # remembered answers are made for the stand-in id, shared by the class
+            use = key is not None if stand_in is None else stand_in
+            d = self._decide(subject, action, obj, at, stand_in=use)
         except Exception:
             d = _deny(
                 "export_facts_unreadable",
@@ -172,8 +259,14 @@ class ExportControlCheck:
             self._answers[key] = answer
         return answer
 
+    def _subject_party(self, subject: Subject, stand_in: bool) -> tuple[Party, bool]:
+        p, known = self._party(subject.id, subject.nationalities)
+        if stand_in and p.kind is PartyKind.PERSON:
+            p = replace(p, id=_SUBJECT)
+        return p, known
+
     def _decide(
-        self, subject: Subject, action: str, obj: Resource, at: datetime
+        self, subject: Subject, action: str, obj: Resource, at: datetime, *, stand_in: bool = False
     ) -> TransferDecision:
         act = _ACTIONS.get(action, Action.READ)
         data = self.items.get(obj.id, _NO_DATA)
@@ -185,10 +278,10 @@ class ExportControlCheck:
                     f"A share of {obj.id} is a re-transfer from {subject.id}; "
                     "the request names no recipient, so it cannot be judged.",
                 )
-            sender, known_s = self._party(subject.id, subject.nationalities)
+            sender, known_s = self._subject_party(subject, stand_in)
             recipient, known_r = self._party(self.recipient, frozenset())
         else:
-            recipient, known_r = self._party(subject.id, subject.nationalities)
+            recipient, known_r = self._subject_party(subject, stand_in)
             if data.sender is None:
                 notes.append(
                     Reason(
@@ -234,4 +327,66 @@ class ExportControlCheck:
         return d.legal_basis if d.allowed else None
 
     def check(self, subject: Subject, action: str, obj: Resource, at: datetime) -> str | None:
-        return self._answer(subject, action, obj, at)[1]
+        sentence = self._answer(subject, action, obj, at)[1]
+        if sentence is None or _SUBJECT not in sentence:
+            return sentence
+        return sentence.replace(_SUBJECT, subject.id)
+
+    def subject_class(self, subject: Subject) -> Hashable | None:
+        """What the export rules read of ``subject`` as a party, id left out (equal
+        for people whose answers differ only by their id); ``None``: judge alone."""
+        if _SUBJECT in subject.id:
+            return None
+        try:
+            p, known = self._party(subject.id, subject.nationalities)
+        except TypeError:
+            return None
+        if p.kind is PartyKind.PERSON:
+            return (
+                PartyKind.PERSON, p.location, p.nationalities, p.organisation_id,
+                p.ddtc_registered, p.debarred, p.government_body_of, _statuses(p), known,
+            )  # fmt: skip
+        return (PartyKind.ORGANISATION, subject.id, known)
+
+    def object_signature(self, obj: Resource) -> Hashable | None:
+        """What the export rules read of ``obj`` (its export data by type and
+        ``repr``); ``None`` when an answer would name the object itself."""
+        data = self.items.get(obj.id)
+        if not isinstance(data, ObjectExport) or data.sender is None:
+            return None
+        return (type(data), repr(data))
+
+    #: The stand-in for the subject's id in :meth:`raw_answer`'s sentences.
+    stand_in = _SUBJECT
+
+    def raw_answer(
+        self, subject: Subject, action: str, obj: Resource, at: datetime
+    ) -> tuple[str | None, str | None]:
+        """:meth:`export_answer` as made for the subject's class: its sentence may
+        hold :attr:`stand_in` where the subject's id goes. Every subject of the
+        same :meth:`subject_class` with an object of the same
+        :meth:`object_signature` gets this answer for the same action and time
+        (a share only on a check with a re-transfer recipient)."""
+        d, sentence = self._answer(subject, action, obj, at, stand_in=True)
+        return (d.legal_basis if d.allowed else None), sentence
+
+    def export_answer(
+        self, subject: Subject, action: str, obj: Resource, at: datetime
+    ) -> tuple[str | None, str | None]:
+        """:meth:`legal_basis` and :meth:`check` in one look-up: ``(basis, None)``
+        when allowed, ``(None, sentence)`` when denied."""
+        # the look-up _key would make, when everything in it is already known
+        got = None
+        sig = self._sig_of.get(obj.id)
+        if sig is not None and (action != _SHARE or self.recipient is not None):
+            try:
+                who = self._classes.get((subject.id, subject.nationalities))
+            except TypeError:  # unhashable nationalities: the slow path handles it
+                who = None
+            if who is not None:
+                act = action if action in _ACTIONS else _READ
+                got = self._answers.get((who, act, sig, at, at.tzinfo))
+        d, sentence = got if got is not None else self._answer(subject, action, obj, at)
+        if sentence is not None and _SUBJECT in sentence:
+            sentence = sentence.replace(_SUBJECT, subject.id)
+        return (d.legal_basis if d.allowed else None), sentence
