@@ -484,3 +484,29 @@ def test_the_routes_are_in_the_openapi_document_with_their_permissions(client: T
     assert got == want
     content = spec["paths"][f"{API}/records"]["get"]["responses"]["200"]["content"]
     assert {"text/csv", "application/json"} <= set(content)
+
+
+def test_facts_never_name_an_object_the_reader_may_not_know_of(client: TestClient) -> None:
+    """A USA-only object's classification is not shown to another nation's auditor."""
+    h = sign_in(client, "usa-eng-ramirez")
+    r = client.post(
+        "/api/v1/objects",
+        data={"title": "US only", "project_id": "hypersonic", "classification": "SECRET",
+              "rel_to": []},
+        files={"file": ("us.txt", b"us only", "text/plain")},
+        headers=h,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    secret_id = r.json()["id"]
+    h = record_facts(client)
+    r = client.put(
+        f"{API}/items/{secret_id}",
+        json={"classification": {**BLOCK, "value": None}, "justification": WHY},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert secret_id in client.get(f"{API}/facts").json()["items"]
+    sign_in(client, "gbr-aud-patel")
+    seen = client.get(f"{API}/facts")
+    assert seen.status_code == 200, seen.text
+    assert secret_id not in seen.text

@@ -194,13 +194,15 @@ def mount(app: FastAPI, edge: Edge) -> None:
     )
     def get_facts(who: Who) -> FactsOut:
         s = office().summary(who)
+        # objects the reader may not know of are neither named nor counted
+        known = {d.id for d in edge.node.documents.all_visible(who)}
         return FactsOut(
-            items={k: dict(v) for k, v in s.items.items()},
+            items={k: dict(v) for k, v in s.items.items() if k in known},
             parties=[dict(p) for p in s.parties],
             licences=[dict(x) for x in s.licences],
             lists=[dict(x) for x in s.lists],
             rules={k: dict(v) for k, v in s.rules.items()},
-            pending={k: dict(v) for k, v in s.pending.items()},
+            pending={k: dict(v) for k, v in s.pending.items() if k in known},
         )
 
     @router.put(
