@@ -32,7 +32,8 @@ the same way.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import itertools
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -110,6 +111,10 @@ class ExportControlCheck:
     )
     #: The signature number of each object's export data, by object id.
     _sig_of: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: Numbers handed out, never reused (so a stale number never names other facts).
+    _counter: Iterator[int] = field(
+        default_factory=itertools.count, init=False, repr=False, compare=False
+    )
     #: How many times the numbers were forgotten (a key made across that is stale).
     _generation: list[int] = field(
         default_factory=lambda: [0], init=False, repr=False, compare=False
@@ -154,7 +159,8 @@ class ExportControlCheck:
                 self._signatures.clear()
                 self._sig_of.clear()
                 self._generation[0] += 1
-            got = self._numbers[value] = len(self._numbers)
+            # next() of a C iterator is atomic: two threads never get one number
+            got = self._numbers[value] = next(self._counter)
         return got
 
     def _class(self, pid: str, extra: frozenset[str]) -> int:
