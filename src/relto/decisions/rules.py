@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from relto.decisions._model import ACTIONS, CLEARANCE_STATUSES, Code
+from relto.rulesource import SourceAlgebra, Src, compile_function, source_of
 
 __all__ = [
     "CLEARANCE_CODES",
@@ -306,93 +307,16 @@ def rules(L: Any, s: Any, o: Any, e: Any) -> dict[str, Any]:
 # -- compiling the table to Python -----------------------------------------------
 
 
-class Src(str):
-    """A Python expression (as source text); attribute access builds ``x.attr``."""
-
-    def __getattr__(self, name: str) -> Src:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return Src(f"{self}.{name}")
-
-
-def _src(x: Any) -> str:
-    if isinstance(x, Src):
-        return str(x)
-    if isinstance(x, bool | int | str | tuple | frozenset) or x is None:
-        return repr(x)
-    raise TypeError(f"cannot compile {type(x).__name__}")
-
-
-class SourceAlgebra:
-    """The algebra whose values are Python source: compiles the table for the engine."""
-
-    true = Src("True")
-    false = Src("False")
-
-    def __init__(self) -> None:
-        self._n = 0
-        self.consts: dict[str, frozenset[str]] = {}
-
-    def _var(self) -> Src:
-        self._n += 1
-        return Src(f"_v{self._n}")
-
-    def not_(self, a: Any) -> Src:
-        return Src(f"(not {_src(a)})")
-
-    def and_(self, *xs: Any) -> Src:
-        return Src("(" + " and ".join(_src(x) for x in xs) + ")")
-
-    def or_(self, *xs: Any) -> Src:
-        return Src("(" + " or ".join(_src(x) for x in xs) + ")")
-
-    def eq(self, a: Any, b: Any) -> Src:
-        return Src(f"({_src(a)} == {_src(b)})")
-
-    def lt(self, a: Any, b: Any) -> Src:
-        return Src(f"({_src(a)} < {_src(b)})")
-
-    def le(self, a: Any, b: Any) -> Src:
-        return Src(f"({_src(a)} <= {_src(b)})")
-
-    def ite(self, c: Any, a: Any, b: Any) -> Src:
-        return Src(f"({_src(a)} if {_src(c)} else {_src(b)})")
-
-    def add(self, *xs: Any) -> Src:
-        return Src("(" + " + ".join(_src(x) for x in xs) + ")")
-
-    def member(self, x: Any, s: Any) -> Src:
-        return Src(f"({_src(x)} in {_src(s)})")
-
-    def lit_in(self, x: Any, lits: tuple[str, ...]) -> Src:
-        name = f"_c{len(self.consts)}"
-        for existing, value in self.consts.items():
-            if value == frozenset(lits):
-                name = existing
-        self.consts[name] = frozenset(lits)
-        return Src(f"({_src(x)} in {name})")
-
-    def any_(self, coll: Any, fn: Callable[[Any], Any]) -> Src:
-        v = self._var()
-        return Src(f"any({_src(fn(v))} for {v} in {_src(coll)})")
-
-    def all_(self, coll: Any, fn: Callable[[Any], Any]) -> Src:
-        v = self._var()
-        return Src(f"all({_src(fn(v))} for {v} in {_src(coll)})")
-
-
 def compile_group(
     fn: Callable[[Any, Any, Any, Any], Rules],
 ) -> tuple[str, Callable[[Any, Any, Any], dict[str, bool]]]:
     """``fn`` as a Python function of the views (source, function): what the engine runs."""
     L = SourceAlgebra()
     fired = fn(L, Src("s"), Src("o"), Src("e"))
-    body = ", ".join(f"{code!r}: {_src(cond)}" for code, cond in fired.items())
-    source = f"def _rule(s, o, e):\n    return {{{body}}}\n"
-    namespace: dict[str, Any] = dict(L.consts)
-    exec(compile(source, f"<relto.decisions.rules:{fn.__name__}>", "exec"), namespace)  # noqa: S102
-    compiled: Callable[[Any, Any, Any], dict[str, bool]] = namespace["_rule"]
-    return source, compiled
+    body = "{" + ", ".join(f"{code!r}: {source_of(cond)}" for code, cond in fired.items()) + "}"
+    return compile_function(
+        ("s", "o", "e"), body, f"<relto.decisions.rules:{fn.__name__}>", L.consts
+    )
 
 
 #: Every group compiled once at import; the engine calls these.

@@ -54,6 +54,7 @@ from relto.export_control.model import (
     Transfer,
     pattern_matches,
 )
+from relto.rulesource import SourceAlgebra, Src, compile_function, source_of
 
 __all__ = [
     "BASES",
@@ -305,76 +306,7 @@ def bases(L: Any, t: Any, f: Any) -> Rules:
     }
 
 
-# -- compiling the table to Python -----------------------------------------------------
-
-
-class Src(str):
-    """A Python expression (as source text); attribute access builds ``x.attr``."""
-
-    def __getattr__(self, name: str) -> Src:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return Src(f"{self}.{name}")
-
-
-def _src(x: Any) -> str:
-    if isinstance(x, Src):
-        return str(x)
-    if isinstance(x, bool | str):
-        return repr(x)
-    raise TypeError(f"cannot compile {type(x).__name__}")
-
-
-class SourceAlgebra:
-    """The algebra whose values are Python source; ``and``/``or`` short-circuit."""
-
-    true = Src("True")
-    false = Src("False")
-
-    def __init__(self) -> None:
-        self._n = 0
-        self.consts: dict[str, frozenset[str]] = {}
-
-    def not_(self, a: Any) -> Src:
-        return Src(f"(not {_src(a)})")
-
-    def and_(self, *xs: Any) -> Src:
-        return Src("(" + " and ".join(_src(x) for x in xs) + ")")
-
-    def or_(self, *xs: Any) -> Src:
-        return Src("(" + " or ".join(_src(x) for x in xs) + ")")
-
-    def some(self, a: Any) -> Src:
-        return Src(f"({_src(a)} is not None)")
-
-    def eq(self, a: Any, b: Any) -> Src:
-        return Src(f"({_src(a)} == {_src(b)})")
-
-    def lt(self, a: Any, b: Any) -> Src:
-        return Src(f"({_src(a)} < {_src(b)})")
-
-    def le(self, a: Any, b: Any) -> Src:
-        return Src(f"({_src(a)} <= {_src(b)})")
-
-    def add(self, a: Any, b: Any) -> Src:
-        return Src(f"({_src(a)} + {_src(b)})")
-
-    def matches(self, pattern: Any, designator: Any) -> Src:
-        return Src(f"_matches({_src(pattern)}, {_src(designator)})")
-
-    def member(self, x: Any, s: Any) -> Src:
-        return Src(f"({_src(x)} in {_src(s)})")
-
-    def lit_in(self, x: Any, lits: tuple[str, ...]) -> Src:
-        value = frozenset(lits)
-        name = next((k for k, v in self.consts.items() if v == value), f"_c{len(self.consts)}")
-        self.consts[name] = value
-        return Src(f"({_src(x)} in {name})")
-
-    def any_(self, coll: Any, fn: Callable[[Any], Any]) -> Src:
-        self._n += 1
-        v = Src(f"_v{self._n}")
-        return Src(f"any({_src(fn(v))} for {v} in {_src(coll)})")
+# -- compiling the table to Python (relto.rulesource) --------------------------------
 
 
 def compile_rule(fn: Callable[..., Any], *params: str) -> tuple[str, Callable[..., Any]]:
@@ -383,13 +315,11 @@ def compile_rule(fn: Callable[..., Any], *params: str) -> tuple[str, Callable[..
     L = SourceAlgebra()
     out = fn(L, *(Src(p) for p in params))
     if isinstance(out, dict):
-        body = "{" + ", ".join(f"{name!r}: bool({_src(c)})" for name, c in out.items()) + "}"
+        body = "{" + ", ".join(f"{name!r}: bool({source_of(c)})" for name, c in out.items()) + "}"
     else:
-        body = f"bool({_src(out)})"
-    source = f"def _rule({', '.join(params)}):\n    return {body}\n"
-    namespace: dict[str, Any] = {"_matches": pattern_matches, **L.consts}
-    exec(compile(source, f"<relto.export_control.rules:{fn.__name__}>", "exec"), namespace)  # noqa: S102
-    return source, namespace["_rule"]
+        body = f"bool({source_of(out)})"
+    namespace = {"_matches": pattern_matches, **L.consts}
+    return compile_function(params, body, f"<relto.export_control.rules:{fn.__name__}>", namespace)
 
 
 #: Each table function decide_transfer calls, with the names of its arguments.
