@@ -109,15 +109,10 @@ class ExportControlCheck:
     _numbers: dict[Hashable, int] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    #: The signature number of each object's export data, by object id.
-    _sig_of: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
-    #: Numbers handed out, never reused (so a stale number never names other facts).
+    #: Numbers handed out, never reused: a number kept across a forgetting names
+    #: nothing else afterwards, so it can only miss.
     _counter: Iterator[int] = field(
         default_factory=itertools.count, init=False, repr=False, compare=False
-    )
-    #: How many times the numbers were forgotten (a key made across that is stale).
-    _generation: list[int] = field(
-        default_factory=lambda: [0], init=False, repr=False, compare=False
     )
 
     def retransfer_to(self, recipient: str) -> ExportControlCheck:
@@ -157,8 +152,6 @@ class ExportControlCheck:
                 self._answers.clear()
                 self._classes.clear()
                 self._signatures.clear()
-                self._sig_of.clear()
-                self._generation[0] += 1
             # next() of a C iterator is atomic: two threads never get one number
             got = self._numbers[value] = next(self._counter)
         return got
@@ -171,19 +164,30 @@ class ExportControlCheck:
         key = (pid, extra)
         got = self._classes.get(key)
         if got is None:
-            p, known = self._party(pid, extra)
-            if p.kind is PartyKind.PERSON:
-                cls: Hashable = (
-                    PartyKind.PERSON, p.location, p.nationalities, p.organisation_id,
-                    p.ddtc_registered, p.debarred, p.government_body_of, _statuses(p), known,
-                )  # fmt: skip
-            else:
-                cls = (PartyKind.ORGANISATION, pid, known)
-            got = self._number(cls)
+            got = self._number(self._class_of(pid, extra))
             if len(self._classes) >= MAX_REMEMBERED:
                 self._classes.clear()
             self._classes[key] = got
         return got
+
+    def _class_of(self, pid: str, extra: frozenset[str]) -> Hashable:
+        party, known = self._party(pid, extra)
+        if party.kind is PartyKind.PERSON:
+            return (
+                PartyKind.PERSON, party.location, party.nationalities, party.organisation_id,
+                party.ddtc_registered, party.debarred, party.government_body_of,
+                _statuses(party), known,
+            )  # fmt: skip
+        return (PartyKind.ORGANISATION, pid, known)
+
+    @staticmethod
+    def _signature(data: object) -> Hashable | None:
+        """Export data decided alike: same type and ``repr`` (which tells a str from
+        its StrEnum and ``1.0`` from ``1.00``); ``None`` when there is no sender,
+        so an answer would name the object itself."""
+        if not isinstance(data, ObjectExport) or data.sender is None:
+            return None
+        return (type(data), repr(data))
 
     def decide(
         self, subject: Subject, action: str, obj: Resource, at: datetime
@@ -212,22 +216,19 @@ class ExportControlCheck:
         if act == _SHARE and self.recipient is None:
             return None
         data = self.items.get(obj.id)
-        if not isinstance(data, ObjectExport) or data.sender is None:
+        if data is None:
             return None
-        generation = self._generation[0]
         known = self._signatures.get(id(data))
         if known is None or known[0] is not data:
+            signature = self._signature(data)
+            if signature is None:
+                return None
             if len(self._signatures) >= MAX_REMEMBERED:
                 self._signatures.clear()
-            known = self._signatures[id(data)] = (data, self._number((type(data), repr(data))))
+            known = self._signatures[id(data)] = (data, self._number(signature))
         if _SUBJECT in subject.id:
             return None  # an id that looks like the stand-in: decided afresh
         who = self._class(subject.id, subject.nationalities)
-        if self._generation[0] != generation:
-            return None  # the numbers were forgotten meanwhile: decided afresh
-        if len(self._sig_of) >= MAX_REMEMBERED:
-            self._sig_of.clear()
-        self._sig_of[obj.id] = known[1]
         return (who, act, known[1], at, at.tzinfo)
 
     def _answer(
@@ -344,23 +345,14 @@ class ExportControlCheck:
         if _SUBJECT in subject.id:
             return None
         try:
-            p, known = self._party(subject.id, subject.nationalities)
+            return self._class_of(subject.id, subject.nationalities)
         except TypeError:
             return None
-        if p.kind is PartyKind.PERSON:
-            return (
-                PartyKind.PERSON, p.location, p.nationalities, p.organisation_id,
-                p.ddtc_registered, p.debarred, p.government_body_of, _statuses(p), known,
-            )  # fmt: skip
-        return (PartyKind.ORGANISATION, subject.id, known)
 
     def object_signature(self, obj: Resource) -> Hashable | None:
         """What the export rules read of ``obj`` (its export data by type and
         ``repr``); ``None`` when an answer would name the object itself."""
-        data = self.items.get(obj.id)
-        if not isinstance(data, ObjectExport) or data.sender is None:
-            return None
-        return (type(data), repr(data))
+        return self._signature(self.items.get(obj.id))
 
     #: The stand-in for the subject's id in :meth:`raw_answer`'s sentences.
     stand_in = _SUBJECT
@@ -381,18 +373,7 @@ class ExportControlCheck:
     ) -> tuple[str | None, str | None]:
         """:meth:`legal_basis` and :meth:`check` in one look-up: ``(basis, None)``
         when allowed, ``(None, sentence)`` when denied."""
-        # the look-up _key would make, when everything in it is already known
-        got = None
-        sig = self._sig_of.get(obj.id)
-        if sig is not None and (action != _SHARE or self.recipient is not None):
-            try:
-                who = self._classes.get((subject.id, subject.nationalities))
-            except TypeError:  # unhashable nationalities: the slow path handles it
-                who = None
-            if who is not None:
-                act = action if action in _ACTIONS else _READ
-                got = self._answers.get((who, act, sig, at, at.tzinfo))
-        d, sentence = got if got is not None else self._answer(subject, action, obj, at)
+        d, sentence = self._answer(subject, action, obj, at)
         if sentence is not None and _SUBJECT in sentence:
             sentence = sentence.replace(_SUBJECT, subject.id)
         return (d.legal_basis if d.allowed else None), sentence
