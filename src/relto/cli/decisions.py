@@ -26,7 +26,7 @@ def decide(
 ) -> None:
     """Decide every request of a scenario: one JSON line per request."""
     from relto.decisions import decide_scenario, load_scenario
-    from relto.decisions.scenario import export_basis, parse_time
+    from relto.decisions.scenario import parse_time
 
     sc = load_scenario(scenario)
     when = parse_time(at) if at is not None else None
@@ -45,9 +45,8 @@ def decide(
                 "allowed": decision.allowed,
                 "reasons": list(decision.codes),
             }
-            basis = export_basis(sc, req, decision, at=when)
-            if basis is not None:  # an export-controlled object: the legal basis
-                line["legal_basis"] = basis
+            if decision.legal_basis is not None:  # an export-controlled object
+                line["legal_basis"] = decision.legal_basis
             if explain:
                 line["explanation"] = [r.sentence for r in decision.reasons]
         typer.echo(json.dumps(line))

@@ -55,7 +55,6 @@ __all__ = [
     "Request",
     "Scenario",
     "decide_scenario",
-    "export_basis",
     "load_scenario",
 ]
 
@@ -765,16 +764,3 @@ def decide_scenario(
             )
         out.append((req, eng.evaluate(subject, req.action, scenario.objects[req.object], at=t)))
     return out
-
-
-def export_basis(
-    scenario: Scenario, req: Request, decision: Decision | None, *, at: datetime | None = None
-) -> str | None:
-    """The legal basis of an allowed request for an export-controlled object
-    (``ITAR 126.7``, ``licence DSP-5 ...``, ``not controlled``): the engine put it on
-    the decision. ``None`` when the request was denied, the object is not export
-    controlled, or the scenario carries no export data."""
-    del scenario, req, at  # the decision carries it
-    if decision is None or not decision.allowed:
-        return None
-    return decision.legal_basis
