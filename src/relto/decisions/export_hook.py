@@ -119,9 +119,13 @@ class ExportControlCheck:
         """The same check, where a ``share`` goes from the subject to ``recipient``."""
         return replace(self, recipient=recipient)
 
+    def party(self, pid: str, extra: frozenset[str] = frozenset()) -> tuple[Party, bool]:
+        """The party ``pid`` as transfers judge it (a recorded person with ``extra``
+        nationalities added), and whether it is recorded."""
+        return self._party(pid, extra)
+
     def _party(self, pid: str, extra: frozenset[str]) -> tuple[Party, bool]:
-        """The party ``pid`` with ``extra`` nationalities, and whether it is recorded
-        (remembered: it depends on nothing else)."""
+        """:meth:`party`, remembered: it depends on nothing else."""
         key = (pid, extra)
         try:
             got = self._parties.get(key)

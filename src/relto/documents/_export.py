@@ -103,9 +103,8 @@ def transfer_record(
     if item is None or item.item is None or not item.item.controlled:
         return None
     c = item.item
-    sender = check.parties.get(item.sender or "")
-    recipient = check.parties.get(subject.id)
-    nats = subject.nationalities | (recipient.nationalities if recipient else frozenset())
+    sender, _ = check.party(item.sender or "")
+    recipient, _ = check.party(subject.id, subject.nationalities)
     td = check.decide(subject, action, obj, at)
     return TransferRecord(
         at=at,
@@ -118,11 +117,11 @@ def transfer_record(
         item_kind=str(c.kind),
         sme=c.sme,
         sender=item.sender or "",
-        sender_organisation=(sender.organisation if sender else None) or "",
+        sender_organisation=sender.organisation or "",
         recipient=subject.id,
-        recipient_organisation=(recipient.organisation if recipient else None) or "",
-        recipient_nationalities=tuple(sorted(nats)),
-        recipient_location=recipient.location if recipient else "",
+        recipient_organisation=recipient.organisation or "",
+        recipient_nationalities=tuple(sorted(recipient.nationalities)),
+        recipient_location=recipient.location,
         legal_basis=decision.legal_basis or td.legal_basis or "",
         licence_number=td.licence_number,
         value=item.value,
