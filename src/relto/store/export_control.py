@@ -175,27 +175,30 @@ class SqlExportRepository:
         row = self.s.get(ExportItemRow, document_id)
         return None if row is None else (row, json.loads(row.data))
 
+    def _put(self, model: type[Any], key: Any, changed: Mapping[str, Any], **first: Any) -> Any:
+        """Insert ``model`` at ``key`` with ``changed`` and ``first``, or set
+        ``changed`` on the row there; one change of the export facts, flushed."""
+        row = self.s.get(model, key)
+        if row is None:
+            row = model(**first, **changed)
+            self.s.add(row)
+        else:
+            for name, value in changed.items():
+                setattr(row, name, value)
+        bump(self.s, EXPORT)
+        self.s.flush()
+        return row
+
     def put_item(
         self, document_id: str, nation: str, data: Mapping[str, Any], by: str, at: datetime
     ) -> int:
         """Store (or replace) the classification; returns its version."""
-        row = self.s.get(ExportItemRow, document_id)
-        if row is None:
-            row = ExportItemRow(
-                document_id=document_id,
-                nation=nation,
-                data=_dumps(data),
-                version=1,
-                classified_by=by,
-                classified_at=at,
-            )
-            self.s.add(row)
-        else:
-            row.nation, row.data, row.version = nation, _dumps(data), row.version + 1
-            row.classified_by, row.classified_at = by, at
-        bump(self.s, EXPORT)
-        self.s.flush()
-        return row.version
+        old = self.s.get(ExportItemRow, document_id)
+        version = 1 if old is None else old.version + 1
+        changed = {"nation": nation, "data": _dumps(data), "version": version}
+        changed |= {"classified_by": by, "classified_at": at}
+        self._put(ExportItemRow, document_id, changed, document_id=document_id)
+        return version
 
     def items(self) -> dict[str, dict[str, Any]]:
         return {r.document_id: json.loads(r.data) for r in self.s.scalars(select(ExportItemRow))}
@@ -251,17 +254,9 @@ class SqlExportRepository:
     def put_party(
         self, party_id: str, nation: str, data: Mapping[str, Any], by: str, at: datetime
     ) -> None:
-        row = self.s.get(ExportPartyRow, party_id)
-        if row is None:
-            self.s.add(
-                ExportPartyRow(
-                    id=party_id, nation=nation, data=_dumps(data), recorded_by=by, updated_at=at
-                )
-            )
-        else:
-            row.data, row.recorded_by, row.updated_at = _dumps(data), by, at
-        bump(self.s, EXPORT)
-        self.s.flush()
+        """Store (or replace) a party; it stays with the nation that first recorded it."""
+        changed = {"data": _dumps(data), "recorded_by": by, "updated_at": at}
+        self._put(ExportPartyRow, party_id, changed, id=party_id, nation=nation)
 
     def parties(self) -> list[dict[str, Any]]:
         rows = self.s.scalars(select(ExportPartyRow).order_by(ExportPartyRow.id))
@@ -279,23 +274,11 @@ class SqlExportRepository:
         self, number: str, regime: str, data: Mapping[str, Any], by: str, at: datetime
     ) -> None:
         """Store (or amend) a licence's terms; its consumption is kept."""
-        row = self.s.get(ExportLicenceRow, number)
-        if row is None:
-            self.s.add(
-                ExportLicenceRow(
-                    number=number,
-                    regime=regime,
-                    data=_dumps(data),
-                    value_consumed="0",
-                    quantity_consumed=0,
-                    recorded_by=by,
-                    updated_at=at,
-                )
-            )
-        else:
-            row.regime, row.data, row.recorded_by, row.updated_at = regime, _dumps(data), by, at
-        bump(self.s, EXPORT)
-        self.s.flush()
+        changed = {"regime": regime, "data": _dumps(data), "recorded_by": by, "updated_at": at}
+        self._put(
+            ExportLicenceRow, number, changed, number=number, value_consumed="0",
+            quantity_consumed=0,
+        )  # fmt: skip
 
     def licence_rows(self) -> list[ExportLicenceRow]:
         return list(self.s.scalars(select(ExportLicenceRow).order_by(ExportLicenceRow.number)))
@@ -370,15 +353,8 @@ class SqlExportRepository:
     # -- rules ----------------------------------------------------------------------
 
     def put_rules(self, regime: str, data: Mapping[str, Any], by: str, at: datetime) -> None:
-        row = self.s.get(ExportRulesRow, regime)
-        if row is None:
-            self.s.add(
-                ExportRulesRow(regime=regime, data=_dumps(data), recorded_by=by, updated_at=at)
-            )
-        else:
-            row.data, row.recorded_by, row.updated_at = _dumps(data), by, at
-        bump(self.s, EXPORT)
-        self.s.flush()
+        changed = {"data": _dumps(data), "recorded_by": by, "updated_at": at}
+        self._put(ExportRulesRow, regime, changed, regime=regime)
 
     def rules(self) -> dict[str, dict[str, Any]]:
         return {r.regime: json.loads(r.data) for r in self.s.scalars(select(ExportRulesRow))}
