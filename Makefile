@@ -12,6 +12,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+IWM := invisible-watermark==0.2.0
+
 # Runtime only: what `make run` needs.
 $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
@@ -20,6 +22,9 @@ $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
 # Runtime plus the test extras.
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	# the leak-tracing baseline; --no-deps because it asks for torch and opencv-python,
+	# and we use only its dwtDct method (docs/adr/0157)
+	$(BIN)/python -m pip install --quiet --no-deps $(IWM)
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
@@ -59,6 +64,7 @@ lock:
 	.lockenv/bin/python -m pip install --quiet --upgrade pip
 	.lockenv/bin/python -m pip install --quiet -e '.[test]'
 	.lockenv/bin/python -m pip freeze --exclude-editable | grep -v '^relto' > constraints.txt
+	# $(IWM) is pinned in the Makefile: it is installed --no-deps
 	rm -rf .lockenv
 
 clean:
