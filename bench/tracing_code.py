@@ -99,7 +99,7 @@ def run(c: int, name: str, attack: Attack, trials: int, innocents: int, seed: st
         accused_innocents += bad
         trials_with_false += bool(bad)
         scored_innocents += len(others)
-        if result.sufficient:
+        if result.bits_used:
             top = max(code.scores(pirate, others))
             worst = max(worst, top / result.threshold)
     print(

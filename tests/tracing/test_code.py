@@ -175,22 +175,32 @@ def test_erasures_lower_bits_used_and_raise_nothing(seed: int, erased: int) -> N
         pirate[i] = None
     partial = code.accuse(pirate, [5, 6])
     assert partial.bits_used == PARAMS.length - erased < full.bits_used
-    assert partial.threshold < full.threshold or not partial.sufficient
+    assert partial.threshold < full.threshold
 
 
 def test_too_few_bits_accuse_nobody() -> None:
     code = TracingCode(SECRET, PARAMS)
     word = unpack(code.codeword(7), PARAMS.length)
-    # An exact copy of recipient 7, but only min_bits - 1 positions survive.
-    pirate: list[int | None] = [b if i < PARAMS.min_bits - 1 else None for i, b in enumerate(word)]
-    result = accuse(pirate, PARAMS, SECRET, [7])
-    assert not result.sufficient
+    # An exact copy of recipient 7, but only 40 positions survive: nobody can reach Z.
+    pirate: list[int | None] = [b if i < 40 else None for i, b in enumerate(word)]
+    result = accuse(pirate, PARAMS, SECRET, range(100))
+    assert not result.sufficient and not result.conclusive
     assert result.accused == ()
-    assert result.threshold == math.inf
-    pirate[PARAMS.min_bits - 1] = word[PARAMS.min_bits - 1]
-    result = accuse(pirate, PARAMS, SECRET, [7])
-    assert result.sufficient
+    assert result.threshold > max(code.scores(pirate, range(100)))
+    nothing = accuse([None] * PARAMS.length, PARAMS, SECRET, [7])
+    assert nothing.threshold == math.inf and nothing.accused == ()
+
+
+def test_clear_copy_below_min_bits_still_convicts_within_the_bound() -> None:
+    # Z(m') bounds false accusations for every m', so a clean copy of one recipient
+    # with fewer than min_bits positions left is still attributed, under the same eps.
+    code = TracingCode(SECRET, PARAMS)
+    word = unpack(code.codeword(7), PARAMS.length)
+    pirate: list[int | None] = [b if i < PARAMS.min_bits - 1 else None for i, b in enumerate(word)]
+    result = accuse(pirate, PARAMS, SECRET, range(100))
+    assert not result.sufficient
     assert [r for r, _ in result.accused] == [7]
+    assert result.false_accusation_bound == PARAMS.epsilon
 
 
 def test_a_single_leaker_is_accused_with_their_score() -> None:

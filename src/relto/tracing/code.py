@@ -27,7 +27,9 @@ A codeword is packed least significant bit first: bit i is ``(word[i // 8] >> (i
 
 Accusation uses Škorić et al.'s symmetric score and the threshold Z(m') of
 :mod:`relto.tracing.params` for the m' bits actually read (erased bits are skipped).
-Below ``params.min_bits`` bits it accuses nobody. See ``docs/tracing.md``.
+Z(m') bounds false accusations for any m', so the accusation never refuses to score:
+with too few bits nobody reaches Z and the answer is "too weak, nobody accused".
+See ``docs/tracing.md``.
 """
 
 from __future__ import annotations
@@ -246,12 +248,12 @@ class TracingCode:
     ) -> Accusation:
         params = self.params
         parsed = _pirate(pirate, self._keyed, params)
-        if parsed.bits_used < params.min_bits:
+        if parsed.bits_used == 0:
             return Accusation(
                 accused=(),
                 threshold=math.inf,
-                false_accusation_bound=0.0,
-                bits_used=parsed.bits_used,
+                false_accusation_bound=params.epsilon,
+                bits_used=0,
                 min_bits=params.min_bits,
                 miss_bound=1.0,
             )
@@ -279,9 +281,12 @@ class Accusation:
     ``accused`` holds (recipient index, score) with score ≥ ``threshold``, highest
     first. ``false_accusation_bound`` bounds the chance that any of them is innocent
     (a union bound over all n recipients, whether or not all were scored).
-    ``sufficient`` is false when fewer than ``min_bits`` bits were read; then nobody
-    is accused and ``threshold`` is infinite. ``miss_bound`` bounds the chance that a
-    coalition of c escaped, if the erasures did not depend on the code.
+    ``conclusive`` is false when nobody reached the threshold: the evidence is too
+    weak to accuse anyone (with no bits read at all the threshold is infinite).
+    ``sufficient`` says whether at least ``min_bits`` bits were read, the point below
+    which the chance of catching a coalition of c is no longer assured (``miss_bound``
+    passes 1/2, for erasures that did not depend on the code); fewer bits can still
+    convict, with the same false-accusation bound, when the copy is clear enough.
     """
 
     accused: tuple[tuple[int, float], ...]
@@ -290,6 +295,10 @@ class Accusation:
     bits_used: int
     min_bits: int
     miss_bound: float
+
+    @property
+    def conclusive(self) -> bool:
+        return bool(self.accused)
 
     @property
     def sufficient(self) -> bool:
@@ -315,5 +324,5 @@ def accuse(
     secret: bytes,
     recipients: range | Sequence[int] | None = None,
 ) -> Accusation:
-    """Accuse every recipient whose score reaches Z(bits read); nobody if too few bits."""
+    """Accuse every recipient whose score reaches Z(bits read); nobody if none does."""
     return TracingCode(secret, params).accuse(pirate, recipients)
