@@ -85,6 +85,9 @@ SECRET_FIELDS = ("secret_key", "keystore_passphrase")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 _NATION = re.compile(r"[A-Z]{3}")
+#: S3 bucket names (the portable subset of AWS's rules) and key prefixes relto accepts.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9/._-]{0,199}")
 
 
 def _http_url(value: str) -> str:
@@ -143,7 +146,50 @@ class Settings(BaseSettings):
     )
     blob_store: str | None = Field(
         None,
-        description="Where payloads go: a folder path or file:// URL; default <data_dir>/blobs.",
+        description="Where payloads go: a folder path or file:// URL (default <data_dir>/blobs), "
+        "or s3://bucket/prefix for an S3-compatible object store (RELTO_S3_*; ADR 0161).",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 endpoint (https://minio.example:9000); unset: AWS's endpoint for "
+        "RELTO_S3_REGION.",
+    )
+    s3_region: str = Field("us-east-1", description="S3 region (signing and AWS's endpoint).")
+    s3_access_key_id: str | None = Field(
+        None, description="S3 access key id (required with an s3:// blob store)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="S3 secret access key (required with an s3:// blob store)."
+    )
+    s3_addressing_style: Literal["path", "virtual"] | None = Field(
+        None,
+        description="Bucket in the path (SeaweedFS, MinIO) or in the host name (AWS); "
+        "unset: path with RELTO_S3_ENDPOINT_URL, else virtual.",
+    )
+    s3_max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts per S3 request, with back-off and jitter."
+    )
+    s3_retry_mode: Literal["standard", "adaptive"] = Field(
+        "standard", description="botocore retry mode (adaptive also rate-limits the client)."
+    )
+    s3_connect_timeout: float = Field(
+        5.0, gt=0, le=300, description="Seconds to connect to the object store."
+    )
+    s3_read_timeout: float = Field(
+        30.0, gt=0, le=3600, description="Seconds to wait for the object store to answer."
+    )
+    s3_part_size_mib: int = Field(
+        8, ge=5, le=512, description="Multipart upload part size (MiB); memory per upload."
+    )
+    s3_grace_seconds: int = Field(
+        3600,
+        ge=60,
+        le=7 * 86400,
+        description="Age after which an object no row names, a claim no live writer holds, "
+        "or an unfinished multipart upload is swept at start-up.",
+    )
+    s3_ca_bundle: Path | None = Field(
+        None, description="CA certificates to verify the object store's TLS certificate."
     )
     bind: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8080, ge=1, le=65535, description="Port the server listens on.")
@@ -305,16 +351,62 @@ class Settings(BaseSettings):
 
     @property
     def blob_dir(self) -> Path:
+        """The payload folder of a local blob store (:class:`ConfigError` for s3://)."""
         if not self.blob_store:
             return self.data_dir / "blobs"
         if self.blob_store.startswith("file://"):
             return Path(self.blob_store.removeprefix("file://"))
         if "://" in self.blob_store:
+            scheme = self.blob_store.split("://")[0]
             raise ConfigError(
-                f"RELTO_BLOB_STORE: unsupported scheme in {self.blob_store.split('://')[0]!r}; "
-                "use a folder path or file:// URL"
+                f"RELTO_BLOB_STORE: {scheme[:20]!r} is not a folder; "
+                "use a folder path, a file:// URL or s3://bucket/prefix"
             )
         return Path(self.blob_store)
+
+    @property
+    def blob_bucket(self) -> tuple[str, str] | None:
+        """``(bucket, prefix)`` of an ``s3://bucket/prefix`` blob store (the prefix
+        empty or ending in ``/``), else ``None``. :class:`ConfigError` when malformed."""
+        if not self.blob_store or not self.blob_store.startswith("s3://"):
+            return None
+        bucket, _, prefix = self.blob_store.removeprefix("s3://").partition("/")
+        if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+            raise ConfigError(
+                "RELTO_BLOB_STORE: the bucket of s3://bucket/prefix must be 3-63 lower-case "
+                "letters, digits, '.' or '-'"
+            )
+        prefix = prefix.strip("/")
+        if prefix and (not _PREFIX.fullmatch(prefix) or ".." in prefix or "//" in prefix):
+            raise ConfigError(
+                "RELTO_BLOB_STORE: the prefix of s3://bucket/prefix must be letters, digits, "
+                "'/', '.', '_' or '-'"
+            )
+        return bucket, f"{prefix}/" if prefix else ""
+
+    def check_blob_store(self) -> None:
+        """An s3:// blob store needs its credentials and an http(s) endpoint without
+        credentials in it; a local one needs nothing. Raises ``ConfigError``."""
+        if self.blob_bucket is None:
+            self.blob_dir  # noqa: B018 -- refuses an unknown scheme
+            return
+        secret = self.s3_secret_access_key
+        if not self.s3_access_key_id or secret is None or not secret.get_secret_value():
+            raise ConfigError(
+                "RELTO_BLOB_STORE is s3://...: set RELTO_S3_ACCESS_KEY_ID and "
+                "RELTO_S3_SECRET_ACCESS_KEY"
+            )
+        if self.s3_endpoint_url is not None:
+            try:
+                _http_url(self.s3_endpoint_url)
+            except ValueError:
+                raise ConfigError("RELTO_S3_ENDPOINT_URL is not an http(s) URL") from None
+            parts = urlsplit(self.s3_endpoint_url)
+            if parts.username or parts.password or parts.query or parts.fragment:
+                raise ConfigError(
+                    "RELTO_S3_ENDPOINT_URL must be scheme://host[:port][/path]: credentials go "
+                    "in RELTO_S3_ACCESS_KEY_ID and RELTO_S3_SECRET_ACCESS_KEY"
+                )
 
     @property
     def trusted_issuers(self) -> Mapping[str, OidcIssuer]:
@@ -363,6 +455,7 @@ class Settings(BaseSettings):
             )
         self.check_secrets()
         self.check_metrics_token()
+        self.check_blob_store()
         issuers = self.trusted_issuers
         if self.demo:
             return

@@ -6,6 +6,8 @@ that a caller can catch one capability's failures or all of relto's::
     ReltoError
     ├── ConfigError              settings missing, malformed or unsafe (refuse to start)
     ├── StorageError             the database or blob store failed or refused a write
+    │   ├── StorageUnavailable   the storage did not answer, or failed (an object store
+    │   │                        down, timing out, refusing the credentials): 503, retry
     │   └── NotFound             no such record (never says whether it exists elsewhere)
     ├── InvalidInput             external data that is malformed (bad XML, bad marking...)
     ├── AccessDenied             the decision engine said no (one opaque error outward)
@@ -27,6 +29,7 @@ __all__ = [
     "NotFound",
     "ReltoError",
     "StorageError",
+    "StorageUnavailable",
 ]
 
 
@@ -47,6 +50,13 @@ class StorageError(ReltoError):
     """The database or blob store failed, or refused a write."""
 
     code = "storage_error"
+
+
+class StorageUnavailable(StorageError):
+    """The storage is down or failing (not refusing this one write): try again later.
+    The message says which store and which operation, never an address or a secret."""
+
+    code = "storage_unavailable"
 
 
 class NotFound(StorageError):

@@ -153,6 +153,36 @@ def own_kas_url(settings: Settings) -> str:
     return base.rstrip("/") + "/kas"
 
 
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The blob store ``RELTO_BLOB_STORE`` names: a local folder, or an S3 bucket
+    whose bucket must answer now (else ``ConfigError``: refuse to start)."""
+    location = settings.blob_bucket
+    if location is None:
+        return LocalBlobStore(settings.blob_dir)
+    settings.check_blob_store()
+    # Imported here: boto3 takes a while to import, and only S3 nodes need it.
+    from relto.store.s3 import S3BlobStore, S3Options
+
+    secret = settings.s3_secret_access_key
+    options = S3Options(
+        bucket=location[0],
+        prefix=location[1],
+        access_key_id=settings.s3_access_key_id or "",
+        secret_access_key="" if secret is None else secret.get_secret_value(),
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        addressing_style=settings.s3_addressing_style,
+        max_attempts=settings.s3_max_attempts,
+        retry_mode=settings.s3_retry_mode,
+        connect_timeout=settings.s3_connect_timeout,
+        read_timeout=settings.s3_read_timeout,
+        part_size=settings.s3_part_size_mib << 20,
+        grace=timedelta(seconds=settings.s3_grace_seconds),
+        ca_bundle=None if settings.s3_ca_bundle is None else str(settings.s3_ca_bundle),
+    )
+    return S3BlobStore.connect(options, settings.data_dir / "blob-staging")
+
+
 def build_node(
     settings: Settings,
     *,
@@ -169,7 +199,7 @@ def build_node(
     settings = settings.with_demo_secrets()
     settings.check_startup()
     db = db or create_database(settings.effective_database_url)
-    blobs = blobs or LocalBlobStore(settings.blob_dir)
+    blobs = blobs or open_blob_store(settings)
     token = settings.metrics_token
     metrics = DomainMetrics(
         reasons=(*CODES, *_KAS_REASONS),

@@ -63,6 +63,8 @@ def error_body(code: str, message: str, request: Request, **extra: Any) -> dict[
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReltoError)
     async def _relto(request: Request, exc: ReltoError) -> JSONResponse:
+        if isinstance(exc, StorageError) and not isinstance(exc, NotFound):
+            return storage_unavailable(request, exc)  # with Retry-After
         for cls, status, code, message in _STATUS:
             if isinstance(exc, cls):
                 log.info("request_failed", error=type(exc).__name__, reason=str(exc), status=status)

@@ -2,8 +2,9 @@
 
 Each part is probed with a real write (:mod:`relto.health`): ``database`` (``SELECT
 1`` and a committed no-op write), ``storage`` (the data folder) and ``blobs`` (the
-payload folder). Each is ``"ok"``, or a word for what failed (``"down"``,
-``"unwritable"``); never a path, a driver message or a setting's value.
+payload folder, or the object store: :meth:`relto.store.BlobStore.probe`). Each is
+``"ok"``, or a word for what failed (``"down"``, ``"unwritable"``); never a path, a
+driver message or a setting's value.
 """
 
 from __future__ import annotations
@@ -18,6 +19,5 @@ def probe_node(node: Node) -> dict[str, str]:
     """Every part, by name: ``database``, ``storage``, ``blobs``."""
     settings = node.settings
     parts = {"database": probe_database(node.db), "storage": probe_folder(settings.data_dir)}
-    blob_dir = settings.blob_dir
-    parts["blobs"] = probe_folder(blob_dir) if blob_dir.is_dir() else "unwritable"
+    parts["blobs"] = node.blobs.probe()
     return parts

@@ -1,8 +1,8 @@
 """Blob storage: where encrypted payloads live.
 
 One interface, :class:`BlobStore`; the embedded default is a local folder
-(:class:`LocalBlobStore`), an S3-compatible store comes later behind the same
-interface. Writes are atomic: a reader sees the whole blob or none of it.
+(:class:`LocalBlobStore`), an S3-compatible store is :class:`relto.store.s3.S3BlobStore`
+(ADR 0161). Writes are atomic: a reader sees the whole blob or none of it.
 
 Staged writes (:meth:`BlobStore.stage`) are for blobs whose bytes arrive over time
 (an upload, encrypted as it streams in) and whose key only counts once a database
@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from relto.errors import InvalidInput, NotFound, StorageError
 
-__all__ = ["BlobStore", "LocalBlobStore", "StagedBlob", "StaleClaim"]
+__all__ = ["BlobStore", "LocalBlobStore", "LocalStagedBlob", "StagedBlob", "StaleClaim"]
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _CHUNK = 1 << 20
@@ -80,6 +81,50 @@ class BlobStore(Protocol):
         the key is claimed by this call) says so."""
         ...
 
+    def probe(self) -> str:
+        """A real write and delete: ``"ok"``, or a word for what failed
+        (``"unwritable"``, ``"down"``), never a path or a driver message."""
+        ...
+
+
+@runtime_checkable
+class StagedBlob(Protocol):
+    """A blob being written (:meth:`BlobStore.stage`): ``file`` takes the bytes,
+    :meth:`publish` claims a key and makes the blob visible there whole,
+    :meth:`release` ends the claim once the blob is committed elsewhere (a database
+    row names it), :meth:`discard` removes whatever was written. Leaving the
+    ``with`` block without :meth:`release` discards."""
+
+    file: BinaryIO
+    key: str | None
+
+    def publish(self, key: str, intent: bytes = b"") -> None: ...
+
+    def release(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+    def __enter__(self) -> StagedBlob: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class StaleClaim(Protocol):
+    """A claim left by a writer that is gone: ``intent`` is what it meant to record,
+    ``published`` whether its blob is in place. Held by the sweeper until
+    :meth:`resolve`."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def intent(self) -> bytes: ...
+
+    @property
+    def published(self) -> bool: ...
+
+    def resolve(self, *, delete_blob: bool) -> None: ...
+
 
 def _lock(fd: int) -> bool:
     """An exclusive, non-blocking ``flock`` on ``fd``: whether it was granted."""
@@ -121,19 +166,65 @@ def _unclaim(root: Path, key: str, fd: int) -> None:
     os.close(fd)
 
 
-class StagedBlob:
-    """A blob being written (:meth:`LocalBlobStore.stage`): ``file`` takes the bytes,
-    :meth:`publish` claims a key and moves the file there, :meth:`release` ends the
-    claim once the blob is committed elsewhere (a database row names it),
-    :meth:`discard` removes whatever was written. Leaving the ``with`` block without
-    :meth:`release` discards."""
+def spool(root: Path) -> tuple[BinaryIO, Path]:
+    """A private (``0600``, ``O_EXCL``) staged file in ``root``, held under an
+    exclusive ``flock`` while it is open, so that :func:`sweep_spools` leaves it."""
+    fd, name = tempfile.mkstemp(prefix=_TMP, dir=root)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return os.fdopen(fd, "w+b", buffering=1 << 20), Path(name)
+    except BaseException:
+        os.close(fd)
+        os.unlink(name)
+        raise
+
+
+def sweep_spools(root: Path) -> list[str]:
+    """Remove the staged files in ``root`` that no live writer holds; their names."""
+    swept = []
+    for entry in sorted(root.iterdir()):
+        if not entry.name.startswith(_TMP):
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            if _lock(fd) and _same_file(entry, fd):
+                entry.unlink()
+                swept.append(entry.name)
+        finally:
+            os.close(fd)
+    if swept:
+        _fsync_dir(root)
+    return swept
+
+
+def probe_folder(root: Path) -> str:
+    """A small file written, ``fsync``-ed and deleted in ``root``."""
+    path = root / f".healthz-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"\0" * 4096)  # a block's worth: a full file system refuses it
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+    except OSError:
+        return "unwritable"
+    return "ok"
+
+
+class LocalStagedBlob:
+    """A :class:`StagedBlob` of :meth:`LocalBlobStore.stage`: :meth:`publish` claims
+    the key and moves the file there."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
-        fd, name = tempfile.mkstemp(prefix=_TMP, dir=root)  # 0600, O_EXCL
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._tmp: Path | None = Path(name)
-        self.file: BinaryIO = os.fdopen(fd, "w+b", buffering=1 << 20)
+        self.file: BinaryIO
+        self.file, tmp = spool(root)
+        self._tmp: Path | None = tmp
         self.key: str | None = None
         self._claim: int | None = None
 
@@ -184,7 +275,7 @@ class StagedBlob:
         with contextlib.suppress(OSError):
             self.file.close()
 
-    def __enter__(self) -> StagedBlob:
+    def __enter__(self) -> LocalStagedBlob:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -193,10 +284,8 @@ class StagedBlob:
 
 
 @dataclass
-class StaleClaim:
-    """A claim left by a writer that died: ``intent`` is what it meant to record,
-    ``published`` whether its blob is in place. Held (locked) by the sweeper until
-    :meth:`resolve`."""
+class _LocalStaleClaim:
+    """A :class:`StaleClaim` in a local folder, held (locked) until resolved."""
 
     key: str
     intent: bytes
@@ -263,27 +352,14 @@ class LocalBlobStore:
             if entry.is_file() and not entry.name.startswith("."):
                 yield entry.name
 
-    def stage(self) -> StagedBlob:
-        return StagedBlob(self.root)
+    def stage(self) -> LocalStagedBlob:
+        return LocalStagedBlob(self.root)
 
     def sweep_staging(self) -> list[str]:
-        swept = []
-        for entry in sorted(self.root.iterdir()):
-            if not entry.name.startswith(_TMP):
-                continue
-            try:
-                fd = os.open(entry, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                if _lock(fd) and _same_file(entry, fd):
-                    entry.unlink()
-                    swept.append(entry.name)
-            finally:
-                os.close(fd)
-        if swept:
-            _fsync_dir(self.root)
-        return swept
+        return sweep_spools(self.root)
+
+    def probe(self) -> str:
+        return probe_folder(self.root) if self.root.is_dir() else "unwritable"
 
     def stale_claims(self) -> Iterator[StaleClaim]:
         for entry in sorted(self.root.iterdir()):
@@ -299,7 +375,7 @@ class LocalBlobStore:
             with os.fdopen(os.dup(fd), "rb") as f:
                 intent = f.read(1 << 20)
             key = entry.name.removeprefix(_CLAIM)
-            yield StaleClaim(key, intent, (self.root / key).is_file(), self.root, fd)
+            yield _LocalStaleClaim(key, intent, (self.root / key).is_file(), self.root, fd)
 
     def delete_unclaimed(self, key: str, still_orphan: Callable[[], bool]) -> bool:
         fd = _claim(self.root, check_key(key), b"sweep")
