@@ -29,6 +29,7 @@ from relto.tracing.degrade import (
     interleave_pages,
     jpeg,
     majority,
+    median,
     phone_photo,
     print_scan,
     screenshot,
@@ -310,6 +311,14 @@ def test_majority_of_two_leaves_ties_grey() -> None:
     assert np.array_equal(out == 128, (a < 128) != (b < 128))
 
 
+def test_median_of_three_is_the_middle_grey_level() -> None:
+    a, b, c = _noisy((60, 50), 1), _noisy((60, 50), 2), _noisy((60, 50), 3)
+    out = median([a, b, c])
+    middle = np.sort(np.stack([a, b, c]), axis=0)[1]
+    assert np.array_equal(out, middle)
+    assert not np.array_equal(out, a)
+
+
 def test_interleave_pages_takes_each_page_from_some_copy() -> None:
     copies = [[_noisy((40, 30), 100 * c + k) for k in range(30)] for c in range(3)]
     out = interleave_pages(copies, np.random.default_rng(15))
@@ -350,7 +359,7 @@ def test_collusion_refuses_copies_of_different_sizes() -> None:
 def test_every_named_attack_runs_on_its_number_of_copies() -> None:
     assert {"print-scan", "phone-photo", "crop-half", "screenshot"} <= set(ATTACKS_ON_PAGES)
     for k in (2, 3):
-        for name in ("average", "majority", "interleave-pages", "interleave-lines"):
+        for name in ("average", "majority", "median", "interleave-pages", "interleave-lines"):
             assert ATTACKS_ON_PAGES[f"{name}-{k}"].colluders == k
     rng = np.random.default_rng(17)
     small = [[_text_page(350, 250, shift=c), _text_page(350, 250, shift=c + 1)] for c in range(3)]

@@ -43,6 +43,7 @@ __all__ = [
     "interleave_pages",
     "jpeg",
     "majority",
+    "median",
     "phone_photo",
     "print_scan",
     "screenshot",
@@ -414,6 +415,15 @@ def average(imgs: Sequence[Image]) -> Image:
     return _to_uint8(np.mean(np.stack(imgs).astype(np.float64), axis=0))
 
 
+def median(imgs: Sequence[Image]) -> Image:
+    """The pixel-wise median of the copies' grey levels (for 3 copies: the middle one).
+
+    The grey-level majority vote, for figures, where binarising would destroy the image.
+    """
+    _same_shape(imgs)
+    return _to_uint8(np.median(np.stack(imgs), axis=0))
+
+
 def _binarise(img: Image) -> Image:
     if int(img.min()) == int(img.max()):
         return np.full_like(img, WHITE if int(img[0, 0]) >= 128 else 0)
@@ -574,6 +584,7 @@ def _registry() -> dict[str, Pipeline]:
     collusions: dict[str, Collusion] = {
         "average": _pagewise(lambda imgs, rng: average(imgs)),
         "majority": _pagewise(lambda imgs, rng: majority(imgs)),
+        "median": _pagewise(lambda imgs, rng: median(imgs)),
         "interleave-pages": interleave_pages,
         "interleave-lines": _pagewise(interleave_lines),
     }
