@@ -155,7 +155,7 @@ class Settings(BaseSettings):
         "RELTO_S3_REGION.",
     )
     s3_region: str = Field("us-east-1", description="S3 region (signing and AWS's endpoint).")
-    s3_access_key_id: str | None = Field(
+    s3_access_key_id: SecretStr | None = Field(
         None, description="S3 access key id (required with an s3:// blob store)."
     )
     s3_secret_access_key: SecretStr | None = Field(
@@ -390,8 +390,8 @@ class Settings(BaseSettings):
         if self.blob_bucket is None:
             self.blob_dir  # noqa: B018 -- refuses an unknown scheme
             return
-        secret = self.s3_secret_access_key
-        if not self.s3_access_key_id or secret is None or not secret.get_secret_value():
+        key_id, secret = self.s3_access_key_id, self.s3_secret_access_key
+        if not (key_id and key_id.get_secret_value() and secret and secret.get_secret_value()):
             raise ConfigError(
                 "RELTO_BLOB_STORE is s3://...: set RELTO_S3_ACCESS_KEY_ID and "
                 "RELTO_S3_SECRET_ACCESS_KEY"

@@ -163,11 +163,11 @@ def open_blob_store(settings: Settings) -> BlobStore:
     # Imported here: boto3 takes a while to import, and only S3 nodes need it.
     from relto.store.s3 import S3BlobStore, S3Options
 
-    secret = settings.s3_secret_access_key
+    key_id, secret = settings.s3_access_key_id, settings.s3_secret_access_key
     options = S3Options(
         bucket=location[0],
         prefix=location[1],
-        access_key_id=settings.s3_access_key_id or "",
+        access_key_id="" if key_id is None else key_id.get_secret_value(),
         secret_access_key="" if secret is None else secret.get_secret_value(),
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
