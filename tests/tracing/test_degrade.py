@@ -353,6 +353,27 @@ def test_collusion_refuses_copies_of_different_sizes() -> None:
         majority([np.zeros((40, 30), np.float32)])
 
 
+def test_colour_images_keep_their_channels_and_a_neutral_border() -> None:
+    grey = _text_page(350, 250)
+    bgr = np.dstack([grey, (grey * 0.5 + 100).astype(np.uint8), grey])
+    rng = np.random.default_rng(18)
+    for out in (
+        print_scan(bgr, rng, source_dpi=100),
+        phone_photo(bgr, rng),
+        screenshot(bgr, rng),
+        crop(bgr, rng),
+        average([bgr, bgr]),
+        median([bgr, bgr, bgr]),
+        interleave_lines([bgr, bgr], rng),
+    ):
+        assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+    params = dataclasses.replace(PrintScan.draw(rng, 100), angle=2.0, white=250.0)
+    corner = params.apply(bgr, rng)[:6, :6].reshape(-1, 3).mean(axis=0)
+    assert np.ptp(corner) < 6  # the scanner's lid is grey, not blue
+    with pytest.raises(TypeError):
+        majority([bgr, bgr, bgr])
+
+
 # -- the benchmark's registry --------------------------------------------------------------
 
 

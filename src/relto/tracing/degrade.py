@@ -6,6 +6,9 @@ copies of several recipients (collusion). Every function takes 8-bit grayscale
 images (2-D ``numpy.uint8`` arrays, as ``relto.tracing.embedding.Page``) and a
 ``numpy.random.Generator``, never changes its input, and returns a new image. All
 randomness comes from the generator, so a seeded generator repeats an attack exactly.
+Colour images (HxWx3, OpenCV's BGR order) are accepted too, for the benchmark's
+baseline watermark whose mark lives in chroma; JPEG then subsamples chroma (4:2:0)
+as cameras and scanners do. :func:`majority` and :func:`text_bands` are grey only.
 
 Each channel draws its parameters from the ranges stated on its parameter class
 (:class:`PrintScan`, :class:`PhonePhoto`, :class:`Screenshot`); ``draw`` exposes the
@@ -61,11 +64,34 @@ CROP_REGIONS: tuple[Region, ...] = ("top", "bottom", "left", "right", "centre")
 WHITE = 255
 
 
-def _check(img: Image) -> None:
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 2:
-        raise TypeError("an image is a 2-D numpy.uint8 array (8-bit grayscale)")
+def _check(img: Image, *, colour: bool = True) -> None:
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
+        raise TypeError("an image is a numpy.uint8 array")
+    if not (img.ndim == 2 or (colour and img.ndim == 3 and img.shape[2] == 3)):
+        expected = "HxW (grey) or HxWx3 (BGR)" if colour else "HxW (grey)"
+        raise TypeError(f"an image here is {expected}")
     if img.shape[0] < 8 or img.shape[1] < 8:
         raise ValueError("an image is at least 8x8 pixels")
+
+
+def _planes(img: Image, height: int, width: int) -> tuple[int, ...]:
+    """The shape of a (height, width) image with ``img``'s channels."""
+    return (height, width, *img.shape[2:])
+
+
+def _spread(field: Floats, img: Image) -> Floats:
+    """A (height, width) field shaped to multiply or add to ``img``'s channels."""
+    return field if img.ndim == 2 else field[:, :, None]
+
+
+def _border(level: float) -> tuple[float, float, float, float]:
+    return (level, level, level, 0.0)
+
+
+def _grey(img: Image) -> Image:
+    if img.ndim == 2:
+        return img
+    return cast(Image, cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
 
 
 def _to_uint8(values: npt.NDArray[np.floating[Any]]) -> Image:
@@ -92,14 +118,16 @@ def jpeg(img: Image, quality: int) -> Image:
     ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:  # pragma: no cover - OpenCV encodes any 2-D uint8 array
         raise RuntimeError("JPEG encoding failed")
-    return cast(Image, cv2.imdecode(data, cv2.IMREAD_GRAYSCALE))
+    flag = cv2.IMREAD_GRAYSCALE if img.ndim == 2 else cv2.IMREAD_COLOR
+    return cast(Image, cv2.imdecode(data, flag))
 
 
 def _png(img: Image) -> Image:
     ok, data = cv2.imencode(".png", img)
     if not ok:  # pragma: no cover
         raise RuntimeError("PNG encoding failed")
-    return cast(Image, cv2.imdecode(data, cv2.IMREAD_GRAYSCALE))
+    flag = cv2.IMREAD_GRAYSCALE if img.ndim == 2 else cv2.IMREAD_COLOR
+    return cast(Image, cv2.imdecode(data, flag))
 
 
 def _low_frequency(rng: np.random.Generator, height: int, width: int, cell: int) -> Floats:
@@ -183,7 +211,7 @@ class PrintScan:
         height, width = self.output_shape(shape)
         # print: toner spread at the print resolution
         printed = _blur(img.astype(np.float32), self.dot_gain_mm * self.source_dpi / 25.4)
-        density = 1.0 + self.toner_noise * rng.standard_normal(shape, dtype=np.float32)
+        density = 1.0 + self.toner_noise * rng.standard_normal(img.shape, dtype=np.float32)
         printed = WHITE - (WHITE - printed) * np.clip(density, 0.0, None)
         # anti-aliasing before the scanner samples more coarsely than the print
         ratio = self.scan_dpi / self.source_dpi * self.scale
@@ -197,14 +225,15 @@ class PrintScan:
                 (width, height),
                 flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_CONSTANT,
-                borderValue=float(WHITE),
+                borderValue=_border(WHITE),
             ),
         )
         scanned = _blur(scanned, self.optics_px)
         cell = max(2, round(self.scan_dpi / 25.4))  # paper fibres ~1 mm
-        scanned = scanned + self.paper_noise * _low_frequency(rng, height, width, cell)
+        paper = self.paper_noise * _low_frequency(rng, height, width, cell)
+        scanned = scanned + _spread(paper, img)
         scanned = scanned + self.sensor_noise * rng.standard_normal(
-            (height, width), dtype=np.float32
+            _planes(img, height, width), dtype=np.float32
         )
         levels = np.clip(scanned, 0.0, 255.0) / 255.0
         toned = self.black + (self.white - self.black) * levels**self.gamma
@@ -309,11 +338,12 @@ class PhonePhoto:
                 (out_w, out_h),
                 flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_CONSTANT,
-                borderValue=self.background,
+                borderValue=_border(self.background),
             ),
         )
-        photo = _blur(photo * self.light((out_h, out_w)), self.blur_px)
-        photo = photo + self.noise * rng.standard_normal((out_h, out_w), dtype=np.float32)
+        photo = _blur(photo * _spread(self.light((out_h, out_w)), img), self.blur_px)
+        noise = rng.standard_normal(_planes(img, out_h, out_w), dtype=np.float32)
+        photo = photo + self.noise * noise
         return jpeg(_to_uint8(photo), self.quality)
 
 
@@ -404,7 +434,7 @@ def _same_shape(imgs: Sequence[Image]) -> tuple[int, int]:
     for img in imgs:
         _check(img)
     shape = (int(imgs[0].shape[0]), int(imgs[0].shape[1]))
-    if any(img.shape != shape for img in imgs):
+    if any(img.shape != imgs[0].shape for img in imgs):
         raise ValueError("colluders' copies of a page must have the same size")
     return shape
 
@@ -425,6 +455,7 @@ def median(imgs: Sequence[Image]) -> Image:
 
 
 def _binarise(img: Image) -> Image:
+    _check(img, colour=False)
     if int(img.min()) == int(img.max()):
         return np.full_like(img, WHITE if int(img[0, 0]) >= 128 else 0)
     _, out = cv2.threshold(img, 0, WHITE, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -471,7 +502,7 @@ def text_bands(img: Image, *, ink: int = 160, min_ink: int = 2) -> list[tuple[in
     A row is inked when at least ``min_ink`` of its pixels are darker than ``ink``;
     a band is a maximal run of inked rows.
     """
-    _check(img)
+    _check(img, colour=False)
     profile = (img < ink).sum(axis=1) >= min_ink
     bands: list[tuple[int, int]] = []
     start: int | None = None
@@ -494,7 +525,7 @@ def interleave_lines(imgs: Sequence[Image], rng: np.random.Generator) -> Image:
     each gap between bands and every strip is taken from a random copy.
     """
     height, _ = _same_shape(imgs)
-    bands = text_bands(average(imgs))
+    bands = text_bands(_grey(average(imgs)))
     cuts = [0]
     for (_, stop), (start, _) in itertools.pairwise(bands):
         cuts.append((stop + start) // 2)
