@@ -178,8 +178,13 @@ class Settings(BaseSettings):
     s3_read_timeout: float = Field(
         30.0, gt=0, le=3600, description="Seconds to wait for the object store to answer."
     )
-    s3_part_size_mib: int = Field(
-        8, ge=5, le=512, description="Multipart upload part size (MiB); memory per upload."
+    s3_part_size_mib: int = Field(8, ge=5, le=512, description="Multipart upload part size (MiB).")
+    s3_upload_concurrency: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="Parts of one upload sent at once; an upload holds at most this many "
+        "parts in memory.",
     )
     s3_grace_seconds: int = Field(
         3600,

@@ -177,6 +177,7 @@ def open_blob_store(settings: Settings) -> BlobStore:
         connect_timeout=settings.s3_connect_timeout,
         read_timeout=settings.s3_read_timeout,
         part_size=settings.s3_part_size_mib << 20,
+        concurrency=settings.s3_upload_concurrency,
         grace=timedelta(seconds=settings.s3_grace_seconds),
         ca_bundle=None if settings.s3_ca_bundle is None else str(settings.s3_ca_bundle),
     )

@@ -165,7 +165,7 @@ def test_partial_multipart_upload_never_visible(store: S3BlobStore, clock: Clock
     assert list(store.keys()) == []
     assert store.sweep_staging() == []  # young: its writer may be alive
     staged.discard()
-    clock.now += store.options.grace + timedelta(seconds=1)
+    clock.now += store.options.grace + timedelta(minutes=5)
     assert store.sweep_staging() == [f"upload:{name}"]
     assert _uploads(store) == []
 
@@ -234,7 +234,7 @@ def test_dead_writers_claim_swept_live_writers_kept(store: S3BlobStore, clock: C
     abandoned.file.write(b"x")
     abandoned.publish("doc-v4", b"{}")
     assert list(other.stale_claims()) == []
-    clock.now += store.options.grace + timedelta(seconds=1)
+    clock.now += store.options.grace + timedelta(minutes=5)
     assert [c.key for c in other.stale_claims()] == ["doc-v4"]
 
 
@@ -242,7 +242,7 @@ def test_orphan_objects_swept_after_grace(store: S3BlobStore, clock: Clock) -> N
     store.put("doc-v1", b"no row names me")
     store.put("doc-v2", b"a row names me")
     assert not store.delete_unclaimed("doc-v1", lambda: True)  # younger than the grace
-    clock.now += store.options.grace + timedelta(seconds=1)
+    clock.now += store.options.grace + timedelta(minutes=5)
     assert not store.delete_unclaimed("doc-v2", lambda: False)  # a row names it now
     assert store.delete_unclaimed("doc-v1", lambda: True)
     assert _objects(store) == ["doc-v2"]
@@ -382,7 +382,7 @@ def test_node_sweeps_orphans_on_s3_only_after_grace(
     store.put("document-ghost-v1.tdf", b"ciphertext of a document that never was")
     assert node.documents.sweep(datetime.now(UTC)) == []
     later = Clock()
-    later.now += store.options.grace + timedelta(seconds=1)
+    later.now += store.options.grace + timedelta(minutes=5)
     aged = S3BlobStore(store.options, store.staging, clock=later)
     node.documents._blobs = aged
     assert node.documents.sweep(later.now) == ["document-ghost-v1.tdf"]

@@ -6,7 +6,8 @@ what S3 offers instead of a file system's renames and locks:
 * **A blob is visible whole or not at all.** Small blobs are one ``PutObject``;
   larger ones a multipart upload that only becomes an object on
   ``CompleteMultipartUpload`` and is aborted on any failure. Parts carry a CRC32
-  the server checks. Memory is bounded by one part (``part_size``).
+  the server checks; up to ``concurrency`` of them are sent at once, so memory is
+  bounded by ``concurrency * part_size``.
 * **A published blob is never replaced.** :meth:`S3StagedBlob.publish` writes with
   ``If-None-Match: *``: a second writer of the same key is refused, and a document
   row can only ever point at the object its own writer completed.
@@ -40,6 +41,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +86,7 @@ class S3Options:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     part_size: int = 8 << 20
+    concurrency: int = 4
     grace: timedelta = timedelta(hours=1)
     ca_bundle: str | None = None
 
@@ -94,6 +97,8 @@ class S3Options:
             raise ValueError("part_size must be at least 5 MiB (S3's smallest part)")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not 1 <= self.concurrency <= 32:
+            raise ValueError("concurrency must be 1..32")
 
 
 def _client(options: S3Options) -> Any:
@@ -104,6 +109,7 @@ def _client(options: S3Options) -> Any:
         retries={"mode": options.retry_mode, "max_attempts": options.max_attempts},
         connect_timeout=options.connect_timeout,
         read_timeout=options.read_timeout,
+        max_pool_connections=max(10, options.concurrency + 2),
         s3={"addressing_style": style},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -443,7 +449,8 @@ class S3BlobStore:
         buf = bytearray()
         size = 0
         upload_id: str | None = None
-        parts: list[dict[str, Any]] = []
+        pool: ThreadPoolExecutor | None = None
+        parts: list[Future[dict[str, Any]]] = []
         try:
             for chunk in _chunks(data, part_size):
                 buf += chunk
@@ -456,7 +463,14 @@ class S3BlobStore:
                             Key=name,
                             ChecksumAlgorithm="CRC32",
                         )["UploadId"]
-                    parts.append(self._part(name, upload_id, len(parts) + 1, buf[:part_size]))
+                        pool = ThreadPoolExecutor(self.options.concurrency, "relto-s3-part")
+                    assert pool is not None
+                    if len(parts) >= self.options.concurrency:
+                        # At most ``concurrency`` parts in memory and in flight; a
+                        # failed one stops the upload here.
+                        parts[-self.options.concurrency].result()
+                    number = len(parts) + 1
+                    parts.append(pool.submit(self._part, name, upload_id, number, buf[:part_size]))
                     del buf[:part_size]
             if upload_id is None:
                 self._call(
@@ -468,19 +482,22 @@ class S3BlobStore:
                     **cond,
                 )
                 return size
+            assert pool is not None
             if buf:
-                parts.append(self._part(name, upload_id, len(parts) + 1, buf))
+                parts.append(pool.submit(self._part, name, upload_id, len(parts) + 1, buf))
             self._call(
                 "finish an upload",
                 self._client.complete_multipart_upload,
                 Key=name,
                 UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
+                MultipartUpload={"Parts": [part.result() for part in parts]},
                 **cond,
             )
             upload_id = None
             return size
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             if upload_id is not None:
                 with contextlib.suppress(StorageError):
                     self._call(
