@@ -74,6 +74,8 @@ THRESHOLD = 5.0
 #: Images larger than this are refused (decompression bombs).
 MAX_PIXELS = 40_000_000
 _MIN_INLIERS = 12
+#: ECC correlation a registration without feature matches must reach.
+_MIN_ECC_WITHOUT_FEATURES = 0.8
 #: Consistent feature matches at which ``locate`` is sure (an unrelated figure with the
 #: same fonts and symbols reaches about 15).
 _LOCATE_MATCHES = 100.0
@@ -376,8 +378,15 @@ def _register(original: npt.NDArray[np.uint8], leak: npt.NDArray[np.uint8]) -> _
     """Feature estimate(s), each refined coarse to fine by ECC; the best correlation wins."""
     found = _match(original, leak)
     if found is None:
-        return None
-    candidates, inliers = found
+        # Too few features (smooth art, heavy noise): try the leak as the whole figure,
+        # scaled to fit and centred, and trust ECC only if it then correlates well.
+        scale = min(leak.shape[0] / original.shape[0], leak.shape[1] / original.shape[1])
+        dx = (leak.shape[1] - scale * original.shape[1]) / 2.0
+        dy = (leak.shape[0] - scale * original.shape[0]) / 2.0
+        fit = np.array([[scale, 0.0, dx], [0.0, scale, dy], [0.0, 0.0, 1.0]])
+        candidates, inliers = [fit], 0
+    else:
+        candidates, inliers = found
     best: tuple[npt.NDArray[np.float64], float] | None = None
     for start in candidates:
         current, cc = start, 0.0
@@ -391,6 +400,8 @@ def _register(original: npt.NDArray[np.uint8], leak: npt.NDArray[np.uint8]) -> _
     final = _ecc(original, leak, best[0], 1000, cv2.MOTION_HOMOGRAPHY)
     if final is None or final[1] < best[1] - 0.05:
         final = _ecc(original, leak, best[0], 1000, cv2.MOTION_AFFINE) or best
+    if inliers == 0 and final[1] < _MIN_ECC_WITHOUT_FEATURES:
+        return None
     return _Registration(final[0], inliers, final[1])
 
 
@@ -409,6 +420,34 @@ class _Evidence:
 def _to_gray_u8(img: Array) -> npt.NDArray[np.uint8]:
     out: npt.NDArray[np.uint8] = np.clip(np.rint(_luma(img)), 0, 255).astype(np.uint8)
     return out
+
+
+def _tone(
+    reference: Floats, leak: Floats, sel: npt.NDArray[np.bool_], degree: int
+) -> tuple[Floats, Floats]:
+    """The leak's tone curve as a polynomial in the reference's level, fitted by least
+    squares: the predicted leak, and the curve's slope, which scales the mark. A curve
+    that is not increasing everywhere falls back to the identity."""
+    x = reference[sel][::3].astype(np.float64) / 255.0
+    y = leak[sel][::3].astype(np.float64)
+    poly = np.polynomial.polynomial
+    coef = poly.polyfit(x, y, degree)
+    derivative = poly.polyder(coef) / 255.0
+    if not np.all(poly.polyval(np.linspace(0.0, 1.0, 65), derivative) > 0.2):
+        return reference, np.ones_like(reference)
+    t = reference.astype(np.float64) / 255.0
+    slope = np.clip(poly.polyval(t, derivative), 0.2, 5.0)
+    return _f32(poly.polyval(t, coef)), _f32(slope)
+
+
+def _residual(
+    reference: Floats, leak: Floats, sel: npt.NDArray[np.bool_], degree: int
+) -> tuple[float, Floats]:
+    """The leak minus the reference through its tone curve, in reference grey levels."""
+    predicted, slope = _tone(reference, leak, sel, degree)
+    residual = _f32((leak - predicted) / slope)
+    residual[~sel] = 0.0
+    return float(np.mean(np.abs(residual[sel]))), residual
 
 
 def _evidence(leaked: Array, original: Array, key: bytes, length: int) -> _Evidence | None:
@@ -432,23 +471,22 @@ def _evidence(leaked: Array, original: Array, key: bytes, length: int) -> _Evide
     leak_f = leak_gray.astype(np.float32)
     # The leak may be blurred (downscaling, printing, a filter): blur the reference to
     # match, choosing the blur that leaves the least residual, then fit the tone curve.
-    best: tuple[float, Floats] | None = None
+    best: tuple[float, Floats, Floats] | None = None
     for sigma in _BLURS:
         source = ref.luma if sigma < 0.1 else cv2.GaussianBlur(ref.luma, (0, 0), sigma)
         forward = cv2.warpPerspective(
             source, hom, (lw, lh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        x, y = forward[sel].astype(np.float64), leak_f[sel].astype(np.float64)
-        design = np.stack([x, np.ones_like(x)], axis=1)
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        a, c = (float(coef[0]), float(coef[1])) if 0.5 < coef[0] < 2.0 else (1.0, 0.0)
-        candidate = _f32((leak_f - (a * forward + c)) / a)
-        candidate[~sel] = 0.0
-        energy = float(np.mean(np.abs(candidate[sel])))
+        energy, candidate = _residual(_f32(forward), leak_f, sel, 1)
         if best is None or energy < best[0]:
-            best = (energy, candidate)
+            best = (energy, candidate, _f32(forward))
     assert best is not None
     residual = best[1]
+    # A print, a scan or a screen bends the tone curve (gamma, black and white points):
+    # a cubic replaces the straight line where it explains clearly more.
+    curved = _residual(best[2], leak_f, sel, 3)
+    if curved[0] < 0.9 * best[0]:
+        residual = curved[1]
     back_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     r = _f32(cv2.warpPerspective(residual, hom, (width, height), flags=back_flags, borderValue=0.0))
     covered = cv2.warpPerspective(
