@@ -85,6 +85,8 @@ SECRET_FIELDS = ("secret_key", "keystore_passphrase")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 _NATION = re.compile(r"[A-Z]{3}")
+#: Default secrets of S3-compatible stores (MinIO's root account, SeaweedFS examples).
+_STORE_DEFAULT_SECRETS = frozenset({"minioadmin", "minio123", "some_secret_key1"})
 #: S3 bucket names (the portable subset of AWS's rules) and key prefixes relto accepts.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9/._-]{0,199}")
@@ -400,6 +402,12 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "RELTO_BLOB_STORE is s3://...: set RELTO_S3_ACCESS_KEY_ID and "
                 "RELTO_S3_SECRET_ACCESS_KEY"
+            )
+        raw = secret.get_secret_value().strip().lower()
+        if not self.demo and (raw in PLACEHOLDER_SECRETS or raw in _STORE_DEFAULT_SECRETS):
+            raise ConfigError(
+                "RELTO_S3_SECRET_ACCESS_KEY is a placeholder or a store's default; "
+                "give relto an access key of its own"
             )
         if self.s3_endpoint_url is not None:
             try:

@@ -269,6 +269,7 @@ def _settings(tmp_path: Path, server: SeaweedS3, **kw: Any) -> Settings:
     [
         ({"s3_secret_access_key": None}, "RELTO_S3_SECRET_ACCESS_KEY"),
         ({"s3_access_key_id": None}, "RELTO_S3_ACCESS_KEY_ID"),
+        ({"s3_secret_access_key": SecretStr("minioadmin")}, "placeholder"),
         ({"blob_store": "s3://No_Such/x"}, "bucket of s3://"),
         ({"blob_store": "s3://relto-tests/../x"}, "prefix of s3://"),
         ({"blob_store": "s3://missing-bucket/x"}, "does not exist"),
