@@ -207,6 +207,14 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+def _writer_dies(store: S3BlobStore, key: str) -> None:
+    """The writer of ``key``'s claim dies: the claim now names a process that is gone."""
+    claim = store._claim(key)
+    body = json.loads(store._client.get_object(Bucket=BUCKET, Key=claim)["Body"].read())
+    body["writer"]["pid"] = _dead_pid()
+    store._client.put_object(Bucket=BUCKET, Key=claim, Body=json.dumps(body).encode())
+
+
 def test_dead_writers_claim_swept_live_writers_kept(store: S3BlobStore, clock: Clock) -> None:
     live = store.stage()
     live.file.write(b"live")
@@ -214,11 +222,7 @@ def test_dead_writers_claim_swept_live_writers_kept(store: S3BlobStore, clock: C
     dead = store.stage()
     dead.file.write(b"dead")
     dead.publish("doc-v2", b'{"kind":"dead"}')
-    # The second writer's process "dies": its claim names a process that is gone.
-    claim = store._claim("doc-v2")
-    body = json.loads(store._client.get_object(Bucket=BUCKET, Key=claim)["Body"].read())
-    body["writer"]["pid"] = _dead_pid()
-    store._client.put_object(Bucket=BUCKET, Key=claim, Body=json.dumps(body).encode())
+    _writer_dies(store, "doc-v2")
 
     other = S3BlobStore(store.options, store.staging, clock=clock)  # another worker
     (stale,) = list(other.stale_claims())
@@ -333,17 +337,19 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _s3_node(tmp_path: Path, server: SeaweedS3, demo_data: Path, **kw: Any) -> Any:
+def _s3_node(
+    tmp_path: Path, server: SeaweedS3, demo_data: Path, sink: MemorySink | None = None
+) -> Any:
     data = tmp_path / "data"
     shutil.copytree(demo_data, data)
-    settings = _settings(tmp_path, server, demo=True, **kw)
+    settings = _settings(tmp_path, server, demo=True)
     store = open_blob_store(settings)
     local = LocalBlobStore(data / "blobs")
     for key in local.keys():  # noqa: SIM118 -- keys() is a generator, not a dict
         with local.open(key) as f:
             store.put(key, f)
     shutil.rmtree(data / "blobs")
-    return create_app(settings, sink=MemorySink()).state.node
+    return create_app(settings, sink=sink or MemorySink()).state.node
 
 
 def test_document_round_trip_through_s3(
@@ -372,6 +378,45 @@ def test_document_round_trip_through_s3(
         assert container.read(4) == b"PK\x03\x04"  # a ZTDF (zip) container, ranged
     assert not (tmp_path / "data" / "blobs").exists()
     assert list((tmp_path / "data" / "blob-staging").iterdir()) == []
+    node.db.dispose()
+
+
+def test_dead_writers_changes_recorded_late_or_swept_on_s3(
+    tmp_path: Path, s3_server: SeaweedS3, bucket: str, demo_data: Path
+) -> None:
+    """A writer killed after its row committed: the entry is recorded at start-up and
+    the document kept; one killed before: its object goes, nothing is recorded."""
+    sink = MemorySink()
+    node = _s3_node(tmp_path, s3_server, demo_data, sink)
+    store: S3BlobStore = node.blobs
+    docs: DocumentService = node.documents
+    harper = _person(node)
+    now = datetime.now(UTC)
+    doc = docs.upload(
+        harper, title="Committed", project_id="hypersonic", classification="SECRET",
+        rel_to=["USA"], filename="c.txt", media_type="text/plain", data=b"committed", at=now,
+    )  # fmt: skip
+    committed = {"kind": "document.protected", "document": doc.id, "payload": {"document": doc.id}}
+    assert store._put_claim(f"document-{doc.id}-v1.tdf", json.dumps(committed).encode())
+    _writer_dies(store, f"document-{doc.id}-v1.tdf")
+    cut = {"kind": "document.protected", "document": "cut-off", "payload": {"document": "cut"}}
+    staged = store.stage()
+    staged.file.write(b"ciphertext")
+    staged.publish("document-cut-off-v1.tdf", json.dumps(cut).encode())
+    _writer_dies(store, "document-cut-off-v1.tdf")
+    sink.events.clear()
+    assert docs.sweep(now) == ["document-cut-off-v1.tdf"]
+    recorded = {e.kind: e.payload for e in sink.events}
+    assert len(sink.events) == 2 and recorded.keys() == {
+        "document.protected",
+        "document.orphan_swept",
+    }
+    assert recorded["document.protected"]["document"] == doc.id
+    assert "recovered_at_startup" in recorded["document.protected"]
+    assert recorded["document.orphan_swept"]["document"] == "cut-off"
+    assert not store.exists("document-cut-off-v1.tdf")
+    assert docs.open(harper, doc.id, now)[2] == b"committed"
+    assert [k for k in _objects(store) if k.startswith(".claims/")] == []
     node.db.dispose()
 
 
