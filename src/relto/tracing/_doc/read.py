@@ -12,8 +12,9 @@ cancels.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import cv2
@@ -48,13 +49,13 @@ BOX_SLACK = 1.2  # points around a line's glyph band
 MASS_LO, MASS_HI = 0.55, 1.8  # a box's ink against the page's typical ratio
 
 
-def render_gray(pdf: bytes, dpi: float) -> list[Gray]:
+def render_gray(pdf: bytes, dpi: float, only: int | None = None) -> list[Gray]:
     import pypdfium2 as pdfium
 
     doc = pdfium.PdfDocument(pdf)
     try:
         out = []
-        for i in range(len(doc)):
+        for i in range(len(doc)) if only is None else [only]:
             page = doc[i]
             bitmap = page.render(scale=dpi / 72.0, grayscale=True)
             arr = np.array(bitmap.to_numpy(), dtype=np.uint8, copy=True)
@@ -127,16 +128,72 @@ def _boxes(layout: Layout, page: int) -> list[tuple[tuple[int, int | None], tupl
     return out
 
 
-@dataclass
-class Reference:
-    """The unmoved rendering of one document, and what the reader needs of it."""
+@dataclass(frozen=True)
+class _Detail:
+    """One reference page at measuring resolution, for a page a leak was matched to."""
 
-    layout: Layout
-    pages: list[Gray]  # MEASURE_DPI
-    small: list[Gray]  # ID_DPI
-    features: list[tuple[Sequence[cv2.KeyPoint], npt.NDArray[np.float32] | None]]
-    boxes: list[dict[tuple[int, int | None], _Box]] = field(default_factory=list)
-    ecc: dict[int, npt.NDArray[np.float32]] = field(default_factory=dict)
+    image: Gray  # MEASURE_DPI
+    template: npt.NDArray[np.float32]  # ECC_DPI
+    boxes: dict[tuple[int, int | None], _Box]  # measured at REF_DPI
+
+
+class Reference:
+    """The unmoved rendering of one document, and what the reader needs of it: every
+    page at ID_DPI with its SIFT features (one FLANN index over all pages), and the
+    finer renderings only of pages a leak was matched to (made on first use)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._pdf = write_pdf(layout, {}, {}, None)
+        self.small = render_gray(self._pdf, ID_DPI)
+        sift = _sift()
+        self._keypoints: list[tuple[float, float]] = []
+        page_of: list[int] = []
+        descriptors = []
+        for n, img in enumerate(self.small):
+            kp, des = _features(sift, img)
+            if des is None:
+                continue
+            self._keypoints += [(float(k.pt[0]), float(k.pt[1])) for k in kp]
+            page_of += [n] * len(kp)
+            descriptors.append(des)
+        self._page_of = np.array(page_of, np.int64)
+        self._matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 48})
+        if descriptors:
+            self._matcher.add([np.vstack(descriptors)])
+            self._matcher.train()
+        self._details: dict[int, _Detail] = {}
+        self._lock = threading.Lock()
+
+    def knn(self, des: npt.NDArray[np.float32]) -> list[tuple[int, int, tuple[float, float]]]:
+        """Ratio-tested matches: (query index, reference page, reference point)."""
+        if not len(self._page_of):
+            return []
+        with self._lock:
+            pairs = self._matcher.knnMatch(des, k=2)
+        out = []
+        for x in pairs:
+            if len(x) == 2 and x[0].distance < 0.8 * x[1].distance:
+                t = x[0].trainIdx
+                out.append((x[0].queryIdx, int(self._page_of[t]), self._keypoints[t]))
+        return out
+
+    def detail(self, page: int) -> _Detail:
+        with self._lock:
+            hit = self._details.get(page)
+        if hit is not None:
+            return hit
+        fine = render_gray(self._pdf, REF_DPI, page)[0]
+        ink = 255.0 - fine.astype(np.float32) - INK_FLOOR
+        np.maximum(ink, 0.0, out=ink)
+        meter = _Ink(ink, None, REF_DPI)
+        boxes = {key: meter.box(*box) for key, box in _boxes(self.layout, page)}
+        image = _resize(fine, MEASURE_DPI / REF_DPI)
+        template = _resize(fine, ECC_DPI / REF_DPI).astype(np.float32)
+        hit = _Detail(image, template, boxes)
+        with self._lock:
+            self._details[page] = hit
+        return hit
 
 
 _SIFT_FEATURES = 2500
@@ -152,22 +209,7 @@ def _u8(a: object) -> Gray:
 
 
 def reference(layout: Layout) -> Reference:
-    """Render the unmoved layout; measure its boxes at REF_DPI (finer than the
-    leak's grid, so that the reference's own pixel rounding stays small)."""
-    pdf = write_pdf(layout, {}, {}, None)
-    fine = render_gray(pdf, REF_DPI)
-    pages = [_resize(p, MEASURE_DPI / REF_DPI) for p in fine]
-    boxes = []
-    for n, p in enumerate(fine):
-        ink = 255.0 - p.astype(np.float32) - INK_FLOOR
-        np.maximum(ink, 0.0, out=ink)
-        meter = _Ink(ink, None, REF_DPI)
-        boxes.append({key: meter.box(*box) for key, box in _boxes(layout, n)})
-    del fine
-    small = [_resize(p, ID_DPI / MEASURE_DPI) for p in pages]
-    sift = _sift()
-    feats = [_features(sift, s) for s in small]
-    return Reference(layout, pages, small, feats, boxes)
+    return Reference(layout)
 
 
 def _features(
@@ -201,20 +243,20 @@ def _match(ref: Reference, leak_small: Gray) -> list[tuple[int, int, Matrix]]:
     found: list[tuple[int, int, Matrix]] = []
     if des is None or len(kp) < 8:
         return found
-    matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 48})
-    for p, (rkp, rdes) in enumerate(ref.features):
-        if rdes is None or len(rkp) < 8:
+    per_page: dict[int, list[tuple[tuple[float, float], tuple[float, float]]]] = {}
+    for q, page, pt in ref.knn(des):
+        per_page.setdefault(page, []).append(((float(kp[q].pt[0]), float(kp[q].pt[1])), pt))
+    for page, pairs in per_page.items():
+        if len(pairs) < MIN_INLIERS:
             continue
-        pairs = matcher.knnMatch(des, rdes, k=2)
-        good = [x[0] for x in pairs if len(x) == 2 and x[0].distance < 0.8 * x[1].distance]
-        if len(good) < 8:
-            continue
-        src = np.array([kp[m.queryIdx].pt for m in good], np.float32).reshape(-1, 1, 2)
-        dst = np.array([rkp[m.trainIdx].pt for m in good], np.float32).reshape(-1, 1, 2)
+        src = np.array([a for a, _ in pairs], np.float32).reshape(-1, 1, 2)
+        dst = np.array([b for _, b in pairs], np.float32).reshape(-1, 1, 2)
         h, inl = cv2.findHomography(src, dst, cv2.RANSAC, 2.5, maxIters=4000, confidence=0.999)
         n = int(inl.sum()) if inl is not None else 0
-        if h is not None and n >= MIN_INLIERS and _plausible(h):
-            found.append((n, p, h.astype(np.float64)))
+        if h is not None and n >= MIN_INLIERS:
+            hom = np.asarray(h, dtype=np.float64)
+            if _plausible(hom):
+                found.append((n, page, hom))
     found.sort(key=lambda c: -c[0])
     return found
 
@@ -298,9 +340,7 @@ def _body_mask(shape: tuple[int, int], dpi: float) -> Gray:
 def _refine(ref: Reference, page: int, leak: Gray, h: Matrix) -> Matrix:
     """ECC on ECC_DPI: refine H (leak pixels -> MEASURE_DPI pixels)."""
     k = ECC_DPI / MEASURE_DPI
-    if page not in ref.ecc:
-        ref.ecc[page] = _resize(ref.pages[page], k).astype(np.float32)
-    template = ref.ecc[page]
+    template = ref.detail(page).template
     # bring the leak to about the template's scale so ECC's smoothing sees the same detail
     lin = h[:2, :2] / h[2, 2]
     leak_scale = float(np.sqrt(abs(np.linalg.det(lin))))  # ref px per leak px
@@ -344,7 +384,7 @@ def register(ref: Reference, leak: Gray) -> Registered | None:
     if per_px < 0.95:  # leak finer than the measuring grid: average down first
         src = _resize(leak, per_px)
         h = h @ np.linalg.inv(_scale(per_px))
-    ref_shape = ref.pages[page].shape
+    ref_shape = ref.detail(page).image.shape
     size = (ref_shape[1], ref_shape[0])
     image = _u8(cv2.warpPerspective(src, h, size, flags=cv2.INTER_LINEAR, borderValue=255))
     ones = np.ones(src.shape, np.uint8)
@@ -380,7 +420,7 @@ def measure(
 ) -> list[float | None]:
     """Each slot's soft value: about +1 (moved down/right), -1, or None (unreadable)."""
     leak = _Ink(_ink(reg.image), reg.valid, MEASURE_DPI)
-    base = ref.boxes[reg.page]
+    base = ref.detail(reg.page).boxes
     where = dict(_boxes(ref.layout, reg.page))
     cache: dict[tuple[int, int | None], tuple[_Box, _Box]] = {}
 
