@@ -25,6 +25,7 @@ from relto.audit.config import AuditSettings, node_signer, node_witness, open_lo
 from relto.audit.service import TransparencyLog
 from relto.audit.witnessing import CheckpointPusher, Partner, PartnerWitness
 from relto.authz import Authorizer
+from relto.client.node import same_url
 from relto.config import Settings
 from relto.decisions import CODES
 from relto.documents import (
@@ -51,6 +52,12 @@ from relto.sessions import DatabaseSessionStore, SessionStore
 from relto.store import BlobStore, Database, LocalBlobStore, create_database
 from relto.store.federation import SqlPinRepository
 from relto.store.witnessing import SqlAlarmStore, SqlContactStore, SqlCosignatureStore
+from relto.tracing.copies import CopyIssuer
+from relto.tracing.service import (
+    TracingService,
+    default_embedders,
+    default_page_loader,
+)
 from relto.vetting.directory import Directory
 from relto.vetting.service import VettingService
 
@@ -99,6 +106,10 @@ class Node:
     reachability: Reachability | None = None
     #: The export-control office: officers' facts, checks, transfer records.
     exports: ExportOffice | None = None
+    #: Makes and records every recipient's copy (issue 17).
+    copies: CopyIssuer | None = None
+    #: Tracing leaked files to the recipients of fingerprinted copies (issue 17).
+    tracing: TracingService | None = None
 
 
 class _Nations:
@@ -284,9 +295,20 @@ def build_node(
             nation=settings.nation, sink=sink, alarms=alarms, contacts=reachability,
         )
     )  # fmt: skip
+    keys = InProcessKas(kas.service, default_url=own_kas_url(settings))
+    # Every copy that leaves the node is the recipient's own, recorded first
+    # (issue 17): its tracing secret sealed for this node's KAS key.
+    copies = CopyIssuer(
+        db=db,
+        sink=sink,
+        keys=lambda: kas.service.store,
+        target=keys.target,
+        embedders=default_embedders(),
+        log_index=log,
+    )
     documents = DocumentService(
         facts=facts,
-        keys=InProcessKas(kas.service, default_url=own_kas_url(settings)),
+        keys=keys,
         db=db,
         blobs=blobs,
         sink=sink,
@@ -298,10 +320,23 @@ def build_node(
         # Partner custodians' KAS keys from their pinned descriptors; their shares
         # asked for with this node's attestation of the local person.
         custodians=PinnedCustodians(trust.trusted, federation),
+        copies=copies,
     )
     # What writers that died left behind (uploads cut off, changes never recorded):
     # swept before anything is served; live workers' uploads are left alone.
     documents.sweep(datetime.now(UTC))
+    tracing = TracingService(
+        copies=copies,
+        documents=documents,
+        authorizer=authorizer,
+        sink=sink,
+        keys=lambda: kas.service.store,
+        own_kas=lambda url: same_url(url, keys.target().url),
+        nation=settings.nation,
+        load_pages=default_page_loader(),
+        log=log,
+        signer=lambda: node_signer(settings),
+    )
     audit = AuditReader(
         log, authorizer, _Nations(directory, documents), node_nation=settings.nation
     )
@@ -331,4 +366,6 @@ def build_node(
         witnessing=witnessing,
         reachability=reachability,
         exports=exports,
+        copies=copies,
+        tracing=tracing,
     )

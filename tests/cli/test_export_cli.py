@@ -138,8 +138,8 @@ def download(person_id: str) -> bool:
     try:
         who = node.directory.principal(person_id, via="session")
         assert who is not None
-        _, decision, plain = node.documents.open(who, DOC, datetime.now(UTC), action="download")
-        return bool(decision.allowed and plain is not None)
+        _, decision, copy = node.documents.download(who, DOC, datetime.now(UTC))
+        return bool(decision.allowed and copy is not None)
     finally:
         node.db.dispose()
 

@@ -182,7 +182,9 @@ def test_objects_api_story(login: Callable[[TestClient, str], str], demo_app: Te
     assert r.status_code == 201, r.text
     obj = r.json()
     assert obj["banner"] == "SECRET//REL TO GBR, AUS, USA"
-    assert demo_app.get(f"/api/v1/objects/{obj['id']}/content").content == b"flight 8 plan"
+    mine = demo_app.get(f"/api/v1/objects/{obj['id']}/content")  # Harper's own copy
+    assert mine.status_code == 200 and mine.headers["x-relto-copy"] == "1"
+    assert b"flight 8 plan" not in mine.content
 
     login(demo_app, "jpn-eng-sato")
     # not releasable to JPN: for Sato it does not exist, on every route
@@ -227,7 +229,8 @@ def test_objects_api_story(login: Callable[[TestClient, str], str], demo_app: Te
     assert r.status_code == 200 and "JPN" in r.json()["rel_to"]
 
     login(demo_app, "jpn-eng-sato")
-    assert demo_app.get(f"/api/v1/objects/{obj['id']}/content").content == b"flight 8 plan"
+    copy = demo_app.get(f"/api/v1/objects/{obj['id']}/content")  # Sato's own copy
+    assert copy.status_code == 200 and copy.headers["x-relto-copy"] == "2"
 
 
 def test_unjustified_admission_refused_and_nothing_changes(

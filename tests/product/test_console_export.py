@@ -372,7 +372,9 @@ def test_records_page_filters_by_time_and_downloads_csv_and_json(
             {**CLASSIFIED, "document_id": doc_id, "sender": "us-darpa"})  # fmt: skip
     csrf = login(demo_app, "usa-eng-ramirez")
     got = demo_app.post(f"/console/documents/{doc_id}/download", data={"csrf": csrf})
-    assert got.status_code == 200 and got.content == b"beam pattern 3 dB at 40 degrees"
+    # released as Ramirez's own copy (issue 17), never the plaintext as uploaded
+    assert got.status_code == 200 and got.headers["x-relto-copy"] == "1"
+    assert b"beam pattern 3 dB at 40 degrees" not in got.content
 
     login(demo_app, "usa-so-bennett")
     page = demo_app.get("/console/export/records").text

@@ -502,8 +502,12 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/console/documents/{doc_id}/download"): Row(
         P.OBJECTS_DOWNLOAD,
         lambda w, v: ("POST", f"/console/documents/{w.doc(v)}/download", {"data": {}}),
+        # a reader gets their own fingerprinted copy (never the plaintext as
+        # uploaded: issue 17); anyone else who may know of it, the page with the denial
         lambda c, v: (
-            Outcome(200, marker=("matrix content", c.key in READERS)) if knows(c, v) else 404
+            Outcome(200, marker=('id="decision-denied"', c.key not in READERS))
+            if knows(c, v)
+            else 404
         ),
         per_object=True,
         console=True,
@@ -781,6 +785,16 @@ TABLE: dict[tuple[str, str], Row] = {
         ),
         lambda c, v: 401 if not c.signed_in else (200 if c.key == "own-security-officer" else 404),
         per_object=True,
+    ),
+    # -- leak tracing (issue 17): the node's own security officers and auditors -----------
+    ("POST", "/api/v1/trace"): Row(
+        P.TRACING_TRACE,
+        lambda w, v: (
+            "POST",
+            "/api/v1/trace",
+            {"files": {"file": ("leak.txt", b"not a leaked copy", "text/plain")}},
+        ),
+        role_or_404(422, {SO, AUDITOR}, own_only=True),  # allowed: the file is no copy
     ),
     ("POST", "/api/v1/what-if"): Row(
         P.DECISIONS_WHAT_IF,

@@ -56,6 +56,7 @@ class Permission(StrEnum):
     PEOPLE_READ = "people:read"
     PEOPLE_WRITE = "people:write"
     SESSION_MANAGE = "session:manage"
+    TRACING_TRACE = "tracing:trace"
 
 
 #: Permissions on one protected object: the decision engine answers them (with the

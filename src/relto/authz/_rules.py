@@ -155,6 +155,8 @@ RULES: dict[Permission, Rule] = {
     P.PEOPLE_READ: _role(*_READERS, self_allowed=True),
     P.PEOPLE_WRITE: _role(*_OFFICERS),
     P.SESSION_MANAGE: Rule(RuleKind.PUBLIC),
+    # leak tracing names people: the node's own security officers and auditors only
+    P.TRACING_TRACE: _role("security_officer", "auditor", audit_allowed=True),
     **{p: Rule(RuleKind.ENGINE) for p in OBJECT_PERMISSIONS},
 }
 

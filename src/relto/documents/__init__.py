@@ -8,6 +8,7 @@ node's key access service decide with them. Keys come only through a
 :class:`KeyAccessPort` (this node's KAS, in-process: :class:`InProcessKas`).
 """
 
+from relto.documents._copies import CopyMaker, Release, ReleasedCopy
 from relto.documents._custody import (
     CUSTODY_REASONS,
     CustodianKas,
@@ -28,6 +29,7 @@ __all__ = [
     "ENGINE_MAX_USES",
     "MAX_DOCUMENT_BYTES",
     "ActionDenied",
+    "CopyMaker",
     "CustodianKas",
     "CustodyDecider",
     "CustodyUnavailable",
@@ -41,6 +43,8 @@ __all__ = [
     "PinnedCustodians",
     "ProductDecider",
     "ProductLevelMapper",
+    "Release",
+    "ReleasedCopy",
     "SharedEngine",
     "WhatIfView",
     "common_level",

@@ -59,6 +59,8 @@ from relto.decisions import (
     parse_change,
     what_if,
 )
+from relto.decisions.engine import FINGERPRINT
+from relto.documents._copies import CopyMaker, Release, ReleasedCopy
 from relto.documents._custody import CustodianKas, CustodyUnavailable, custodian_unwrap, kas_path
 from relto.documents._facts import DecisionFacts, document_view, resource_of
 from relto.documents._keys import KeyAccessPort
@@ -163,8 +165,10 @@ class DocumentService:
         max_upload_bytes: int,
         metrics: DomainMetrics | None = None,
         custodians: CustodianKas | None = None,
+        copies: CopyMaker | None = None,
     ) -> None:
         self.facts = facts
+        self._copies = copies
         self._custodians = custodians
         self._metrics = metrics
         self._keys = keys
@@ -717,16 +721,72 @@ class DocumentService:
     def open(
         self, who: Principal, doc_id: str, at: datetime, *, action: str = "read"
     ) -> tuple[DocumentView, Decision, bytes | None]:
-        """Decide, record, and (when allowed) decrypt with a key from the KAS.
-        ``action``: ``read`` (shown) or ``download`` (a copy leaves the node)."""
-        if action not in ("read", "download"):
-            raise ValueError(f"open is for read or download, not {action!r}")
+        """Decide, record, and (when allowed) decrypt with a key from the KAS, to
+        show: ``action`` is ``read``. A copy that leaves the node comes from
+        :meth:`download`, never from here."""
+        if action != "read":
+            raise ValueError(f"open is for read; a {action!r} is a copy: use download()")
         doc = self.visible(who, doc_id)
         decision = self.facts.decide(who.person_id, action, doc, at)
         self.record_decision(who.person_id, action, doc, decision, at)
         if not decision.allowed:
             return doc, decision, None
+        if _fingerprinted(decision):  # the engine asks for a copy: never raw plaintext
+            raise ValueError("this decision asks for a fingerprinted copy: use download()")
         return doc, decision, self._decrypt(doc, self._unwrap(who, doc, action, at))
+
+    def download(
+        self, who: Principal, doc_id: str, at: datetime, *, action: str = "download"
+    ) -> tuple[DocumentView, Decision, ReleasedCopy | None]:
+        """Decide and record a copy leaving the node (``download`` or ``share``);
+        when allowed, the recipient's own copy: a decision with the ``fingerprint``
+        obligation is released only through the node's copy maker, which records
+        the copy (ledger and ``trace.copy`` entry) before returning it. Without a
+        copy maker such a release is refused (:class:`StorageError`)."""
+        if action not in ("download", "share"):
+            raise ValueError(f"download is for download or share, not {action!r}")
+        doc = self.visible(who, doc_id)
+        decision = self.facts.decide(who.person_id, action, doc, at)
+        self.record_decision(who.person_id, action, doc, decision, at)
+        if not decision.allowed:
+            return doc, decision, None
+        if not _fingerprinted(decision):
+            raise ValueError(f"a {action} is always fingerprinted; the engine did not ask")
+        if self._copies is None:
+            raise StorageError("this node cannot fingerprint copies; nothing was released")
+        content = self._decrypt(doc, self._unwrap(who, doc, action, at))
+        release = Release(
+            doc=doc,
+            label_xml=self._label_xml(doc.id),
+            attributes=self._attributes(doc),
+            content=content,
+            action=action,
+        )
+        return doc, decision, self._copies.copy_for(who, release, at)
+
+    def reference(self, doc_id: str, unwrap: Unwrap) -> tuple[DocumentView, bytes]:
+        """The object and its plaintext, opened with ``unwrap`` for the node's own
+        comparison with a leaked file (tracing): never shown to anyone, and for a
+        person never: people open through :meth:`open` and :meth:`download`."""
+        doc = self._get(doc_id)
+        return doc, self._decrypt(doc, unwrap)
+
+    def _label_xml(self, doc_id: str) -> bytes:
+        with self._db.session() as s:
+            row = SqlDocumentRepository(s).get(doc_id)
+            if row is None:
+                raise NotFound("no such document")
+            return row.label_xml.encode()
+
+    def _attributes(self, doc: DocumentView) -> tuple[str, ...]:
+        """The policy attributes the object's container carries."""
+        b = parsed_banner(doc.banner, doc.originator)
+        attributes = marking_attributes(
+            b.classification, b.rel_to, [doc.project_id], self._namespace
+        )
+        if doc.custody:
+            attributes += custody_attributes(doc.originator, doc.id, doc.custody, self._namespace)
+        return tuple(attributes)
 
     def _unwrap(self, who: Principal, doc: DocumentView, action: str, at: datetime) -> Unwrap:
         """The key through this node's KAS (in-process) and, for an object held in
@@ -950,6 +1010,10 @@ class DocumentService:
             "document.orphan_swept",
             {"blob": key, "document": doc_id, "reason": reason, "at": at.isoformat()},
         )
+
+
+def _fingerprinted(decision: Decision) -> bool:
+    return any(o.kind == FINGERPRINT.kind for o in decision.obligations)
 
 
 def _intent(kind: str, doc_id: str, version: int, payload: Mapping[str, object]) -> bytes:

@@ -45,6 +45,7 @@ from relto.server.routes import (
     kas,
     objects,
     partnership,
+    tracing,
     vetting,
 )
 from relto.server.witnessing import start_witness_push
@@ -60,6 +61,7 @@ _ADAPTERS = (
     objects.mount,
     vetting.mount,
     export.mount,
+    tracing.mount,
     audit.mount,
     kas.mount,
     federation.mount,

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.routing import BaseRoute, Mount
 
 from relto.authz import Permission, Principal
-from relto.documents import DocumentView
+from relto.documents import DocumentView, ReleasedCopy
 from relto.node import Node
 from relto.server.auth import RequestAuth
 
@@ -20,6 +20,7 @@ __all__ = [
     "PERMISSION_KEY",
     "Edge",
     "RouteEntry",
+    "copy_response",
     "declared_permission",
     "download_response",
     "needs",
@@ -95,6 +96,21 @@ def routes_of(app: FastAPI) -> list[RouteEntry]:
         methods = ["*"] if isinstance(route, Mount) else sorted(getattr(route, "methods", ()))
         out.extend(RouteEntry(m, path, permission) for m in methods if m != "HEAD")
     return out
+
+
+def copy_response(doc: DocumentView, copy: ReleasedCopy) -> Response:
+    """The recipient's own copy as a download (a fingerprinted PDF or image, or a
+    re-protected container): its marking and copy number in headers, never cached."""
+    return Response(
+        copy.data,
+        media_type=copy.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{copy.filename}"',
+            "X-Relto-Marking": doc.banner,
+            "X-Relto-Copy": str(copy.copy_number),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def download_response(doc: DocumentView, plaintext: bytes) -> Response:

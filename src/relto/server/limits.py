@@ -61,7 +61,15 @@ __all__ = [
 #: Room for the form fields around an uploaded file (multipart boundaries, title...).
 FORM_OVERHEAD = 64 * 1024
 #: Routes whose body is a document upload (``max_upload_bytes``, not ``max_body_bytes``).
-UPLOAD_ROUTES = frozenset({("POST", "/api/v1/objects"), ("POST", "/console/documents/new")})
+UPLOAD_ROUTES = frozenset(
+    {
+        ("POST", "/api/v1/objects"),
+        ("POST", "/console/documents/new"),
+        # a leaked file to trace (held in memory, bounded again by the route)
+        ("POST", "/api/v1/trace"),
+        ("POST", "/console/trace"),
+    }
+)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SESSION_COOKIE = b"relto_session="
 #: Where people sign in (the demo picker, the console's sign-in form).

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from relto.documents import Incoming
 from relto.errors import InvalidInput
 
-__all__ = ["UPLOAD_BODY", "UploadForm", "read_upload"]
+__all__ = ["UPLOAD_BODY", "InMemoryFile", "UploadForm", "read_upload"]
 
 #: At most this many form fields besides the file, and this many bytes in all of them.
 MAX_FIELDS: Final = 64
@@ -170,11 +170,32 @@ class _Collector:
         self.ended = True
 
 
+class InMemoryFile:
+    """Where :func:`read_upload` puts a file that is not a document to protect (a
+    leaked file to trace): memory, at most ``limit`` bytes, never disk."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._data = bytearray()
+
+    def room(self) -> int:
+        return max(0, self._limit - len(self._data)) + 1
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        if len(self._data) + len(chunk) > self._limit:
+            raise InvalidInput(f"the file is larger than {self._limit} bytes")
+        self._data += chunk
+
+    def getvalue(self) -> bytes:
+        return bytes(self._data)
+
+
 async def read_upload(
-    request: Request, incoming: Incoming, *, file_field: str = "file"
+    request: Request, incoming: Incoming | InMemoryFile, *, file_field: str = "file"
 ) -> UploadForm:
     """Parse ``request``'s multipart body as it arrives: fields into the returned
-    form, the file's bytes into ``incoming`` (encrypted there at once)."""
+    form, the file's bytes into ``incoming`` (encrypted there at once, or kept in
+    memory by an :class:`InMemoryFile`)."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:

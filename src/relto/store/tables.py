@@ -13,4 +13,5 @@ import relto.store.kas
 import relto.store.meta
 import relto.store.partnership
 import relto.store.sessions
+import relto.store.tracing
 import relto.store.vetting  # noqa: F401

@@ -29,7 +29,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -322,10 +322,11 @@ def _write_manifest(
     label_xml: bytes | None,
     mime_type: str,
     legacy: bool = False,
+    extra: Sequence[Assertion] = (),
 ) -> tuple[Manifest, int]:
-    """Sign the segments, bind the label assertion, write the manifest entry and the
-    zip directory; (manifest, container size). ``legacy``: the hex integrity form
-    (no ``schemaVersion``)."""
+    """Sign the segments, bind the label assertion (and each ``extra`` assertion,
+    given unbound), write the manifest entry and the zip directory; (manifest,
+    container size). ``legacy``: the hex integrity form (no ``schemaVersion``)."""
     aggregate = b"".join(tags)
     root_sig = hazmat.root_signature(dek, aggregate, "HS256", legacy=legacy)
     assertions: tuple[Assertion, ...] = ()
@@ -359,6 +360,18 @@ def _write_manifest(
                 binding=AssertionBinding(method="jws", signature=token),
             ),
         )
+    for unsigned in extra:
+        if unsigned.binding is not None or unsigned.id == LABEL_ASSERTION_ID:
+            raise ValueError("extra assertions come unbound and never as the label")
+        a_hash = assertion_hash(unsigned)
+        token = _jws_hs256(
+            dek,
+            {
+                "assertionHash": a_hash,
+                "assertionSig": _assertion_sig(aggregate, a_hash, legacy=legacy),
+            },
+        )
+        assertions += (replace(unsigned, binding=AssertionBinding(method="jws", signature=token)),)
     manifest = Manifest(
         encryption_information=EncryptionInformation(
             type="split",
@@ -386,9 +399,11 @@ def _write_manifest(
     return manifest, zw.finish()
 
 
-def _new_policy(attributes: Sequence[str], dissem: Sequence[str]) -> tuple[Policy, str]:
+def _new_policy(
+    attributes: Sequence[str], dissem: Sequence[str], policy_uuid: str | None = None
+) -> tuple[Policy, str]:
     policy = Policy(
-        uuid=str(uuid.uuid4()),
+        uuid=policy_uuid or str(uuid.uuid4()),
         data_attributes=tuple(PolicyAttribute(attribute=a) for a in attributes),
         dissem=tuple(dissem),
     )

@@ -36,6 +36,7 @@ from relto.ztdf.container import (
     log,
 )
 from relto.ztdf.manifest import (
+    Assertion,
     Segment,
 )
 
@@ -147,11 +148,16 @@ class ContainerWriter:
         label_xml: bytes | None = None,
         mime_type: str = "application/octet-stream",
         kas: Sequence[KasTarget] | None = None,
+        assertions: Sequence[Assertion] = (),
+        policy_uuid: str | None = None,
     ) -> ProtectResult:
         """Seal the last segment, bind the policy and label, write the manifest.
         ``kas``: the targets the key is split for, when not those given at the
-        start (one share per distinct ``sid``, the same DEK). The caller flushes
-        and syncs ``out``."""
+        start (one share per distinct ``sid``, the same DEK). ``assertions``: more
+        assertions (unbound; each is bound with the DEK like the label).
+        ``policy_uuid``: the policy's UUID when it must be an existing object's (a
+        re-protected copy is decided as that object). The caller flushes and syncs
+        ``out``."""
         if self._done or self._pipe is None:
             raise ValueError("the container is finished or closed")
         if kas is not None:
@@ -165,7 +171,7 @@ class ContainerWriter:
         self._done = True
         self.close()
         self._zw.end()
-        policy, policy_b64 = _new_policy(attributes, dissem)
+        policy, policy_b64 = _new_policy(attributes, dissem, policy_uuid)
         key_access = _key_access(self._kas, self._order, self._shares, policy_b64)
         manifest, container_size = _write_manifest(
             self._zw,
@@ -177,6 +183,7 @@ class ContainerWriter:
             segment_size=self._segment_size,
             label_xml=label_xml,
             mime_type=mime_type,
+            extra=assertions,
         )
         log.info(
             "ztdf protect (streamed): %d bytes, %d segments, %d key access entries",

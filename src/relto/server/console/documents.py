@@ -26,7 +26,7 @@ from relto.server.console._pages import NOT_ALLOWED, Pages
 from relto.server.console._preview import NOT_PREVIEWED, Change, render_preview
 from relto.server.console.export import ITEM_KINDS, classification_block
 from relto.server.console.partners import partner_views, session_key, view_of
-from relto.server.edge import download_response, needs
+from relto.server.edge import copy_response, needs
 from relto.server.uploads import read_upload
 
 __all__ = ["mount"]
@@ -264,14 +264,12 @@ def mount(app: FastAPI, pages: Pages) -> None:
     ) -> Response:
         who = pages.posted_by(request, csrf)
         try:
-            doc, decision, plaintext = service.open(
-                who, doc_id, datetime.now(UTC), action="download"
-            )
+            doc, decision, copy = service.download(who, doc_id, datetime.now(UTC))
         except NotFound:
             return pages.not_found(request, who, "documents", _NO_DOCUMENT)
-        if plaintext is None:
+        if copy is None:
             return doc_page(request, who, doc, decision)
-        return download_response(doc, plaintext)
+        return copy_response(doc, copy)
 
     def relabel_change(who: Principal, doc_id: str, rel_to: list[str] | None) -> Change | str:
         """The relabel to preview, or a message saying why not."""

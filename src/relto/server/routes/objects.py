@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from relto.authz import Permission, Principal
 from relto.documents import DocumentView
 from relto.errors import AccessDenied, InvalidInput
-from relto.server.edge import Edge, download_response, needs
+from relto.server.edge import Edge, copy_response, needs
 from relto.server.routes.partnership import (
     Justification,
     Limit,
@@ -222,18 +222,22 @@ def mount(app: FastAPI, edge: Edge) -> None:
 
     @router.get(
         "/objects/{object_id}/content",
-        summary="Download: decide, rewrap the key through the KAS, return the plaintext",
+        summary="Download: decide, and return the caller's own fingerprinted copy",
+        description=(
+            "The copy is the recipient's own (issue 17): a document as a per-recipient "
+            "PDF, an image watermarked for them, anything else as a ZTDF container "
+            "re-protected for them alone; each copy is recorded (`trace.copy`) before "
+            "it is returned. There is no way to get the plaintext as it was uploaded."
+        ),
         response_class=Response,
-        responses={200: {"content": {"application/octet-stream": {}}}},
+        responses={200: {"content": {"application/pdf": {}, "application/zip": {}}}},
         **needs(Permission.OBJECTS_DOWNLOAD),
     )
     def get_content(object_id: str, who: Who) -> Response:
-        doc, _decision, plaintext = service.open(
-            who, object_id, datetime.now(UTC), action="download"
-        )
-        if plaintext is None:
+        doc, _decision, copy = service.download(who, object_id, datetime.now(UTC))
+        if copy is None:
             raise AccessDenied("denied")  # opaque outward; the reasons are in the audit log
-        return download_response(doc, plaintext)
+        return copy_response(doc, copy)
 
     @router.get(
         "/objects/{object_id}/container",

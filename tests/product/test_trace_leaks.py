@@ -1,0 +1,222 @@
+"""Tracing a leaked file to the recipients whose copies made it (issue 17): who may
+trace, what a trace answers and proves, and that every run is recorded. The
+embedder is the tests' fake (its copies carry the codeword in clear); the
+accusation, the ledger, the sealed secret and the log are the product's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from relto.audit.checkpoint import open_checkpoint
+from relto.audit.config import node_signer
+from relto.audit.entries import decode_entry
+from relto.audit.merkle import leaf_hash, verify_inclusion
+from relto.config import Settings
+from relto.events import MemorySink
+from relto.server import create_app
+from relto.tracing import TracingCode
+from relto.tracing.copies import COPY_KIND, embedding_key
+from relto.tracing.service import RUN_KIND
+
+from .conftest import node_of, sign_in
+from .test_fingerprinted_copies import upload
+from .tracing_fakes import MAGIC, FakeEmbedder, leak, load_pages, page_of
+
+Login = Callable[[TestClient, str], str]
+
+
+def fake(client: TestClient) -> None:
+    node = node_of(client)
+    assert node.copies is not None and node.tracing is not None
+    node.copies.embedders = (FakeEmbedder(),)
+    node.tracing.load_pages = load_pages
+
+
+def download(client: TestClient, person: str, doc: str) -> dict[str, Any]:
+    sign_in(client, person)
+    r = client.get(f"/api/v1/objects/{doc}/content")
+    assert r.status_code == 200, r.text
+    return page_of(r.content)
+
+
+def trace(client: TestClient, person: str, leaked: bytes, object_id: str | None = None) -> Any:
+    csrf = sign_in(client, person)
+    data = {} if object_id is None else {"object_id": object_id}
+    return client.post(
+        "/api/v1/trace",
+        data=data,
+        files={"file": ("leak.pdf", leaked, "application/pdf")},
+        headers={"x-csrf-token": csrf},
+    )
+
+
+def runs(sink: MemorySink) -> list[Mapping[str, Any]]:
+    return [e.payload for e in sink.events if e.kind == RUN_KIND]
+
+
+@pytest.fixture
+def app(demo_app: TestClient) -> TestClient:
+    fake(demo_app)
+    return demo_app
+
+
+def test_leaked_copy_traced_to_its_recipient(app: TestClient, login: Login) -> None:
+    doc = upload(app, login)
+    pages = {p: download(app, p, doc) for p in ("usa-eng-ramirez", "gbr-so-whitfield")}
+    r = trace(app, "gbr-aud-patel", leak([pages["usa-eng-ramirez"]]))
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["object_id"] == doc and got["conclusive"]
+    (accused,) = got["accused"]
+    assert accused["person_id"] == "usa-eng-ramirez" and accused["nation"] == "USA"
+    assert accused["score"] >= got["threshold"] > 100
+    assert got["false_accusation_bound"] == 1e-3
+    assert got["bits_read"] == got["code_length"] == 840 and got["bits_erased"] == 0
+    assert got["unassigned_accused"] == [] and got["recipients"] == 2
+    (copy,) = accused["copies"]
+    assert copy["copy_number"] == 1 and copy["media_type"] == "application/pdf"
+
+
+def test_colluders_mixing_their_copies_are_traced_and_no_innocent(
+    app: TestClient, login: Login
+) -> None:
+    doc = upload(app, login)
+    people = ("usa-eng-ramirez", "gbr-so-whitfield", "gbr-eng-harper")
+    pages = [download(app, p, doc) for p in people]
+    got = trace(app, "gbr-so-whitfield", leak(pages[:2]), doc).json()
+    accused = {a["person_id"] for a in got["accused"]}
+    assert "usa-eng-ramirez" in accused and "gbr-eng-harper" not in accused
+
+
+def test_trace_of_unrelated_file_accuses_nobody(
+    app: TestClient, login: Login, sink: MemorySink
+) -> None:
+    doc = upload(app, login)
+    page = download(app, "usa-eng-ramirez", doc)
+    unrelated = trace(app, "gbr-so-whitfield", b"%PDF-1.7 a memo about lunch").json()
+    assert unrelated["object_id"] is None and unrelated["accused"] == []
+    assert not unrelated["conclusive"] and "nobody" in unrelated["verdict"]
+    # a file that looks like the object but carries no copy's codeword
+    forged = MAGIC + json.dumps({**page, "bits": "01" * 420}).encode()
+    got = trace(app, "gbr-so-whitfield", forged, doc).json()
+    assert got["object_id"] == doc and got["accused"] == [] and got["unassigned_accused"] == []
+    assert "too weak" in got["verdict"]
+
+
+def test_too_little_read_accuses_nobody(app: TestClient, login: Login) -> None:
+    doc = upload(app, login)
+    page = download(app, "usa-eng-ramirez", doc)
+    got = trace(app, "gbr-so-whitfield", leak([page], keep=0.019), doc).json()
+    assert got["bits_read"] == 15 and got["bits_erased"] == 825
+    assert got["accused"] == [] and not got["conclusive"] and "too weak" in got["verdict"]
+
+
+def test_unassigned_index_accused_is_reported_as_something_wrong(
+    app: TestClient, login: Login
+) -> None:
+    doc = upload(app, login)
+    page = download(app, "usa-eng-ramirez", doc)
+    issuer = node_of(app).copies
+    assert issuer is not None
+    secret = issuer.secret(doc)
+    assert secret is not None
+    word = TracingCode(secret, issuer.params).codeword(4321)  # given to nobody
+    bits = "".join(str((word[i // 8] >> (i % 8)) & 1) for i in range(issuer.params.length))
+    key = hashlib.sha256(embedding_key(secret, issuer.params)).hexdigest()[:16]
+    assert key == page["key"]
+    got = trace(app, "gbr-so-whitfield", MAGIC + json.dumps({**page, "bits": bits}).encode())
+    body = got.json()
+    assert body["accused"] == [] and [u["recipient_index"] for u in body["unassigned_accused"]] == [
+        4321
+    ]
+    assert body["conclusive"] and "forgery" in body["verdict"]
+
+
+@pytest.mark.parametrize("person", ["gbr-eng-harper", "usa-so-bennett", "gbr-vo-okafor"])
+def test_trace_by_unauthorised_person_refused_and_not_revealing(
+    app: TestClient, login: Login, sink: MemorySink, person: str
+) -> None:
+    doc = upload(app, login)
+    page = download(app, "usa-eng-ramirez", doc)
+    answers = []
+    for leaked, object_id in (
+        (leak([page]), doc),
+        (leak([page]), None),
+        (b"nothing", "no-such-object"),
+    ):
+        r = trace(app, person, leaked, object_id)
+        assert r.status_code == 404
+        answers.append(r.json()["error"]["message"])
+    assert len(set(answers)) == 1 and "Ramirez" not in "".join(answers)
+    assert runs(sink) == []  # nothing traced ...
+    refused = [
+        e.payload
+        for e in sink.events
+        if e.kind == "authz.decision" and e.payload["permission"] == "tracing:trace"
+    ]
+    assert len(refused) == 3 and not any(p["allowed"] for p in refused)  # ... every try seen
+
+
+def test_every_trace_run_is_audited(app: TestClient, login: Login, sink: MemorySink) -> None:
+    doc = upload(app, login)
+    page = download(app, "usa-eng-ramirez", doc)
+    leaked = leak([page])
+    trace(app, "gbr-aud-patel", leaked)
+    trace(app, "gbr-so-whitfield", b"%PDF unrelated")
+    first, second = runs(sink)
+    assert first["by"] == "gbr-aud-patel" and first["nation"] == "GBR"
+    assert first["file_sha256"] == hashlib.sha256(leaked).hexdigest()
+    assert first["object"] == doc and first["conclusive"]
+    assert [a["person_id"] for a in first["accused"]] == ["usa-eng-ramirez"]
+    assert first["bits_read"] == 840 and first["false_accusation_bound"] == 1e-3
+    assert second["by"] == "gbr-so-whitfield" and second["object"] is None
+    assert second["accused"] == [] and not second["conclusive"]
+
+
+@pytest.fixture
+def logged_app(tmp_path: Path, demo_template: Path) -> Iterator[TestClient]:
+    """A demo node recording to its own transparency log (the product's sink)."""
+    data = tmp_path / "data"
+    shutil.copytree(demo_template, data)
+    app = create_app(Settings(demo=True, data_dir=data))
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+        fake(client)
+        yield client
+    app.state.node.db.dispose()
+
+
+def test_copy_entry_has_inclusion_proof(logged_app: TestClient, login: Login) -> None:
+    app = logged_app
+    doc = upload(app, login)
+    page = download(app, "usa-eng-ramirez", doc)
+    got = trace(app, "gbr-so-whitfield", leak([page]), doc).json()
+    (accused,) = got["accused"]
+    (copy,) = accused["copies"]
+    assert copy["unproven"] == "" and copy["inclusion_proof"]
+    node = node_of(app)
+    # checked here from what the answer says, with the node's public log key only
+    signed = open_checkpoint(copy["checkpoint"], node_signer(node.settings).verifier())
+    assert signed.checkpoint.size == copy["tree_size"] > copy["log_index"]
+    (stored,) = node.log.entries(copy["log_index"], copy["log_index"] + 1)
+    entry = decode_entry(stored.body)
+    assert entry.kind == COPY_KIND and dict(entry.payload) == copy["entry"]
+    assert entry.payload["recipient"] == "usa-eng-ramirez" and entry.payload["copy"] == 1
+    assert leaf_hash(stored.body).hex() == copy["leaf_hash"]
+    verify_inclusion(
+        copy["log_index"],
+        copy["tree_size"],
+        bytes.fromhex(copy["leaf_hash"]),
+        [bytes.fromhex(h) for h in copy["inclusion_proof"]],
+        signed.checkpoint.root,
+    )
+    # and the run itself is in the log
+    (run,) = node.log.entries(got["log_index"], got["log_index"] + 1)
+    assert decode_entry(run.body).kind == RUN_KIND
