@@ -156,6 +156,12 @@ def marked_photo(photo: U8, word: list[int]) -> U8:
     return embed_image(photo, word, KEY)
 
 
+@pytest.fixture(scope="module")
+def drawing_rotated_jpeg50(drawing: U8, marked_drawing: U8) -> Reading:
+    """Our reading of the marked line drawing rotated by 3 degrees and saved at JPEG 50."""
+    return extract_image(_jpeg(_rotate(marked_drawing, 3.0), 50), drawing, KEY, M)
+
+
 # --- the mark itself -----------------------------------------------------------------------
 
 
@@ -180,11 +186,10 @@ def test_only_luminance_changes_colour_is_kept(photo: U8, marked_photo: U8) -> N
     assert float(np.abs(chroma(photo) - chroma(marked_photo)).mean()) < 0.5
 
 
-def test_unmarked_original_reads_nothing(drawing: U8, photo: U8) -> None:
+def test_unmarked_original_reads_nothing(drawing: U8) -> None:
     # A leak of the node's own original (or an unmarked print) names nobody.
-    for original in (drawing, photo):
-        reading = extract_image(_gray(original), original, KEY, M)
-        assert reading.read == 0
+    reading = extract_image(_jpeg(drawing, 75), drawing, KEY, M)
+    assert reading.read == 0
 
 
 def test_wrong_key_reads_only_erasures(marked_photo: U8, photo: U8) -> None:
@@ -246,17 +251,15 @@ def test_half_cropped_figure_reads_kept_bits_erases_rest(
 
 
 def test_white_background_line_drawing_carries_codeword(
-    drawing: U8, marked_drawing: U8, word: list[int]
+    drawing: U8, marked_drawing: U8, word: list[int], drawing_rotated_jpeg50: Reading
 ) -> None:
     # Pure white cannot go up: the background is pulled to 252 and modulated around it.
     background = cv2.erode((drawing == 255).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     levels = marked_drawing[background]
     assert levels.min() >= 248 and 250.0 < float(levels.mean()) < 254.0
     assert float(levels.std()) > 1.0  # the mark is there, not clipped away
-    leak = _jpeg(_rotate(marked_drawing, 3.0), 50)
-    reading = extract_image(leak, drawing, KEY, M)
-    assert _errors(reading, word) == 0
-    assert reading.read >= 700
+    assert _errors(drawing_rotated_jpeg50, word) == 0
+    assert drawing_rotated_jpeg50.read >= 750
 
 
 def test_blurred_and_noisy_copy_reads_without_errors(
@@ -374,11 +377,12 @@ def test_baseline_harness_reads_its_own_unattacked_mark(photo: U8, word: list[in
 
 @pytest.mark.parametrize("method", ["dwtDct", "dwtDctSvd"])
 def test_baseline_loses_bits_on_line_drawing_after_jpeg50_and_rotation(
-    drawing: U8, marked_drawing: U8, word: list[int], method: str
+    drawing: U8, word: list[int], drawing_rotated_jpeg50: Reading, method: str
 ) -> None:
     marked = embed_baseline(drawing, word, method)
     errors, read = bit_errors(extract_baseline(_jpeg(_rotate(marked, 3.0), 50), M, method), word)
     assert read == M  # it never erases: every damaged bit is a guess
     assert errors > 0.3 * M  # about as good as coin tosses
-    ours = extract_image(_jpeg(_rotate(marked_drawing, 3.0), 50), drawing, KEY, M)
-    assert _errors(ours, word) == 0 and ours.read >= MIN_BITS
+    # Ours, same figure, same attack: no wrong bit and enough bits to accuse.
+    assert _errors(drawing_rotated_jpeg50, word) == 0
+    assert drawing_rotated_jpeg50.read >= MIN_BITS

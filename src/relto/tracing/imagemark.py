@@ -273,7 +273,7 @@ def _features(
         if scale == 1.0
         else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     )
-    orb = cv2.ORB.create(nfeatures=4000, fastThreshold=10)
+    orb = cv2.ORB.create(nfeatures=4000, fastThreshold=5)
     keypoints, descriptors = orb.detectAndCompute(small, None)
     points = np.asarray([kp.pt for kp in keypoints], dtype=np.float32).reshape(-1, 2) / scale
     return points, None if descriptors is None else np.asarray(descriptors, dtype=np.uint8)
@@ -422,22 +422,44 @@ def _to_gray_u8(img: Array) -> npt.NDArray[np.uint8]:
     return out
 
 
+def _horner(coef: npt.NDArray[np.float64], t: Floats) -> Floats:
+    out = np.full(t.shape, np.float32(coef[-1]), dtype=np.float32)
+    for c in coef[-2::-1]:
+        out *= t
+        out += np.float32(c)
+    return out
+
+
 def _tone(
     reference: Floats, leak: Floats, sel: npt.NDArray[np.bool_], degree: int
 ) -> tuple[Floats, Floats]:
     """The leak's tone curve as a polynomial in the reference's level, fitted by least
     squares: the predicted leak, and the curve's slope, which scales the mark. A curve
     that is not increasing everywhere falls back to the identity."""
-    x = reference[sel][::3].astype(np.float64) / 255.0
-    y = leak[sel][::3].astype(np.float64)
+    step = max(1, int(sel.sum()) // 200_000)
+    x = reference[sel][::step].astype(np.float64) / 255.0
+    y = leak[sel][::step].astype(np.float64)
     poly = np.polynomial.polynomial
-    coef = poly.polyfit(x, y, degree)
-    derivative = poly.polyder(coef) / 255.0
+    coef = np.asarray(poly.polyfit(x, y, degree), dtype=np.float64)
+    derivative = np.asarray(poly.polyder(coef), dtype=np.float64) / 255.0
     if not np.all(poly.polyval(np.linspace(0.0, 1.0, 65), derivative) > 0.2):
         return reference, np.ones_like(reference)
-    t = reference.astype(np.float64) / 255.0
-    slope = np.clip(poly.polyval(t, derivative), 0.2, 5.0)
-    return _f32(poly.polyval(t, coef)), _f32(slope)
+    t = reference * np.float32(1.0 / 255.0)
+    slope = np.clip(_horner(derivative, t), 0.2, 5.0)
+    return _horner(coef, t), _f32(slope)
+
+
+def _smooth(values: Floats, sigma: float) -> Floats:
+    """A wide Gaussian blur, computed on a grid 1/4 of sigma apart (wide kernels are slow)."""
+    height, width = values.shape
+    factor = max(1, int(sigma // 4))
+    if factor == 1:
+        return _f32(cv2.GaussianBlur(values, (0, 0), sigma))
+    small = cv2.resize(
+        values, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA
+    )
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    return _f32(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
 def _residual(
@@ -501,9 +523,7 @@ def _evidence(leaked: Array, original: Array, key: bytes, length: int) -> _Evide
     noise = _f32(cv2.GaussianBlur(fine * fine, (0, 0), b / 2.0)) + 1.0
     weight = valid / noise
     # Remove slow drifts (tone, vignetting) much larger than a block, trusting quiet pixels.
-    trend = cv2.GaussianBlur(r * weight, (0, 0), 3.0 * b) / np.maximum(
-        cv2.GaussianBlur(weight, (0, 0), 3.0 * b), 1e-6
-    )
+    trend = _smooth(r * weight, 3.0 * b) / np.maximum(_smooth(weight, 3.0 * b), 1e-6)
     r = _f32((r - trend) * valid)
     template = (
         ref.strength * np.tile(_profile(b), (layout.rows + 1, layout.cols + 1))[:height, :width]
