@@ -33,7 +33,7 @@ from relto.tracing.imagemark import (
 U8 = npt.NDArray[np.uint8]
 M = 840  # c = 3, n = 10,000, eps = 1e-3
 KEY = hashlib.sha256(b"imagemark test key").digest()
-MIN_BITS = 583  # below this the accusation says nothing (docs/tracing.md)
+MIN_BITS = 583  # below this, catching a coalition of 3 is no longer assured (docs/tracing.md)
 
 
 # --- test images and degradations ---------------------------------------------------------
