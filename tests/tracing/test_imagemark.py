@@ -359,6 +359,17 @@ def test_embedder_copy_keeps_format_and_colour_and_traces(
     assert reading.read >= 750
 
 
+def test_embedder_keeps_transparency_untouched(drawing: U8, word: list[int]) -> None:
+    rgba = np.dstack([np.repeat(drawing[:, :, None], 3, axis=2), drawing // 2 + 100])
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")
+    copy = ImageEmbedder().embed(buf.getvalue(), "image/png", "f.png", word, KEY, MARKING)
+    opened = Image.open(io.BytesIO(copy.data))
+    assert opened.mode == "RGBA"
+    assert "J. Smith" in opened.info["Description"]
+    assert np.array_equal(np.asarray(opened)[..., 3], rgba[..., 3])
+
+
 def test_embedder_refuses_what_is_not_an_image() -> None:
     embedder = ImageEmbedder()
     assert not embedder.accepts("application/pdf", "report.pdf")

@@ -617,8 +617,8 @@ def extract_image(leaked: Array, original: Array, key: bytes, length: int) -> Re
 # --- files ------------------------------------------------------------------------------
 
 
-def _decode(content: bytes) -> tuple[Image.Image, str]:
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+def _decode(content: bytes) -> Image.Image:
+    """The image in ``content``; the size is checked before the pixels are decoded."""
     try:
         image = Image.open(io.BytesIO(content))
         if image.width * image.height > MAX_PIXELS:
@@ -626,7 +626,7 @@ def _decode(content: bytes) -> tuple[Image.Image, str]:
         image.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise InvalidInput("not a readable image") from exc
-    return image, (image.format or "PNG")
+    return image
 
 
 def _pixels(image: Image.Image) -> npt.NDArray[np.uint8]:
@@ -671,8 +671,7 @@ class ImageEmbedder:
         marking: Marking,
     ) -> Copy:
         media = self._media(media_type, filename)
-        image, _ = _decode(content)
-        pixels = _pixels(image)
+        pixels = _pixels(_decode(content))
         marked = embed_image(pixels, bits, key)
         fmt, suffix = _FORMATS[media]
         out = Image.fromarray(marked)
@@ -698,8 +697,7 @@ class ImageEmbedder:
         return Copy(buf.getvalue(), media, suffix, layout.positions, 1)
 
     def _original_gray(self, content: bytes) -> npt.NDArray[np.uint8]:
-        image, _ = _decode(content)
-        return _to_gray_u8(_pixels(image))
+        return _to_gray_u8(_pixels(_decode(content)))
 
     def locate(
         self, pages: Sequence[Page], content: bytes, media_type: str, filename: str
@@ -708,7 +706,7 @@ class ImageEmbedder:
         original = self._original_gray(content)
         best = 0.0
         for page in pages:
-            found = _match(original, np.asarray(page, dtype=np.uint8))
+            found = _match(original, _to_gray_u8(np.asarray(page)))
             if found is not None:
                 best = max(best, min(1.0, found[1] / _LOCATE_MATCHES))
         return best
@@ -723,8 +721,7 @@ class ImageEmbedder:
         length: int,
     ) -> Reading:
         """Evidence is pooled over every page that registers to the original."""
-        image, _ = _decode(content)
-        original = _pixels(image)
+        original = _pixels(_decode(content))
         found = [ev for page in pages if (ev := _evidence(np.asarray(page), original, key, length))]
         if not found:
             return Reading((None,) * length, 0.0, ("no page registered to the original",))
