@@ -39,7 +39,7 @@ __all__ = [
 
 LINE_SHIFT = 0.8  # points a line slot moves up (bit 0) or down (bit 1)
 WORD_SHIFT = 0.8  # points a word slot moves left (bit 0) or right (bit 1)
-STRONG = 0.6  # a slot's soft value must reach this (in units of its shift) to count
+STRONG = 0.65  # a slot's soft value must reach this (in units of its shift) to count
 AGREE = 0.3  # a repeat of the opposite sign this strong makes the position an erasure
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a leaked file
@@ -177,6 +177,8 @@ class DocumentEmbedder:
         _check_key(key)
         if length <= 0:
             raise ValueError("length must be positive")
+        if len(pages) > MAX_PAGES:
+            raise InvalidInput(f"at most {MAX_PAGES} leaked pages are read at once")
         prep, ref = self._reference(content, media_type, filename)
         assigned = assign(prep.slots, key, length)
         by_page: dict[int, list[tuple[Slot, int]]] = {}
