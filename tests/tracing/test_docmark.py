@@ -3,19 +3,23 @@ read back from rasterised, scanned, photographed, cropped and colluded copies.""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import random
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from PIL import Image
 
 from relto.errors import InvalidInput
-from relto.tracing._doc.slots import assign
+from relto.tracing._doc.slots import Slot, assign
 from relto.tracing.docmark import DocumentEmbedder, load_pages
 from relto.tracing.embedding import Marking
 
@@ -309,6 +313,46 @@ def test_positions_beyond_capacity_read_as_erasures(embedder: DocumentEmbedder) 
     assert _wrong(bits, reading.bits) == 0
     read = {i for i, b in enumerate(reading.bits) if b is not None}
     assert read <= carried and len(read) >= 0.9 * len(carried)
+
+
+def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:  # RFC 5869, one block
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+
+
+def _numbers(key: bytes, block: int) -> Iterator[int]:
+    """AES-256-CTR keystream by hand: AES-ECB on explicit counter blocks."""
+    ecb = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    counter = block << 64
+    while True:
+        chunk = ecb.update(counter.to_bytes(16, "big"))
+        yield int.from_bytes(chunk[:8], "big")
+        yield int.from_bytes(chunk[8:], "big")
+        counter += 1
+
+
+def _shuffled(n: int, numbers: Iterator[int]) -> list[int]:
+    items = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = next(numbers) % (i + 1)
+        items[i], items[j] = items[j], items[i]
+    return items
+
+
+def test_slot_map_matches_an_independent_derivation() -> None:
+    """The documented derivation, re-implemented with hmac and AES-ECB."""
+    pages = [
+        [Slot(0, line, None, line - 1, line + 1) for line in range(1, 10, 2)],
+        [Slot(1, 3, word, word - 1, word + 1) for word in range(1, 8, 2)],
+    ]
+    length = 6
+    k = _hkdf(KEY, b"relto.tracing.docmark.v1", b"slots")
+    perm = _shuffled(length, _numbers(k, 0))
+    expected = []
+    for p, slots in enumerate(pages):
+        for idx in _shuffled(len(slots), _numbers(k, p + 1)):
+            expected.append((slots[idx], perm[len(expected) % length]))
+    assert assign(pages, KEY, length) == expected
 
 
 # -- reading leaks -----------------------------------------------------------------------
