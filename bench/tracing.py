@@ -15,9 +15,9 @@ To keep a trial affordable on one core, each object's copies are made once, for 
 pool of recipients (``--pool``, split over ``--objects`` objects with their own
 secrets); colluders, pages and attack randomness are drawn per trial. Extraction is
 per trial and dominates. The next trial goes to the setting that has had the least
-time so far (``--schedule time``; ``rounds``: the fewest trials), so that when
-``--time-limit`` stops the run every setting has had its share; every trial's record
-can be kept (``--jsonl``) and tabled again later (``--report``).
+(weighted, ``--weights``) time so far (``--schedule time``; ``rounds``: the fewest
+trials), so that when ``--time-limit`` stops the run every setting has had its share;
+every trial's record can be kept (``--jsonl``) and tabled again later (``--report``).
 
 A document trial costs tens of seconds (several pages, each registered and read), so
 3,000 trials per setting do not fit a working session on one core. ``--model N``
@@ -99,7 +99,6 @@ DEFAULT_SETTINGS = (
             "average-2",
             "average-3",
             "interleave-pages-3",
-            "interleave-lines-2",
             "interleave-lines-3",
             "majority-3",
         )
@@ -107,7 +106,15 @@ DEFAULT_SETTINGS = (
     *(
         f"{medium}:{a}"
         for medium in ("fig", "base")
-        for a in ("print-scan", "phone-photo", "crop-half", "average-2", "average-3", "median-3")
+        for a in (
+            "none",
+            "print-scan",
+            "phone-photo",
+            "crop-half",
+            "average-2",
+            "average-3",
+            "median-3",
+        )
     ),
 )
 
@@ -709,6 +716,20 @@ def timings(doc: Medium | None, fig: Medium | None) -> list[str]:
 # -- main ---------------------------------------------------------------------------------------
 
 
+_USED = (
+    "bench/tracing.py",
+    "src/relto/tracing/__init__.py",
+    "src/relto/tracing/code.py",
+    "src/relto/tracing/params.py",
+    "src/relto/tracing/embedding.py",
+    "src/relto/tracing/degrade.py",
+    "src/relto/tracing/docmark.py",
+    "src/relto/tracing/_doc",
+    "src/relto/tracing/imagemark.py",
+    "src/relto/tracing/baseline.py",
+)
+
+
 def provenance() -> str:
     """The commit, and the tracing modules that differ from it (by content hash)."""
     import hashlib
@@ -721,7 +742,7 @@ def provenance() -> str:
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src/relto/tracing", "bench/tracing.py"],
+            ["git", "status", "--porcelain", "--", *_USED],
             cwd=root,
             capture_output=True,
             text=True,
@@ -777,6 +798,11 @@ def main() -> int:
     )
     parser.add_argument("--progress-every", type=float, default=60.0)
     parser.add_argument(
+        "--weights",
+        default="doc=1,fig=1,base=1",
+        help="time shares per medium for --schedule time, e.g. doc=4,fig=1,base=0.5",
+    )
+    parser.add_argument(
         "--model",
         type=int,
         default=0,
@@ -787,7 +813,7 @@ def main() -> int:
     settings = [parse_setting(s.strip()) for s in args.settings.split(",") if s.strip()]
     order = [s.name for s in settings]
     if args.report:
-        records = _load(args.report)
+        records = [r for r in _load(args.report) if r["setting"] in order]
         print(table(records, order))
         if args.model:
             print()
@@ -832,6 +858,10 @@ def main() -> int:
         rngs[s.name] = (py, np.random.default_rng(py.getrandbits(64)))
     start = last_table = last_progress = time.perf_counter()
     spent = {s.name: 0.0 for s in settings}
+    weights = {"doc": 1.0, "fig": 1.0, "base": 1.0}
+    for item in filter(None, args.weights.split(",")):
+        medium, _, value = item.partition("=")
+        weights[medium.strip()] = float(value)
     done = {s.name: 0 for s in settings}
     stopped = ""
     try:
@@ -845,8 +875,8 @@ def main() -> int:
                 break
             if args.schedule == "rounds":
                 s = min(open_settings, key=lambda s: done[s.name])
-            else:  # equal time: the setting that has had the least so far
-                s = min(open_settings, key=lambda s: spent[s.name])
+            else:  # the setting that has had the least (weighted) time so far
+                s = min(open_settings, key=lambda s: spent[s.name] / weights[s.medium])
             py, nprng = rngs[s.name]
             t = time.perf_counter()
             rec = run_trial(s, media[s.medium], py, nprng)
