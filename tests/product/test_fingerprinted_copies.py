@@ -28,7 +28,9 @@ Login = Callable[[TestClient, str], str]
 PLAIN = b"flight 8 plan: apogee 41 km, dwell 210 s"
 
 
-def upload(client: TestClient, login: Login, media: str = "text/plain") -> str:
+def upload(
+    client: TestClient, login: Login, media: str = "text/plain", name: str = "plan.txt"
+) -> str:
     csrf = login(client, "gbr-eng-harper")
     r = client.post(
         "/api/v1/objects",
@@ -38,7 +40,7 @@ def upload(client: TestClient, login: Login, media: str = "text/plain") -> str:
             "classification": "SECRET",
             "rel_to": ["USA", "AUS"],
         },
-        files={"file": ("plan.txt", PLAIN, media)},
+        files={"file": (name, PLAIN, media)},
         headers={"x-csrf-token": csrf},
     )
     assert r.status_code == 201, r.text
@@ -131,7 +133,7 @@ def test_recipient_index_given_once_and_copies_numbered_per_object(
 def test_binary_without_embedder_is_a_container_reprotected_for_the_recipient(
     demo_app: TestClient, login: Login, sink: MemorySink
 ) -> None:
-    doc = upload(demo_app, login, media="application/octet-stream")
+    doc = upload(demo_app, login, media="application/octet-stream", name="plan.bin")
     login(demo_app, "usa-eng-ramirez")
     r = demo_app.get(f"/api/v1/objects/{doc}/content")
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"

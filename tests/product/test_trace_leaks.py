@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -220,3 +221,55 @@ def test_copy_entry_has_inclusion_proof(logged_app: TestClient, login: Login) ->
     # and the run itself is in the log
     (run,) = node.log.entries(got["log_index"], got["log_index"] + 1)
     assert decode_entry(run.body).kind == RUN_KIND
+
+
+# -- end to end with the product's own embedders (no fakes) ---------------------------
+
+_VOCABULARY = (
+    "the of and to in a is that for it as was with be by on not this are or from at which "
+    "but have an they were there been one all their has would when if so no will can more "
+    "other its into time only could new them some these then report sector liaison bridge"
+)
+_WORDS = _VOCABULARY.split()
+
+
+def _plan(paragraphs: int = 60) -> bytes:
+    rng = random.Random(17)
+    body = "\n\n".join(
+        " ".join(rng.choice(_WORDS) for _ in range(rng.randint(40, 90))) + "."
+        for _ in range(paragraphs)
+    )
+    return ("# Flight 8 test plan\n\n" + body).encode()
+
+
+@pytest.mark.slow
+def test_leaked_pdf_copy_traced_with_the_products_embedders(
+    tmp_path: Path, demo_template: Path, sink: MemorySink
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(demo_template, data)
+    app = create_app(Settings(demo=True, data_dir=data), sink=sink)
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+        csrf = sign_in(client, "gbr-eng-harper")
+        r = client.post(
+            "/api/v1/objects",
+            data={"title": "Flight 8 plan", "project_id": "hypersonic",
+                  "classification": "SECRET", "rel_to": ["USA"]},
+            files={"file": ("plan.md", _plan(), "text/markdown")},
+            headers={"x-csrf-token": csrf},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        doc = r.json()["id"]
+        copies = {}
+        for person in ("usa-eng-ramirez", "gbr-so-whitfield"):
+            sign_in(client, person)
+            got = client.get(f"/api/v1/objects/{doc}/content")
+            assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
+            assert got.content.startswith(b"%PDF") and b"flight 8" not in got.content.lower()
+            copies[person] = got.content
+        assert copies["usa-eng-ramirez"] != copies["gbr-so-whitfield"]
+        found = trace(client, "gbr-aud-patel", copies["usa-eng-ramirez"]).json()
+        assert found["object_id"] == doc, found
+        assert [a["person_id"] for a in found["accused"]] == ["usa-eng-ramirez"], found
+        assert found["bits_read"] > 600 and found["unassigned_accused"] == []
+    app.state.node.db.dispose()

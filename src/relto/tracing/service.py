@@ -47,7 +47,9 @@ from relto.events import AuditSink
 from relto.kas.keys import KeyStore
 from relto.tracing.code import TracingCode
 from relto.tracing.copies import COPY_KIND, CopyIssuer, embedding_key
+from relto.tracing.docmark import DocumentEmbedder, load_pages
 from relto.tracing.embedding import Embedder, Page, Reading
+from relto.tracing.imagemark import ImageEmbedder
 from relto.tracing.params import CodeParameters
 from relto.tracing.sealing import reference_unwrap
 from relto.ztdf import KeyAccessDenied, ZtdfError
@@ -73,7 +75,7 @@ RUN_KIND = "trace.run"
 LOCATE_THRESHOLD = 0.5
 #: How many objects (those that issued copies most recently) a trace without an
 #: object id compares the leak with.
-MAX_CANDIDATES = 200
+MAX_CANDIDATES = 50
 #: The largest leaked file a trace takes.
 MAX_LEAK_BYTES = 50 * 1024 * 1024
 
@@ -81,13 +83,14 @@ PageLoader = Callable[[bytes], Sequence[Page]]
 
 
 def default_embedders() -> tuple[Embedder, ...]:
-    """The embedders a node uses, in order (documents first, then images)."""
-    return ()
+    """The embedders a node uses, in order: documents (text, Markdown, PDF, docx ->
+    a per-recipient PDF), then images (PNG, JPEG, TIFF)."""
+    return (DocumentEmbedder(), ImageEmbedder())
 
 
 def default_page_loader() -> PageLoader | None:
-    """How a leaked file becomes page images (``None``: this node cannot trace)."""
-    return None
+    """How a leaked file becomes page images: a PDF rasterised, an image as it is."""
+    return load_pages
 
 
 @dataclass(frozen=True)
