@@ -113,8 +113,9 @@ def _setup(
 
 
 def _open(client: TestClient, person: str, action: str = "download") -> Any:
+    """The person downloads the document: their own copy (issue 17), or ``None``."""
     node = node_of(client)
-    return node.documents.open(principal(client, person), DOC, _now(), action=action)
+    return node.documents.download(principal(client, person), DOC, _now(), action=action)
 
 
 def test_allowed_release_of_a_controlled_item_is_recorded_with_its_legal_basis(

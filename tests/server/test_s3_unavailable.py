@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from conftest import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, SeaweedS3
 from relto.config import Settings
 from relto.events import MemorySink
 from relto.server import create_app
 from relto.server.auth import SESSION_COOKIE
+from s3_testing import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, SeaweedS3
 
 pytestmark = pytest.mark.xdist_group("s3")
 

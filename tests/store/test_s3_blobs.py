@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from conftest import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, SeaweedS3
 from relto.config import Settings
 from relto.documents import DocumentService
 from relto.errors import ConfigError, NotFound, StorageError, StorageUnavailable
@@ -28,6 +27,7 @@ from relto.node import open_blob_store
 from relto.server import create_app
 from relto.store import BlobStore, LocalBlobStore
 from relto.store.s3 import S3BlobStore, S3Options
+from s3_testing import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, SeaweedS3
 
 pytestmark = pytest.mark.xdist_group("s3")
 
