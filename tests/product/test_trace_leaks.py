@@ -223,6 +223,34 @@ def test_copy_entry_has_inclusion_proof(logged_app: TestClient, login: Login) ->
     assert decode_entry(run.body).kind == RUN_KIND
 
 
+def test_console_trace_page_shown_only_to_tracers_and_names_the_recipient(
+    app: TestClient, login: Login, sink: MemorySink
+) -> None:
+    doc = upload(app, login)
+    page = download(app, "usa-eng-ramirez", doc)
+    sign_in(app, "gbr-eng-harper")
+    assert 'href="/console/trace"' not in app.get("/console").text
+    assert app.get("/console/trace").status_code == 404
+    csrf = sign_in(app, "gbr-aud-patel")
+    assert 'href="/console/trace"' in app.get("/console").text
+    form = app.get("/console/trace")
+    assert form.status_code == 200 and 'id="trace-form"' in form.text
+    r = app.post(
+        "/console/trace",
+        data={"csrf": csrf, "object_id": ""},
+        files={"file": ("leak.pdf", leak([page]), "application/pdf")},
+    )
+    assert r.status_code == 200, r.text
+    assert 'id="trace-verdict"' in r.text and "Accused: usa-eng-ramirez." in r.text
+    assert 'data-person="usa-eng-ramirez"' in r.text and "SECRET" in r.text  # page marked
+    assert [e["by"] for e in runs(sink)] == ["gbr-aud-patel"]
+    # a form without its CSRF token changes nothing and traces nothing
+    r = app.post(
+        "/console/trace", data={}, files={"file": ("leak.pdf", leak([page]), "application/pdf")}
+    )
+    assert r.status_code == 403 and len(runs(sink)) == 1
+
+
 # -- end to end with the product's own embedders (no fakes) ---------------------------
 
 _VOCABULARY = (

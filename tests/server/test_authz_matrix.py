@@ -267,6 +267,11 @@ def console_classify(w: World) -> dict[str, str]:
     return {"fact": "classification", "target": export_doc(w), "record": record}
 
 
+def is_tracer(c: Caller, v: str = "") -> bool:
+    """A security officer or auditor of the node's own nation (tracing:trace)."""
+    return c.own and c.role in (SO, AUDITOR)
+
+
 def own_eco(c: Caller, v: str = "") -> bool:
     return c.own and holds(c, ECO)
 
@@ -586,6 +591,23 @@ TABLE: dict[tuple[str, str], Row] = {
         console=True,
     ),
     # -- the export-control office's console (relto.server.console.export) ----------------
+    ("GET", "/console/trace"): Row(
+        P.TRACING_TRACE,
+        get("/console/trace"),
+        lambda c, v: Outcome(200, marker=('id="trace-form"', True)) if is_tracer(c) else 404,
+        console=True,
+    ),
+    ("POST", "/console/trace"): Row(
+        P.TRACING_TRACE,
+        lambda w, v: (
+            "POST",
+            "/console/trace",
+            {"data": {}, "files": {"file": ("leak.txt", b"not a leaked copy", "text/plain")}},
+        ),
+        # allowed: the file is no copy (422, said on the page); anyone else: not found
+        lambda c, v: Outcome(422, marker=('id="trace-error"', True)) if is_tracer(c) else 404,
+        console=True,
+    ),
     ("GET", "/console/export"): Row(
         P.EXPORT_FACTS_READ,
         get("/console/export"),

@@ -50,6 +50,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "relto.cli.federation",
     "relto.cli.federation_demo",
     "relto.cli.remote",
+    "relto.cli.trace",
 )
 
 

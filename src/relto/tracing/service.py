@@ -222,7 +222,7 @@ class TracingService:
             self._documents.visible(actor, object_id)
             if self._copies.secret(object_id) is None:
                 raise NotFound("no copy of that object was ever released")
-        result = self._trace(pages, digest, object_id)
+        result = self._trace(actor, pages, digest, object_id)
         index = self._record(actor, result, at)
         log.info("trace_run", object=result.object_id, accused=len(result.accused))
         return replace(result, log_index=index)
@@ -237,7 +237,7 @@ class TracingService:
             return None
 
     def _locate(
-        self, pages: Sequence[Page], object_id: str | None
+        self, actor: Principal, pages: Sequence[Page], object_id: str | None
     ) -> tuple[DocumentView, bytes, Embedder, float] | None:
         candidates = (
             [object_id] if object_id is not None else self._copies.traced_objects(MAX_CANDIDATES)
@@ -248,6 +248,8 @@ class TracingService:
             if opened is None:
                 continue
             doc, content = opened
+            if not self._documents.may_know(actor, doc):
+                continue  # a tracer compares only with objects they may know of
             embedder = self._copies.embedder_for(doc.media_type, doc.filename)
             if embedder is None:
                 continue
@@ -260,9 +262,11 @@ class TracingService:
             return None
         return best
 
-    def _trace(self, pages: Sequence[Page], digest: str, object_id: str | None) -> TraceResult:
+    def _trace(
+        self, actor: Principal, pages: Sequence[Page], digest: str, object_id: str | None
+    ) -> TraceResult:
         params = self._copies.params
-        found = self._locate(pages, object_id)
+        found = self._locate(actor, pages, object_id)
         if found is None:
             return TraceResult(
                 digest, None, 0.0, (), (), float("inf"), params.epsilon, 0, params.length,

@@ -24,6 +24,7 @@ from relto.server.console import (
     oidc_login,
     partners,
     people,
+    trace,
     whatif,
 )
 from relto.server.console._pages import HERE, STATIC_URL, Pages
@@ -42,6 +43,16 @@ def mount(app: FastAPI, edge: Edge) -> None:
     if edge.node.settings.demo:
         login.mount(app, pages)
     oidc_login.mount(app, pages)  # outside demo mode: sign-in at the node's own issuer
-    for page in (dashboard, changes, people, documents, decisions, whatif, audit, export):
+    for page in (
+        dashboard,
+        changes,
+        people,
+        documents,
+        decisions,
+        whatif,
+        audit,
+        export,
+        trace,
+    ):
         page.mount(app, pages)
     partners.mount(app, pages, pages.reach)

@@ -63,6 +63,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
 #: Pages listed only for people whose roles let them use them (for their own nation).
 GATED_NAV: tuple[tuple[str, str, str, Permission], ...] = (
     ("/console/export", "Export control", "export", Permission.EXPORT_FACTS_READ),
+    ("/console/trace", "Trace a leak", "trace", Permission.TRACING_TRACE),
 )
 
 NOT_ALLOWED = "Not found, or you may not make this change."
