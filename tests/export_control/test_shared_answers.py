@@ -63,7 +63,7 @@ def test_alike_people_get_their_own_ids_in_shared_answers() -> None:
                 assert "\x00" not in text
     # the twins did share: fewer answers were asked than requests made
     asked = len(engine._export_answers)
-    assert 0 < asked < len(people) * len(objects) * 4 / 2
+    assert 0 < asked <= len(people) * len(objects) * 4 / 2
 
 
 def test_shared_answers_follow_the_time_and_action_asked() -> None:

@@ -65,6 +65,10 @@ _MAX_RECOGNITIONS = 65_536
 #: (object, group key or -1 for an unreadable marking, Releasable To, Releasable
 #: To well formed, ORCON or export controlled).
 _Profile = tuple[Resource, int, frozenset[str], bool, bool]
+#: An export-controlled object, the same without export data, its signature number
+#: (None: asked alone), the latter's group key, Releasable To, and whether the
+#: decision on it can be keyed by one int (well formed, not ORCON, readable marking).
+_Base = tuple[Resource, Resource, int | None, int, frozenset[str], bool]
 
 LOG = Obligation("log", "record this decision in the transparency log")
 FINGERPRINT = Obligation("fingerprint", "fingerprint the released copy for this recipient")
@@ -149,6 +153,7 @@ class _Plan:
         "canon",
         "decided",
         "decided_int",
+        "export_answers",
         "export_class",
         "export_merged",
         "fast",
@@ -187,12 +192,17 @@ class _Plan:
         self.decided_int: dict[int, Decision] = {}
         self.views: dict[str, _SubjectView] = {}
         self.fast: dict[str, dict[Any, bool]] = {}
-        #: Decisions on export-controlled objects: (id of the decision without
-        #: export data, id of the hook's answer) -> (that decision, that answer, the
-        #: decision with the answer).
-        self.export_merged: dict[tuple[int, int], tuple[Decision, Any, Decision]] = {}
+        #: The hook's shared answers for this subject, by signature number * 8 +
+        #: action code: (the answer's number, basis, sentence, the plain allowed
+        #: decision and the same with the basis when it allows with one).
+        self.export_answers: dict[
+            int, tuple[int, str | None, str | None, Decision | None, Decision | None]
+        ] = {}
         #: The subject's export class number (-1: asked alone), once asked.
         self.export_class: int | None = None
+        #: Decisions denied by the export hook, by (id of the decision without
+        #: export data, the answer's number): (that decision, the merged one).
+        self.export_merged: dict[tuple[int, int], tuple[Decision, Decision]] = {}
         self.memo: tuple[dict[Any, tuple[Reason, ...]], ...] = tuple({} for _ in range(6))
 
 
@@ -220,7 +230,14 @@ class Engine:
         #: Answers shared by subjects of one class on objects of one signature.
         self._export_answers: dict[tuple[Any, ...], tuple[str | None, str | None]] = {}
         self._export_numbers: dict[Any, int] = {}
+        #: Allowed decisions with their legal basis, by (action, basis).
+        self._allowed_with_basis: dict[tuple[str, str], Decision] = {}
         self._stand_in: str = str(getattr(export_check, "stand_in", "") or "")
+        #: Whether the hook says which subjects and objects share answers.
+        self._signature_number_ok = all(
+            getattr(export_check, name, None) is not None
+            for name in ("subject_class", "object_signature", "raw_answer")
+        )
         self._max_plans = max_plans
         self._plans: dict[tuple[int, datetime], _Plan] = {}
         self._last: _Plan | None = None
@@ -233,8 +250,10 @@ class Engine:
         self._adm: dict[tuple[str, str | None], tuple[_AdmissionView, ...]] = {}
         self._env: dict[tuple[str, datetime, str, str | None], _EnvView] = {}
         self._profiles: dict[int, _Profile] = {}
-        #: Each export-controlled object and the same object without its export data.
-        self._bases: dict[int, tuple[Resource, Resource, int | None]] = {}
+        #: Each export-controlled object: the object, the same object without its
+        #: export data, its signature number, and the int-key parts of the latter
+        #: (group key, Releasable To, whether the int key applies).
+        self._bases: dict[int, _Base] = {}
         self._gkeys: dict[tuple[Any, ...], int] = {}
         # next() of a C iterator is atomic: threads sharing an engine never give two
         # different object groups one number (which would share their memoised
@@ -719,36 +738,131 @@ class Engine:
         the same decision as evaluating every group together, with the legal basis
         of an allowed one -- and an allowed answer that names no basis (from a hook
         that names bases) denies: an allowed transfer of a controlled item always
-        has its basis."""
+        has its basis.
+
+        Where the hook shares its answer between subjects of one class on objects
+        of one signature, the plan (one subject, one time) remembers the answer by
+        (signature, action); the decision without export data is found under the
+        int key evaluate() gives it, and an allowing answer carries the allowed
+        decision with its basis, while a denying one is merged once per (decision,
+        answer): a request costs a few look-ups, not a decision."""
         base = self._bases.get(id(o))
         if base is None or base[0] is not o:
-            if len(self._bases) >= _MAX_PROFILES:
-                self._bases.clear()
-            base = self._bases[id(o)] = (o, replace(o, export=None), self._signature_of(o))
+            base = self._base(o)
+        sig = base[2]
+        if sig is not None and base[5]:
+            code = _ACTION_CODE.get(action)
+            cls = plan.export_class
+            if cls is None:
+                cls = self._export_class(plan)
+            if code is not None and cls >= 0:
+                akey = sig * 8 + code
+                answer = plan.export_answers.get(akey)
+                if answer is None:
+                    answer = self._plan_answer(plan, action, o, sig, akey)
+                rel = base[4]
+                if plan.single is not None:
+                    ikey = base[3] * 8 + code + (4 if plan.single in rel else 0)
+                else:
+                    bits = 0
+                    for i, n in enumerate(plan.nats):
+                        if n in rel:
+                            bits |= 1 << i
+                    ikey = ((base[3] * 8 + code) << len(plan.nats)) | bits
+                # the decision without export data, as evaluate() keys it
+                d0 = plan.decided_int.get(ikey)
+                if d0 is None:
+                    d0 = self.evaluate(plan.subject, action, base[1], at=plan.at)
+                if answer[2] is None:  # allowed by the hook
+                    if d0 is answer[3]:
+                        return answer[4]  # type: ignore[return-value]
+                    return self._with_answer(plan, action, d0, answer[1], None)
+                # denied by the hook: merged once per (decision, answer) and plan;
+                # both are kept beside the result, so an id is never mistaken for
+                # that of something since forgotten
+                mkey = (id(d0), answer[0])
+                got = plan.export_merged.get(mkey)
+                if got is not None and got[0] is d0:
+                    return got[1]
+                d = self._with_answer(plan, action, d0, None, answer[2])
+                if len(plan.export_merged) > _MAX_SIGNATURES:
+                    plan.export_merged.clear()
+                plan.export_merged[mkey] = (d0, d)
+                return d
         d0 = self.evaluate(plan.subject, action, base[1], at=plan.at)
         if o.marking_error is not None:
             return d0  # an unreadable marking says all there is to say
-        answer = self._shared_answer(plan, action, o, base[2])
-        basis, sentence = answer
-        if sentence is None and (basis is None or not d0.allowed):
-            return d0
-        # keyed by the ids of d0 and of the answer, both kept beside the result: an
-        # id is never mistaken for that of something since forgotten
-        key = (id(d0), id(answer))
-        got = plan.export_merged.get(key)
-        if got is not None and got[0] is d0 and got[1] is answer:
-            return got[2]
-        if sentence is not None and self._stand_in and self._stand_in in sentence:
-            sentence = sentence.replace(self._stand_in, plan.subject.id)
+        basis, sentence = self._shared_answer(plan, action, o, sig)
+        return self._with_answer(plan, action, d0, basis, sentence)
+
+    def _plan_answer(
+        self, plan: _Plan, action: str, o: Resource, sig: int, akey: int
+    ) -> tuple[int, str | None, str | None, Decision | None, Decision | None]:
+        """The hook's shared answer for this plan: its number, basis and sentence,
+        and, when it allows with a basis, the plain allowed decision for the action
+        and that decision with the basis (the commonest merge, done once)."""
+        basis, sentence = self._shared_answer(plan, action, o, sig)
+        allow = with_basis = None
+        if sentence is None and basis is not None:
+            allow = self._allow.get(action)
+            if allow is not None:
+                with_basis = self._with_answer(plan, action, allow, basis, None)
+        if len(plan.export_answers) > _MAX_SIGNATURES:
+            plan.export_answers.clear()
+        got = plan.export_answers[akey] = (
+            self._number(("answer", basis, sentence)),
+            basis,
+            sentence,
+            allow,
+            with_basis,
+        )
+        return got
+
+    def _with_answer(
+        self, plan: _Plan, action: str, d0: Decision, basis: str | None, sentence: str | None
+    ) -> Decision:
+        """``d0`` (the decision without export data) with the hook's answer."""
         if sentence is None:
-            d = replace(d0, legal_basis=basis)
-        else:
-            reasons = _merge((*d0.reasons, Reason("EXPORT_CONTROLLED", sentence)))
-            d = Decision(False, reasons, reasons[0].code, self.world.policy_version, (LOG,))
-        if len(plan.export_merged) > _MAX_SIGNATURES:
-            plan.export_merged.clear()
-        plan.export_merged[key] = (d0, answer, d)
-        return d
+            if basis is None or not d0.allowed:
+                return d0
+            if d0 is self._allow.get(action):
+                # the common allowed case, shared by every subject
+                key = (action, basis)
+                d = self._allowed_with_basis.get(key)
+                if d is None:
+                    if len(self._allowed_with_basis) >= _MAX_SIGNATURES:
+                        self._allowed_with_basis.clear()
+                    d = self._allowed_with_basis[key] = replace(d0, legal_basis=basis)
+                return d
+            return replace(d0, legal_basis=basis)
+        if self._stand_in and self._stand_in in sentence:
+            sentence = sentence.replace(self._stand_in, plan.subject.id)
+        reasons = _merge((*d0.reasons, Reason("EXPORT_CONTROLLED", sentence)))
+        return Decision(False, reasons, reasons[0].code, self.world.policy_version, (LOG,))
+
+    def _base(self, o: Resource) -> _Base:
+        """``o`` without its export data, its signature and int-key parts."""
+        b = replace(o, export=None)
+        prof = self._profiles.get(id(b))
+        if prof is None or prof[0] is not b:
+            prof = self._profile(b)
+        if len(self._bases) >= _MAX_PROFILES:
+            self._bases.clear()
+        keyed = prof[1] >= 0 and prof[3] and not prof[4]
+        base = self._bases[id(o)] = (o, b, self._signature_of(o), prof[1], prof[2], keyed)
+        return base
+
+    def _export_class(self, plan: _Plan) -> int:
+        """The subject's export class number, asked once per plan (-1: asked alone)."""
+        hook = self.export_check
+        raw = None
+        if hook is not None and self._signature_number_ok:
+            try:
+                raw = hook.subject_class(plan.subject)  # type: ignore[attr-defined]
+            except Exception:
+                raw = None
+        cls = plan.export_class = -1 if raw is None else self._number(raw)
+        return cls
 
     def _number(self, value: Any) -> int:
         """A small number for a class or signature the hook gave (never reused)."""
@@ -778,15 +892,11 @@ class Engine:
         for the subject's id. Numbers are never reused, so a remembered key never
         names other facts."""
         hook = self.export_check
-        if sig is None or (action == "share" and getattr(hook, "recipient", None) is None):
+        if sig is None:
             return self._export_answer(plan, action, o)
         cls = plan.export_class
         if cls is None:
-            try:
-                raw = hook.subject_class(plan.subject)  # type: ignore[union-attr]
-            except Exception:
-                raw = None
-            cls = plan.export_class = -1 if raw is None else self._number(raw)
+            cls = self._export_class(plan)
         if cls < 0:
             return self._export_answer(plan, action, o)
         key = (cls, sig, action, plan.at, plan.at.tzinfo)

@@ -61,7 +61,6 @@ _SUBJECT = "\x00subject\x00"
 
 _ACTIONS = {a.value: a for a in Action}
 _READ = Action.READ.value
-_SHARE = Action.SHARE.value
 
 #: Answers one check remembers before it forgets them all.
 MAX_REMEMBERED = 65_536
@@ -215,10 +214,10 @@ class ExportControlCheck:
         object only its id (to find its export data) and of the data its item,
         sender and value: objects whose data have the same type and ``repr``
         (which tells a str from its StrEnum and ``1.0`` from ``1.00``) are decided
-        alike. The time keeps its zone, should a sentence ever print it."""
+        alike. The time keeps its zone, should a sentence ever print it. A share
+        on a check with no re-transfer recipient is denied in words that name only
+        the subject, so it is shared like any other answer."""
         act = action if action in _ACTIONS else _READ
-        if act == _SHARE and self.recipient is None:
-            return None
         data = self.items.get(obj.id)
         if data is None:
             return None
@@ -284,10 +283,11 @@ class ExportControlCheck:
         notes: list[Reason] = []
         if act is Action.SHARE:
             if self.recipient is None:
+                who = _SUBJECT if stand_in else subject.id
                 return _deny(
                     "retransfer_recipient_missing",
-                    f"A share of {obj.id} is a re-transfer from {subject.id}; "
-                    "the request names no recipient, so it cannot be judged.",
+                    f"A share is a re-transfer from {who}; the request names no "
+                    "recipient, so it cannot be judged.",
                 )
             sender, known_s = self._subject_party(subject, stand_in)
             recipient, known_r = self._party(self.recipient, frozenset())
@@ -367,8 +367,7 @@ class ExportControlCheck:
         """:meth:`export_answer` as made for the subject's class: its sentence may
         hold :attr:`stand_in` where the subject's id goes. Every subject of the
         same :meth:`subject_class` with an object of the same
-        :meth:`object_signature` gets this answer for the same action and time
-        (a share only on a check with a re-transfer recipient)."""
+        :meth:`object_signature` gets this answer for the same action and time."""
         d, sentence = self._answer(subject, action, obj, at, stand_in=True)
         return (d.legal_basis if d.allowed else None), sentence
 
